@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Dependencies point one way, toward the core:
+/// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Tern",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ternd", targets: ["ternd"]),
+        .executable(name: "tern", targets: ["tern"]),
+        .library(name: "TernWire", targets: ["TernWire"]),
+        .library(name: "TernClient", targets: ["TernClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // Syscalls Glibc does not export (epoll, eventfd, accept4) and the ring's word-atomic copies.
+        .target(name: "CTernShims"),
+        // Pure wire codec: frame layout, encode/decode, limits. No I/O.
+        .target(name: "TernWire", swiftSettings: strict),
+        // Streams, registry, broadcast rings, sids, limits. No sockets, no files.
+        .target(name: "TernCore", dependencies: ["TernWire", "CTernShims"], swiftSettings: strict),
+        // epoll threads, listeners, connections, out-buffers.
+        .target(
+            name: "TernReactor",
+            dependencies: ["TernCore", "TernWire", "CTernShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Twilio-compatible REST API on Hummingbird.
+        .target(
+            name: "TernControl",
+            dependencies: [
+                "TernCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Client library: data-port connections and a small REST client.
+        .target(name: "TernClient", dependencies: ["TernWire", "CTernShims"], swiftSettings: strict),
+        .executableTarget(
+            name: "ternd",
+            dependencies: [
+                "TernCore", "TernReactor", "TernControl",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernClient", "TernWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
+        .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
+        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

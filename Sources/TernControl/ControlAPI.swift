@@ -1,0 +1,47 @@
+import Logging
+import TernCore
+
+/// The endpoints of the control API over one broker. Stateless apart from the broker.
+struct ControlAPI: Sendable {
+    let broker: Broker
+    let configuration: ControlAPIConfiguration
+    let logger: Logger
+
+    /// Largest request body read. A `Data` of max payload size may triple when percent-encoded;
+    /// the rest is room for the other fields.
+    var bodyLimit: Int { max(64 * 1024, broker.limits.maxPayload * 3 + 16 * 1024) }
+
+    /// Answers a routed request whose method the route allows.
+    func handle(_ request: ControlRequest) throws(ControlError) -> ControlReply {
+        switch request.route {
+        case .health:
+            return .json(.ok) { $0.field("status", "ok") }
+        case .services:
+            return try listServices(request)
+        case .service(let sid):
+            return try fetchService(sid: sid, request)
+        case .streams(let serviceSid):
+            return request.method == .post
+                ? try createStream(serviceSid: serviceSid, request) : try listStreams(serviceSid: serviceSid, request)
+        case .stream(let serviceSid, let key):
+            switch request.method {
+            case .post: return try updateStream(serviceSid: serviceSid, key: key, request)
+            case .delete: return try deleteStream(serviceSid: serviceSid, key: key, request)
+            default: return try fetchStream(serviceSid: serviceSid, key: key, request)
+            }
+        case .messages(let serviceSid, let streamKey):
+            return try publishMessage(serviceSid: serviceSid, streamKey: streamKey, request)
+        }
+    }
+
+    /// Runs a broker call, turning its refusal into the REST error for `request`'s resource.
+    func brokerCall<Value>(_ request: ControlRequest, _ body: () throws(BrokerError) -> Value) throws(ControlError)
+        -> Value
+    {
+        do {
+            return try body()
+        } catch {
+            throw ControlError(error, resourcePath: request.resourcePath, maxPayload: broker.limits.maxPayload)
+        }
+    }
+}

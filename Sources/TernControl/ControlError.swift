@@ -1,0 +1,114 @@
+import Hummingbird
+import TernCore
+
+/// A REST error, answered in Twilio's legacy body and nothing else:
+/// `{"code": N, "message": "...", "more_info": "https://www.twilio.com/docs/errors/N", "status": HTTP}`.
+///
+/// ## Error mapping (copy for the README)
+///
+/// | situation                                                         | HTTP | code  |
+/// | ----------------------------------------------------------------- | ---- | ----- |
+/// | unknown path                                                      | 404  | 20404 |
+/// | unknown service sid in the path                                   | 404  | 20404 |
+/// | unknown stream, by sid or by unique name (also: deleted meanwhile) | 404  | 20404 |
+/// | method not allowed on a known path (`Allow` header lists the good ones) | 405 | 20004 |
+/// | `UniqueName` already used in the service                          | 409  | 54301 |
+/// | `UniqueName` empty, over 320 characters, sid-shaped, or not UTF-8 | 400  | 54302 |
+/// | `Ttl` not an integer, or outside 0...31 536 000                   | 400  | 54011 |
+/// | stream update (`POST …/Streams/{Sid}`) without any parameter      | 400  | 54010 |
+/// | `Data` missing, `null`, or valid JSON that is not an object       | 400  | 54251 |
+/// | `Data` not valid JSON                                             | 400  | 54008 |
+/// | `Data` over the max payload (default 4096 bytes), or a message body too big to read | 413 | 54006 |
+/// | any other request body over the read limit                        | 413  | 20413 |
+/// | `PageSize` not an integer in 1...1000                             | 400  | 54454 |
+/// | `PageToken` not one this server issued                            | 400  | 54453 |
+/// | unexpected server failure                                         | 500  | 20500 |
+///
+/// Why these codes: Twilio's REST API answers a missing Sync resource (service, document, stream,
+/// by sid or unique name alike) with 404/20404 "The requested resource /Services/IS…/… was not
+/// found"; the Sync-specific 54050 / 54250 / 54300 are what its client SDKs report, so the REST
+/// port does not use them. 54251 ("Invalid Stream Message data") and 54008 ("Invalid JSON") are
+/// Twilio's codes for a Stream Message's `Data`; 54006 ("Request entity too large") for its size,
+/// with HTTP 413 as its name says. 54453/54454 are Sync's paging-parameter errors. `Page` is
+/// "simply for client state" in Twilio's docs: an unparsable `Page` counts as 0, not as an error.
+struct ControlError: Error, Sendable, Equatable {
+    var status: HTTPResponse.Status
+    var code: Int
+    var message: String
+
+    /// The body, built by hand so the key order and the absence of other keys are certain.
+    var body: [UInt8] {
+        JSONObject.build { json in
+            json.field("code", code)
+            json.field("message", message)
+            json.field("more_info", "https://www.twilio.com/docs/errors/\(code)")
+            json.field("status", status.code)
+        }
+    }
+
+    // MARK: The errors
+
+    /// `resourcePath` is the request path without `/v1`, as Twilio spells it in this message.
+    static func notFound(_ resourcePath: String) -> ControlError {
+        ControlError(status: .notFound, code: 20404, message: "The requested resource \(resourcePath) was not found")
+    }
+
+    static func methodNotAllowed(_ method: HTTPRequest.Method) -> ControlError {
+        ControlError(status: .methodNotAllowed, code: 20004, message: "Method \(method.rawValue) not allowed")
+    }
+
+    static func uniqueNameTaken(_ name: String) -> ControlError {
+        ControlError(status: .conflict, code: 54301, message: "Unique name already exists: \(name)")
+    }
+
+    static func invalidUniqueName(_ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 54302, message: "Invalid unique name: \(why)")
+    }
+
+    static func invalidTtl(_ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 54011, message: "Invalid TTL: \(why)")
+    }
+
+    static let noParameters = ControlError(
+        status: .badRequest, code: 54010, message: "No parameters specified: expected Ttl")
+
+    static func invalidMessageData(_ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 54251, message: "Invalid Stream Message data: \(why)")
+    }
+
+    static let invalidJSON = ControlError(
+        status: .badRequest, code: 54008, message: "Invalid JSON: the 'Data' parameter is not valid JSON")
+
+    static func messageTooLarge(limit: Int) -> ControlError {
+        ControlError(
+            status: .contentTooLarge, code: 54006,
+            message: "Request entity too large: 'Data' must be at most \(limit) bytes of serialized JSON")
+    }
+
+    static func bodyTooLarge(limit: Int) -> ControlError {
+        ControlError(
+            status: .contentTooLarge, code: 20413, message: "Request entity too large: the body exceeds \(limit) bytes")
+    }
+
+    static let invalidPageSize = ControlError(
+        status: .badRequest, code: 54454,
+        message: "Invalid 'PageSize' query parameter: must be an integer between 1 and \(PageRequest.maxSize)")
+
+    static let invalidPageToken = ControlError(
+        status: .badRequest, code: 54453, message: "Invalid 'PageToken' query parameter")
+
+    static let internalError = ControlError(
+        status: .internalServerError, code: 20500, message: "Internal server error")
+
+    /// The REST answer to a broker refusal. `resourcePath` names the resource for a 404.
+    init(_ error: BrokerError, resourcePath: String, maxPayload: Int) {
+        switch error {
+        case .serviceNotFound, .streamNotFound: self = .notFound(resourcePath)
+        case .uniqueNameTaken(let name): self = .uniqueNameTaken(name)
+        case .invalidUniqueName(let why): self = .invalidUniqueName(why)
+        case .invalidTtl(let why): self = .invalidTtl(why)
+        case .payloadTooLarge: self = .messageTooLarge(limit: maxPayload)
+        case .invalidPayload: self = .invalidMessageData("must be a JSON object")
+        }
+    }
+}

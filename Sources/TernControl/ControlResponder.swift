@@ -1,0 +1,63 @@
+import Hummingbird
+import Logging
+
+/// Hummingbird's entry point: turns every request into a `ControlReply`, errors included.
+///
+/// Routing is done here rather than with Hummingbird's `Router` because the router answers an
+/// unknown path or a wrong method with its own bodies; Twilio clients expect the Twilio error
+/// body for those too (404/20404, 405/20004).
+struct ControlResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+
+    let api: ControlAPI
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            return try await reply(to: request).response
+        } catch let error as ControlError {
+            return ControlReply.error(error).response
+        } catch {
+            api.logger.error("control request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return ControlReply.error(.internalError).response
+        }
+    }
+
+    private func reply(to request: Request) async throws -> ControlReply {
+        let path = request.uri.path
+        let resourcePath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
+        guard let route = ControlRoute(path: path) else { throw ControlError.notFound(resourcePath) }
+        guard route.allowedMethods.contains(request.method) else {
+            var reply = ControlReply.error(.methodNotAllowed(request.method))
+            reply.allow = route.allowedMethods
+            return reply
+        }
+        let form = request.method == .post ? FormFields(encoded: try await readBody(request, route: route)) : FormFields(query: nil)
+        let controlRequest = ControlRequest(
+            method: request.method, route: route, resourcePath: resourcePath, query: FormFields(query: request.uri.query),
+            form: form, urls: ResourceURLs(base: baseURL(for: request)))
+        return try api.handle(controlRequest)
+    }
+
+    /// The whole body, refused past `ControlAPI.bodyLimit` (54006 for a message, else 20413).
+    private func readBody(_ request: Request, route: ControlRoute) async throws -> [UInt8] {
+        let limit = api.bodyLimit
+        var bytes: [UInt8] = []
+        for try await buffer in request.body {
+            guard bytes.count + buffer.readableBytes <= limit else {
+                throw route.carriesMessageData
+                    ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload) : ControlError.bodyTooLarge(limit: limit)
+            }
+            bytes.append(contentsOf: buffer.readableBytesView)
+        }
+        return bytes
+    }
+
+    /// The configured public URL, else `http://` plus the Host the client used.
+    private func baseURL(for request: Request) -> String {
+        if let configured = api.configuration.publicBaseURL {
+            return configured.hasSuffix("/") ? String(configured.dropLast()) : configured
+        }
+        if let authority = request.head.authority, !authority.isEmpty { return "http://\(authority)" }
+        return "http://\(api.configuration.host):\(api.configuration.port)"
+    }
+}

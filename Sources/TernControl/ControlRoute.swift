@@ -1,0 +1,52 @@
+import Hummingbird
+
+/// The resources of the control API, recognised from a request path.
+///
+/// Path segments are percent-decoded, so a unique name such as `room 1` may be written `room%201`.
+enum ControlRoute: Equatable {
+    case health
+    case services
+    case service(sid: String)
+    case streams(serviceSid: String)
+    case stream(serviceSid: String, key: String)
+    case messages(serviceSid: String, streamKey: String)
+
+    /// Nil when the path names no resource of this API (answered 404/20404).
+    init?(path: String) {
+        var segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        if segments.last == "" { segments = segments.dropLast() }  // tolerate one trailing slash
+        var decoded: [String] = []
+        for segment in segments {
+            guard !segment.isEmpty, let text = PercentDecoding.decodePathSegment(segment) else { return nil }
+            decoded.append(text)
+        }
+        switch decoded.count {
+        case 1 where decoded[0] == "healthz": self = .health
+        case 2 where decoded[0] == "v1" && decoded[1] == "Services": self = .services
+        case 3 where decoded[0] == "v1" && decoded[1] == "Services": self = .service(sid: decoded[2])
+        case 4 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
+            self = .streams(serviceSid: decoded[2])
+        case 5 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
+            self = .stream(serviceSid: decoded[2], key: decoded[4])
+        case 6 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams" && decoded[5] == "Messages":
+            self = .messages(serviceSid: decoded[2], streamKey: decoded[4])
+        default: return nil
+        }
+    }
+
+    /// Methods the resource answers; anything else is 405/20004 with an `Allow` header.
+    var allowedMethods: [HTTPRequest.Method] {
+        switch self {
+        case .health, .services, .service: return [.get]
+        case .streams: return [.get, .post]
+        case .stream: return [.get, .post, .delete]
+        case .messages: return [.post]
+        }
+    }
+
+    /// Whether a POST to this route carries a message payload (its oversize body is 54006).
+    var carriesMessageData: Bool {
+        if case .messages = self { return true }
+        return false
+    }
+}

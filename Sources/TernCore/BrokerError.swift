@@ -1,0 +1,35 @@
+import TernWire
+
+/// Everything the broker core refuses, with enough detail for both ports to answer precisely:
+/// the control API maps these to Twilio error bodies, the data port to ERROR frames.
+public enum BrokerError: Error, Equatable, Sendable {
+    case serviceNotFound(String)
+    case streamNotFound(String)
+    case uniqueNameTaken(String)
+    case invalidUniqueName(String)
+    case invalidTtl(String)
+    case payloadTooLarge(size: Int, limit: Int)
+    case invalidPayload
+
+    /// The data-port error code for this error.
+    public var wireCode: ErrorCode {
+        switch self {
+        case .serviceNotFound, .streamNotFound: return .streamNotFound
+        case .uniqueNameTaken, .invalidUniqueName, .invalidTtl: return .invalidStreamName
+        case .payloadTooLarge: return .payloadTooLarge
+        case .invalidPayload: return .invalidPayload
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .serviceNotFound(let sid): return "Service \(sid) not found"
+        case .streamNotFound(let key): return "Stream \(key) not found"
+        case .uniqueNameTaken(let name): return "Unique name \(name) already exists"
+        case .invalidUniqueName(let why): return "Invalid unique name: \(why)"
+        case .invalidTtl(let why): return "Invalid Ttl: \(why)"
+        case .payloadTooLarge(let size, let limit): return "Message data of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .invalidPayload: return "Message data must be a JSON object"
+        }
+    }
+}

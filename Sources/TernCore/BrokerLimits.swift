@@ -1,0 +1,27 @@
+import TernWire
+
+/// Limits the broker core enforces. Each has a `ternd` flag and an error code beside it.
+public struct BrokerLimits: Sendable, Equatable {
+    /// Largest message payload in bytes (Twilio: 4 KiB). Error: `PAYLOAD_TOO_LARGE` / REST 54006.
+    public var maxPayload: Int = 4096
+    /// Ring bytes per stream with subscribers; a power of two. Overrun: `DROPPED` reason `LAPPED`.
+    public var ringBytes: Int = 1 << 20
+    /// Longest unique name (Twilio: 320). Error: `INVALID_STREAM_NAME` / REST 54302.
+    public var maxUniqueNameLength: Int = 320
+    /// Longest Ttl in seconds (Twilio: one year). Error: REST 54011.
+    public var maxTtlSeconds: Int = 31_536_000
+
+    public init() {}
+
+    /// Problems with these settings, in words for an operator; empty when they are usable.
+    public func problems() -> [String] {
+        var problems: [String] = []
+        if maxPayload < 2 { problems.append("max payload must be at least 2 bytes (\"{}\")") }
+        if ringBytes & (ringBytes - 1) != 0 || ringBytes < 4096 {
+            problems.append("ring bytes must be a power of two of at least 4096 (got \(ringBytes))")
+        } else if MessageFrame.size(payloadCount: maxPayload) * 2 > ringBytes {
+            problems.append("ring bytes (\(ringBytes)) must hold at least two frames of the max payload (\(maxPayload))")
+        }
+        return problems
+    }
+}

@@ -1,0 +1,152 @@
+import Synchronization
+import TernWire
+
+/// One stream: its Twilio metadata, its sequence counter, and (while anyone subscribes) its ring.
+///
+/// An idle stream costs its metadata only; the ring exists while at least one reader group (a
+/// reactor thread) has a delivering subscriber. Masks name the reader groups by index (0..<64).
+public final class BrokerStream: Sendable {
+    /// Server-wide numeric id, used in every MESSAGE frame. Never reused while the process runs.
+    public let id: UInt32
+    public let sid: String
+    public let serviceSid: String
+    public let accountSid: String
+    public let createdBy: String
+    public let dateCreated: UnixTime
+    /// Random per process start; with the sequence it forms message sids.
+    public let sidPrefix: SidPrefix
+    /// Position in creation order; lists page by it.
+    public let creationIndex: UInt64
+
+    private let metadata: Mutex<Metadata>
+    private let publishState: Mutex<PublishState>
+    /// Reader groups with at least one delivering subscriber: woken on publish.
+    public let deliveryMask = Atomic<UInt64>(0)
+    /// Reader groups with any subscriber or publisher attached: told when the stream ends.
+    public let memberMask = Atomic<UInt64>(0)
+    /// Reader groups that were told about new data and have not drained it yet.
+    public let dirtyMask = Atomic<UInt64>(0)
+    private let endReason = Atomic<UInt8>(0)
+
+    struct Metadata {
+        var uniqueName: String?
+        var dateUpdated: UnixTime
+        var dateExpires: UnixTime?
+    }
+
+    struct PublishState {
+        var nextSequence: UInt64 = 1
+        var ring: BroadcastRing?
+        var ringReaders = 0
+    }
+
+    init(
+        id: UInt32, sid: String, serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String,
+        dateCreated: UnixTime, dateExpires: UnixTime?, creationIndex: UInt64
+    ) {
+        self.id = id
+        self.sid = sid
+        self.serviceSid = serviceSid
+        self.accountSid = accountSid
+        self.createdBy = createdBy
+        self.dateCreated = dateCreated
+        self.creationIndex = creationIndex
+        self.sidPrefix = .random()
+        metadata = Mutex(Metadata(uniqueName: uniqueName, dateUpdated: dateCreated, dateExpires: dateExpires))
+        publishState = Mutex(PublishState())
+    }
+
+    public var uniqueName: String? { metadata.withLock { $0.uniqueName } }
+    public var dateUpdated: UnixTime { metadata.withLock { $0.dateUpdated } }
+    public var dateExpires: UnixTime? { metadata.withLock { $0.dateExpires } }
+
+    func setExpiry(_ expires: UnixTime?, updated: UnixTime) {
+        metadata.withLock {
+            $0.dateExpires = expires
+            $0.dateUpdated = updated
+        }
+    }
+
+    /// A consistent copy of the fields the REST API shows.
+    public var snapshot: StreamSnapshot {
+        metadata.withLock { meta in
+            StreamSnapshot(
+                sid: sid, uniqueName: meta.uniqueName, serviceSid: serviceSid, accountSid: accountSid,
+                createdBy: createdBy, dateCreated: dateCreated, dateUpdated: meta.dateUpdated,
+                dateExpires: meta.dateExpires)
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Assigns the next sequence and, if anyone reads, appends the MESSAGE frame to the ring.
+    /// The payload must already be validated (`Broker.publish` does that).
+    func append(_ payload: UnsafeRawBufferPointer) -> UInt64 {
+        publishState.withLock { state in
+            let sequence = state.nextSequence
+            state.nextSequence += 1
+            state.ring?.appendMessage(streamID: id, sequence: sequence, payload: payload)
+            return sequence
+        }
+    }
+
+    // MARK: Readers
+
+    /// What a reader group needs to start following the stream.
+    public struct ReaderStart {
+        public var ring: BroadcastRing
+        public var cursor: UInt64
+        public var nextSequence: UInt64
+    }
+
+    /// Registers reader group `group` as delivering; creates the ring if it is the first.
+    /// Call once per group, not per subscriber.
+    public func addReader(group: Int, ringCapacity: Int) -> ReaderStart {
+        publishState.withLock { state in
+            let ring: BroadcastRing
+            if let existing = state.ring {
+                ring = existing
+            } else {
+                ring = BroadcastRing(capacity: ringCapacity)
+                state.ring = ring
+            }
+            state.ringReaders += 1
+            deliveryMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
+            return ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence)
+        }
+    }
+
+    /// Unregisters reader group `group`; the last one frees the ring.
+    public func removeReader(group: Int) {
+        publishState.withLock { state in
+            deliveryMask.bitwiseAnd(~(1 << UInt64(group)), ordering: .sequentiallyConsistent)
+            state.ringReaders -= 1
+            if state.ringReaders == 0 { state.ring = nil }
+        }
+    }
+
+    /// The sequence the next published message will get.
+    public var nextSequence: UInt64 { publishState.withLock { $0.nextSequence } }
+
+    // MARK: End of life
+
+    /// Nil while the stream lives; why it ended afterwards.
+    public var ended: StreamEndReason? { StreamEndReason(rawValue: endReason.load(ordering: .acquiring)) }
+
+    /// Marks the stream ended; true only for the first caller.
+    func markEnded(_ reason: StreamEndReason) -> Bool {
+        endReason.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing).exchanged
+    }
+}
+
+/// The REST-visible fields of a stream at one moment.
+public struct StreamSnapshot: Sendable, Equatable {
+    public var sid: String
+    public var uniqueName: String?
+    public var serviceSid: String
+    public var accountSid: String
+    public var createdBy: String
+    public var dateCreated: UnixTime
+    public var dateUpdated: UnixTime
+    public var dateExpires: UnixTime?
+}

@@ -1,0 +1,95 @@
+import TernCore
+import TernWire
+
+/// One data-port client. Lives on one reactor thread for its whole life and is only touched there.
+final class Connection {
+    enum State {
+        /// Accepted; only HELLO is acceptable.
+        case awaitingHello
+        case open
+        /// A fatal error or shutdown: no more input is read; pending output is flushed, then closed.
+        case closing
+        case closed
+    }
+
+    /// A stream this connection subscribed to (delivering) or attached (publishing only).
+    struct Subscription {
+        let stream: BrokerStream
+        var delivering: Bool
+        /// Messages lost since the last DROPPED notice, by reason.
+        var droppedSlow: UInt64 = 0
+        var droppedLapped: UInt64 = 0
+        var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 }
+    }
+
+    let fd: Int32
+    let id: UInt64
+    let peer: String
+    let acceptedAt: Int64
+    var state: State = .awaitingHello
+    var clientName = ""
+    /// Last time any bytes arrived (monotonic ms), for the idle check.
+    var lastHeard: Int64
+    var pingSentAt: Int64?
+    /// When the connection entered `closing`, to bound the final flush.
+    var closingSince: Int64 = 0
+    var closeReason = ""
+    /// False after a write hit EAGAIN; EPOLLOUT (edge-triggered) sets it again.
+    var writable = true
+    /// Already in the thread's flush list for this iteration.
+    var queuedForFlush = false
+    /// Already in the thread's read-again list (input left unread to stay fair to others).
+    var queuedForRead = false
+    /// Bytes of a frame that straddled two reads; usually empty.
+    var pendingInput: [UInt8] = []
+    var outbound: OutboundBuffer
+    var subscriptions: [UInt32: Subscription] = [:]
+    /// Streams with drops not yet reported in a DROPPED frame.
+    var streamsWithDrops = 0
+
+    // Counters for the connections view and metrics.
+    var messagesDelivered: UInt64 = 0
+    var messagesDropped: UInt64 = 0
+    var bytesWritten: UInt64 = 0
+    var framesReceived: UInt64 = 0
+
+    init(fd: Int32, id: UInt64, peer: String, now: Int64, outBufferBytes: Int) {
+        self.fd = fd
+        self.id = id
+        self.peer = peer
+        acceptedAt = now
+        lastHeard = now
+        outbound = OutboundBuffer(limit: outBufferBytes)
+    }
+
+    /// Records `count` lost messages for a subscription, to be reported with DROPPED.
+    func recordDrop(streamID: UInt32, count: UInt64, reason: DropReason) {
+        guard count > 0, var subscription = subscriptions[streamID] else { return }
+        if !subscription.hasPendingDrops { streamsWithDrops += 1 }
+        switch reason {
+        case .slowConsumer: subscription.droppedSlow += count
+        case .lapped: subscription.droppedLapped += count
+        }
+        messagesDropped += count
+        subscriptions[streamID] = subscription
+    }
+}
+
+/// What one reactor thread knows about a stream it serves: its subscribers here and its place
+/// in the stream's ring.
+final class LocalStream {
+    let stream: BrokerStream
+    /// Connections here that subscribed or attached (all get STREAM_ENDED).
+    var members: [Connection] = []
+    /// Connections here that receive messages.
+    var subscribers: [Connection] = []
+    /// Set while `subscribers` is non-empty.
+    var ring: BroadcastRing?
+    var cursor: UInt64 = 0
+    /// The sequence this thread expects next; a larger one means frames were lapped.
+    var expectedSequence: UInt64 = 0
+
+    init(stream: BrokerStream) {
+        self.stream = stream
+    }
+}

@@ -1,0 +1,87 @@
+import CTernShims
+import Glibc
+import Logging
+import Synchronization
+import TernCore
+
+/// The data plane: reactor threads serving the data-port listeners.
+///
+/// Usage: `init`, `addListener` for each socket, `start()`; later `stop(graceMilliseconds:)`,
+/// which stops accepting, delivers what is buffered (bounded by the grace period), tells
+/// subscribers with STREAM_ENDED (reason SHUTDOWN), closes everything and joins the threads.
+public final class Reactor: Sendable {
+    private let threads: [ReactorThread]
+    private let shared = ReactorShared()
+    private let handles = Mutex<[pthread_t]>([])
+
+    public init(broker: Broker, configuration: ReactorConfiguration, logger: Logger) throws(SocketError) {
+        var threads: [ReactorThread] = []
+        for index in 0..<configuration.threads {
+            threads.append(
+                try ReactorThread(index: index, broker: broker, configuration: configuration, shared: shared, logger: logger))
+        }
+        self.threads = threads
+        broker.installReaderGroups(threads)
+    }
+
+    /// Serves `listener` on every thread. Call before `start`.
+    public func addListener(_ listener: ListeningSocket) throws(SocketError) {
+        for thread in threads { try thread.addListener(listener) }
+    }
+
+    /// Starts the threads (plain pthreads: `epoll_wait` blocks, so never Swift concurrency).
+    public func start() {
+        // Writes to closed sockets must fail with EPIPE, not kill the process (writev has no flags).
+        signal(SIGPIPE, SIG_IGN)
+        var started: [pthread_t] = []
+        for thread in threads {
+            let box = Unmanaged.passRetained(ThreadBox(thread))
+            var handle = pthread_t()
+            let result = pthread_create(&handle, nil, { raw in
+                let box = Unmanaged<ThreadBox>.fromOpaque(raw!).takeRetainedValue()
+                box.thread.run()
+                return nil
+            }, box.toOpaque())
+            precondition(result == 0, "pthread_create failed: \(result)")
+            started.append(handle)
+        }
+        handles.withLock { $0 = started }
+    }
+
+    /// Stops gracefully and joins the threads; returns when all connections are closed.
+    public func stop(graceMilliseconds: Int) {
+        shared.shutdownGraceMilliseconds.store(graceMilliseconds, ordering: .relaxed)
+        for thread in threads { thread.requestStop() }
+        let started = handles.withLock { handles in
+            defer { handles = [] }
+            return handles
+        }
+        for handle in started { pthread_join(handle, nil) }
+    }
+
+    public var statistics: ReactorStatistics {
+        var statistics = ReactorStatistics(
+            openConnections: shared.openConnections.load(ordering: .relaxed), connectionsAccepted: 0,
+            connectionsRefused: 0, messagesPublished: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
+            messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, rejectedByCode: [:])
+        for thread in threads {
+            let counters = thread.counters
+            statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
+            statistics.connectionsRefused += counters.connectionsRefused.load(ordering: .relaxed)
+            statistics.messagesPublished += counters.messagesPublished.load(ordering: .relaxed)
+            statistics.messagesDelivered += counters.messagesDelivered.load(ordering: .relaxed)
+            statistics.messagesDroppedSlowConsumer += counters.messagesDroppedSlow.load(ordering: .relaxed)
+            statistics.messagesDroppedLapped += counters.messagesLapped.load(ordering: .relaxed)
+            statistics.bytesIn += counters.bytesIn.load(ordering: .relaxed)
+            statistics.bytesOut += counters.bytesOut.load(ordering: .relaxed)
+            statistics.loopIterations += counters.loopIterations.load(ordering: .relaxed)
+            statistics.rejectedByCode.merge(counters.rejectedByCode, uniquingKeysWith: +)
+        }
+        return statistics
+    }
+}
+
+private final class ThreadBox {
+    let thread: ReactorThread
+    init(_ thread: ReactorThread) { self.thread = thread }
+}

@@ -1,0 +1,42 @@
+import TernWire
+
+/// Data-plane settings. Each limit has a `ternd` flag and a documented error (protocol.md §6).
+public struct ReactorConfiguration: Sendable {
+    /// Reactor threads (each with its own epoll); connections stay on the thread that accepted them.
+    public var threads: Int = 2
+    /// Largest frame body accepted (`max_frame_body`); beyond it: FRAME_TOO_LARGE, connection closed.
+    public var maxFrameBody: Int = 8192
+    /// Open data-port connections across all threads; beyond it: TOO_MANY_CONNECTIONS.
+    public var maxConnections: Int = 65536
+    /// Streams one connection may subscribe to or attach; beyond it: TOO_MANY_SUBSCRIPTIONS.
+    public var maxSubscriptionsPerConnection: Int = 1024
+    /// Message bytes waiting per connection before its messages are dropped (DROPPED reason 1).
+    public var outBufferBytes: Int = 1 << 20
+    /// Time a new connection has to send HELLO; then HANDSHAKE_TIMEOUT.
+    public var handshakeTimeoutMilliseconds: Int = 10_000
+    /// Silence after which the server sends PING; as long again without a reply: IDLE_TIMEOUT. 0 = off.
+    public var pingIntervalMilliseconds: Int = 30_000
+    /// Bytes one reactor thread copies out of a ring per batch (one write per subscriber per batch).
+    public var batchBytes: Int = 256 * 1024
+    /// Shown in WELCOME.
+    public var serverName: String = "ternd"
+
+    public init() {}
+
+    public func problems(maxPayload: Int) -> [String] {
+        var problems: [String] = []
+        if threads < 1 || threads > 64 { problems.append("threads must be between 1 and 64 (got \(threads))") }
+        if maxFrameBody < maxPayload + WireLimits.frameBodySlack {
+            problems.append(
+                "max frame (\(maxFrameBody)) must be at least max payload + \(WireLimits.frameBodySlack) (\(maxPayload + WireLimits.frameBodySlack))")
+        }
+        if outBufferBytes < maxFrameBody + WireLimits.headerSize {
+            problems.append("out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))")
+        }
+        if maxConnections < 1 { problems.append("max connections must be at least 1") }
+        if maxSubscriptionsPerConnection < 1 { problems.append("max subscriptions must be at least 1") }
+        if handshakeTimeoutMilliseconds < 1 { problems.append("handshake timeout must be positive") }
+        if pingIntervalMilliseconds < 0 { problems.append("ping interval must not be negative") }
+        return problems
+    }
+}

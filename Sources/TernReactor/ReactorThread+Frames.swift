@@ -1,0 +1,161 @@
+import Glibc
+import TernCore
+import TernWire
+
+extension ReactorThread {
+    /// Dispatches one complete frame. Throws only for connection-level (fatal) violations;
+    /// request-level problems are answered with a non-fatal ERROR here.
+    func handleFrame(_ connection: Connection, header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
+        if connection.state == .awaitingHello {
+            guard header.type == .hello else {
+                throw WireError(.helloRequired, "the first frame must be HELLO, got \(header.type)")
+            }
+            try hello(connection, Frame.decode(header: header, body: body))
+            return
+        }
+        switch header.type {
+        case .publish:
+            try publish(connection, PublishView(header: header, body: body))
+        case .subscribe:
+            guard case .subscribe(let request) = try Frame.decode(header: header, body: body) else { return }
+            subscribe(connection, request)
+        case .unsubscribe:
+            guard case .unsubscribe(let requestID, let streamID) = try Frame.decode(header: header, body: body) else { return }
+            unsubscribe(connection, requestID: requestID, streamID: streamID)
+        case .ping:
+            guard case .ping(let opaque) = try Frame.decode(header: header, body: body) else { return }
+            sendControl(connection, .pong(opaque))
+        case .pong:
+            _ = try Frame.decode(header: header, body: body)
+            connection.pingSentAt = nil
+        case .hello:
+            throw WireError(.unexpectedFrame, "HELLO was already received")
+        case .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error:
+            throw WireError(.unexpectedFrame, "\(header.type) is a server-to-client frame")
+        }
+    }
+
+    private func hello(_ connection: Connection, _ frame: Frame) throws(WireError) {
+        guard case .hello(let hello) = frame else { return }
+        let version = WireLimits.protocolVersion
+        guard hello.minVersion <= version && version <= hello.maxVersion else {
+            throw WireError(
+                .unsupportedVersion, "server speaks version \(version), client \(hello.minVersion)...\(hello.maxVersion)")
+        }
+        connection.clientName = hello.clientName
+        connection.state = .open
+        sendControl(
+            connection,
+            .welcome(
+                .init(
+                    version: version, maxPayload: UInt32(broker.limits.maxPayload),
+                    maxFrameBody: UInt32(configuration.maxFrameBody),
+                    maxSubscriptions: UInt32(configuration.maxSubscriptionsPerConnection),
+                    pingIntervalMilliseconds: UInt32(configuration.pingIntervalMilliseconds),
+                    serverName: configuration.serverName)))
+    }
+
+    // MARK: Publish (the hot request)
+
+    private func publish(_ connection: Connection, _ request: PublishView) throws(WireError) {
+        guard let subscription = connection.subscriptions[request.streamID] else {
+            answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+            return
+        }
+        let stream = subscription.stream
+        let sequence: UInt64
+        do {
+            sequence = try broker.publish(to: stream, payload: request.payload, wake: false)
+        } catch {
+            answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            return
+        }
+        publishedThisIteration[stream.id] = stream
+        counters.messagesPublished.add(1, ordering: .relaxed)
+        if request.ack {
+            sendControl(
+                connection,
+                .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)))
+        }
+    }
+
+    // MARK: Subscribe / unsubscribe
+
+    private func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
+        let nameLength = request.stream.utf8.count
+        guard nameLength >= 1 && nameLength <= WireLimits.maxStreamNameBytes else {
+            answerError(connection, requestID: request.requestID, .invalidStreamName, "stream name must be 1 to \(WireLimits.maxStreamNameBytes) bytes, got \(nameLength)")
+            return
+        }
+        let stream: BrokerStream
+        do {
+            stream = try broker.stream(named: request.stream)
+        } catch {
+            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            return
+        }
+        let delivering = !request.attachOnly
+        if let existing = connection.subscriptions[stream.id] {
+            guard existing.delivering != delivering else {
+                answerError(connection, requestID: request.requestID, .alreadySubscribed, "stream '\(request.stream)' is already \(delivering ? "subscribed" : "attached") on this connection")
+                return
+            }
+            leave(connection, streamID: stream.id)
+        } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
+            answerError(connection, requestID: request.requestID, .tooManySubscriptions, "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams")
+            return
+        }
+        guard let nextSequence = join(connection, stream: stream, delivering: delivering) else {
+            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            return
+        }
+        sendControl(
+            connection,
+            .subscribed(
+                .init(
+                    requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
+                    nextSequence: nextSequence, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "",
+                    attachOnly: request.attachOnly)))
+    }
+
+    private func unsubscribe(_ connection: Connection, requestID: UInt32, streamID: UInt32) {
+        guard connection.subscriptions[streamID] != nil else {
+            answerError(connection, requestID: requestID, .notSubscribed, "stream \(streamID) is not subscribed or attached on this connection")
+            return
+        }
+        leave(connection, streamID: streamID)
+        sendControl(connection, .unsubscribed(requestID: requestID, streamID: streamID))
+    }
+
+    // MARK: Answers
+
+    /// A request-level error: the connection stays open.
+    func answerError(_ connection: Connection, requestID: UInt32, _ code: ErrorCode, _ message: String) {
+        counters.recordRejected(code)
+        sendControl(connection, .error(.init(requestID: requestID, code: code, message: message)))
+    }
+
+    /// A fatal error: send it, stop reading, close once flushed (or after a grace period).
+    func fail(_ connection: Connection, requestID: UInt32, _ code: ErrorCode, _ message: String) {
+        guard connection.state == .open || connection.state == .awaitingHello else { return }
+        sendControl(connection, .error(.init(requestID: requestID, code: code, message: message, fatal: true)))
+        connection.state = .closing
+        connection.closingSince = Clock.milliseconds()
+        connection.closeReason = "\(code.name): \(message)"
+        leaveAll(connection)
+        flush(connection)
+    }
+
+    /// Queues a control frame (anything but MESSAGE). These may exceed the message limit up to the
+    /// hard limit; a client that lets even those pile up is closed.
+    func sendControl(_ connection: Connection, _ frame: Frame) {
+        guard connection.state != .closed else { return }
+        var bytes: [UInt8] = []
+        frame.encode(into: &bytes)
+        guard connection.outbound.append(bytes) else {
+            closeNow(connection, reason: "out-buffer hard limit reached with control frames pending")
+            return
+        }
+        queueFlush(connection)
+    }
+}

@@ -1,0 +1,442 @@
+import CTernShims
+import Glibc
+import Logging
+import Synchronization
+import TernCore
+import TernWire
+
+/// One event-loop thread: its own epoll, its connections, and its view of the streams they use.
+///
+/// Everything but `inbox`, `sleeping` and the counters is confined to the thread (hence
+/// `@unchecked Sendable`): other threads only enqueue work in the inbox and wake the thread,
+/// and they write the eventfd only when the thread is asleep.
+final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
+    let index: Int
+    let broker: Broker
+    let configuration: ReactorConfiguration
+    let shared: ReactorShared
+    let logger: Logger
+    let epoll: Epoll
+    let wakeSignal: WakeSignal
+    let splitter: FrameSplitter
+
+    // Cross-thread hand-off.
+    struct Inbox {
+        var dirty: [BrokerStream] = []
+        var ended: [BrokerStream] = []
+        var stop = false
+    }
+    let inbox = Mutex(Inbox())
+    /// Work items in the inbox; checked before sleeping without taking the lock.
+    let inboxCount = Atomic<Int>(0)
+    /// True while the thread is (about to be) blocked in epoll_wait.
+    let sleeping = Atomic<Bool>(false)
+    /// Counters read by status and metrics.
+    let counters = ReactorCounters()
+
+    // Thread-confined state.
+    var connections: [Connection?] = []
+    var localStreams: [UInt32: LocalStream] = [:]
+    /// Streams published to by this thread's connections in this iteration: wake readers once.
+    var publishedThisIteration: [UInt32: BrokerStream] = [:]
+    var flushQueue: [Connection] = []
+    var readAgainQueue: [Connection] = []
+    var listeners: [ListeningSocket] = []
+    var acceptingConnections = true
+    var stopDeadline: Int64?
+    var lastTick: Int64 = 0
+    /// Scratch space for reads: frames are parsed in place, copied only when one spans reads.
+    let readBuffer: UnsafeMutableRawBufferPointer
+    /// Scratch space for a run of ring frames, written as-is to every subscriber.
+    let batchBuffer: UnsafeMutableRawBufferPointer
+    /// Start offsets of the frames in `batchBuffer`, to cut a batch at frame boundaries.
+    var batchFrameStarts: [Int] = []
+    var processed: [BrokerStream] = []
+
+    static let wakeToken: UInt64 = 0
+    static let listenerTokenBase: UInt64 = 1 << 32
+    static let connectionTokenBase: UInt64 = 2 << 32
+    static let readSize = 64 * 1024
+
+    init(index: Int, broker: Broker, configuration: ReactorConfiguration, shared: ReactorShared, logger: Logger)
+        throws(SocketError)
+    {
+        self.index = index
+        self.broker = broker
+        self.configuration = configuration
+        self.shared = shared
+        var logger = logger
+        logger[metadataKey: "reactor"] = "\(index)"
+        self.logger = logger
+        epoll = try Epoll()
+        wakeSignal = try WakeSignal()
+        splitter = FrameSplitter(maxBody: configuration.maxFrameBody)
+        readBuffer = .allocate(
+            byteCount: Self.readSize + configuration.maxFrameBody + WireLimits.headerSize, alignment: 16)
+        batchBuffer = .allocate(byteCount: max(configuration.batchBytes, 2 * (configuration.maxFrameBody + 8)), alignment: 16)
+        try epoll.add(wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
+    }
+
+    deinit {
+        readBuffer.deallocate()
+        batchBuffer.deallocate()
+    }
+
+    func addListener(_ listener: ListeningSocket) throws(SocketError) {
+        // Every thread watches every listener; EPOLLEXCLUSIVE wakes one of them per connection.
+        try epoll.add(
+            listener.fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
+            token: Self.listenerTokenBase + UInt64(listeners.count))
+        listeners.append(listener)
+    }
+
+    // MARK: StreamReaderGroup (called from other threads)
+
+    func streamHasNewFrames(_ stream: BrokerStream) {
+        inbox.withLock { $0.dirty.append(stream) }
+        inboxCount.add(1, ordering: .sequentiallyConsistent)
+        wakeIfSleeping()
+    }
+
+    func streamEnded(_ stream: BrokerStream) {
+        inbox.withLock { $0.ended.append(stream) }
+        inboxCount.add(1, ordering: .sequentiallyConsistent)
+        wakeIfSleeping()
+    }
+
+    func requestStop() {
+        inbox.withLock { $0.stop = true }
+        inboxCount.add(1, ordering: .sequentiallyConsistent)
+        wakeIfSleeping()
+    }
+
+    /// Only the waker that flips `sleeping` writes the eventfd, so a busy thread costs no syscalls.
+    private func wakeIfSleeping() {
+        if sleeping.exchange(false, ordering: .sequentiallyConsistent) {
+            wakeSignal.signal()
+        }
+    }
+
+    // MARK: The loop
+
+    func run() {
+        ctern_set_thread_name("tern-reactor-\(index)")
+        lastTick = Clock.milliseconds()
+        while true {
+            let busy = !readAgainQueue.isEmpty || !flushQueue.isEmpty
+            sleeping.store(true, ordering: .sequentiallyConsistent)
+            let timeout: Int32 = busy || inboxCount.load(ordering: .sequentiallyConsistent) > 0 ? 0 : 250
+            epoll.wait(timeout: timeout) { token, events in
+                handleEvent(token: token, events: events)
+            }
+            sleeping.store(false, ordering: .sequentiallyConsistent)
+            counters.loopIterations.add(1, ordering: .relaxed)
+            retryReads()
+            wakeReadersOfPublishedStreams()
+            if processInbox() { beginStop() }
+            flushQueued()
+            let now = Clock.milliseconds()
+            if now - lastTick >= 250 {
+                lastTick = now
+                tick(now: now)
+            }
+            if let stopDeadline, allDrained() || now >= stopDeadline {
+                closeEverything()
+                return
+            }
+        }
+    }
+
+    private func handleEvent(token: UInt64, events: UInt32) {
+        if token == Self.wakeToken {
+            wakeSignal.clear()
+        } else if token >= Self.connectionTokenBase {
+            let fd = Int(token - Self.connectionTokenBase)
+            guard fd < connections.count, let connection = connections[fd] else { return }
+            if events & EPOLLOUT.rawValue != 0 {
+                connection.writable = true
+                if !connection.outbound.isEmpty { flush(connection) }
+            }
+            if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                readReady(connection)
+            }
+        } else if token >= Self.listenerTokenBase {
+            let listenerIndex = Int(token - Self.listenerTokenBase)
+            if acceptingConnections, listenerIndex < listeners.count { acceptAll(from: listeners[listenerIndex]) }
+        }
+    }
+
+    /// Returns true when a stop was requested.
+    private func processInbox() -> Bool {
+        guard inboxCount.load(ordering: .sequentiallyConsistent) > 0 else { return false }
+        var dirty: [BrokerStream] = []
+        var ended: [BrokerStream] = []
+        var stop = false
+        swap(&dirty, &processed)
+        inbox.withLock { inbox in
+            swap(&dirty, &inbox.dirty)
+            swap(&ended, &inbox.ended)
+            stop = inbox.stop
+            inbox.stop = false
+            inboxCount.store(0, ordering: .sequentiallyConsistent)
+        }
+        for stream in dirty {
+            if let local = localStreams[stream.id], local.stream === stream { drain(local) }
+        }
+        for stream in ended { endLocalStream(stream) }
+        dirty.removeAll(keepingCapacity: true)
+        processed = dirty
+        return stop
+    }
+
+    private func wakeReadersOfPublishedStreams() {
+        guard !publishedThisIteration.isEmpty else { return }
+        for stream in publishedThisIteration.values { broker.wakeReaders(of: stream) }
+        publishedThisIteration.removeAll(keepingCapacity: true)
+    }
+
+    private func retryReads() {
+        guard !readAgainQueue.isEmpty else { return }
+        let queue = readAgainQueue
+        readAgainQueue.removeAll(keepingCapacity: true)
+        for connection in queue {
+            connection.queuedForRead = false
+            readReady(connection)
+        }
+    }
+
+    func queueFlush(_ connection: Connection) {
+        guard !connection.queuedForFlush else { return }
+        connection.queuedForFlush = true
+        flushQueue.append(connection)
+    }
+
+    private func flushQueued() {
+        guard !flushQueue.isEmpty else { return }
+        let queue = flushQueue
+        flushQueue.removeAll(keepingCapacity: true)
+        for connection in queue {
+            connection.queuedForFlush = false
+            if connection.state != .closed { flush(connection) }
+        }
+    }
+
+    // MARK: Accepting
+
+    private func acceptAll(from listener: ListeningSocket) {
+        while true {
+            let fd = ctern_accept_nonblocking(listener.fd, nil, nil)
+            if fd < 0 {
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK {
+                    logger.warning("accept on \(listener.address) failed: \(String(cString: strerror(errno)))")
+                }
+                return
+            }
+            accepted(fd: fd, listener: listener)
+        }
+    }
+
+    private func accepted(fd: Int32, listener: ListeningSocket) {
+        let open = shared.openConnections.add(1, ordering: .relaxed).newValue
+        if open > configuration.maxConnections {
+            shared.openConnections.subtract(1, ordering: .relaxed)
+            let refusal = Frame.error(
+                .init(requestID: 0, code: .tooManyConnections, message: "server is at its limit of \(configuration.maxConnections) connections")
+            ).encoded()
+            _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            counters.connectionsRefused.add(1, ordering: .relaxed)
+            Glibc.close(fd)
+            return
+        }
+        if listener.kind == .tcp {
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let now = Clock.milliseconds()
+        let connection = Connection(
+            fd: fd, id: shared.nextConnectionID.add(1, ordering: .relaxed).newValue,
+            peer: ListeningSocket.peerName(fd, kind: listener.kind), now: now,
+            outBufferBytes: configuration.outBufferBytes)
+        if Int(fd) >= connections.count {
+            connections.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - connections.count))
+        }
+        connections[Int(fd)] = connection
+        do {
+            try epoll.add(
+                fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+                token: Self.connectionTokenBase + UInt64(fd))
+        } catch {
+            logger.warning("epoll add failed for \(connection.peer): \(error)")
+            closeNow(connection, reason: "epoll add failed")
+            return
+        }
+        counters.connectionsAccepted.add(1, ordering: .relaxed)
+        logger.debug("connection \(connection.id) from \(connection.peer)")
+    }
+
+    // MARK: Reading
+
+    func readReady(_ connection: Connection) {
+        var reads = 0
+        while connection.state == .awaitingHello || connection.state == .open {
+            let leftover = connection.pendingInput.count
+            if leftover > 0 {
+                connection.pendingInput.withUnsafeBytes { readBuffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: leftover) }
+            }
+            let wanted = Self.readSize
+            let received = read(connection.fd, readBuffer.baseAddress! + leftover, wanted)
+            if received == 0 {
+                if leftover > 0 {
+                    // The peer may only have half-closed: tell it why its last frame is lost.
+                    counters.recordRejected(.malformedFrame)
+                    fail(connection, requestID: 0, .malformedFrame, "connection closed inside a frame (\(leftover) bytes of it received)")
+                } else {
+                    closeNow(connection, reason: "closed by peer")
+                }
+                return
+            }
+            if received < 0 {
+                if errno == EINTR { continue }
+                if errno != EAGAIN && errno != EWOULDBLOCK {
+                    closeNow(connection, reason: "read failed: \(String(cString: strerror(errno)))")
+                }
+                return
+            }
+            connection.lastHeard = Clock.milliseconds()
+            connection.pingSentAt = nil
+            counters.bytesIn.add(UInt64(received), ordering: .relaxed)
+            let total = leftover + received
+            let consumed = processFrames(connection, UnsafeRawBufferPointer(rebasing: readBuffer[0..<total]))
+            if connection.state == .closing || connection.state == .closed { return }
+            connection.pendingInput.removeAll(keepingCapacity: true)
+            if consumed < total {
+                connection.pendingInput.append(contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[consumed..<total]))
+            }
+            reads += 1
+            if received < wanted { return }  // socket drained; the next edge will tell us
+            if reads == 4 {
+                // Fairness: come back after the others had their turn.
+                if !connection.queuedForRead {
+                    connection.queuedForRead = true
+                    readAgainQueue.append(connection)
+                }
+                return
+            }
+        }
+    }
+
+    /// Handles every complete frame in `bytes`; returns how many bytes were consumed.
+    private func processFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) -> Int {
+        var offset = 0
+        while connection.state == .awaitingHello || connection.state == .open {
+            let slice: FrameSplitter.Slice
+            do {
+                guard let next = try splitter.next(in: bytes, at: offset) else { break }
+                slice = next
+            } catch {
+                reject(connection, error, bytes: bytes, at: offset)
+                return bytes.count
+            }
+            connection.framesReceived += 1
+            let body = UnsafeRawBufferPointer(rebasing: bytes[slice.bodyStart..<slice.end])
+            do {
+                try handleFrame(connection, header: slice.header, body: body)
+            } catch {
+                reject(connection, error, bytes: bytes, at: offset)
+                return bytes.count
+            }
+            offset = slice.end
+        }
+        return offset
+    }
+
+    /// A protocol violation: one exit for all of them, logging a snippet of the offending bytes.
+    private func reject(_ connection: Connection, _ error: WireError, bytes: UnsafeRawBufferPointer, at offset: Int) {
+        let snippet = bytes[offset..<min(bytes.count, offset + 16)].map { String($0, radix: 16) }.joined(separator: " ")
+        logger.info("closing connection \(connection.id) (\(connection.peer)): \(error) [bytes: \(snippet)]")
+        counters.recordRejected(error.code)
+        fail(connection, requestID: 0, error.code, error.message)
+    }
+
+    // MARK: Timers
+
+    private func tick(now: Int64) {
+        for case let connection? in connections {
+            switch connection.state {
+            case .awaitingHello:
+                if now - connection.acceptedAt >= Int64(configuration.handshakeTimeoutMilliseconds) {
+                    counters.recordRejected(.handshakeTimeout)
+                    fail(connection, requestID: 0, .handshakeTimeout, "no HELLO within \(configuration.handshakeTimeoutMilliseconds) ms")
+                }
+            case .open:
+                let interval = Int64(configuration.pingIntervalMilliseconds)
+                guard interval > 0 else { continue }
+                if let sentAt = connection.pingSentAt {
+                    if now - sentAt >= interval {
+                        counters.recordRejected(.idleTimeout)
+                        fail(connection, requestID: 0, .idleTimeout, "no answer to PING within \(interval) ms")
+                    }
+                } else if now - connection.lastHeard >= interval {
+                    connection.pingSentAt = now
+                    sendControl(connection, .ping(UInt64(now)))
+                }
+            case .closing:
+                if now - connection.closingSince >= 2_000 { closeNow(connection, reason: connection.closeReason) }
+            case .closed:
+                break
+            }
+        }
+    }
+
+    // MARK: Stopping
+
+    private func beginStop() {
+        guard stopDeadline == nil else { return }
+        acceptingConnections = false
+        for listener in listeners { epoll.remove(listener.fd) }
+        stopDeadline = Clock.milliseconds() + Int64(shared.shutdownGraceMilliseconds.load(ordering: .relaxed))
+        // Deliver what is in the rings, then tell every member its streams end with the server.
+        for local in Array(localStreams.values) {
+            if local.ring != nil { drain(local) }
+            for member in local.members where member.state == .open {
+                member.subscriptions[local.stream.id] = nil
+                sendControl(member, .streamEnded(streamID: local.stream.id, reason: .shutdown))
+            }
+            leaveAll(local)
+        }
+        for case let connection? in connections where connection.state == .open || connection.state == .awaitingHello {
+            connection.state = .closing
+            connection.closingSince = Clock.milliseconds()
+            connection.closeReason = "server shutting down"
+            flush(connection)
+        }
+    }
+
+    private func allDrained() -> Bool {
+        for case let connection? in connections where connection.state != .closed && !connection.outbound.isEmpty {
+            return false
+        }
+        return true
+    }
+
+    private func closeEverything() {
+        for case let connection? in connections { closeNow(connection, reason: "server stopped") }
+    }
+}
+
+/// State all reactor threads share.
+final class ReactorShared: Sendable {
+    let openConnections = Atomic<Int>(0)
+    let nextConnectionID = Atomic<UInt64>(0)
+    let shutdownGraceMilliseconds = Atomic<Int>(5_000)
+}
+
+enum Clock {
+    /// Monotonic milliseconds.
+    static func milliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}

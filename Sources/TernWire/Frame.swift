@@ -1,0 +1,174 @@
+/// One decoded frame with owned fields: what clients and tests work with.
+///
+/// The server's hot path does not build these for PUBLISH or MESSAGE; it uses `PublishView` and
+/// `MessageFrame`, which never copy the payload.
+public enum Frame: Equatable, Sendable {
+    case hello(Hello)
+    case welcome(Welcome)
+    case subscribe(Subscribe)
+    case subscribed(Subscribed)
+    case unsubscribe(requestID: UInt32, streamID: UInt32)
+    case unsubscribed(requestID: UInt32, streamID: UInt32)
+    case publish(Publish)
+    case published(Published)
+    case message(Message)
+    case dropped(Dropped)
+    case streamEnded(streamID: UInt32, reason: StreamEndReason)
+    case error(ErrorFrame)
+    case ping(UInt64)
+    case pong(UInt64)
+
+    public struct Hello: Equatable, Sendable {
+        public var minVersion: UInt16
+        public var maxVersion: UInt16
+        public var clientName: String
+        public var token: String
+
+        public init(minVersion: UInt16 = 1, maxVersion: UInt16 = 1, clientName: String, token: String = "") {
+            self.minVersion = minVersion
+            self.maxVersion = maxVersion
+            self.clientName = clientName
+            self.token = token
+        }
+    }
+
+    public struct Welcome: Equatable, Sendable {
+        public var version: UInt16
+        public var maxPayload: UInt32
+        public var maxFrameBody: UInt32
+        public var maxSubscriptions: UInt32
+        public var pingIntervalMilliseconds: UInt32
+        public var serverName: String
+
+        public init(
+            version: UInt16, maxPayload: UInt32, maxFrameBody: UInt32, maxSubscriptions: UInt32,
+            pingIntervalMilliseconds: UInt32, serverName: String
+        ) {
+            self.version = version
+            self.maxPayload = maxPayload
+            self.maxFrameBody = maxFrameBody
+            self.maxSubscriptions = maxSubscriptions
+            self.pingIntervalMilliseconds = pingIntervalMilliseconds
+            self.serverName = serverName
+        }
+    }
+
+    public struct Subscribe: Equatable, Sendable {
+        public var requestID: UInt32
+        public var stream: String
+        /// Attach for publishing only: no MESSAGE frames.
+        public var attachOnly: Bool
+
+        public init(requestID: UInt32, stream: String, attachOnly: Bool = false) {
+            self.requestID = requestID
+            self.stream = stream
+            self.attachOnly = attachOnly
+        }
+    }
+
+    public struct Subscribed: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        public var sidPrefix: SidPrefix
+        public var nextSequence: UInt64
+        public var streamSid: String
+        public var uniqueName: String
+        public var attachOnly: Bool
+
+        public init(
+            requestID: UInt32, streamID: UInt32, sidPrefix: SidPrefix, nextSequence: UInt64,
+            streamSid: String, uniqueName: String, attachOnly: Bool = false
+        ) {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.sidPrefix = sidPrefix
+            self.nextSequence = nextSequence
+            self.streamSid = streamSid
+            self.uniqueName = uniqueName
+            self.attachOnly = attachOnly
+        }
+    }
+
+    public struct Publish: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        public var payload: [UInt8]
+        public var ack: Bool
+
+        public init(requestID: UInt32, streamID: UInt32, payload: [UInt8], ack: Bool = false) {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.payload = payload
+            self.ack = ack
+        }
+    }
+
+    public struct Published: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        public var sidPrefix: SidPrefix
+        public var sequence: UInt64
+
+        public init(requestID: UInt32, streamID: UInt32, sidPrefix: SidPrefix, sequence: UInt64) {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.sidPrefix = sidPrefix
+            self.sequence = sequence
+        }
+
+        public var messageSid: String { sidPrefix.messageSid(sequence: sequence) }
+    }
+
+    public struct Message: Equatable, Sendable {
+        public var streamID: UInt32
+        public var sequence: UInt64
+        public var payload: [UInt8]
+
+        public init(streamID: UInt32, sequence: UInt64, payload: [UInt8]) {
+            self.streamID = streamID
+            self.sequence = sequence
+            self.payload = payload
+        }
+    }
+
+    public struct Dropped: Equatable, Sendable {
+        public var streamID: UInt32
+        public var count: UInt64
+        public var reason: DropReason
+
+        public init(streamID: UInt32, count: UInt64, reason: DropReason) {
+            self.streamID = streamID
+            self.count = count
+            self.reason = reason
+        }
+    }
+
+    public struct ErrorFrame: Equatable, Sendable {
+        public var requestID: UInt32
+        public var code: ErrorCode
+        public var message: String
+        public var fatal: Bool
+
+        public init(requestID: UInt32, code: ErrorCode, message: String, fatal: Bool? = nil) {
+            self.requestID = requestID
+            self.code = code
+            self.message = message
+            self.fatal = fatal ?? code.isFatal
+        }
+    }
+}
+
+/// Why a connection lost messages (DROPPED `reason`).
+public enum DropReason: UInt8, Sendable {
+    /// The connection's out-buffer was full.
+    case slowConsumer = 1
+    /// The server's reader fell a whole ring behind the publisher.
+    case lapped = 2
+}
+
+/// Why a stream ended (STREAM_ENDED `reason`).
+public enum StreamEndReason: UInt8, Sendable {
+    case deleted = 1
+    case expired = 2
+    case shutdown = 3
+}

@@ -1,0 +1,142 @@
+extension Frame {
+    /// Decodes one frame body whose header was already validated by `FrameHeader.parse`.
+    ///
+    /// Protocol violations throw `WireError` with the code the server sends back. Unknown
+    /// enumeration values inside a body (a DROPPED reason, an ERROR code) are malformed too,
+    /// except ERROR codes, which a client must accept when new ones appear.
+    public static func decode(header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) -> Frame {
+        var reader = WireReader(body)
+        let frame: Frame
+        switch header.type {
+        case .hello:
+            frame = .hello(
+                Hello(
+                    minVersion: try reader.readU16("min_version"),
+                    maxVersion: try reader.readU16("max_version"),
+                    clientName: try reader.readString("client_name", limit: WireLimits.maxClientNameBytes),
+                    token: try reader.readString("token", limit: WireLimits.maxTokenBytes)
+                )
+            )
+        case .welcome:
+            frame = .welcome(
+                Welcome(
+                    version: try reader.readU16("version"),
+                    maxPayload: try reader.readU32("max_payload"),
+                    maxFrameBody: try reader.readU32("max_frame_body"),
+                    maxSubscriptions: try reader.readU32("max_subscriptions"),
+                    pingIntervalMilliseconds: try reader.readU32("ping_interval_ms"),
+                    serverName: try reader.readString("server_name", limit: Int(UInt16.max))
+                )
+            )
+        case .subscribe:
+            frame = .subscribe(
+                Subscribe(
+                    requestID: try reader.readU32("request_id"),
+                    stream: try reader.readString("stream", limit: Int(UInt16.max)),
+                    attachOnly: header.flags & FrameFlags.attachOnly != 0
+                )
+            )
+        case .subscribed:
+            frame = .subscribed(
+                Subscribed(
+                    requestID: try reader.readU32("request_id"),
+                    streamID: try reader.readU32("stream_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    nextSequence: try reader.readU64("next_sequence"),
+                    streamSid: try reader.readString("stream_sid", limit: Int(UInt16.max)),
+                    uniqueName: try reader.readString("unique_name", limit: Int(UInt16.max)),
+                    attachOnly: header.flags & FrameFlags.attachOnly != 0
+                )
+            )
+        case .unsubscribe:
+            frame = .unsubscribe(requestID: try reader.readU32("request_id"), streamID: try reader.readU32("stream_id"))
+        case .unsubscribed:
+            frame = .unsubscribed(requestID: try reader.readU32("request_id"), streamID: try reader.readU32("stream_id"))
+        case .publish:
+            let view = try PublishView(header: header, body: body)
+            return .publish(
+                Publish(requestID: view.requestID, streamID: view.streamID, payload: Array(view.payload), ack: view.ack)
+            )
+        case .published:
+            frame = .published(
+                Published(
+                    requestID: try reader.readU32("request_id"),
+                    streamID: try reader.readU32("stream_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    sequence: try reader.readU64("sequence")
+                )
+            )
+        case .message:
+            let streamID = try reader.readU32("stream_id")
+            let sequence = try reader.readU64("sequence")
+            return .message(Message(streamID: streamID, sequence: sequence, payload: Array(reader.readRest())))
+        case .dropped:
+            let streamID = try reader.readU32("stream_id")
+            let count = try reader.readU64("count")
+            let rawReason = try reader.readU8("reason")
+            guard let reason = DropReason(rawValue: rawReason) else {
+                throw WireError(.malformedFrame, "unknown DROPPED reason \(rawReason)")
+            }
+            frame = .dropped(Dropped(streamID: streamID, count: count, reason: reason))
+        case .streamEnded:
+            let streamID = try reader.readU32("stream_id")
+            let rawReason = try reader.readU8("reason")
+            guard let reason = StreamEndReason(rawValue: rawReason) else {
+                throw WireError(.malformedFrame, "unknown STREAM_ENDED reason \(rawReason)")
+            }
+            frame = .streamEnded(streamID: streamID, reason: reason)
+        case .error:
+            let requestID = try reader.readU32("request_id")
+            let rawCode = try reader.readU16("code")
+            let message = try reader.readString("message", limit: WireLimits.maxErrorMessageBytes)
+            let fatal = header.flags & FrameFlags.fatal != 0
+            // An unknown code is kept as the nearest generic one so old clients survive new servers.
+            let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
+            frame = .error(ErrorFrame(requestID: requestID, code: code, message: message, fatal: fatal))
+        case .ping:
+            frame = .ping(try reader.readU64("opaque"))
+        case .pong:
+            frame = .pong(try reader.readU64("opaque"))
+        }
+        try reader.expectEnd(header.type)
+        return frame
+    }
+}
+
+/// PUBLISH decoded in place: the payload points into the read buffer and is only valid while it is.
+public struct PublishView {
+    public var requestID: UInt32
+    public var streamID: UInt32
+    public var ack: Bool
+    public var payload: UnsafeRawBufferPointer
+
+    public init(header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
+        var reader = WireReader(body)
+        requestID = try reader.readU32("request_id")
+        streamID = try reader.readU32("stream_id")
+        ack = header.flags & FrameFlags.ack != 0
+        payload = reader.readRest()
+    }
+}
+
+/// The fixed part of a MESSAGE frame. The server writes it once per message, straight into the
+/// stream's ring, followed by the payload; every subscriber then receives these same bytes.
+public enum MessageFrame {
+    /// Header and fixed body fields: 8 + 4 + 8 bytes.
+    public static let prefixSize = WireLimits.headerSize + WireLimits.messageBodyOverhead
+
+    /// Total frame size for a payload of `payloadCount` bytes.
+    @inlinable
+    public static func size(payloadCount: Int) -> Int { prefixSize + payloadCount }
+
+    /// Writes the 20-byte prefix for a message of `payloadCount` bytes into `destination`.
+    @inlinable
+    public static func writePrefix(
+        streamID: UInt32, sequence: UInt64, payloadCount: Int, to destination: UnsafeMutableRawPointer
+    ) {
+        FrameHeader.write(
+            length: UInt32(WireLimits.messageBodyOverhead + payloadCount), type: .message, flags: 0, to: destination)
+        destination.storeBytes(of: streamID.bigEndian, toByteOffset: 8, as: UInt32.self)
+        (destination + 12).storeBytes(of: sequence.bigEndian, as: UInt64.self)
+    }
+}

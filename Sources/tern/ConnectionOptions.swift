@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import TernClient
+
+/// Where the server is, shared by every command. Flags win over the environment, which wins over
+/// the defaults (ternd's defaults).
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "Data port: HOST:PORT or a Unix socket path (env TERN_DATA; default 127.0.0.1:7400).")
+    var data: String?
+
+    @Option(help: "Control port base URL (env TERN_CONTROL; default http://127.0.0.1:7480).")
+    var control: String?
+
+    @Option(help: "Sync service sid (env TERN_SERVICE_SID; default: the server's first service).")
+    var service: String?
+
+    @Option(help: "Account sid for HTTP Basic auth (env TERN_ACCOUNT_SID).")
+    var accountSid: String?
+
+    @Option(help: "Auth token for HTTP Basic auth (env TERN_AUTH_TOKEN).")
+    var authToken: String?
+
+    private var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var dataAddress: String { data ?? environment["TERN_DATA"] ?? "127.0.0.1:7400" }
+    var controlURL: String { control ?? environment["TERN_CONTROL"] ?? "http://127.0.0.1:7480" }
+    var serviceSid: String? { service ?? environment["TERN_SERVICE_SID"] }
+
+    func makeControlClient() throws -> ControlClient {
+        var credentials: ControlClient.Credentials?
+        if let sid = accountSid ?? environment["TERN_ACCOUNT_SID"],
+            let token = authToken ?? environment["TERN_AUTH_TOKEN"]
+        {
+            credentials = ControlClient.Credentials(accountSid: sid, authToken: token)
+        }
+        return try ControlClient(baseURL: controlURL, serviceSid: serviceSid, credentials: credentials)
+    }
+
+    func makeDataConnection(clientName: String = "tern") throws -> DataConnection {
+        try DataConnection(dataAddress, clientName: clientName)
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct StreamsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "streams",
+        abstract: "Create, fetch, list and delete streams (control port).",
+        subcommands: [StreamsCreateCommand.self, StreamsGetCommand.self, StreamsListCommand.self, StreamsDeleteCommand.self]
+    )
+}

@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// `tern`: manage streams, publish, subscribe and benchmark a ternd server.
+@main
+struct TernCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tern",
+        abstract: "Command-line client for the ternd stream relay.",
+        discussion: """
+            Every command takes --data, --control and --service (also from TERN_DATA, TERN_CONTROL and \
+            TERN_SERVICE_SID), and --account-sid/--auth-token (TERN_ACCOUNT_SID, TERN_AUTH_TOKEN) when the \
+            control port requires credentials.
+            """,
+        subcommands: [
+            StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, BenchCommand.self,
+        ]
+    )
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TernControl
+import TernCore
+import TernReactor
+
+/// `ternd`: the Tern broker daemon. Every flag also reads `TERND_<NAME>` from the environment.
+@main
+struct Ternd: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "ternd",
+        abstract: "Tern: a pub-sub broker with a Twilio Sync Streams REST API and a fast binary data port.",
+        version: version)
+
+    @Option(name: .customLong("state-dir"), help: "Folder for the daemon's state (default: $STATE_DIRECTORY, else ./ternd-state).")
+    var stateDirectory: String?
+
+    @Option(name: .customLong("data-listen"), help: "Data port TCP address (HOST:PORT; port 0 picks one).")
+    var dataListen = ListenAddress(host: "127.0.0.1", port: 7400)
+
+    @Option(name: .customLong("control-listen"), help: "Control (REST) port address (HOST:PORT).")
+    var controlListen = ListenAddress(host: "127.0.0.1", port: 7480)
+
+    @Option(name: .customLong("unix-socket"), help: "Data port Unix socket path, or 'none' (default: <state-dir>/ternd.sock).")
+    var unixSocket: String?
+
+    @Option(name: .customLong("public-url"), help: "Base URL used in REST responses (default: from the request's Host header).")
+    var publicURL: String?
+
+    @Option(help: "Reactor threads (default: number of cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("max-payload"), help: "Largest message payload (PAYLOAD_TOO_LARGE / REST 54006).")
+    var maxPayload = ByteCount(4096)
+
+    @Option(name: .customLong("max-frame"), help: "Largest data-port frame body (FRAME_TOO_LARGE).")
+    var maxFrame = ByteCount(8192)
+
+    @Option(name: .customLong("out-buffer"), help: "Bytes queued per connection before its messages are dropped.")
+    var outBuffer = ByteCount(1 << 20)
+
+    @Option(name: .customLong("ring-bytes"), help: "Ring size per stream with subscribers (power of two).")
+    var ringBytes = ByteCount(1 << 20)
+
+    @Option(name: .customLong("max-connections"), help: "Data-port connections (TOO_MANY_CONNECTIONS).")
+    var maxConnections = 65536
+
+    @Option(name: .customLong("max-subscriptions"), help: "Streams per connection (TOO_MANY_SUBSCRIPTIONS).")
+    var maxSubscriptions = 1024
+
+    @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO.")
+    var handshakeTimeout: Double = 10
+
+    @Option(name: .customLong("ping-interval"), help: "Seconds of silence before the server PINGs a client (0: never).")
+    var pingInterval: Double = 30
+
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds to deliver buffered frames on SIGTERM.")
+    var shutdownGrace: Double = 5
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    @Flag(name: .customLong("check-config"), help: "Validate the configuration and exit.")
+    var checkConfig = false
+
+    /// Option names that `TERND_*` variables may set.
+    static let environmentOptionNames = [
+        "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
+        "max-frame", "out-buffer", "ring-bytes", "max-connections", "max-subscriptions", "handshake-timeout",
+        "ping-interval", "shutdown-grace", "log-level",
+    ]
+
+    static func main() async {
+        let arguments = EnvironmentOptions.merged(
+            arguments: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
+            optionNames: environmentOptionNames)
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    func run() async throws {
+        let settings = try DaemonSettings(self)
+        if checkConfig {
+            print("configuration OK")
+            return
+        }
+        try await Daemon(settings: settings).run()
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Glibc
+import Testing
+import TernWire
+
+/// A subscriber that stops reading loses messages, is told exactly how many, and costs neither
+/// the publisher nor the other subscribers anything; the daemon's memory stays bounded.
+@Suite(.serialized)
+struct SlowConsumerTests {
+    @Test func stalledSubscriberIsCountedNotWaitedFor() throws {
+        let outBuffer = 64 * 1024
+        let daemon = try TernDaemon.start(extraArguments: ["--out-buffer", "64K", "--threads", "1"])
+        defer { daemon.stop() }
+        let sid = try daemon.createStream()
+
+        let stalled = try RawDataClient(port: daemon.dataPort)
+        stalled.shrinkReceiveBuffer()
+        try stalled.handshake(name: "stalled")
+        let subscribed = try stalled.subscribe(sid)
+        let healthy = try RawDataClient(port: daemon.dataPort)
+        try healthy.handshake(name: "healthy")
+        _ = try healthy.subscribe(sid)
+        let publisher = try RawDataClient(port: daemon.dataPort)
+        try publisher.handshake(name: "publisher")
+        let attached = try publisher.subscribe(sid, attachOnly: true)
+
+        // 8 MiB of messages, 128 times the stalled subscriber's out-buffer.
+        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
+        let total = 8192
+        let rssBefore = daemon.residentBytes
+        var healthyReceived = 0
+        var nextExpected = subscribed.nextSequence
+        for chunk in 0..<(total / 64) {
+            var batch: [UInt8] = []
+            for index in 0..<64 {
+                let ack = index == 63
+                Frame.publish(.init(requestID: UInt32(chunk), streamID: attached.streamID, payload: payload, ack: ack)).encode(into: &batch)
+            }
+            try publisher.send(batch)
+            // Pace by acknowledgement so the test measures drops, not ring laps.
+            guard case .published? = try publisher.next() else {
+                Issue.record("publisher did not get PUBLISHED")
+                return
+            }
+            // The healthy subscriber keeps up and sees every message in order.
+            while healthyReceived < (chunk + 1) * 64 {
+                guard case .message(let message)? = try healthy.next() else {
+                    Issue.record("healthy subscriber got something other than MESSAGE")
+                    return
+                }
+                #expect(message.sequence == nextExpected)
+                nextExpected += 1
+                healthyReceived += 1
+            }
+        }
+        #expect(healthyReceived == total)
+        // The stalled subscriber's backlog is bounded by its out-buffer, not by what was published.
+        let growth = daemon.residentBytes - rssBefore
+        #expect(growth < 6 * 1024 * 1024, "daemon grew by \(growth) bytes while 8 MiB went to a stalled subscriber")
+
+        // Now read: whole messages up to the out-buffer's worth, then DROPPED with the exact count.
+        var received = 0
+        var dropped: UInt64 = 0
+        var lastSequence: UInt64 = 0
+        while UInt64(received) + dropped < UInt64(total) {
+            guard let frame = try stalled.next(timeout: 10) else { break }
+            switch frame {
+            case .message(let message):
+                #expect(message.payload == payload)
+                #expect(message.sequence > lastSequence)
+                lastSequence = message.sequence
+                received += 1
+            case .dropped(let notice):
+                #expect(notice.streamID == subscribed.streamID)
+                #expect(notice.reason == .slowConsumer)
+                dropped += notice.count
+            default:
+                Issue.record("unexpected frame \(frame)")
+            }
+        }
+        #expect(UInt64(received) + dropped == UInt64(total), "received \(received) + dropped \(dropped) must equal \(total)")
+        #expect(dropped > 0)
+        // What got through is what its out-buffer and the kernel's socket buffers held, far less than all.
+        #expect(received < total / 2, "a stalled subscriber with a \(outBuffer)-byte out-buffer received \(received) of \(total)")
+
+        // Once drained, it receives new messages normally.
+        try publisher.send(.publish(.init(requestID: 1, streamID: attached.streamID, payload: Array("{}".utf8))))
+        guard case .message(let fresh)? = try stalled.next() else {
+            Issue.record("the recovered subscriber gets new messages")
+            return
+        }
+        #expect(fresh.payload == Array("{}".utf8))
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import TernWire
+
+/// The hex vectors of protocol.md section 8, checked against the codec in both directions.
+///
+/// The expected field values below are copied from the prose under each vector (the source of
+/// truth). The test fails if the document gains a vector this file does not know, loses one it
+/// does, or leaves a frame type without a vector, so the document and the codec cannot drift.
+@Suite("protocol.md test vectors")
+struct ProtocolVectorTests {
+    /// Field values written under each ```vector block, by vector name.
+    static let expectedFrames: [String: Frame] = {
+        let prefix = SidPrefix(value: 0x0102_0304_0506_0708)
+        return [
+            "hello": .hello(.init(minVersion: 1, maxVersion: 1, clientName: "worker-7", token: "s3cr")),
+            "welcome": .welcome(
+                .init(
+                    version: 1, maxPayload: 4096, maxFrameBody: 8192, maxSubscriptions: 1024,
+                    pingIntervalMilliseconds: 30000, serverName: "ternd/0.1")),
+            "subscribe": .subscribe(.init(requestID: 1, stream: "prices")),
+            "subscribe-attach-only": .subscribe(.init(requestID: 2, stream: "prices", attachOnly: true)),
+            "subscribed": .subscribed(
+                .init(
+                    requestID: 1, streamID: 3, sidPrefix: prefix, nextSequence: 41,
+                    streamSid: "TO0123456789abcdef0123456789abcdef", uniqueName: "prices")),
+            "unsubscribe": .unsubscribe(requestID: 5, streamID: 3),
+            "unsubscribed": .unsubscribed(requestID: 5, streamID: 3),
+            "publish-ack": .publish(.init(requestID: 2, streamID: 3, payload: Array(#"{"px":1}"#.utf8), ack: true)),
+            "publish": .publish(.init(requestID: 0, streamID: 3, payload: Array("{}".utf8))),
+            "published": .published(.init(requestID: 2, streamID: 3, sidPrefix: prefix, sequence: 41)),
+            "message": .message(.init(streamID: 3, sequence: 41, payload: Array(#"{"px":1}"#.utf8))),
+            "dropped": .dropped(.init(streamID: 3, count: 1000, reason: .slowConsumer)),
+            "stream-ended": .streamEnded(streamID: 3, reason: .expired),
+            "error": .error(.init(requestID: 7, code: .streamNotFound, message: "stream 'nope' not found")),
+            "error-fatal": .error(.init(requestID: 0, code: .helloRequired, message: "hello required", fatal: true)),
+            "ping": .ping(42),
+            "pong": .pong(42),
+        ]
+    }()
+
+    /// The error each ```invalid block must produce.
+    static let expectedErrors: [String: ErrorCode] = [
+        "unknown-type": .unknownFrameType,
+        "reserved-set": .malformedFrame,
+        "undefined-flag": .malformedFrame,
+        "short-body": .malformedFrame,
+        "trailing-bytes": .malformedFrame,
+        "string-overrun": .malformedFrame,
+        "too-large": .frameTooLarge,
+    ]
+
+    @Test("the document has exactly the vectors this file expects")
+    func vectorNamesMatch() throws {
+        let document = try ProtocolDocument.load()
+        #expect(Set(document.vectors.map(\.name)) == Set(Self.expectedFrames.keys))
+        #expect(Set(document.invalidVectors.map(\.name)) == Set(Self.expectedErrors.keys))
+        #expect(document.vectors.count == Set(document.vectors.map(\.name)).count, "duplicate vector names")
+        #expect(
+            document.invalidVectors.count == Set(document.invalidVectors.map(\.name)).count,
+            "duplicate invalid vector names")
+    }
+
+    @Test("every frame type has at least one vector")
+    func everyTypeHasAVector() throws {
+        let document = try ProtocolDocument.load()
+        let documentedTypes = Set(document.vectors.compactMap { $0.bytes.count > 4 ? $0.bytes[4] : nil })
+        for type in FrameType.allCases {
+            #expect(documentedTypes.contains(type.rawValue), "no vector for \(type)")
+        }
+        let expectedTypes = Set(Self.expectedFrames.values.map(\.type))
+        #expect(expectedTypes == Set(FrameType.allCases))
+    }
+
+    @Test("decoding a vector gives its documented fields", arguments: expectedFrames.keys.sorted())
+    func decodesToDocumentedFields(name: String) throws {
+        let vector = try #require(try ProtocolDocument.load().vectors.first { $0.name == name })
+        let expected = try #require(Self.expectedFrames[name])
+        #expect(try splitAndDecode(vector.bytes) == .frame(expected), "\(name): \(hexString(vector.bytes))")
+    }
+
+    @Test("encoding the documented fields gives the vector's bytes", arguments: expectedFrames.keys.sorted())
+    func encodesToVectorBytes(name: String) throws {
+        let vector = try #require(try ProtocolDocument.load().vectors.first { $0.name == name })
+        let expected = try #require(Self.expectedFrames[name])
+        let encoded = expected.encoded()
+        #expect(encoded == vector.bytes, "\(name): encoder gives \(hexString(encoded))")
+    }
+
+    @Test("an invalid vector is refused with its documented code", arguments: expectedErrors.keys.sorted())
+    func invalidVectorIsRefused(name: String) throws {
+        let vector = try #require(try ProtocolDocument.load().invalidVectors.first { $0.name == name })
+        let code = try #require(Self.expectedErrors[name])
+        #expect(vector.code == code.rawValue, "the document gives code \(vector.code) for \(name)")
+        // A vector must be decidable from its own bytes: the splitter may not ask for more.
+        var outcome: SplitOutcome?
+        let error = wireError { outcome = try splitAndDecode(vector.bytes) }
+        #expect(error?.code == code, "\(name): got \(String(describing: error)), outcome \(String(describing: outcome))")
+    }
+}
+
+/// The vector blocks of protocol.md, read when the tests run.
+struct ProtocolDocument {
+    struct Vector {
+        var name: String
+        var bytes: [UInt8]
+    }
+
+    struct InvalidVector {
+        var name: String
+        var code: UInt16
+        var bytes: [UInt8]
+    }
+
+    var vectors: [Vector] = []
+    var invalidVectors: [InvalidVector] = []
+
+    struct LoadError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// protocol.md sits three directories above this file: Tests/TernWireTests/<file>.
+    static var path: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("protocol.md").path
+    }
+
+    static func load() throws -> ProtocolDocument {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return try parse(text)
+    }
+
+    /// Collects every ```vector NAME and ```invalid NAME CODE block; each holds one hex frame.
+    static func parse(_ text: String) throws -> ProtocolDocument {
+        var document = ProtocolDocument()
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var index = 0
+        while index < lines.count {
+            let line = lines[index].trimmingCharacters(in: .whitespaces)
+            index += 1
+            let words = line.split(separator: " ")
+            guard let fence = words.first, fence == "```vector" || fence == "```invalid" else { continue }
+            var hex = ""
+            while index < lines.count, !lines[index].hasPrefix("```") {
+                hex += lines[index] + " "
+                index += 1
+            }
+            guard index < lines.count else { throw LoadError(description: "unterminated block: \(line)") }
+            index += 1
+            guard let bytes = bytes(hex: hex) else { throw LoadError(description: "bad hex in block: \(line)") }
+            if fence == "```vector" {
+                guard words.count == 2 else { throw LoadError(description: "expected ```vector NAME: \(line)") }
+                document.vectors.append(Vector(name: String(words[1]), bytes: bytes))
+            } else {
+                guard words.count == 3, let code = UInt16(words[2]) else {
+                    throw LoadError(description: "expected ```invalid NAME CODE: \(line)")
+                }
+                document.invalidVectors.append(InvalidVector(name: String(words[1]), code: code, bytes: bytes))
+            }
+        }
+        guard !document.vectors.isEmpty else { throw LoadError(description: "no vectors found in \(path)") }
+        return document
+    }
+}
