@@ -99,7 +99,9 @@ struct ControlError: Error, Sendable, Equatable {
 
     static let internalError = ControlError(
         status: .internalServerError, code: 20500, message: "Internal server error")
+}
 
+extension ControlError {
     /// The REST answer to a broker refusal. `resourcePath` names the resource for a 404.
     init(_ error: BrokerError, resourcePath: String, maxPayload: Int) {
         switch error {

@@ -31,10 +31,12 @@ struct ControlResponder: HTTPResponder {
             reply.allow = route.allowedMethods
             return reply
         }
-        let form = request.method == .post ? FormFields(encoded: try await readBody(request, route: route)) : FormFields(query: nil)
+        // Only POSTs carry parameters in their body; other bodies are left unread.
+        let body = request.method == .post ? try await readBody(request, route: route) : []
         let controlRequest = ControlRequest(
-            method: request.method, route: route, resourcePath: resourcePath, query: FormFields(query: request.uri.query),
-            form: form, urls: ResourceURLs(base: baseURL(for: request)))
+            method: request.method, route: route, resourcePath: resourcePath,
+            query: FormFields(query: request.uri.query), form: FormFields(encoded: body),
+            urls: ResourceURLs(base: baseURL(for: request)))
         return try api.handle(controlRequest)
     }
 
@@ -45,7 +47,8 @@ struct ControlResponder: HTTPResponder {
         for try await buffer in request.body {
             guard bytes.count + buffer.readableBytes <= limit else {
                 throw route.carriesMessageData
-                    ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload) : ControlError.bodyTooLarge(limit: limit)
+                    ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload)
+                    : ControlError.bodyTooLarge(limit: limit)
             }
             bytes.append(contentsOf: buffer.readableBytesView)
         }

@@ -28,7 +28,8 @@ enum ControlRoute: Equatable {
             self = .streams(serviceSid: decoded[2])
         case 5 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
             self = .stream(serviceSid: decoded[2], key: decoded[4])
-        case 6 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams" && decoded[5] == "Messages":
+        case 6
+        where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams" && decoded[5] == "Messages":
             self = .messages(serviceSid: decoded[2], streamKey: decoded[4])
         default: return nil
         }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import TernCore
 
 /// The Twilio Sync Streams compatible REST API, served by Hummingbird.
@@ -8,6 +9,9 @@ import TernCore
 /// Requests are answered by `ControlResponder`, which routes by path itself so that unknown paths
 /// and wrong methods get Twilio error bodies (404/20404, 405/20004) like every other error.
 public struct ControlServer: Sendable {
+    /// How long a stop waits for requests in flight before cutting them off.
+    static let shutdownGrace: Duration = .seconds(5)
+
     private let broker: Broker
     private let configuration: ControlAPIConfiguration
     private let logger: Logger
@@ -19,10 +23,12 @@ public struct ControlServer: Sendable {
     }
 
     /// Binds, calls `onBound` with the bound port once listening, then serves until the calling
-    /// task is cancelled (or a surrounding swift-service-lifecycle group shuts down gracefully).
+    /// task is cancelled.
     ///
-    /// Throws if the address cannot be bound; `onBound` is not called then. Cancellation is a
-    /// normal stop: the function returns without throwing.
+    /// Cancellation is a normal stop and returns without throwing: the server stops accepting,
+    /// lets requests in flight finish (at most `shutdownGrace`), closes idle keep-alive
+    /// connections, and only then returns. Throws if the address cannot be bound; `onBound` is
+    /// not called then.
     public func run(onBound: @escaping @Sendable (Int) -> Void) async throws {
         let api = ControlAPI(broker: broker, configuration: configuration, logger: logger)
         let application = Application(
@@ -31,10 +37,24 @@ public struct ControlServer: Sendable {
                 address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
             logger: logger)
-        do {
-            try await application.run()
-        } catch is CancellationError {
-            return
+        // Cancelling Hummingbird outright drops connections and logs errors; a graceful shutdown
+        // does not. So the server runs in its own task, out of reach of the caller's cancellation,
+        // and the caller's cancellation is turned into a graceful shutdown with a deadline.
+        let group = ServiceGroup(
+            services: [application], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+        let serving = Task { try await group.run() }
+        let outcome = await withTaskCancellationHandler {
+            await serving.result
+        } onCancel: {
+            Task {
+                await group.triggerGracefulShutdown()
+                try? await Task.sleep(for: Self.shutdownGrace)
+                serving.cancel()
+            }
+        }
+        switch outcome {
+        case .success, .failure(is CancellationError): return
+        case .failure(let error): throw error
         }
     }
 }

@@ -14,7 +14,7 @@ extension ControlAPI {
             throw .invalidMessageData("the 'Data' parameter is required")
         }
         let outcome = data.withUnsafeBytes { payload -> Result<UInt64, BrokerError> in
-            do {
+            do throws(BrokerError) {
                 return .success(try broker.publish(to: stream, payload: payload))
             } catch {
                 return .failure(error)

@@ -27,13 +27,17 @@ extension ControlAPI {
     }
 
     func fetchStream(serviceSid: String, key: String, _ request: ControlRequest) throws(ControlError) -> ControlReply {
-        let stream = try brokerCall(request) { () throws(BrokerError) in try broker.stream(serviceSid: serviceSid, key: key) }
+        let stream = try brokerCall(request) { () throws(BrokerError) in
+            try broker.stream(serviceSid: serviceSid, key: key)
+        }
         return .json(.ok) { $0.stream(stream.snapshot, urls: request.urls) }
     }
 
     /// Twilio's update takes only `Ttl`; an update that names nothing is 54010.
     func updateStream(serviceSid: String, key: String, _ request: ControlRequest) throws(ControlError) -> ControlReply {
-        let stream = try brokerCall(request) { () throws(BrokerError) in try broker.stream(serviceSid: serviceSid, key: key) }
+        let stream = try brokerCall(request) { () throws(BrokerError) in
+            try broker.stream(serviceSid: serviceSid, key: key)
+        }
         guard request.form.value("Ttl") != nil else { throw .noParameters }
         let ttl = try Self.ttl(in: request.form)
         try brokerCall(request) { () throws(BrokerError) in try broker.updateStream(stream, ttl: ttl) }
@@ -42,7 +46,9 @@ extension ControlAPI {
 
     /// Subscribers get STREAM_ENDED from the broker; the REST answer is 204 with no body.
     func deleteStream(serviceSid: String, key: String, _ request: ControlRequest) throws(ControlError) -> ControlReply {
-        let stream = try brokerCall(request) { () throws(BrokerError) in try broker.stream(serviceSid: serviceSid, key: key) }
+        let stream = try brokerCall(request) { () throws(BrokerError) in
+            try broker.stream(serviceSid: serviceSid, key: key)
+        }
         guard broker.deleteStream(stream) else { throw .notFound(request.resourcePath) }
         return ControlReply(status: .noContent, body: nil)
     }

@@ -12,7 +12,8 @@ enum MonotonicClock {
 
     /// Sleeps roughly `nanoseconds` (used by the paced publisher between bursts).
     static func sleep(nanoseconds: UInt64) {
-        var spec = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
-        while nanosleep(&spec, &spec) != 0 && errno == EINTR {}
+        var request = timespec(tv_sec: Int(nanoseconds / 1_000_000_000), tv_nsec: Int(nanoseconds % 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 }

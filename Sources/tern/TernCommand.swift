@@ -15,4 +15,17 @@ struct TernCommand: ParsableCommand {
             StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, BenchCommand.self,
         ]
     )
+
+    /// Runs the chosen command, then writes out whatever stdout `Output` still buffers, also when
+    /// the command fails.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Output.flush()
+        } catch {
+            Output.flush()
+            exit(withError: error)
+        }
+    }
 }

@@ -61,7 +61,7 @@ struct Daemon {
             print(
                 "ternd ready data=\(dataSocket.address) control=\(controlAddress) unix=\(unixAddress) "
                     + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
-            fflush(stdout)
+            fflush(nil)
 
             let signal = await signals.wait()
             logger.info("signal \(signal): shutting down")

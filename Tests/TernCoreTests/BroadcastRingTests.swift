@@ -118,6 +118,7 @@ struct BroadcastRingTests {
         }
         // 100 bytes hold the first two frames (70), not the third (ends at 120).
         let reader = Reader(ring, destinationSize: 100)
+        reader.cursor = 0
         var read = reader.read()
         #expect(read.bytes == frames[0] + frames[1])
         #expect(reader.cursor == 70)

@@ -87,14 +87,14 @@ struct BadInputTests {
     }
 
     @Test func refusedRequestsKeepTheConnection() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--max-subscriptions", "2", "--max-payload", "100", "--max-frame", "200"])
+        let daemon = try TernDaemon.start(extraArguments: ["--max-subscriptions", "2", "--max-payload", "100", "--max-frame", "1024"])
         defer { daemon.stop() }
         _ = try daemon.createStream(uniqueName: "a")
         _ = try daemon.createStream(uniqueName: "b")
         _ = try daemon.createStream(uniqueName: "c")
         let client = try RawDataClient(port: daemon.dataPort)
         let welcome = try client.handshake()
-        #expect(welcome.maxPayload == 100 && welcome.maxFrameBody == 200 && welcome.maxSubscriptions == 2)
+        #expect(welcome.maxPayload == 100 && welcome.maxFrameBody == 1024 && welcome.maxSubscriptions == 2)
 
         try client.send(.subscribe(.init(requestID: 11, stream: "no-such-stream")))
         try expectRequestError(client, requestID: 11, .streamNotFound)

@@ -24,9 +24,9 @@ struct SlowConsumerTests {
         try publisher.handshake(name: "publisher")
         let attached = try publisher.subscribe(sid, attachOnly: true)
 
-        // 8 MiB of messages, 128 times the stalled subscriber's out-buffer.
+        // 16 MiB of messages: far more than its out-buffer and the kernel's socket buffers together.
         let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
-        let total = 8192
+        let total = 16384
         let rssBefore = daemon.residentBytes
         var healthyReceived = 0
         var nextExpected = subscribed.nextSequence
@@ -85,8 +85,9 @@ struct SlowConsumerTests {
 
         // Once drained, it receives new messages normally.
         try publisher.send(.publish(.init(requestID: 1, streamID: attached.streamID, payload: Array("{}".utf8))))
-        guard case .message(let fresh)? = try stalled.next() else {
-            Issue.record("the recovered subscriber gets new messages")
+        let next = try stalled.next()
+        guard case .message(let fresh)? = next else {
+            Issue.record("the recovered subscriber gets new messages, got \(String(describing: next)); received \(received) dropped \(dropped)")
             return
         }
         #expect(fresh.payload == Array("{}".utf8))

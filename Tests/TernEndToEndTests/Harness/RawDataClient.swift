@@ -80,9 +80,10 @@ final class RawDataClient {
         return false
     }
 
-    /// Stops reading: the server's out-buffer for this connection will fill up.
+    /// Caps the kernel's receive buffer so a client that stops reading backs up into the server
+    /// sooner (64 KiB: small enough to matter, large enough not to crawl once it reads again).
     func shrinkReceiveBuffer() {
-        var size: Int32 = 4096
+        var size: Int32 = 64 * 1024
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 }

@@ -52,7 +52,7 @@ final class TernDaemon: @unchecked Sendable {
         process.environment = env
         let stdout = Pipe()
         process.standardOutput = stdout
-        FileManager.default.createFile(atPath: state + "/ternd.log", contents: nil)
+        _ = FileManager.default.createFile(atPath: state + "/ternd.log", contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/ternd.log"))
         try process.run()
 
