@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // Syscalls Glibc does not export (epoll, eventfd, accept4) and the ring's word-atomic copies.
@@ -47,12 +48,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Durable state: services, streams, credentials in SQLite (WAL). Off the message path.
+        .target(
+            name: "TernStore",
+            dependencies: ["TernCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // libsystemd: socket activation and sd_notify. Optional at run time.
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "TernSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
         // Client library: data-port connections and a small REST client.
         .target(name: "TernClient", dependencies: ["TernWire", "CTernShims"], swiftSettings: strict),
         .executableTarget(
             name: "ternd",
             dependencies: [
-                "TernCore", "TernReactor", "TernControl",
+                "TernCore", "TernReactor", "TernControl", "TernStore", "TernSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -70,6 +80,7 @@ let package = Package(
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
         .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire"]),
+        .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@
 # Installs the Debian packages Tern needs, only those that are missing. Safe to run repeatedly.
 # Usage: scripts/install-deps.sh [build|test|bench]
 set -euo pipefail
-need=(pkg-config libsqlite3-dev)
+need=(pkg-config libsqlite3-dev libsystemd-dev)
 case "${1:-build}" in
   test) need+=(python3 python3-venv) ;;
   bench) need+=(nats-server redis-server) ;;

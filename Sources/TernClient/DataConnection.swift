@@ -20,7 +20,9 @@ import TernWire
 /// `autoFlushBytes`, on `flush()`, or whenever the connection waits for the server. Batching is
 /// what lets one publisher push millions of small messages per second.
 ///
-/// A connection is used from one thread at a time; it is deliberately not `Sendable`.
+/// A connection is used from one thread at a time; it is deliberately not `Sendable`. Call
+/// `close()` when done: dropping the last reference closes the socket without sending what is
+/// still buffered.
 public final class DataConnection {
     public let endpoint: DataEndpoint
     /// The server's WELCOME: protocol version and the limits it enforces.
@@ -30,7 +32,7 @@ public final class DataConnection {
     /// Buffered publishes are sent once at least this many bytes are waiting.
     public var autoFlushBytes = 256 << 10
 
-    let transport: FrameTransport
+    private let transport: FrameTransport
     private var queuedEvents: [Frame] = []
     private var queuedHead = 0
     /// The request id given to the most recent request, for matching a later ERROR frame to an

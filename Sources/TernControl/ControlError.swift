@@ -22,7 +22,8 @@ import TernCore
 /// | any other request body over the read limit                        | 413  | 20413 |
 /// | `PageSize` not an integer in 1...1000                             | 400  | 54454 |
 /// | `PageToken` not one this server issued                            | 400  | 54453 |
-/// | unexpected server failure                                         | 500  | 20500 |
+/// | stream publish rate limit exceeded (`--publish-rate`)              | 429  | 54009 |
+/// | unexpected server failure (e.g. the store refused a write)        | 500  | 20500 |
 ///
 /// Why these codes: Twilio's REST API answers a missing Sync resource (service, document, stream,
 /// by sid or unique name alike) with 404/20404 "The requested resource /Services/IS…/… was not
@@ -97,6 +98,12 @@ struct ControlError: Error, Sendable, Equatable {
     static let invalidPageToken = ControlError(
         status: .badRequest, code: 54453, message: "Invalid 'PageToken' query parameter")
 
+    static func rateLimited(perSecond: Double) -> ControlError {
+        ControlError(
+            status: .tooManyRequests, code: 54009,
+            message: "Rate limit exceeded: at most \(perSecond.formatted()) messages per second per stream")
+    }
+
     static let internalError = ControlError(
         status: .internalServerError, code: 20500, message: "Internal server error")
 }
@@ -111,6 +118,8 @@ extension ControlError {
         case .invalidTtl(let why): self = .invalidTtl(why)
         case .payloadTooLarge: self = .messageTooLarge(limit: maxPayload)
         case .invalidPayload: self = .invalidMessageData("must be a JSON object")
+        case .rateLimited(let rate): self = .rateLimited(perSecond: rate)
+        case .storageFailed: self = .internalError
         }
     }
 }

@@ -49,7 +49,8 @@ extension ControlAPI {
         let stream = try brokerCall(request) { () throws(BrokerError) in
             try broker.stream(serviceSid: serviceSid, key: key)
         }
-        guard broker.deleteStream(stream) else { throw .notFound(request.resourcePath) }
+        let deleted = try brokerCall(request) { () throws(BrokerError) in try broker.deleteStream(stream) }
+        guard deleted else { throw .notFound(request.resourcePath) }
         return ControlReply(status: .noContent, body: nil)
     }
 

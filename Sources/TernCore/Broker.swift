@@ -1,31 +1,45 @@
 import Synchronization
 import TernWire
 
-/// The broker core: services, streams, publishing and the hand-off to reader groups.
+/// The broker core: services, streams, publishing, expiry and the hand-off to reader groups.
 ///
 /// Thread-safe; called from reactor threads (data port) and the control API alike. It opens no
-/// sockets and no files.
+/// sockets and no files: persistence goes through the `BrokerStore` it is given.
 public final class Broker: Sendable {
     public let limits: BrokerLimits
     public let accountSid: String
     public let defaultServiceSid: String
     private let registry = StreamRegistry()
     private let services: Mutex<[String: SyncService]>
+    private let expiries = ExpiryQueue()
+    private let store: (any BrokerStore)?
     /// Set once by `installReaderGroups` before any traffic; read lock-free afterwards.
     nonisolated(unsafe) private var readerGroups: [any StreamReaderGroup] = []
 
     /// Counters for status lines and metrics.
     public let messagesPublished = Atomic<UInt64>(0)
+    public let messagesRateLimited = Atomic<UInt64>(0)
+    public let streamsExpired = Atomic<UInt64>(0)
 
-    public init(limits: BrokerLimits, accountSid: String, defaultServiceSid: String, now: UnixTime = .now()) {
+    /// - Parameters:
+    ///   - services: the stored services; the default service is created if it is not among them.
+    public init(
+        limits: BrokerLimits, accountSid: String, defaultServiceSid: String, services stored: [SyncService] = [],
+        store: (any BrokerStore)? = nil, now: UnixTime = .now()
+    ) throws(BrokerError) {
         self.limits = limits
         self.accountSid = accountSid
         self.defaultServiceSid = defaultServiceSid
-        services = Mutex([
-            defaultServiceSid: SyncService(
-                sid: defaultServiceSid, friendlyName: "default", accountSid: accountSid, dateCreated: now,
-                dateUpdated: now)
-        ])
+        self.store = store
+        var bySid: [String: SyncService] = [:]
+        for service in stored { bySid[service.sid] = service }
+        if bySid[defaultServiceSid] == nil {
+            let service = SyncService(
+                sid: defaultServiceSid, friendlyName: "default", accountSid: accountSid, dateCreated: now, dateUpdated: now)
+            do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
+            bySid[defaultServiceSid] = service
+        }
+        services = Mutex(bySid)
     }
 
     /// Registers the reader groups (reactor threads), at most 64. Call once, before serving.
@@ -38,11 +52,37 @@ public final class Broker: Sendable {
 
     public func service(sid: String) -> SyncService? { services.withLock { $0[sid] } }
 
-    /// All services, oldest first (the default service is the oldest).
+    /// All services, oldest first (ties by sid).
     public func allServices() -> [SyncService] {
         services.withLock { Array($0.values) }.sorted {
             ($0.dateCreated, $0.sid) < ($1.dateCreated, $1.sid)
         }
+    }
+
+    public func createService(friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> SyncService {
+        let service = SyncService(
+            sid: Sid.generate(.service), friendlyName: friendlyName, accountSid: accountSid, dateCreated: now,
+            dateUpdated: now)
+        do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
+        services.withLock { $0[service.sid] = service }
+        return service
+    }
+
+    public func updateService(sid: String, friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> SyncService {
+        guard var service = service(sid: sid) else { throw .serviceNotFound(sid) }
+        service.friendlyName = friendlyName
+        service.dateUpdated = now
+        do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
+        services.withLock { $0[sid] = service }
+        return service
+    }
+
+    /// Deletes a service and every stream in it (their subscribers get STREAM_ENDED).
+    public func deleteService(sid: String) throws(BrokerError) {
+        guard service(sid: sid) != nil else { throw .serviceNotFound(sid) }
+        do { try store?.deleteService(sid: sid) } catch { throw .storageFailed("\(error)") }
+        services.withLock { _ = $0.removeValue(forKey: sid) }
+        for stream in registry.streams(serviceSid: sid) { endStream(stream, reason: .deleted) }
     }
 
     private func requireService(_ sid: String) throws(BrokerError) {
@@ -53,7 +93,7 @@ public final class Broker: Sendable {
 
     public var streamCount: Int { registry.count }
 
-    /// Creates a stream (REST `POST …/Streams`).
+    /// Creates a stream (REST `POST …/Streams`) and stores it before returning.
     /// - Parameters:
     ///   - ttl: seconds until the stream expires; nil or 0 for never.
     public func createStream(
@@ -62,9 +102,43 @@ public final class Broker: Sendable {
         try requireService(serviceSid)
         if let uniqueName { try validateUniqueName(uniqueName) }
         let expires = try expiry(ttl: ttl, now: now)
-        return try registry.create(
+        let stream = try registry.create(
             serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName, createdBy: createdBy, now: now,
-            expires: expires)
+            expires: expires, rateLimit: newRateLimit())
+        do {
+            try store?.saveStream(stream.record)
+        } catch {
+            _ = registry.remove(stream)
+            throw .storageFailed("\(error)")
+        }
+        if let expires { expiries.schedule(stream, at: expires) }
+        return stream
+    }
+
+    /// Puts stored streams back at start. Streams that expired while the daemon was down are
+    /// deleted from the store instead. Returns how many were restored and how many expired.
+    public func restore(_ records: [StreamRecord], now: UnixTime = .now()) throws(BrokerError) -> (restored: Int, expired: Int) {
+        var expired: [String] = []
+        var restored = 0
+        for record in records.sorted(by: { $0.creationIndex < $1.creationIndex }) {
+            if let expires = record.dateExpires, expires <= now {
+                expired.append(record.sid)
+                continue
+            }
+            guard service(sid: record.serviceSid) != nil else {
+                throw .storageFailed("stream \(record.sid) belongs to unknown service \(record.serviceSid)")
+            }
+            let stream = try registry.create(
+                serviceSid: record.serviceSid, accountSid: record.accountSid, uniqueName: record.uniqueName,
+                createdBy: record.createdBy, now: now, expires: record.dateExpires, rateLimit: newRateLimit(),
+                restoring: record)
+            if let expires = record.dateExpires { expiries.schedule(stream, at: expires) }
+            restored += 1
+        }
+        if !expired.isEmpty {
+            do { try store?.deleteStreams(sids: expired) } catch { throw .storageFailed("\(error)") }
+        }
+        return (restored, expired.count)
     }
 
     /// The stream named by `key` (its sid or its unique name) within a service.
@@ -99,19 +173,67 @@ public final class Broker: Sendable {
         return registry.streams(serviceSid: serviceSid)
     }
 
-    /// Changes a stream's Ttl (REST `POST …/Streams/{Sid}`).
+    /// Changes a stream's Ttl (REST `POST …/Streams/{Sid}`) and stores it.
     public func updateStream(_ stream: BrokerStream, ttl: Int?, now: UnixTime = .now()) throws(BrokerError) {
-        stream.setExpiry(try expiry(ttl: ttl, now: now), updated: now)
+        let expires = try expiry(ttl: ttl, now: now)
+        let before = stream.record
+        stream.setExpiry(expires, updated: now)
+        do {
+            try store?.saveStream(stream.record)
+        } catch {
+            stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
+            throw .storageFailed("\(error)")
+        }
+        if let expires { expiries.schedule(stream, at: expires) }
     }
 
     /// Removes a stream and tells every reader group that holds it; subscribers get STREAM_ENDED
     /// after the messages published before. False if the stream was already gone.
     @discardableResult
-    public func deleteStream(_ stream: BrokerStream, reason: StreamEndReason = .deleted) -> Bool {
+    public func deleteStream(_ stream: BrokerStream, reason: StreamEndReason = .deleted) throws(BrokerError) -> Bool {
+        guard registry.stream(id: stream.id) === stream else { return false }
+        do { try store?.deleteStream(sid: stream.sid) } catch { throw .storageFailed("\(error)") }
+        return endStream(stream, reason: reason)
+    }
+
+    /// Takes the stream out of the registry and tells its reader groups. No store access.
+    @discardableResult
+    private func endStream(_ stream: BrokerStream, reason: StreamEndReason) -> Bool {
         guard registry.remove(stream), stream.markEnded(reason) else { return false }
         forEachGroup(in: stream.memberMask.load(ordering: .sequentiallyConsistent)) { $0.streamEnded(stream) }
         return true
     }
+
+    // MARK: Expiry
+
+    /// Deletes every stream whose `date_expires` has passed (subscribers get STREAM_ENDED with
+    /// reason EXPIRED). Returns how many. The daemon calls this a few times a second; each call
+    /// only looks at the front of the expiry heap.
+    @discardableResult
+    public func expireDue(now: UnixTime = .now()) -> Int {
+        let due = expiries.popDue(now: now).filter { entry in
+            // Skip entries made stale by a Ttl update or a delete.
+            entry.stream.ended == nil && entry.stream.dateExpires == entry.expires
+                && registry.stream(id: entry.stream.id) === entry.stream
+        }
+        guard !due.isEmpty else { return 0 }
+        do {
+            try store?.deleteStreams(sids: due.map(\.stream.sid))
+        } catch {
+            // Try again on the next call rather than lose the expiry.
+            for entry in due { expiries.schedule(entry.stream, at: entry.expires) }
+            return 0
+        }
+        var count = 0
+        for entry in due where endStream(entry.stream, reason: .expired) { count += 1 }
+        streamsExpired.add(UInt64(count), ordering: .relaxed)
+        return count
+    }
+
+    /// When the next stream expires, if any does.
+    public var nextExpiry: UnixTime? { expiries.next }
+
+    // MARK: Validation
 
     private func validateUniqueName(_ name: String) throws(BrokerError) {
         if name.isEmpty { throw .invalidUniqueName("must not be empty") }
@@ -127,6 +249,10 @@ public final class Broker: Sendable {
             throw .invalidTtl("must be between 0 and \(limits.maxTtlSeconds) seconds")
         }
         return now.adding(seconds: ttl)
+    }
+
+    private func newRateLimit() -> TokenBucket? {
+        limits.publishRatePerSecond > 0 ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
     }
 
     // MARK: Publishing
@@ -148,7 +274,10 @@ public final class Broker: Sendable {
     {
         try validate(payload: payload)
         guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        let sequence = stream.append(payload)
+        guard let sequence = stream.append(payload) else {
+            messagesRateLimited.add(1, ordering: .relaxed)
+            throw .rateLimited(perSecond: limits.publishRatePerSecond)
+        }
         messagesPublished.add(1, ordering: .relaxed)
         if wake { wakeReaders(of: stream) }
         return sequence

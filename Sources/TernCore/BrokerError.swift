@@ -10,6 +10,9 @@ public enum BrokerError: Error, Equatable, Sendable {
     case invalidTtl(String)
     case payloadTooLarge(size: Int, limit: Int)
     case invalidPayload
+    case rateLimited(perSecond: Double)
+    /// The store refused a change; nothing was changed.
+    case storageFailed(String)
 
     /// The data-port error code for this error.
     public var wireCode: ErrorCode {
@@ -18,6 +21,8 @@ public enum BrokerError: Error, Equatable, Sendable {
         case .uniqueNameTaken, .invalidUniqueName, .invalidTtl: return .invalidStreamName
         case .payloadTooLarge: return .payloadTooLarge
         case .invalidPayload: return .invalidPayload
+        case .rateLimited: return .rateLimited
+        case .storageFailed: return .streamNotFound
         }
     }
 
@@ -30,6 +35,8 @@ public enum BrokerError: Error, Equatable, Sendable {
         case .invalidTtl(let why): return "Invalid Ttl: \(why)"
         case .payloadTooLarge(let size, let limit): return "Message data of \(size) bytes exceeds the limit of \(limit) bytes"
         case .invalidPayload: return "Message data must be a JSON object"
+        case .rateLimited(let rate): return "Stream publish rate exceeded (\(rate) messages per second)"
+        case .storageFailed(let why): return "Storage failed: \(why)"
         }
     }
 }

@@ -11,7 +11,21 @@ public struct BrokerLimits: Sendable, Equatable {
     /// Longest Ttl in seconds (Twilio: one year). Error: REST 54011.
     public var maxTtlSeconds: Int = 31_536_000
 
+    /// Publishes per second per stream, on average; 0 = unlimited (Twilio: 30). Error: `RATE_LIMITED` / REST 54009.
+    public var publishRatePerSecond: Double = 0
+    /// Publishes a stream may make in a burst above the average rate.
+    public var publishBurst: Double = 0
+
     public init() {}
+
+    /// Twilio's documented limits: 4 KiB payloads, 30 messages per second per stream.
+    public static var twilio: BrokerLimits {
+        var limits = BrokerLimits()
+        limits.maxPayload = 4096
+        limits.publishRatePerSecond = 30
+        limits.publishBurst = 30
+        return limits
+    }
 
     /// Problems with these settings, in words for an operator; empty when they are usable.
     public func problems() -> [String] {
@@ -21,6 +35,10 @@ public struct BrokerLimits: Sendable, Equatable {
             problems.append("ring bytes must be a power of two of at least 4096 (got \(ringBytes))")
         } else if MessageFrame.size(payloadCount: maxPayload) * 2 > ringBytes {
             problems.append("ring bytes (\(ringBytes)) must hold at least two frames of the max payload (\(maxPayload))")
+        }
+        if publishRatePerSecond < 0 { problems.append("publish rate must not be negative") }
+        if publishRatePerSecond > 0 && publishBurst < 1 {
+            problems.append("publish burst must be at least 1 when a publish rate is set")
         }
         return problems
     }

@@ -38,11 +38,13 @@ public final class BrokerStream: Sendable {
         var nextSequence: UInt64 = 1
         var ring: BroadcastRing?
         var ringReaders = 0
+        var rateLimit: TokenBucket?
     }
 
     init(
         id: UInt32, sid: String, serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String,
-        dateCreated: UnixTime, dateExpires: UnixTime?, creationIndex: UInt64
+        dateCreated: UnixTime, dateUpdated: UnixTime? = nil, dateExpires: UnixTime?, creationIndex: UInt64,
+        rateLimit: TokenBucket? = nil
     ) {
         self.id = id
         self.sid = sid
@@ -52,8 +54,8 @@ public final class BrokerStream: Sendable {
         self.dateCreated = dateCreated
         self.creationIndex = creationIndex
         self.sidPrefix = .random()
-        metadata = Mutex(Metadata(uniqueName: uniqueName, dateUpdated: dateCreated, dateExpires: dateExpires))
-        publishState = Mutex(PublishState())
+        metadata = Mutex(Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires))
+        publishState = Mutex(PublishState(rateLimit: rateLimit))
     }
 
     public var uniqueName: String? { metadata.withLock { $0.uniqueName } }
@@ -64,6 +66,16 @@ public final class BrokerStream: Sendable {
         metadata.withLock {
             $0.dateExpires = expires
             $0.dateUpdated = updated
+        }
+    }
+
+    /// The stream as stored.
+    public var record: StreamRecord {
+        metadata.withLock { meta in
+            StreamRecord(
+                sid: sid, serviceSid: serviceSid, accountSid: accountSid, uniqueName: meta.uniqueName,
+                createdBy: createdBy, dateCreated: dateCreated, dateUpdated: meta.dateUpdated,
+                dateExpires: meta.dateExpires, creationIndex: creationIndex)
         }
     }
 
@@ -80,9 +92,11 @@ public final class BrokerStream: Sendable {
     // MARK: Publishing
 
     /// Assigns the next sequence and, if anyone reads, appends the MESSAGE frame to the ring.
-    /// The payload must already be validated (`Broker.publish` does that).
-    func append(_ payload: UnsafeRawBufferPointer) -> UInt64 {
+    /// The payload must already be validated (`Broker.publish` does that). Nil when the stream's
+    /// publish rate limit refuses the message.
+    func append(_ payload: UnsafeRawBufferPointer) -> UInt64? {
         publishState.withLock { state in
+            if state.rateLimit != nil, !state.rateLimit!.take() { return nil }
             let sequence = state.nextSequence
             state.nextSequence += 1
             state.ring?.appendMessage(streamID: id, sequence: sequence, payload: payload)

@@ -21,21 +21,24 @@ final class StreamRegistry: Sendable {
     private let state = Mutex(State())
 
     /// Creates and indexes a stream; fails if the unique name is taken in the service.
+    /// With `restoring`, the stream keeps the stored sid, dates and creation index.
     func create(
         serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String, now: UnixTime,
-        expires: UnixTime?
+        expires: UnixTime?, rateLimit: TokenBucket?, restoring record: StreamRecord? = nil
     ) throws(BrokerError) -> BrokerStream {
         try state.withLock { (state) throws(BrokerError) -> BrokerStream in
             if let uniqueName, state.byUniqueName[UniqueKey(serviceSid: serviceSid, uniqueName: uniqueName)] != nil {
                 throw .uniqueNameTaken(uniqueName)
             }
-            var sid = Sid.generate(.stream)
-            while state.bySid[sid] != nil { sid = Sid.generate(.stream) }
+            var sid = record?.sid ?? Sid.generate(.stream)
+            while record == nil && state.bySid[sid] != nil { sid = Sid.generate(.stream) }
+            let creationIndex = record?.creationIndex ?? state.nextCreationIndex
             let stream = BrokerStream(
                 id: state.nextID, sid: sid, serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName,
-                createdBy: createdBy, dateCreated: now, dateExpires: expires, creationIndex: state.nextCreationIndex)
+                createdBy: createdBy, dateCreated: record?.dateCreated ?? now, dateUpdated: record?.dateUpdated,
+                dateExpires: expires, creationIndex: creationIndex, rateLimit: rateLimit)
             state.nextID += 1
-            state.nextCreationIndex += 1
+            state.nextCreationIndex = max(state.nextCreationIndex, creationIndex + 1)
             state.byID[stream.id] = stream
             state.bySid[sid] = stream
             if let uniqueName { state.byUniqueName[UniqueKey(serviceSid: serviceSid, uniqueName: uniqueName)] = stream }
@@ -59,6 +62,9 @@ final class StreamRegistry: Sendable {
     }
 
     var count: Int { state.withLock { $0.byID.count } }
+
+    /// Every stream, in no particular order.
+    var all: [BrokerStream] { state.withLock { Array($0.byID.values) } }
 
     /// Removes the stream from every index; false if it was not there.
     func remove(_ stream: BrokerStream) -> Bool {

@@ -36,6 +36,8 @@ final class Connection {
     var closeReason = ""
     /// False after a write hit EAGAIN; EPOLLOUT (edge-triggered) sets it again.
     var writable = true
+    /// The peer shut down its sending side (EPOLLRDHUP/HUP seen): read until end-of-file.
+    var peerClosed = false
     /// Already in the thread's flush list for this iteration.
     var queuedForFlush = false
     /// Already in the thread's read-again list (input left unread to stay fair to others).

@@ -158,6 +158,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                 if !connection.outbound.isEmpty { flush(connection) }
             }
             if events & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                if events & (EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue) != 0 {
+                    connection.peerClosed = true
+                }
                 readReady(connection)
             }
         } else if token >= Self.listenerTokenBase {
@@ -277,6 +280,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
 
     // MARK: Reading
 
+    /// Reads and handles what arrived. A short read normally means the socket is drained (the next
+    /// arrival raises a new edge), but once the peer has closed its side, its end-of-file raises no
+    /// further edge: then reading goes on until `read` returns 0.
     func readReady(_ connection: Connection) {
         var reads = 0
         while connection.state == .awaitingHello || connection.state == .open {
@@ -314,7 +320,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                 connection.pendingInput.append(contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[consumed..<total]))
             }
             reads += 1
-            if received < wanted { return }  // socket drained; the next edge will tell us
+            if received < wanted && !connection.peerClosed { return }  // drained; the next edge will tell us
             if reads == 4 {
                 // Fairness: come back after the others had their turn.
                 if !connection.queuedForRead {

@@ -15,7 +15,7 @@ struct Daemon {
 
         let state = try StateFolder(path: settings.stateDirectory)
         let identity = try state.loadOrCreateIdentity()
-        let broker = Broker(limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid)
+        let broker = try Broker(limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid)
 
         let reactor = try Reactor(broker: broker, configuration: settings.reactor, logger: logger)
         let dataSocket = try ListeningSocket.tcp(host: settings.dataListen.host, port: settings.dataListen.port)

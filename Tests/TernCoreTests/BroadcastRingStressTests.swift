@@ -68,8 +68,9 @@ struct BroadcastRingStressTests {
         let ring: BroadcastRing
         let readersReady = Atomic<Int>(0)
         let writersDone = Atomic<Int>(0)
-        /// Next sequence to append; writers take it and append under this lock, as `BrokerStream` does.
-        let nextSequence = Mutex<UInt64>(1)
+        /// Next sequence to append; writers take it and append under this lock, as `BrokerStream`
+        /// does under its own (see `PthreadLocked` for why this is not a `Mutex`).
+        let nextSequence = PthreadLocked<UInt64>(1)
         let writerDeadline: Int64
         let readerDeadline: Int64
 

@@ -58,7 +58,7 @@ struct BrokerConcurrencyTests {
 
     @Test("frames match publishes one to one; per-writer order holds; nothing torn", .timeLimit(.minutes(2)))
     func manyPublishers() throws {
-        let broker = Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        let broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
         let stream = try broker.createStream(serviceSid: broker.defaultServiceSid, uniqueName: "hammered", ttl: nil)
         let starts = [stream.addReader(group: 0, ringCapacity: 16 * 1024), stream.addReader(group: 1, ringCapacity: 16 * 1024)]
         #expect(starts[0].ring === starts[1].ring)

@@ -5,8 +5,12 @@ import TernWire
 /// The broker core without any port in front: streams, names, Ttl, deletion and publishing.
 @Suite("Broker")
 struct BrokerTests {
-    let broker = Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+    let broker: Broker
     var service: String { broker.defaultServiceSid }
+
+    init() throws {
+        broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+    }
 
     func publish(_ text: String, to stream: BrokerStream) throws -> UInt64 {
         try Array(text.utf8).withUnsafeBytes { try broker.publish(to: stream, payload: $0) }
@@ -106,7 +110,7 @@ struct BrokerTests {
         // Names are case-sensitive and exact.
         _ = try broker.createStream(serviceSid: service, uniqueName: "Orders", ttl: nil)
         _ = try broker.createStream(serviceSid: service, uniqueName: "orders ", ttl: nil)
-        #expect(broker.deleteStream(first))
+        #expect(try broker.deleteStream(first))
         let second = try broker.createStream(serviceSid: service, uniqueName: "orders", ttl: nil)
         #expect(second.sid != first.sid)
         #expect(second.id != first.id)
@@ -185,10 +189,10 @@ struct BrokerTests {
     @Test("a deleted stream is gone from every index, ends once, and refuses publishes")
     func delete() throws {
         let stream = try broker.createStream(serviceSid: service, uniqueName: "gone", ttl: nil)
-        #expect(broker.deleteStream(stream))
+        #expect(try broker.deleteStream(stream))
         #expect(stream.ended == .deleted)
-        #expect(!broker.deleteStream(stream))
-        #expect(!broker.deleteStream(stream, reason: .expired))
+        #expect(try !broker.deleteStream(stream))
+        #expect(try !broker.deleteStream(stream, reason: .expired))
         #expect(stream.ended == .deleted)
         #expect(broker.stream(id: stream.id) == nil)
         #expect(throws: BrokerError.streamNotFound(stream.sid)) { try broker.stream(named: stream.sid) }
@@ -201,7 +205,7 @@ struct BrokerTests {
     @Test("the end reason is kept", arguments: [StreamEndReason.expired, .shutdown])
     func endReason(reason: StreamEndReason) throws {
         let stream = try broker.createStream(serviceSid: service, uniqueName: nil, ttl: nil)
-        #expect(broker.deleteStream(stream, reason: reason))
+        #expect(try broker.deleteStream(stream, reason: reason))
         #expect(stream.ended == reason)
     }
 

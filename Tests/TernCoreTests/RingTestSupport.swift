@@ -122,3 +122,33 @@ func monotonicMilliseconds() -> Int64 {
     clock_gettime(CLOCK_MONOTONIC, &spec)
     return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
 }
+
+/// A value behind a pthread mutex, for serialising the ring's writers in tests.
+///
+/// Not `Synchronization.Mutex`: on Linux its contended path (`_lockSlow`/`_unlockSlow`, futex
+/// syscalls in the uninstrumented libswiftSynchronization.so) is invisible to the Thread
+/// Sanitizer, which then reports false races on the values it guards. TSan intercepts
+/// `pthread_mutex_lock`, so races it reports with this lock are real.
+final class PthreadLocked<Value>: @unchecked Sendable {
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        mutex = .allocate(capacity: 1)
+        mutex.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(mutex, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deinitialize(count: 1)
+        mutex.deallocate()
+    }
+
+    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body(&value)
+    }
+}

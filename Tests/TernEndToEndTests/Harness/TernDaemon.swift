@@ -141,7 +141,9 @@ final class TernDaemon: @unchecked Sendable {
     static func makeTemporaryDirectory() throws -> String {
         var template = Array("/tmp/ternd-test-XXXXXX".utf8CString)
         guard let result = mkdtemp(&template) else { throw HarnessError("mkdtemp failed") }
-        return String(cString: result)
+        let path = String(cString: result)
+        TemporaryDirectories.register(path)
+        return path
     }
 }
 
@@ -162,5 +164,24 @@ enum Binaries {
             directory = directory.deletingLastPathComponent()
         }
         throw HarnessError("\(name) not found near \(executable.path); run `swift build` before `swift test`")
+    }
+}
+
+/// State folders made by tests, removed when the test process exits.
+enum TemporaryDirectories {
+    nonisolated(unsafe) private static var paths: [String] = []
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var installed = false
+
+    static func register(_ path: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        paths.append(path)
+        if !installed {
+            installed = true
+            atexit {
+                for path in TemporaryDirectories.paths { try? FileManager.default.removeItem(atPath: path) }
+            }
+        }
     }
 }

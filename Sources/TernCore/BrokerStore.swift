@@ -1,0 +1,43 @@
+/// Where the broker persists what must survive a restart: services, streams, credentials.
+///
+/// Called synchronously on the control path (never per message), before the caller is told the
+/// change succeeded, so a create that answered 2xx survives a crash right after. Implementations
+/// throw to refuse a change; the broker then undoes it in memory and reports `storageFailed`.
+public protocol BrokerStore: Sendable {
+    func saveService(_ service: SyncService) throws
+    /// Deletes the service and all its streams.
+    func deleteService(sid: String) throws
+    func saveStream(_ record: StreamRecord) throws
+    func deleteStream(sid: String) throws
+    /// Deletes several streams in one transaction (expiry sweeps).
+    func deleteStreams(sids: [String]) throws
+}
+
+/// A stream as stored: everything but the live state (ring, sequence, subscribers).
+public struct StreamRecord: Sendable, Equatable {
+    public var sid: String
+    public var serviceSid: String
+    public var accountSid: String
+    public var uniqueName: String?
+    public var createdBy: String
+    public var dateCreated: UnixTime
+    public var dateUpdated: UnixTime
+    public var dateExpires: UnixTime?
+    /// Position in creation order, kept across restarts so paging order is stable.
+    public var creationIndex: UInt64
+
+    public init(
+        sid: String, serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String,
+        dateCreated: UnixTime, dateUpdated: UnixTime, dateExpires: UnixTime?, creationIndex: UInt64
+    ) {
+        self.sid = sid
+        self.serviceSid = serviceSid
+        self.accountSid = accountSid
+        self.uniqueName = uniqueName
+        self.createdBy = createdBy
+        self.dateCreated = dateCreated
+        self.dateUpdated = dateUpdated
+        self.dateExpires = dateExpires
+        self.creationIndex = creationIndex
+    }
+}

@@ -1,0 +1,1 @@
+// Placeholder: the SQLite store (issue 3).

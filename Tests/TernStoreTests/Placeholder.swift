@@ -1,0 +1,2 @@
+import Testing
+@Test func storePlaceholder() { #expect(Bool(true)) }
