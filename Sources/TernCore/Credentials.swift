@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The account's credentials: HTTP Basic on the control port (account sid : auth token, as the
 /// Twilio helper libraries send them) and the `token` of a data-port HELLO.
 public struct Credentials: Sendable, Equatable {
@@ -37,5 +39,26 @@ public struct Credentials: Sendable, Equatable {
             difference |= x ^ y
         }
         return difference == 0
+    }
+}
+
+/// The credentials in force, shared by both ports. Rotating the token swaps it for every later
+/// request and HELLO at once.
+public final class CredentialsHolder: Sendable {
+    private let value: Mutex<Credentials>
+
+    public init(_ credentials: Credentials) {
+        value = Mutex(credentials)
+    }
+
+    public var current: Credentials { value.withLock { $0 } }
+
+    /// Replaces the auth token; returns the new credentials.
+    @discardableResult
+    public func replaceToken(with token: String) -> Credentials {
+        value.withLock {
+            $0.authToken = token
+            return $0
+        }
     }
 }

@@ -59,13 +59,50 @@ public final class Reactor: Sendable {
         for handle in started { pthread_join(handle, nil) }
     }
 
+    /// Every open connection and the recently closed ones, gathered from each thread on its own
+    /// loop (so nothing is read across threads).
+    public func connectionReports() async -> (open: [ConnectionReport], closed: [ClosedConnectionReport]) {
+        await withTaskGroup(of: ([ConnectionReport], [ClosedConnectionReport]).self) { group in
+            for thread in threads {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        thread.requestReport { open, closed in continuation.resume(returning: (open, closed)) }
+                    }
+                }
+            }
+            var open: [ConnectionReport] = []
+            var closed: [ClosedConnectionReport] = []
+            for await (threadOpen, threadClosed) in group {
+                open += threadOpen
+                closed += threadClosed
+            }
+            return (open.sorted { $0.id < $1.id }, closed.sorted { $0.closedAgoMilliseconds > $1.closedAgoMilliseconds })
+        }
+    }
+
+    /// True while every reactor thread turned its loop within `withinMilliseconds`: the
+    /// watchdog pings only then, so a stuck thread gets the daemon restarted.
+    public func threadsAreTurning(withinMilliseconds limit: Int64) -> Bool {
+        let now = Clock.milliseconds()
+        return threads.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) <= limit }
+    }
+
+    /// Test hook: stalls reactor thread 0 once for `milliseconds` (the watchdog test uses it).
+    public func stallFirstThread(milliseconds: Int) {
+        threads.first?.pendingStall.store(milliseconds, ordering: .relaxed)
+        threads.first?.requestReport { _, _ in }
+    }
+
     public var statistics: ReactorStatistics {
         var statistics = ReactorStatistics(
-            openConnections: shared.openConnections.load(ordering: .relaxed), connectionsAccepted: 0,
+            openConnections: shared.openConnections.load(ordering: .relaxed), subscriptions: 0, attachments: 0,
+            connectionsAccepted: 0,
             connectionsRefused: 0, messagesPublished: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
             messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, rejectedByCode: [:])
         for thread in threads {
             let counters = thread.counters
+            statistics.subscriptions += counters.subscriptions.load(ordering: .relaxed)
+            statistics.attachments += counters.attachments.load(ordering: .relaxed)
             statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
             statistics.connectionsRefused += counters.connectionsRefused.load(ordering: .relaxed)
             statistics.messagesPublished += counters.messagesPublished.load(ordering: .relaxed)

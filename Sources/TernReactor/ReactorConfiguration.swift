@@ -1,3 +1,4 @@
+import TernCore
 import TernWire
 
 /// Data-plane settings. Each limit has a `ternd` flag and a documented error (protocol.md §6).
@@ -18,6 +19,8 @@ public struct ReactorConfiguration: Sendable {
     public var pingIntervalMilliseconds: Int = 30_000
     /// Bytes one reactor thread copies out of a ring per batch (one write per subscriber per batch).
     public var batchBytes: Int = 256 * 1024
+    /// When set, HELLO must carry the account's auth token as `token` (else AUTH_FAILED).
+    public var credentials: CredentialsHolder?
     /// Shown in WELCOME.
     public var serverName: String = "ternd"
 

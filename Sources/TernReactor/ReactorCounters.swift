@@ -13,8 +13,19 @@ final class ReactorCounters: Sendable {
     let bytesIn = Atomic<UInt64>(0)
     let bytesOut = Atomic<UInt64>(0)
     let loopIterations = Atomic<UInt64>(0)
+    /// Subscriptions (receiving) and attachments (publishing only) open right now.
+    let subscriptions = Atomic<Int>(0)
+    let attachments = Atomic<Int>(0)
     /// Requests and frames refused, by error code. Rare, so a lock is fine.
     private let rejected = Mutex<[ErrorCode: UInt64]>([:])
+
+    func countSubscription(delivering: Bool, _ delta: Int) {
+        if delivering {
+            subscriptions.add(delta, ordering: .relaxed)
+        } else {
+            attachments.add(delta, ordering: .relaxed)
+        }
+    }
 
     func recordRejected(_ code: ErrorCode) {
         rejected.withLock { $0[code, default: 0] += 1 }
@@ -26,6 +37,8 @@ final class ReactorCounters: Sendable {
 /// A snapshot of the data plane's counters, summed over all reactor threads.
 public struct ReactorStatistics: Sendable {
     public var openConnections: Int
+    public var subscriptions: Int
+    public var attachments: Int
     public var connectionsAccepted: UInt64
     public var connectionsRefused: UInt64
     public var messagesPublished: UInt64

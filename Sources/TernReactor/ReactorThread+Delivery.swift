@@ -180,6 +180,7 @@ extension ReactorThread {
         }
         shared.openConnections.subtract(1, ordering: .relaxed)
         counters.connectionsClosed.add(1, ordering: .relaxed)
+        rememberClosed(connection, reason: reason)
         logger.debug("connection \(connection.id) (\(connection.peer)) closed: \(reason)")
     }
 }

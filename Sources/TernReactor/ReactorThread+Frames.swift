@@ -42,6 +42,9 @@ extension ReactorThread {
             throw WireError(
                 .unsupportedVersion, "server speaks version \(version), client \(hello.minVersion)...\(hello.maxVersion)")
         }
+        if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
+            throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
+        }
         connection.clientName = hello.clientName
         connection.state = .open
         sendControl(

@@ -21,6 +21,7 @@ extension ReactorThread {
         }
         local.members.append(connection)
         connection.subscriptions[stream.id] = Connection.Subscription(stream: stream, delivering: delivering)
+        counters.countSubscription(delivering: delivering, 1)
         guard delivering else { return stream.nextSequence }
         if local.ring == nil {
             let start = stream.addReader(group: index, ringCapacity: broker.limits.ringBytes)
@@ -39,6 +40,7 @@ extension ReactorThread {
     func leave(_ connection: Connection, streamID: UInt32) {
         guard let subscription = connection.subscriptions.removeValue(forKey: streamID) else { return }
         if subscription.hasPendingDrops { connection.streamsWithDrops -= 1 }
+        counters.countSubscription(delivering: subscription.delivering, -1)
         guard let local = localStreams[streamID] else { return }
         local.members.removeAll { $0 === connection }
         if subscription.delivering {
@@ -58,7 +60,11 @@ extension ReactorThread {
 
     /// Drops this thread's whole interest in a stream (its members were already told).
     func leaveAll(_ local: LocalStream) {
-        for member in local.members { member.subscriptions[local.stream.id] = nil }
+        for member in local.members {
+            if let subscription = member.subscriptions.removeValue(forKey: local.stream.id) {
+                counters.countSubscription(delivering: subscription.delivering, -1)
+            }
+        }
         local.members.removeAll()
         local.subscribers.removeAll()
         if local.ring != nil {
@@ -79,12 +85,11 @@ extension ReactorThread {
         if local.ring != nil { drain(local) }
         let reason = stream.ended ?? .deleted
         for member in local.members {
-            if let subscription = member.subscriptions.removeValue(forKey: stream.id), subscription.hasPendingDrops {
+            sendControl(member, .streamEnded(streamID: stream.id, reason: reason))
+            if let subscription = member.subscriptions[stream.id], subscription.hasPendingDrops {
                 member.streamsWithDrops -= 1
             }
-            sendControl(member, .streamEnded(streamID: stream.id, reason: reason))
         }
-        local.members.removeAll()
         leaveAll(local)
     }
 }

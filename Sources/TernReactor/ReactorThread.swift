@@ -24,6 +24,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     struct Inbox {
         var dirty: [BrokerStream] = []
         var ended: [BrokerStream] = []
+        var reports: [@Sendable ([ConnectionReport], [ClosedConnectionReport]) -> Void] = []
         var stop = false
     }
     let inbox = Mutex(Inbox())
@@ -33,6 +34,10 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     let sleeping = Atomic<Bool>(false)
     /// Counters read by status and metrics.
     let counters = ReactorCounters()
+    /// Monotonic ms of the last loop turn: the watchdog's proof that this thread is not stuck.
+    let heartbeat = Atomic<Int64>(Clock.milliseconds())
+    /// Test hook: a one-off stall of this many ms, to prove the watchdog notices.
+    let pendingStall = Atomic<Int>(0)
 
     // Thread-confined state.
     var connections: [Connection?] = []
@@ -52,6 +57,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     /// Start offsets of the frames in `batchBuffer`, to cut a batch at frame boundaries.
     var batchFrameStarts: [Int] = []
     var processed: [BrokerStream] = []
+    /// The last connections closed on this thread, oldest first (bounded).
+    var recentlyClosed: [(report: ClosedConnectionReport, at: Int64)] = []
+    static let recentlyClosedLimit = 64
 
     static let wakeToken: UInt64 = 0
     static let listenerTokenBase: UInt64 = 1 << 32
@@ -104,6 +112,13 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         wakeIfSleeping()
     }
 
+    /// Asks the thread for a report of its connections; `reply` runs on the thread.
+    func requestReport(_ reply: @escaping @Sendable ([ConnectionReport], [ClosedConnectionReport]) -> Void) {
+        inbox.withLock { $0.reports.append(reply) }
+        inboxCount.add(1, ordering: .sequentiallyConsistent)
+        wakeIfSleeping()
+    }
+
     func requestStop() {
         inbox.withLock { $0.stop = true }
         inboxCount.add(1, ordering: .sequentiallyConsistent)
@@ -131,6 +146,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
             }
             sleeping.store(false, ordering: .sequentiallyConsistent)
             counters.loopIterations.add(1, ordering: .relaxed)
+            heartbeat.store(Clock.milliseconds(), ordering: .relaxed)
+            let stall = pendingStall.exchange(0, ordering: .relaxed)
+            if stall > 0 { usleep(UInt32(stall) * 1000) }
             retryReads()
             wakeReadersOfPublishedStreams()
             if processInbox() { beginStop() }
@@ -175,10 +193,12 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         var dirty: [BrokerStream] = []
         var ended: [BrokerStream] = []
         var stop = false
+        var reports: [@Sendable ([ConnectionReport], [ClosedConnectionReport]) -> Void] = []
         swap(&dirty, &processed)
         inbox.withLock { inbox in
             swap(&dirty, &inbox.dirty)
             swap(&ended, &inbox.ended)
+            swap(&reports, &inbox.reports)
             stop = inbox.stop
             inbox.stop = false
             inboxCount.store(0, ordering: .sequentiallyConsistent)
@@ -187,6 +207,10 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
             if let local = localStreams[stream.id], local.stream === stream { drain(local) }
         }
         for stream in ended { endLocalStream(stream) }
+        if !reports.isEmpty {
+            let (open, closed) = report()
+            for reply in reports { reply(open, closed) }
+        }
         dirty.removeAll(keepingCapacity: true)
         processed = dirty
         return stop
@@ -406,7 +430,6 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         for local in Array(localStreams.values) {
             if local.ring != nil { drain(local) }
             for member in local.members where member.state == .open {
-                member.subscriptions[local.stream.id] = nil
                 sendControl(member, .streamEnded(streamID: local.stream.id, reason: .shutdown))
             }
             leaveAll(local)
@@ -428,6 +451,53 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
 
     private func closeEverything() {
         for case let connection? in connections { closeNow(connection, reason: "server stopped") }
+        // Answer late report requests so nobody waits on a stopped thread.
+        let reports = inbox.withLock { inbox in
+            defer { inbox.reports = [] }
+            return inbox.reports
+        }
+        for reply in reports { reply([], []) }
+    }
+
+    // MARK: Reports
+
+    func report() -> ([ConnectionReport], [ClosedConnectionReport]) {
+        let now = Clock.milliseconds()
+        var open: [ConnectionReport] = []
+        for case let connection? in connections where connection.state != .closed {
+            var subscribed: [String] = []
+            var attached: [String] = []
+            for subscription in connection.subscriptions.values {
+                if subscription.delivering { subscribed.append(subscription.stream.sid) } else { attached.append(subscription.stream.sid) }
+            }
+            open.append(
+                ConnectionReport(
+                    id: connection.id, peer: connection.peer, clientName: connection.clientName,
+                    state: "\(connection.state)", reactorThread: index,
+                    connectedForMilliseconds: now - connection.acceptedAt, subscribed: subscribed.sorted(),
+                    attached: attached.sorted(), messagesDelivered: connection.messagesDelivered,
+                    messagesDropped: connection.messagesDropped, bytesWritten: connection.bytesWritten,
+                    framesReceived: connection.framesReceived, pendingBytes: connection.outbound.count,
+                    outBufferAllocated: connection.outbound.allocatedBytes))
+        }
+        let closed = recentlyClosed.map { entry in
+            var report = entry.report
+            report.closedAgoMilliseconds = now - entry.at
+            return report
+        }
+        return (open, closed)
+    }
+
+    func rememberClosed(_ connection: Connection, reason: String) {
+        if recentlyClosed.count >= Self.recentlyClosedLimit { recentlyClosed.removeFirst() }
+        recentlyClosed.append(
+            (
+                ClosedConnectionReport(
+                    id: connection.id, peer: connection.peer, clientName: connection.clientName, reason: reason,
+                    closedAgoMilliseconds: 0, messagesDelivered: connection.messagesDelivered,
+                    messagesDropped: connection.messagesDropped),
+                Clock.milliseconds()
+            ))
     }
 }
 

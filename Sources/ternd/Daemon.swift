@@ -63,6 +63,15 @@ struct Daemon {
                     + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
             fflush(nil)
 
+            // Expired streams are deleted within a fifth of a second; each pass only looks at the
+            // front of the broker's expiry heap.
+            group.addTask {
+                while !Task.isCancelled {
+                    broker.expireDue()
+                    try? await Task.sleep(for: .milliseconds(200))
+                }
+            }
+
             let signal = await signals.wait()
             logger.info("signal \(signal): shutting down")
             group.cancelAll()

@@ -15,6 +15,7 @@ struct DaemonSettings {
     var reactor = ReactorConfiguration()
     var shutdownGraceMilliseconds: Int
     var logLevel: Logger.Level
+    var authRequired: Bool
 
     init(_ options: Ternd) throws {
         stateDirectory = options.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "ternd-state"
@@ -26,7 +27,12 @@ struct DaemonSettings {
         case nil: unixSocketPath = ""  // resolved against the state folder at start
         }
         publicURL = options.publicURL
-        limits.maxPayload = options.maxPayload.bytes
+        if options.twilioLimits { limits = .twilio }
+        if options.publishRate > 0 {
+            limits.publishRatePerSecond = options.publishRate
+            limits.publishBurst = options.publishBurst ?? max(1, options.publishRate)
+        }
+        if !options.twilioLimits || options.maxPayload.bytes != 4096 { limits.maxPayload = options.maxPayload.bytes }
         limits.ringBytes = options.ringBytes.bytes
         reactor.threads = options.threads
         reactor.maxFrameBody = options.maxFrame.bytes
@@ -42,13 +48,14 @@ struct DaemonSettings {
         }
         logLevel = level
 
+        authRequired = options.auth == .required
         var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload)
-        // Nothing authenticates yet, so nothing may be reachable from other hosts.
-        if !dataListen.isLoopback {
-            problems.append("data port \(dataListen) is not a loopback address; Tern refuses to serve other hosts without credentials")
+        // Without credentials, nothing may be reachable from other hosts.
+        if !authRequired && !dataListen.isLoopback {
+            problems.append("data port \(dataListen) is not a loopback address: serving other hosts needs --auth required")
         }
-        if !controlListen.isLoopback {
-            problems.append("control port \(controlListen) is not a loopback address; Tern refuses to serve other hosts without credentials")
+        if !authRequired && !controlListen.isLoopback {
+            problems.append("control port \(controlListen) is not a loopback address: serving other hosts needs --auth required")
         }
         if shutdownGraceMilliseconds < 0 { problems.append("shutdown grace must not be negative") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }

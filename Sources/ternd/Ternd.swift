@@ -51,6 +51,18 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("max-subscriptions"), help: "Streams per connection (TOO_MANY_SUBSCRIPTIONS).")
     var maxSubscriptions = 1024
 
+    @Option(name: .customLong("publish-rate"), help: "Publishes per second per stream, on average (0: unlimited). RATE_LIMITED / REST 429 54009.")
+    var publishRate: Double = 0
+
+    @Option(name: .customLong("publish-burst"), help: "Publishes a stream may burst above its rate (default: the rate).")
+    var publishBurst: Double?
+
+    @Flag(name: .customLong("twilio-limits"), help: "Twilio's limits: 4 KiB payloads and 30 publishes per second per stream.")
+    var twilioLimits = false
+
+    @Option(help: "Credentials: 'required' (HTTP Basic on REST, token in HELLO) or 'off'. Non-loopback listeners need 'required'.")
+    var auth: AuthMode = .off
+
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO.")
     var handshakeTimeout: Double = 10
 
@@ -70,7 +82,7 @@ struct Ternd: AsyncParsableCommand {
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
         "max-frame", "out-buffer", "ring-bytes", "max-connections", "max-subscriptions", "handshake-timeout",
-        "ping-interval", "shutdown-grace", "log-level",
+        "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
     ]
 
     static func main() async {
@@ -87,6 +99,10 @@ struct Ternd: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    enum AuthMode: String, ExpressibleByArgument, Sendable {
+        case off, required
     }
 
     func run() async throws {

@@ -1,1 +1,0 @@
-// Placeholder: the SQLite store (issue 3).
