@@ -31,3 +31,47 @@ deps:
 
 clean-state:
 	rm -rf ternd-state
+
+# ---- systemd: install, uninstall, unit checks -------------------------------------------
+# `make install` (as root): release-builds ternd and tern, installs them to $(PREFIX)/bin, the
+# units (ExecStart= pointed at $(PREFIX)/bin/ternd) and, if absent, /etc/default/ternd.
+# Packagers: `make install DESTDIR=/tmp/pkg` puts units in $(DESTDIR)/lib/systemd/system and
+# never talks to systemd. Upgrade: `make install && systemctl restart ternd` (sockets stay open).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+UNITDIR ?= $(if $(DESTDIR),/lib/systemd/system,/etc/systemd/system)
+ENVFILE ?= /etc/default/ternd
+SYSTEMD_UNITS = ternd.service ternd-data.socket ternd-data-unix.socket ternd-control.socket
+SYSTEMD_RUNNING = $(if $(DESTDIR),,$(wildcard /run/systemd/system))
+
+.PHONY: install uninstall check-units
+
+install: deps
+	$(SWIFT) build -c release --product ternd
+	$(SWIFT) build -c release --product tern
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(dir $(ENVFILE))
+	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/ternd" $(DESTDIR)$(BINDIR)/ternd
+	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/tern" $(DESTDIR)$(BINDIR)/tern
+	for unit in $(SYSTEMD_UNITS); do install -m 0644 systemd/$$unit $(DESTDIR)$(UNITDIR)/$$unit; done
+	sed -i 's|^ExecStart=.*|ExecStart=$(BINDIR)/ternd|; s|^EnvironmentFile=.*|EnvironmentFile=-$(ENVFILE)|' \
+		$(DESTDIR)$(UNITDIR)/ternd.service
+	if [ -e $(DESTDIR)$(ENVFILE) ]; then echo "kept existing $(DESTDIR)$(ENVFILE)"; \
+		else install -m 0644 systemd/ternd.env $(DESTDIR)$(ENVFILE); fi
+	@if [ -n "$(SYSTEMD_RUNNING)" ]; then systemctl daemon-reload; \
+		echo "start: systemctl enable --now ternd-data.socket ternd-data-unix.socket ternd-control.socket ternd.service"; \
+		echo "upgrade of a running ternd: systemctl restart ternd.service"; fi
+
+## Removes what `install` put in place. Keeps the state (/var/lib/ternd) and an edited
+## /etc/default/ternd.
+uninstall:
+	@if [ -n "$(SYSTEMD_RUNNING)" ]; then systemctl disable --now $(SYSTEMD_UNITS) || true; fi
+	rm -f $(DESTDIR)$(BINDIR)/ternd $(DESTDIR)$(BINDIR)/tern
+	for unit in $(SYSTEMD_UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$unit; done
+	if cmp -s systemd/ternd.env $(DESTDIR)$(ENVFILE); then rm -f $(DESTDIR)$(ENVFILE); \
+		elif [ -e $(DESTDIR)$(ENVFILE) ]; then echo "kept edited $(DESTDIR)$(ENVFILE)"; fi
+	@if [ -n "$(SYSTEMD_RUNNING)" ]; then systemctl daemon-reload; fi
+
+## systemd-analyze verify (any stderr fails) and security (exposure <= 2.0) on systemd/*.
+## CHECK_UNITS_TERND=path/to/ternd also checks systemd/ternd.env against `ternd --help`.
+check-units:
+	systemd/check-units.sh $(CHECK_UNITS_TERND)

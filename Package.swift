@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "tern", targets: ["tern"]),
         .library(name: "TernWire", targets: ["TernWire"]),
         .library(name: "TernClient", targets: ["TernClient"]),
+        // For the separate Benchmarks/ package's micro-benchmarks of the ring, registry and validator.
+        .library(name: "TernCore", targets: ["TernCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -79,7 +81,8 @@ let package = Package(
         ),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
-        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire"]),
+        // "tern" for BenchAdapterTests (`@testable import tern`: the bench's protocol adapters).
+        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "tern"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -18,3 +18,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH; install the Swift 6 toolchain first" >&2; exit 1; }
+
+# test: Twilio's official Python helper library, for tests/twilio/compat.py (TwilioLibraryTests),
+# in its own virtual environment at the repository root. Pinned, so a new release cannot change
+# what the compatibility test means without a commit saying so.
+if [ "${1:-build}" = test ]; then
+  twilio_version=9.13.0
+  venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-twilio"
+  if ! "$venv/bin/python" -c "import sys, twilio; sys.exit(twilio.__version__ != '$twilio_version')" 2>/dev/null; then
+    echo "installing twilio $twilio_version from PyPI into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "twilio==$twilio_version"
+  fi
+fi

@@ -1,11 +1,23 @@
 import Logging
 import TernCore
 
-/// The endpoints of the control API over one broker. Stateless apart from the broker.
+/// The endpoints of the control API over one broker. Stateless apart from the broker and the
+/// credentials.
 struct ControlAPI: Sendable {
     let broker: Broker
     let configuration: ControlAPIConfiguration
     let logger: Logger
+    /// Nil when authentication is off: there is no token to rotate.
+    let tokenRotation: AuthTokenRotation?
+
+    init(broker: Broker, configuration: ControlAPIConfiguration, logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.logger = logger
+        tokenRotation = configuration.credentials.map {
+            AuthTokenRotation(credentials: $0, persist: configuration.persistAuthToken)
+        }
+    }
 
     /// Largest request body read. A `Data` of max payload size may triple when percent-encoded;
     /// the rest is room for the other fields.
@@ -17,9 +29,13 @@ struct ControlAPI: Sendable {
         case .health:
             return .json(.ok) { $0.field("status", "ok") }
         case .services:
-            return try listServices(request)
+            return request.method == .post ? try createService(request) : try listServices(request)
         case .service(let sid):
-            return try fetchService(sid: sid, request)
+            switch request.method {
+            case .post: return try updateService(sid: sid, request)
+            case .delete: return try deleteService(sid: sid, request)
+            default: return try fetchService(sid: sid, request)
+            }
         case .streams(let serviceSid):
             return request.method == .post
                 ? try createStream(serviceSid: serviceSid, request) : try listStreams(serviceSid: serviceSid, request)
@@ -31,6 +47,8 @@ struct ControlAPI: Sendable {
             }
         case .messages(let serviceSid, let streamKey):
             return try publishMessage(serviceSid: serviceSid, streamKey: streamKey, request)
+        case .authToken:
+            return try rotateAuthToken(request)
         }
     }
 

@@ -8,10 +8,14 @@ import TernCore
 ///
 /// | situation                                                         | HTTP | code  |
 /// | ----------------------------------------------------------------- | ---- | ----- |
+/// | credentials required (`ternd --auth required`) and missing or wrong, on any path but `/healthz`; with `WWW-Authenticate: Basic realm="Tern"` | 401 | 20003 |
 /// | unknown path                                                      | 404  | 20404 |
 /// | unknown service sid in the path                                   | 404  | 20404 |
 /// | unknown stream, by sid or by unique name (also: deleted meanwhile) | 404  | 20404 |
+/// | `POST /v1/Tern/AuthToken` while authentication is off             | 404  | 20404 |
 /// | method not allowed on a known path (`Allow` header lists the good ones) | 405 | 20004 |
+/// | `FriendlyName` of a service not UTF-8, or over 255 characters     | 400  | 20002 |
+/// | deleting the default service (the data port resolves bare stream names in it) | 403 | 20403 |
 /// | `UniqueName` already used in the service                          | 409  | 54301 |
 /// | `UniqueName` empty, over 320 characters, sid-shaped, or not UTF-8 | 400  | 54302 |
 /// | `Ttl` not an integer, or outside 0...31 536 000                   | 400  | 54011 |
@@ -22,8 +26,8 @@ import TernCore
 /// | any other request body over the read limit                        | 413  | 20413 |
 /// | `PageSize` not an integer in 1...1000                             | 400  | 54454 |
 /// | `PageToken` not one this server issued                            | 400  | 54453 |
-/// | stream publish rate limit exceeded (`--publish-rate`)              | 429  | 54009 |
-/// | unexpected server failure (e.g. the store refused a write)        | 500  | 20500 |
+/// | stream publish rate limit exceeded (`--publish-rate`, `--twilio-limits`) | 429 | 54009 |
+/// | unexpected server failure (e.g. the store refused a write, or a rotated token could not be saved) | 500 | 20500 |
 ///
 /// Why these codes: Twilio's REST API answers a missing Sync resource (service, document, stream,
 /// by sid or unique name alike) with 404/20404 "The requested resource /Services/IS…/… was not
@@ -32,6 +36,8 @@ import TernCore
 /// Twilio's codes for a Stream Message's `Data`; 54006 ("Request entity too large") for its size,
 /// with HTTP 413 as its name says. 54453/54454 are Sync's paging-parameter errors. `Page` is
 /// "simply for client state" in Twilio's docs: an unparsable `Page` counts as 0, not as an error.
+/// 20003 "Authenticate" is what Twilio answers a request with missing or wrong credentials;
+/// 20002 is its "Invalid FriendlyName"; 20403 its "Forbidden".
 struct ControlError: Error, Sendable, Equatable {
     var status: HTTPResponse.Status
     var code: Int
@@ -52,6 +58,25 @@ struct ControlError: Error, Sendable, Equatable {
     /// `resourcePath` is the request path without `/v1`, as Twilio spells it in this message.
     static func notFound(_ resourcePath: String) -> ControlError {
         ControlError(status: .notFound, code: 20404, message: "The requested resource \(resourcePath) was not found")
+    }
+
+    static let unauthenticated = ControlError(status: .unauthorized, code: 20003, message: "Authenticate")
+
+    /// The token endpoint does not exist while there are no credentials to rotate.
+    static func authenticationOff(_ resourcePath: String) -> ControlError {
+        ControlError(
+            status: .notFound, code: 20404,
+            message: "The requested resource \(resourcePath) was not found: authentication is off (ternd --auth off)")
+    }
+
+    static func invalidFriendlyName(_ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 20002, message: "Invalid FriendlyName: \(why)")
+    }
+
+    static func defaultServiceUndeletable(_ sid: String) -> ControlError {
+        ControlError(
+            status: .forbidden, code: 20403,
+            message: "Forbidden: \(sid) is the default service, in which the data port resolves bare stream names")
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method) -> ControlError {

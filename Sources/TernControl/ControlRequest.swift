@@ -16,18 +16,23 @@ struct ControlReply {
     var status: HTTPResponse.Status
     var body: [UInt8]?
     var allow: [HTTPRequest.Method] = []
+    /// `WWW-Authenticate` of a 401.
+    var challenge: String?
 
     static func json(_ status: HTTPResponse.Status, _ fill: (inout JSONObject) -> Void) -> ControlReply {
         ControlReply(status: status, body: JSONObject.build(fill))
     }
 
     static func error(_ error: ControlError) -> ControlReply {
-        ControlReply(status: error.status, body: error.body)
+        ControlReply(
+            status: error.status, body: error.body,
+            challenge: error.status == .unauthorized ? ControlAPI.authenticateChallenge : nil)
     }
 
     var response: Response {
         var headers = HTTPFields()
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
+        if let challenge { headers[.wwwAuthenticate] = challenge }
         guard let body else { return Response(status: status, headers: headers) }
         headers[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))

@@ -25,7 +25,11 @@ struct ControlResponder: HTTPResponder {
     private func reply(to request: Request) async throws -> ControlReply {
         let path = request.uri.path
         let resourcePath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
-        guard let route = ControlRoute(path: path) else { throw ControlError.notFound(resourcePath) }
+        let route = ControlRoute(path: path)
+        // Credentials first, so that without them even the shape of the API (which paths exist,
+        // which methods they take) stays hidden; only the health check is open to all.
+        if route != .health { try api.authenticate(authorization: request.headers[.authorization]) }
+        guard let route else { throw ControlError.notFound(resourcePath) }
         guard route.allowedMethods.contains(request.method) else {
             var reply = ControlReply.error(.methodNotAllowed(request.method))
             reply.allow = route.allowedMethods

@@ -10,6 +10,8 @@ enum ControlRoute: Equatable {
     case streams(serviceSid: String)
     case stream(serviceSid: String, key: String)
     case messages(serviceSid: String, streamKey: String)
+    /// `/v1/Tern/AuthToken`: Tern's own token rotation (not a Twilio resource).
+    case authToken
 
     /// Nil when the path names no resource of this API (answered 404/20404).
     init?(path: String) {
@@ -24,6 +26,7 @@ enum ControlRoute: Equatable {
         case 1 where decoded[0] == "healthz": self = .health
         case 2 where decoded[0] == "v1" && decoded[1] == "Services": self = .services
         case 3 where decoded[0] == "v1" && decoded[1] == "Services": self = .service(sid: decoded[2])
+        case 3 where decoded[0] == "v1" && decoded[1] == "Tern" && decoded[2] == "AuthToken": self = .authToken
         case 4 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
             self = .streams(serviceSid: decoded[2])
         case 5 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
@@ -38,10 +41,10 @@ enum ControlRoute: Equatable {
     /// Methods the resource answers; anything else is 405/20004 with an `Allow` header.
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
-        case .health, .services, .service: return [.get]
-        case .streams: return [.get, .post]
-        case .stream: return [.get, .post, .delete]
-        case .messages: return [.post]
+        case .health: return [.get]
+        case .services, .streams: return [.get, .post]
+        case .service, .stream: return [.get, .post, .delete]
+        case .messages, .authToken: return [.post]
         }
     }
 

@@ -27,16 +27,23 @@ extension JSONObject {
         field("url", url)
     }
 
-    /// A Sync Service resource. Tern has no webhooks, ACLs or reachability events, so those
-    /// fields carry Twilio's defaults (off); only the streams link is offered because documents,
-    /// lists and maps do not exist here.
+    /// A Sync Service resource, field for field as Twilio's. Tern has no webhooks, ACLs or
+    /// reachability events, so those fields carry Twilio's defaults (off). The links name all four
+    /// of Twilio's nested lists so that clients find the keys they expect; documents, lists and
+    /// maps do not exist here and answer 404/20404.
     mutating func service(_ service: SyncService, urls: ResourceURLs) {
         field("account_sid", service.accountSid)
         field("acl_enabled", false)
         field("date_created", service.dateCreated.iso8601)
         field("date_updated", service.dateUpdated.iso8601)
         field("friendly_name", service.friendlyName)
-        object("links") { $0.field("streams", urls.streams(service.sid)) }
+        object("links") { links in
+            let serviceURL = urls.service(service.sid)
+            links.field("documents", serviceURL + "/Documents")
+            links.field("lists", serviceURL + "/Lists")
+            links.field("maps", serviceURL + "/Maps")
+            links.field("streams", urls.streams(service.sid))
+        }
         field("reachability_debouncing_enabled", false)
         field("reachability_debouncing_window", 5000)
         field("reachability_webhooks_enabled", false)

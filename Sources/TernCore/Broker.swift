@@ -10,7 +10,7 @@ public final class Broker: Sendable {
     public let accountSid: String
     public let defaultServiceSid: String
     private let registry = StreamRegistry()
-    private let services: Mutex<[String: SyncService]>
+    private let services: Locked<[String: SyncService]>
     private let expiries = ExpiryQueue()
     private let store: (any BrokerStore)?
     /// Set once by `installReaderGroups` before any traffic; read lock-free afterwards.
@@ -39,7 +39,7 @@ public final class Broker: Sendable {
             do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
             bySid[defaultServiceSid] = service
         }
-        services = Mutex(bySid)
+        services = Locked(bySid)
     }
 
     /// Registers the reader groups (reactor threads), at most 64. Call once, before serving.

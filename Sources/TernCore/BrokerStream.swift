@@ -18,8 +18,8 @@ public final class BrokerStream: Sendable {
     /// Position in creation order; lists page by it.
     public let creationIndex: UInt64
 
-    private let metadata: Mutex<Metadata>
-    private let publishState: Mutex<PublishState>
+    private let metadata: Locked<Metadata>
+    private let publishState: Locked<PublishState>
     /// Reader groups with at least one delivering subscriber: woken on publish.
     public let deliveryMask = Atomic<UInt64>(0)
     /// Reader groups with any subscriber or publisher attached: told when the stream ends.
@@ -54,8 +54,8 @@ public final class BrokerStream: Sendable {
         self.dateCreated = dateCreated
         self.creationIndex = creationIndex
         self.sidPrefix = .random()
-        metadata = Mutex(Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires))
-        publishState = Mutex(PublishState(rateLimit: rateLimit))
+        metadata = Locked(Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires))
+        publishState = Locked(PublishState(rateLimit: rateLimit))
     }
 
     public var uniqueName: String? { metadata.withLock { $0.uniqueName } }

@@ -45,10 +45,10 @@ public struct Credentials: Sendable, Equatable {
 /// The credentials in force, shared by both ports. Rotating the token swaps it for every later
 /// request and HELLO at once.
 public final class CredentialsHolder: Sendable {
-    private let value: Mutex<Credentials>
+    private let value: Locked<Credentials>
 
     public init(_ credentials: Credentials) {
-        value = Mutex(credentials)
+        value = Locked(credentials)
     }
 
     public var current: Credentials { value.withLock { $0 } }

@@ -12,7 +12,7 @@ final class ExpiryQueue: Sendable {
         var stream: BrokerStream
     }
 
-    private let heap = Mutex<[Entry]>([])
+    private let heap = Locked<[Entry]>([])
 
     func schedule(_ stream: BrokerStream, at expires: UnixTime) {
         heap.withLock { heap in

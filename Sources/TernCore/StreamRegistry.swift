@@ -18,7 +18,7 @@ final class StreamRegistry: Sendable {
         var nextCreationIndex: UInt64 = 1
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Creates and indexes a stream; fails if the unique name is taken in the service.
     /// With `restoring`, the stream keeps the stored sid, dates and creation index.

@@ -12,7 +12,7 @@ import TernCore
 public final class Reactor: Sendable {
     private let threads: [ReactorThread]
     private let shared = ReactorShared()
-    private let handles = Mutex<[pthread_t]>([])
+    private let handles = Locked<[pthread_t]>([])
 
     public init(broker: Broker, configuration: ReactorConfiguration, logger: Logger) throws(SocketError) {
         var threads: [ReactorThread] = []

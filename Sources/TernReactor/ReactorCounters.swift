@@ -1,4 +1,5 @@
 import Synchronization
+import TernCore
 import TernWire
 
 /// Per-thread counters, written by the owning thread and read by status lines and metrics.
@@ -17,7 +18,7 @@ final class ReactorCounters: Sendable {
     let subscriptions = Atomic<Int>(0)
     let attachments = Atomic<Int>(0)
     /// Requests and frames refused, by error code. Rare, so a lock is fine.
-    private let rejected = Mutex<[ErrorCode: UInt64]>([:])
+    private let rejected = Locked<[ErrorCode: UInt64]>([:])
 
     func countSubscription(delivering: Bool, _ delta: Int) {
         if delivering {

@@ -27,7 +27,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         var reports: [@Sendable ([ConnectionReport], [ClosedConnectionReport]) -> Void] = []
         var stop = false
     }
-    let inbox = Mutex(Inbox())
+    let inbox = Locked(Inbox())
     /// Work items in the inbox; checked before sleeping without taking the lock.
     let inboxCount = Atomic<Int>(0)
     /// True while the thread is (about to be) blocked in epoll_wait.

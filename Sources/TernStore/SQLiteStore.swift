@@ -1,5 +1,8 @@
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import TernCore
 
@@ -34,6 +37,7 @@ public final class SQLiteStore: BrokerStore, Sendable {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw StoreError(path: path, reason: "is a directory, not a database file")
         }
+        createPrivately(path)
         let queue: DatabaseQueue
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -48,6 +52,14 @@ public final class SQLiteStore: BrokerStore, Sendable {
             throw error as? StoreError ?? StoreError.opening(path, error)
         }
         return SQLiteStore(path: path, queue: queue)
+    }
+
+    /// Creates a missing database file readable by ternd's user only, since it holds the auth
+    /// token (SQLite would create it 0644; its -wal file copies the main file's mode). SQLite
+    /// takes an empty file for a new database. Existing files are left as the operator set them.
+    private static func createPrivately(_ path: String) {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 { Glibc.close(fd) }
     }
 
     private static var configuration: Configuration {
@@ -114,7 +126,7 @@ public final class SQLiteStore: BrokerStore, Sendable {
             return open
         }
         guard wasOpen else { return }
-        try? queue.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        _ = try? queue.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try? queue.close()
     }
 

@@ -2,6 +2,15 @@ import ArgumentParser
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Load generators that measure a running ternd.",
-        subcommands: [BenchFanoutCommand.self])
+        commandName: "bench",
+        abstract: "Load generators that measure ternd, nats-server or redis-server with the same workloads.",
+        discussion: """
+            Every workload takes --broker tern|nats|redis|relay and --address HOST:PORT. Payloads are JSON \
+            objects carrying their send time and per-stream sequence; latency percentiles come from \
+            HdrHistogram. `relay` is the ideal relay (`tern bench relay`): the same bytes, no broker logic.
+            """,
+        subcommands: [
+            BenchFanoutCommand.self, BenchLatencyCommand.self, BenchManyStreamsCommand.self,
+            BenchPublishersCommand.self, BenchIdleCommand.self, BenchRelayCommand.self,
+        ])
 }

@@ -1,10 +1,6 @@
 import ArgumentParser
-import TernClient
 
-/// `tern bench fanout`: one publisher, N subscribers on one stream, measured end to end.
-///
-/// Bounded by design: publishing stops after --duration, the receiver drains for at most
-/// `drainSeconds` more, and everything is closed (and a stream the bench created is deleted).
+/// `tern bench fanout`: one publisher, N subscribers on one stream, as fast as possible (or paced).
 struct BenchFanoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fanout",
@@ -16,14 +12,12 @@ struct BenchFanoutCommand: ParsableCommand {
             """
     )
 
-    static let drainSeconds: UInt64 = 2
-
-    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var target: BenchTargetOptions
 
     @Option(help: "Subscriber connections.")
     var subscribers: Int = 16
 
-    @Option(help: "Payload size in bytes (a JSON object of exactly this size; at least \(FanoutPayload.minimumSize)).")
+    @Option(help: "Payload size in bytes (a JSON object of exactly this size; at least \(BenchPayload.minimumSize)).")
     var payload: Int = 64
 
     @Option(help: "Seconds to publish.")
@@ -32,120 +26,199 @@ struct BenchFanoutCommand: ParsableCommand {
     @Option(help: "Messages per second, evenly paced (default: as fast as possible).")
     var rate: Double?
 
-    @Option(help: "Use (or create) the stream with this unique name; default: a fresh stream, deleted afterwards.")
+    @Option(help: "Use (or create) the stream (Tern) or subject/channel (NATS, Redis) with this name; default: a fresh one.")
     var stream: String?
 
     @Option(help: "How many subscribers sample latency (spread evenly).")
     var latencySubscribers: Int = 4
 
-    @Flag(help: "Print the result as one JSON object.")
-    var json = false
-
     func validate() throws {
-        guard subscribers >= 1 else { throw ValidationError("--subscribers must be at least 1") }
-        guard payload >= FanoutPayload.minimumSize else {
-            throw ValidationError("--payload must be at least \(FanoutPayload.minimumSize) bytes")
-        }
-        guard duration > 0 else { throw ValidationError("--duration must be positive") }
-        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
-        guard latencySubscribers >= 1 else { throw ValidationError("--latency-subscribers must be at least 1") }
+        try BenchValidation.atLeastOne(subscribers, "--subscribers")
+        try BenchValidation.payload(payload)
+        try BenchValidation.positive(duration, "--duration")
+        if let rate { try BenchValidation.positive(rate, "--rate") }
+        try BenchValidation.atLeastOne(latencySubscribers, "--latency-subscribers")
     }
 
     func run() throws {
-        let descriptorLimit = FileDescriptorLimit.raiseToHardLimit()
-        if descriptorLimit > 0 && UInt64(subscribers) + 32 > descriptorLimit {
-            throw BenchError("\(subscribers) subscribers need more file descriptors than the limit of \(descriptorLimit)")
-        }
-        let control = try connection.makeControlClient()
-        let (streamSid, createdByBench) = try resolveStream(control)
-        defer { if createdByBench { try? control.deleteStream(streamSid) } }
+        var plan = BenchRun(workload: "fanout")
+        plan.subscribersPerStream = subscribers
+        plan.payloadSize = payload
+        plan.durationSeconds = duration
+        plan.rate = rate
+        plan.latencySubscribers = latencySubscribers
+        target.print(try target.run(plan, fixedStream: stream))
+    }
+}
 
-        let sampled = sampledSubscribers()
-        let receiver = try FanoutReceiver()
-        for index in 0..<subscribers {
-            let subscriber = try connection.makeDataConnection(clientName: "tern bench subscriber")
-            if index == 0 && payload > Int(subscriber.welcome.maxPayload) {
-                throw BenchError("--payload \(payload) exceeds the server's max_payload \(subscriber.welcome.maxPayload)")
-            }
-            _ = try subscriber.subscribe(streamSid)
-            let socket = try subscriber.detach()
-            try receiver.add(
-                fileDescriptor: socket.fileDescriptor, unreadBytes: socket.unreadBytes,
-                samplesLatency: sampled.contains(index))
-        }
+/// `tern bench latency`: a fixed, evenly paced rate to N subscribers; every subscriber samples.
+struct BenchLatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Measure delivery latency at a fixed publish rate: p50, p90, p99, p99.9, max.")
 
-        let progress = FanoutProgress()
-        let durationNanoseconds = UInt64(duration * 1e9)
-        FanoutPublisher(
-            dataAddress: connection.dataAddress, streamSid: streamSid, payloadSize: payload,
-            durationNanoseconds: durationNanoseconds, rate: rate
-        ).start(progress: progress)
-        try receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds)
-        receiver.closeAll()
+    @OptionGroup var target: BenchTargetOptions
 
-        if let failure = progress.publisherFailure.withLock({ $0 }) {
-            throw BenchError("publisher failed: \(failure)")
-        }
-        let start = progress.publishStartNanoseconds.load(ordering: .relaxed)
-        let report = FanoutReport(
-            subscribers: subscribers, payloadBytes: payload, durationSeconds: duration, rate: rate,
-            streamSid: streamSid, published: progress.published.load(ordering: .relaxed),
-            publishSeconds: Double(progress.publishEndNanoseconds.load(ordering: .relaxed) &- start) / 1e9,
-            delivered: receiver.delivered, deliveredPayloadBytes: receiver.deliveredPayloadBytes,
-            deliverySeconds: receiver.lastDeliveryNanoseconds > start
-                ? Double(receiver.lastDeliveryNanoseconds - start) / 1e9 : 0,
-            droppedReported: receiver.droppedReported,
-            publishErrors: progress.publishErrors.load(ordering: .relaxed),
-            latencySubscribers: sampled.sorted(), latency: receiver.latency, notices: receiver.notices)
-        Output.line(json ? report.json : report.text)
+    @Option(help: "Subscriber connections (all sample latency).")
+    var subscribers: Int = 100
+
+    @Option(help: "Messages per second, evenly paced.")
+    var rate: Double = 10_000
+
+    @Option(help: "Payload size in bytes (at least \(BenchPayload.minimumSize)).")
+    var payload: Int = 64
+
+    @Option(help: "Seconds to publish.")
+    var duration: Double = 5
+
+    func validate() throws {
+        try BenchValidation.atLeastOne(subscribers, "--subscribers")
+        try BenchValidation.positive(rate, "--rate")
+        try BenchValidation.payload(payload)
+        try BenchValidation.positive(duration, "--duration")
+    }
+
+    func run() throws {
+        var plan = BenchRun(workload: "latency")
+        plan.subscribersPerStream = subscribers
+        plan.rate = rate
+        plan.payloadSize = payload
+        plan.durationSeconds = duration
+        plan.latencySubscribers = nil
+        target.print(try target.run(plan))
+    }
+}
+
+/// `tern bench manystreams`: S streams × K subscribers each; one publisher round-robin over them.
+struct BenchManyStreamsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "manystreams",
+        abstract: "Measure many streams: S streams × K subscribers, one publisher writing round-robin.",
+        discussion: "Tern streams are named <prefix>-<i>, created when missing and kept for later runs.")
+
+    @OptionGroup var target: BenchTargetOptions
+
+    @Option(help: "Streams (each with its own subscribers).")
+    var streams: Int = 1000
+
+    @Option(help: "Subscribers per stream.")
+    var subscribersPerStream: Int = 1
+
+    @Option(help: "Payload size in bytes (at least \(BenchPayload.minimumSize)).")
+    var payload: Int = 64
+
+    @Option(help: "Seconds to publish.")
+    var duration: Double = 5
+
+    @Option(help: "Messages per second over all streams, evenly paced (default: as fast as possible).")
+    var rate: Double?
+
+    @Option(help: "How many subscribers sample latency (spread evenly).")
+    var latencySubscribers: Int = 16
+
+    @Option(help: "Tern stream name prefix.")
+    var streamPrefix = "bench-ms"
+
+    func validate() throws {
+        try BenchValidation.atLeastOne(streams, "--streams")
+        try BenchValidation.atLeastOne(subscribersPerStream, "--subscribers-per-stream")
+        try BenchValidation.payload(payload)
+        try BenchValidation.positive(duration, "--duration")
+        if let rate { try BenchValidation.positive(rate, "--rate") }
+    }
+
+    func run() throws {
+        var plan = BenchRun(workload: "manystreams")
+        plan.streams = streams
+        plan.subscribersPerStream = subscribersPerStream
+        plan.payloadSize = payload
+        plan.durationSeconds = duration
+        plan.rate = rate
+        plan.latencySubscribers = latencySubscribers
+        target.print(try target.run(plan, ternStreamPrefix: streamPrefix))
+    }
+}
+
+/// `tern bench publishers`: P publishers into one stream, or each into its own.
+struct BenchPublishersCommand: ParsableCommand {
+    enum Layout: String, ExpressibleByArgument, CaseIterable {
+        /// All publishers write to one stream.
+        case shared
+        /// Publisher p writes to stream p.
+        case own
+    }
+
+    static let configuration = CommandConfiguration(
+        commandName: "publishers",
+        abstract: "Measure many publishers: P publishers into one stream (shared) or into P streams (own).")
+
+    @OptionGroup var target: BenchTargetOptions
+
+    @Option(help: "Publisher connections, each on its own thread.")
+    var publishers: Int = 4
+
+    @Option(help: "shared: one stream for all; own: one stream per publisher.")
+    var layout: Layout = .shared
+
+    @Option(help: "Subscribers per stream.")
+    var subscribersPerStream: Int = 4
+
+    @Option(help: "Payload size in bytes (at least \(BenchPayload.minimumSize)).")
+    var payload: Int = 64
+
+    @Option(help: "Seconds to publish.")
+    var duration: Double = 5
+
+    @Option(help: "Messages per second over all publishers (default: as fast as possible).")
+    var rate: Double?
+
+    func validate() throws {
+        try BenchValidation.atLeastOne(publishers, "--publishers")
+        try BenchValidation.atLeastOne(subscribersPerStream, "--subscribers-per-stream")
+        try BenchValidation.payload(payload)
+        try BenchValidation.positive(duration, "--duration")
+        if let rate { try BenchValidation.positive(rate, "--rate") }
+    }
+
+    func run() throws {
+        var plan = BenchRun(workload: "publishers")
+        plan.publishers = publishers
+        plan.streams = layout == .shared ? 1 : publishers
+        plan.publisherStreams = layout == .shared ? .all : .own
+        plan.subscribersPerStream = subscribersPerStream
+        plan.payloadSize = payload
+        plan.durationSeconds = duration
+        plan.rate = rate
+        target.print(try target.run(plan, ternStreamPrefix: "bench-pub"))
+    }
+}
+
+/// `tern bench idle`: C subscribers that receive nothing; server memory per connection.
+struct BenchIdleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idle",
+        abstract: "Measure idle connections: C subscribers on one stream, server RSS per connection.",
+        discussion: "RSS is read from /proc/<--server-pid>/status before connecting and after the hold.")
+
+    @OptionGroup var target: BenchTargetOptions
+
+    @Option(help: "Idle subscriber connections.")
+    var connections: Int = 1000
+
+    @Option(help: "Seconds to hold the connections open before reading the server's RSS.")
+    var hold: Double = 12
+
+    @Option(help: "The server's process id, for its resident memory.")
+    var serverPid: Int32?
+
+    func validate() throws {
+        try BenchValidation.atLeastOne(connections, "--connections")
+        guard hold >= 0 && hold <= 600 else { throw ValidationError("--hold must be between 0 and 600 seconds") }
+    }
+
+    func run() throws {
+        let report = try target.runIdle(BenchIdleRun(connections: connections, holdSeconds: hold, serverPID: serverPid))
+        Output.line(target.json ? report.json : report.text)
         Output.flush()
-    }
-
-    /// Runs the receiver until the publisher has finished and everything arrived (or
-    /// `drainSeconds` passed), or until every subscription ended.
-    private func receive(with receiver: FanoutReceiver, progress: FanoutProgress, durationNanoseconds: UInt64) throws {
-        let began = MonotonicClock.nanoseconds()
-        // The publisher stops itself after the duration; this is the backstop if it hangs.
-        let giveUp = began + durationNanoseconds + 20_000_000_000
-        var drainDeadline: UInt64?
-        while true {
-            receiver.pollOnce(timeoutMilliseconds: 10)
-            let now = MonotonicClock.nanoseconds()
-            if receiver.allFinished { break }
-            if progress.publisherFinished.load(ordering: .acquiring) {
-                if drainDeadline == nil { drainDeadline = now + Self.drainSeconds * 1_000_000_000 }
-                let expected = progress.published.load(ordering: .relaxed) * UInt64(receiver.subscriberCount)
-                if receiver.delivered + receiver.droppedReported >= expected || now >= drainDeadline! { break }
-            } else if now >= giveUp {
-                break
-            }
-        }
-        progress.stopRequested.store(true, ordering: .relaxed)
-        // Let the publisher notice and close its connection (its flushes time out on their own).
-        let waitUntil = MonotonicClock.nanoseconds() + 12_000_000_000
-        while !progress.publisherFinished.load(ordering: .acquiring) && MonotonicClock.nanoseconds() < waitUntil {
-            MonotonicClock.sleep(nanoseconds: 1_000_000)
-        }
-    }
-
-    /// The stream to use, and whether the bench created it (and so deletes it).
-    private func resolveStream(_ control: ControlClient) throws -> (sid: String, created: Bool) {
-        if let stream {
-            do {
-                return (try control.fetchStream(stream).sid, false)
-            } catch TernClientError.http(status: 404, _, _) {
-                return (try control.createStream(uniqueName: stream).sid, false)
-            }
-        }
-        var generator = SystemRandomNumberGenerator()
-        let name = "bench-" + String(generator.next() as UInt64, radix: 16)
-        let ttl = Int(duration) + 300  // outlives the bench, and cleans up after a crashed one
-        return (try control.createStream(uniqueName: name, ttl: ttl).sid, true)
-    }
-
-    /// Indices of the subscribers that sample latency, spread evenly over 0..<subscribers.
-    private func sampledSubscribers() -> Set<Int> {
-        let count = min(latencySubscribers, subscribers)
-        return Set((0..<count).map { $0 * subscribers / count })
     }
 }

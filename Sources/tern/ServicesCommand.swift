@@ -2,5 +2,9 @@ import ArgumentParser
 
 struct ServicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "services", abstract: "Sync services (control port).", subcommands: [ServicesListCommand.self])
+        commandName: "services", abstract: "Create, fetch, list, update and delete Sync services (control port).",
+        subcommands: [
+            ServicesCreateCommand.self, ServicesGetCommand.self, ServicesListCommand.self, ServicesUpdateCommand.self,
+            ServicesDeleteCommand.self,
+        ])
 }

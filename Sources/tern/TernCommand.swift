@@ -8,11 +8,12 @@ struct TernCommand: ParsableCommand {
         abstract: "Command-line client for the ternd stream relay.",
         discussion: """
             Every command takes --data, --control and --service (also from TERN_DATA, TERN_CONTROL and \
-            TERN_SERVICE_SID), and --account-sid/--auth-token (TERN_ACCOUNT_SID, TERN_AUTH_TOKEN) when the \
-            control port requires credentials.
+            TERN_SERVICE_SID), and --account-sid/--auth-token (TERN_ACCOUNT_SID, TERN_AUTH_TOKEN, else \
+            TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) when the server requires credentials (ternd --auth required).
             """,
         subcommands: [
             StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, BenchCommand.self,
+            AuthCommand.self,
         ]
     )
 

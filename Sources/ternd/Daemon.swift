@@ -14,8 +14,14 @@ struct Daemon {
         let signals = ShutdownSignal()
 
         let state = try StateFolder(path: settings.stateDirectory)
-        let identity = try state.loadOrCreateIdentity()
-        let broker = try Broker(limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid)
+        let (store, identity) = try state.open(logger: logger)
+        // Runs after the task group below has finished, i.e. after both ports have stopped writing.
+        defer { store.close() }
+        let broker = try Broker(
+            limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid,
+            services: try store.loadServices(), store: store)
+        let restored = try broker.restore(store.loadStreams())
+        logger.info("restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down")
 
         let reactor = try Reactor(broker: broker, configuration: settings.reactor, logger: logger)
         let dataSocket = try ListeningSocket.tcp(host: settings.dataListen.host, port: settings.dataListen.port)

@@ -117,6 +117,26 @@ struct BrokerTests {
         #expect(try broker.stream(named: "orders") === second)
     }
 
+    @Test("the same unique name exists once per service, and lookups stay within their service")
+    func uniqueNamePerService() throws {
+        let other = try broker.createService(friendlyName: "other")
+        let here = try broker.createStream(serviceSid: service, uniqueName: "orders", ttl: nil)
+        let there = try broker.createStream(serviceSid: other.sid, uniqueName: "orders", ttl: nil)
+        #expect(here.sid != there.sid)
+        #expect(there.serviceSid == other.sid)
+        #expect(createError(uniqueName: "orders", service: other.sid) == .uniqueNameTaken("orders"))
+        #expect(try broker.stream(serviceSid: service, key: "orders") === here)
+        #expect(try broker.stream(serviceSid: other.sid, key: "orders") === there)
+        // A bare name on the data port means the default service; `<ServiceSid>/<name>` any other.
+        #expect(try broker.stream(named: "orders") === here)
+        #expect(try broker.stream(named: "\(other.sid)/orders") === there)
+        // A sid is found through its own service only (and, on the data port, directly).
+        #expect(throws: BrokerError.streamNotFound(there.sid)) { try broker.stream(serviceSid: service, key: there.sid) }
+        #expect(try broker.stream(named: there.sid) === there)
+        #expect(try broker.streams(serviceSid: other.sid).map(\.sid) == [there.sid])
+        #expect(try broker.streams(serviceSid: service).map(\.sid) == [here.sid])
+    }
+
     static let invalidNames: [String] = [
         "",
         String(repeating: "n", count: 321),

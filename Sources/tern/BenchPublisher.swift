@@ -1,0 +1,235 @@
+import Foundation
+import CTernShims
+import Glibc
+
+/// One publisher: its own connection on its own thread, writing batches of messages as fast as
+/// the broker takes them, or evenly paced at `rate`, round-robin over its streams.
+///
+/// Each message is the broker's framing around a bench payload; the framed images are built
+/// once, so a batch costs one copy per message plus patching its time and sequence in place.
+/// Messages written together are stamped together, just before the batch is written: they leave
+/// together, so one timestamp per batch measures what one per message would.
+struct BenchPublisher<Parser: BenchParser>: Sendable {
+    var handle: BenchPublisherHandle<Parser>
+    var payloadSize: Int
+    var durationNanoseconds: UInt64
+    /// Messages per second for this publisher; nil publishes as fast as possible.
+    var rate: Double?
+    /// Bytes of messages per write when unpaced.
+    var batchBytes = 128 << 10
+    /// How long one batch may wait for the socket before the bench gives up on the broker.
+    static var stallLimitNanoseconds: UInt64 { 10_000_000_000 }
+
+    func start(progress: BenchProgress, index: Int) {
+        progress.publishersRunning.add(1, ordering: .releasing)
+        let thread = Thread { run(progress: progress) }
+        thread.name = "bench-pub-\(index)"
+        thread.start()
+    }
+
+    private func run(progress: BenchProgress) {
+        defer {
+            progress.endNanoseconds.store(BenchClock.now(), ordering: .relaxed)
+            progress.publishersRunning.subtract(1, ordering: .releasing)
+        }
+        PacingPrecision.request()
+        do {
+            try publish(progress: progress)
+        } catch {
+            progress.failure.withLock { $0 = $0 ?? "\(error)" }
+        }
+    }
+
+    private func publish(progress: BenchProgress) throws {
+        let images = FramedImages(templates: handle.templates, payload: BenchPayload.template(size: payloadSize))
+        defer { images.deallocate() }
+        let maxBatch = max(1, batchBytes / images.largest)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: maxBatch * images.largest, alignment: 64)
+        defer { buffer.deallocate() }
+        var connection = Incoming(fd: handle.socket.fd, parser: handle.socket.parser)
+        defer { connection.deallocate() }
+        defer { BenchSocket.abort(handle.socket.fd) }
+        var sequences = [UInt64](repeating: 0, count: images.count)
+        var nextStream = 0
+
+        var start = progress.startNanoseconds.load(ordering: .acquiring)
+        while start == 0 && !progress.stopRequested.load(ordering: .relaxed) {
+            MonotonicClock.sleep(nanoseconds: 100_000)
+            start = progress.startNanoseconds.load(ordering: .acquiring)
+        }
+        let end = start + durationNanoseconds
+        var sent: UInt64 = 0
+        while !progress.stopRequested.load(ordering: .relaxed) {
+            var now = BenchClock.now()
+            if now >= end { break }
+            var batch = maxBatch
+            if let rate {
+                let due = UInt64(Double(now - start) / 1e9 * rate) + 1
+                if due <= sent {
+                    let nextDue = start + UInt64(Double(sent) / rate * 1e9)
+                    MonotonicClock.sleep(nanoseconds: min(max(nextDue &- now, 1_000), 1_000_000))
+                    continue
+                }
+                batch = min(maxBatch, Int(due - sent))
+                now = BenchClock.now()
+            }
+            var length = 0
+            for _ in 0..<batch {
+                sequences[nextStream] += 1
+                length += images.write(
+                    stream: nextStream, sentNanoseconds: now, sequence: sequences[nextStream], to: buffer + length)
+                nextStream += 1
+                if nextStream == images.count { nextStream = 0 }
+            }
+            try connection.write(UnsafeRawBufferPointer(start: buffer, count: length), progress: progress)
+            sent += UInt64(batch)
+            progress.published.add(UInt64(batch), ordering: .relaxed)
+            try connection.readAvailable(progress: progress)
+        }
+    }
+}
+
+/// Per stream, the complete framed message (prefix, payload template, suffix), back to back.
+private struct FramedImages {
+    let storage: UnsafeMutableRawPointer
+    let offsets: [Int]
+    let sizes: [Int]
+    /// Offset of the payload within each image.
+    let payloadOffsets: [Int]
+    let largest: Int
+
+    var count: Int { sizes.count }
+
+    init(templates: [BenchMessageTemplate], payload: [UInt8]) {
+        sizes = templates.map { $0.overhead + payload.count }
+        payloadOffsets = templates.map(\.prefix.count)
+        var running = 0
+        offsets = sizes.map { size in
+            defer { running += size }
+            return running
+        }
+        largest = sizes.max() ?? 1
+        storage = .allocate(byteCount: max(running, 1), alignment: 16)
+        for (index, template) in templates.enumerated() {
+            let image = template.prefix + payload + template.suffix
+            image.withUnsafeBytes { (storage + offsets[index]).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+    }
+
+    func deallocate() { storage.deallocate() }
+
+    /// Copies stream `stream`'s image to `destination`, stamped; returns its size.
+    @inline(__always)
+    func write(stream: Int, sentNanoseconds: UInt64, sequence: UInt64, to destination: UnsafeMutableRawPointer) -> Int {
+        let size = sizes[stream]
+        destination.copyMemory(from: storage + offsets[stream], byteCount: size)
+        let payload = destination + payloadOffsets[stream]
+        BenchPayload.writeHex(
+            sentNanoseconds, width: BenchPayload.timestampWidth, to: payload + BenchPayload.timestampOffset)
+        BenchPayload.writeHex(sequence, width: BenchPayload.sequenceWidth, to: payload + BenchPayload.sequenceOffset)
+        return size
+    }
+}
+
+/// The publisher's socket: batches out, and what the broker says back (refusals, PINGs, Redis's
+/// one reply per PUBLISH) read and counted so it never backs up.
+private struct Incoming<Parser: BenchParser> {
+    let fd: Int32
+    var parser: Parser
+    var sink = PublisherSink()
+    /// Freed by the publisher loop's owner via `deallocate()`.
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+
+    init(fd: Int32, parser: Parser) {
+        self.fd = fd
+        self.parser = parser
+    }
+
+    func deallocate() { readBuffer.deallocate() }
+
+    mutating func write(_ bytes: UnsafeRawBufferPointer, progress: BenchProgress) throws {
+        var sent = 0
+        var stalledSince: UInt64 = 0
+        while sent < bytes.count {
+            let count = send(fd, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
+            if count > 0 {
+                sent += count
+                stalledSince = 0
+                continue
+            }
+            guard count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) else {
+                throw BenchError("publisher send: \(String(cString: strerror(errno)))")
+            }
+            let now = MonotonicClock.nanoseconds()
+            if stalledSince == 0 { stalledSince = now }
+            if now - stalledSince > BenchPublisher<Parser>.stallLimitNanoseconds {
+                throw BenchError("the broker took nothing from the publisher for 10 s")
+            }
+            if progress.stopRequested.load(ordering: .relaxed) { throw BenchError("stopped while writing") }
+            var entry = pollfd(fd: fd, events: Int16(POLLOUT) | Int16(POLLIN), revents: 0)
+            _ = poll(&entry, 1, 10)
+            if entry.revents & Int16(POLLIN) != 0 { try readOnce(progress: progress) }
+        }
+        try sendReplies()
+    }
+
+    mutating func readAvailable(progress: BenchProgress) throws {
+        while try readOnce(progress: progress) {}
+        try sendReplies()
+    }
+
+    /// One nonblocking read; false when nothing was there.
+    @discardableResult
+    private mutating func readOnce(progress: BenchProgress) throws -> Bool {
+        let count = recv(fd, readBuffer.baseAddress, readBuffer.count, 0)
+        if count == 0 { throw BenchError("the broker closed the publisher's connection") }
+        if count < 0 {
+            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return false }
+            throw BenchError("publisher recv: \(String(cString: strerror(errno)))")
+        }
+        sink.errors = 0
+        parser.parse(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]), into: &sink)
+        if sink.errors > 0 { progress.publishErrors.add(sink.errors, ordering: .relaxed) }
+        if let fatal = sink.fatal { throw BenchError("broker error on the publisher: \(fatal)") }
+        return true
+    }
+
+    /// PONGs owed to the broker, sent between batches (never inside one).
+    private mutating func sendReplies() throws {
+        guard !sink.replies.isEmpty else { return }
+        let replies = sink.replies
+        sink.replies.removeAll()
+        try BenchSocket.writeAll(fd, replies, deadline: BenchSocket.deadline(after: 10))
+    }
+}
+
+private struct PublisherSink: BenchSink {
+    var errors: UInt64 = 0
+    var replies: [UInt8] = []
+    var fatal: String?
+    var firstError: String?
+
+    mutating func message(payloadCount: Int) {}
+    mutating func payloadHead(_ head: UnsafeRawBufferPointer) {}
+    mutating func event(_ event: BenchEvent) {
+        switch event {
+        case .reply(let bytes): replies += bytes
+        case .error(let text):
+            errors += 1
+            if firstError == nil { firstError = text }
+        case .fatal(let text): fatal = text
+        case .ready, .dropped, .ended: break
+        }
+    }
+}
+
+/// Asks the kernel for precise sleeps on this thread (timer slack 1 µs instead of 50 µs), so a
+/// paced publisher's gaps are what it asked for. Best effort: /proc may not allow it.
+enum PacingPrecision {
+    static func request() {
+        let fd = open("/proc/thread-self/timerslack_ns", O_WRONLY)
+        guard fd >= 0 else { return }
+        _ = "1000".withCString { write(fd, $0, 4) }
+        close(fd)
+    }
+}

@@ -1,0 +1,176 @@
+import CTernShims
+import Glibc
+import Histogram
+
+/// All bench subscribers on one epoll thread: nonblocking sockets, 256 KiB reads into one shared
+/// buffer, each connection's bytes walked by its broker's parser. Payloads are never copied; on
+/// the few subscribers that sample, time and sequence are read from the payload head in place.
+final class BenchReceiver<Parser: BenchParser> {
+    private struct Subscriber {
+        var fd: Int32
+        var parser: Parser
+        var samples: Bool
+        var lastSequence: UInt64 = 0
+        var isOpen = true
+        var hasEnded = false
+    }
+
+    static var readChunk: Int { 256 << 10 }
+    private static var maxEvents: Int32 { 1024 }
+
+    private var subscribers: [Subscriber] = []
+    private let epollFD: Int32
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let events: UnsafeMutablePointer<epoll_event>
+    private var tally = ReceiverTally()
+
+    private(set) var endedSubscribers = 0
+    private(set) var closedSubscribers = 0
+    private(set) var notices: [String] = []
+
+    init() throws {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw BenchError("epoll_create1: \(String(cString: strerror(errno)))") }
+        buffer = .allocate(byteCount: Self.readChunk, alignment: 64)
+        events = .allocate(capacity: Int(Self.maxEvents))
+    }
+
+    deinit {
+        closeAll()
+        Glibc.close(epollFD)
+        buffer.deallocate()
+        events.deallocate()
+    }
+
+    var subscriberCount: Int { subscribers.count }
+    var delivered: UInt64 { tally.delivered }
+    var deliveredPayloadBytes: UInt64 { tally.payloadBytes }
+    var droppedReported: UInt64 { tally.dropped }
+    /// Messages missing between sequences seen by sampling subscribers.
+    var sampledGaps: UInt64 { tally.gaps }
+    var lastDeliveryNanoseconds: UInt64 { tally.lastDelivery }
+    var latency: Histogram<UInt64> { tally.latency }
+    /// True once every subscriber's stream has ended or its connection closed.
+    var allFinished: Bool { !subscribers.isEmpty && endedSubscribers + closedSubscribers >= subscribers.count }
+
+    func add(_ handle: BenchSocketHandle<Parser>, samples: Bool) throws {
+        let index = subscribers.count
+        subscribers.append(Subscriber(fd: handle.fd, parser: handle.parser, samples: samples))
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.u64 = UInt64(index)
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, handle.fd, &event) == 0 else {
+            throw BenchError("epoll_ctl: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Waits up to `timeoutMilliseconds` for readable sockets and reads each once.
+    func pollOnce(timeoutMilliseconds: Int32) {
+        let ready = epoll_wait(epollFD, events, Self.maxEvents, timeoutMilliseconds)
+        guard ready > 0 else { return }
+        for slot in 0..<Int(ready) {
+            let index = Int(events[slot].data.u64)
+            if subscribers[index].isOpen { readOnce(index) }
+        }
+    }
+
+    /// Closes every socket at once (RST, no TIME_WAIT).
+    func closeAll() {
+        for index in subscribers.indices where subscribers[index].isOpen {
+            BenchSocket.abort(subscribers[index].fd)
+            subscribers[index].isOpen = false
+        }
+    }
+
+    /// Subscribers whose connection is still open and whose stream has not ended.
+    var openSubscribers: Int { subscribers.count - closedSubscribers - endedSubscribers }
+
+    private func readOnce(_ index: Int) {
+        let count = recv(subscribers[index].fd, buffer.baseAddress, buffer.count, 0)
+        if count > 0 {
+            let samples = subscribers[index].samples
+            tally.now = samples ? BenchClock.now() : 0
+            tally.lastSequence = subscribers[index].lastSequence
+            let before = tally.delivered
+            subscribers[index].parser.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), into: &tally)
+            if samples { subscribers[index].lastSequence = tally.lastSequence }
+            if tally.delivered != before { tally.lastDelivery = samples ? tally.now : BenchClock.now() }
+            if tally.hasEvents { handleEvents(index) }
+            return
+        }
+        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
+        close(index, notice: count == 0 ? nil : "subscriber \(index): recv: \(String(cString: strerror(errno)))")
+    }
+
+    private func handleEvents(_ index: Int) {
+        let events = tally.takeEvents()
+        for event in events {
+            switch event {
+            case .reply(let bytes):
+                _ = bytes.withUnsafeBytes { send(subscribers[index].fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            case .ended:
+                if !subscribers[index].hasEnded {
+                    subscribers[index].hasEnded = true
+                    endedSubscribers += 1
+                    if endedSubscribers == 1 { notices.append("stream ended") }
+                }
+            case .error(let text):
+                if notices.count < 20 { notices.append("subscriber \(index): \(text)") }
+            case .fatal(let text):
+                close(index, notice: "subscriber \(index): \(text)")
+            case .ready, .dropped:
+                break
+            }
+        }
+    }
+
+    private func close(_ index: Int, notice: String?) {
+        guard subscribers[index].isOpen else { return }
+        if let notice, notices.count < 20 { notices.append(notice) }
+        epoll_ctl(epollFD, EPOLL_CTL_DEL, subscribers[index].fd, nil)
+        BenchSocket.abort(subscribers[index].fd)
+        subscribers[index].isOpen = false
+        if !subscribers[index].hasEnded { closedSubscribers += 1 }
+    }
+}
+
+/// The receiver's counters, fed by the parsers. Events are rare and kept aside for the receiver.
+private struct ReceiverTally: BenchSink {
+    var delivered: UInt64 = 0
+    var payloadBytes: UInt64 = 0
+    var dropped: UInt64 = 0
+    var gaps: UInt64 = 0
+    var lastDelivery: UInt64 = 0
+    /// BenchClock time of the current read (sampling subscribers only).
+    var now: UInt64 = 0
+    /// The current subscriber's last sequence seen.
+    var lastSequence: UInt64 = 0
+    var latency = Histogram<UInt64>(
+        lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    private var events: [BenchEvent] = []
+
+    var hasEvents: Bool { !events.isEmpty }
+
+    mutating func takeEvents() -> [BenchEvent] {
+        defer { events.removeAll() }
+        return events
+    }
+
+    @inline(__always)
+    mutating func message(payloadCount: Int) {
+        delivered &+= 1
+        payloadBytes &+= UInt64(payloadCount)
+    }
+
+    mutating func payloadHead(_ head: UnsafeRawBufferPointer) {
+        guard let (sent, sequence) = BenchPayload.read(head: head) else { return }
+        if now > sent { _ = latency.record(now - sent) }
+        if sequence > lastSequence &+ 1 && lastSequence != 0 { gaps &+= sequence - lastSequence - 1 }
+        if sequence > lastSequence { lastSequence = sequence }
+    }
+
+    mutating func event(_ event: BenchEvent) {
+        if case .dropped(let count) = event { dropped &+= count }
+        events.append(event)
+    }
+}

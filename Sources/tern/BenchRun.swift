@@ -1,0 +1,123 @@
+/// One load run, whatever the broker: streams × subscribers per stream, publishers writing for
+/// `duration` seconds, then a bounded drain. Every loop here ends by count or by time.
+struct BenchRun {
+    enum PublisherStreams {
+        /// Every publisher writes round-robin to every stream.
+        case all
+        /// Publisher p writes only to stream p (needs as many streams as publishers).
+        case own
+    }
+
+    var workload: String
+    var streams = 1
+    var subscribersPerStream = 1
+    var publishers = 1
+    var publisherStreams = PublisherStreams.all
+    var payloadSize = 64
+    var durationSeconds = 5.0
+    /// Total messages per second over all publishers; nil = as fast as possible.
+    var rate: Double?
+    /// How many subscribers sample latency and sequence gaps (spread evenly); nil = all of them.
+    var latencySubscribers: Int? = 4
+    /// Longest wait, after publishing stops, for the last messages to arrive.
+    var drainSeconds = 2.0
+
+    var totalSubscribers: Int { streams * subscribersPerStream }
+
+    /// Indices of the subscribers that sample, spread evenly over 0..<totalSubscribers.
+    var sampledSubscribers: [Int] {
+        let count = min(latencySubscribers ?? totalSubscribers, totalSubscribers)
+        guard count > 0 else { return [] }
+        return Array(Set((0..<count).map { $0 * totalSubscribers / count })).sorted()
+    }
+
+    func execute<Peer: BenchPeer>(_ peer: inout Peer, broker: BenchBrokerKind, address: String) throws -> BenchReport {
+        try FileDescriptorLimit.require(totalSubscribers + publishers + 64)
+        _ = BenchClock.epoch
+        let setupStart = MonotonicClock.nanoseconds()
+        let names = try peer.prepareStreams(count: streams)
+        defer { peer.cleanup() }
+
+        var publisherHandles: [BenchPublisherHandle<Peer.Parser>] = []
+        for index in 0..<publishers {
+            let mine = publisherStreams == .own ? [names[index % names.count]] : names
+            publisherHandles.append(try peer.openPublisher(streams: mine, payloadCount: payloadSize))
+        }
+        let receiver = try BenchReceiver<Peer.Parser>()
+        let sampled = Set(sampledSubscribers)
+        for stream in 0..<streams {
+            for slot in 0..<subscribersPerStream {
+                let index = stream * subscribersPerStream + slot
+                let handle = try peer.openSubscriber(stream: names[stream], sampling: sampled.contains(index))
+                try receiver.add(handle, samples: sampled.contains(index))
+            }
+        }
+        let setupSeconds = Double(MonotonicClock.nanoseconds() - setupStart) / 1e9
+
+        let progress = BenchProgress()
+        let durationNanoseconds = UInt64(durationSeconds * 1e9)
+        for (index, handle) in publisherHandles.enumerated() {
+            BenchPublisher(
+                handle: handle, payloadSize: payloadSize, durationNanoseconds: durationNanoseconds,
+                rate: rate.map { $0 / Double(publishers) }
+            ).start(progress: progress, index: index)
+        }
+        let start = max(1, BenchClock.now())
+        progress.startNanoseconds.store(start, ordering: .releasing)
+        receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds)
+        receiver.closeAll()
+
+        if let failure = progress.failure.withLock({ $0 }) { throw BenchError("publisher failed: \(failure)") }
+        let published = progress.published.load(ordering: .relaxed)
+        let end = progress.endNanoseconds.load(ordering: .relaxed)
+        return BenchReport(
+            workload: workload, broker: broker, address: address, streams: streams,
+            subscribersPerStream: subscribersPerStream, publishers: publishers, payloadBytes: payloadSize,
+            durationSeconds: durationSeconds, rate: rate, streamNames: names.count == 1 ? names : [],
+            setupSeconds: setupSeconds, published: published,
+            publishSeconds: end > start ? Double(end - start) / 1e9 : 0,
+            delivered: receiver.delivered, deliveredPayloadBytes: receiver.deliveredPayloadBytes,
+            deliverySeconds: receiver.lastDeliveryNanoseconds > start
+                ? Double(receiver.lastDeliveryNanoseconds - start) / 1e9 : 0,
+            droppedReported: receiver.droppedReported, sampledGaps: receiver.sampledGaps,
+            publishErrors: progress.publishErrors.load(ordering: .relaxed),
+            latencySubscribers: sampledSubscribers, latency: receiver.latency, notices: receiver.notices)
+    }
+
+    /// Runs the receiver until the publishers have finished and everything arrived (or the drain
+    /// time passed), or until every subscription ended.
+    private func receive<Parser>(with receiver: BenchReceiver<Parser>, progress: BenchProgress, durationNanoseconds: UInt64) {
+        let began = MonotonicClock.nanoseconds()
+        // Publishers stop themselves after the duration; this is the backstop if one hangs.
+        let giveUp = began + durationNanoseconds + 20_000_000_000
+        var drainDeadline: UInt64?
+        while true {
+            receiver.pollOnce(timeoutMilliseconds: 10)
+            let now = MonotonicClock.nanoseconds()
+            if receiver.allFinished { break }
+            if progress.publishersFinished {
+                if drainDeadline == nil { drainDeadline = now + UInt64(drainSeconds * 1e9) }
+                let expected = progress.published.load(ordering: .relaxed) * UInt64(subscribersPerStream)
+                if receiver.delivered + receiver.droppedReported >= expected || now >= drainDeadline! { break }
+            } else if now >= giveUp {
+                break
+            }
+        }
+        progress.stopRequested.store(true, ordering: .relaxed)
+        // Let the publishers notice and close their connections (their writes time out on their own).
+        let waitUntil = MonotonicClock.nanoseconds() + 12_000_000_000
+        while !progress.publishersFinished && MonotonicClock.nanoseconds() < waitUntil {
+            MonotonicClock.sleep(nanoseconds: 1_000_000)
+        }
+    }
+}
+
+extension FileDescriptorLimit {
+    /// Raises the limit and fails clearly if `count` descriptors still would not fit.
+    static func require(_ count: Int) throws {
+        let limit = raiseToHardLimit()
+        if limit > 0 && UInt64(count) > limit {
+            throw BenchError("this run needs \(count) file descriptors; the limit is \(limit) (raise `ulimit -Hn`)")
+        }
+    }
+}
