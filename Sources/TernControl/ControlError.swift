@@ -144,7 +144,7 @@ extension ControlError {
         case .payloadTooLarge: self = .messageTooLarge(limit: maxPayload)
         case .invalidPayload: self = .invalidMessageData("must be a JSON object")
         case .rateLimited(let rate): self = .rateLimited(perSecond: rate)
-        case .storageFailed: self = .internalError
+        case .storageFailed, .invalidLimits: self = .internalError
         }
     }
 }

@@ -84,6 +84,9 @@ public final class BroadcastRing: @unchecked Sendable {
 
     /// Copies whole frames from `cursor` on into `destination`, as many as fit.
     ///
+    /// `destination` must hold at least the largest frame: a frame that does not fit is not
+    /// copied, and the cursor does not move past it.
+    ///
     /// The copy is validated after it is made, so the bytes returned are never torn. When the
     /// reader was lapped it restarts at the newest frame and reports `lapped`; the caller learns
     /// how many frames it lost from the sequence numbers.

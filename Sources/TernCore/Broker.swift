@@ -6,7 +6,11 @@ import TernWire
 /// Thread-safe; called from reactor threads (data port) and the control API alike. It opens no
 /// sockets and no files: persistence goes through the `BrokerStore` it is given.
 public final class Broker: Sendable {
-    public let limits: BrokerLimits
+    /// The limits in force; `reload(limits:)` may change some of them while serving.
+    public var limits: BrokerLimits { currentLimits.withLock { $0 } }
+    private let currentLimits: Locked<BrokerLimits>
+    /// `limits.maxPayload`, readable on the publish path without a lock.
+    private let maxPayload: Atomic<Int>
     public let accountSid: String
     public let defaultServiceSid: String
     private let registry = StreamRegistry()
@@ -27,7 +31,8 @@ public final class Broker: Sendable {
         limits: BrokerLimits, accountSid: String, defaultServiceSid: String, services stored: [SyncService] = [],
         store: (any BrokerStore)? = nil, now: UnixTime = .now()
     ) throws(BrokerError) {
-        self.limits = limits
+        currentLimits = Locked(limits)
+        maxPayload = Atomic(limits.maxPayload)
         self.accountSid = accountSid
         self.defaultServiceSid = defaultServiceSid
         self.store = store
@@ -252,15 +257,28 @@ public final class Broker: Sendable {
     }
 
     private func newRateLimit() -> TokenBucket? {
-        limits.publishRatePerSecond > 0 ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
+        let limits = self.limits
+        return limits.publishRatePerSecond > 0 ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
+    }
+
+    /// Applies the limits that can change while serving (SIGHUP): max payload and the publish
+    /// rate, which every existing stream picks up at once. The ring size applies to rings created
+    /// from now on. The unique-name and Ttl limits are Twilio's and stay.
+    public func reload(limits new: BrokerLimits) throws(BrokerError) {
+        let problems = new.problems()
+        guard problems.isEmpty else { throw .invalidLimits(problems.joined(separator: "; ")) }
+        currentLimits.withLock { $0 = new }
+        maxPayload.store(new.maxPayload, ordering: .relaxed)
+        for stream in registry.all { stream.setRateLimit(newRateLimit()) }
     }
 
     // MARK: Publishing
 
     /// Checks a payload against the size limit and the JSON-object rule.
     public func validate(payload: UnsafeRawBufferPointer) throws(BrokerError) {
-        guard payload.count <= limits.maxPayload else {
-            throw .payloadTooLarge(size: payload.count, limit: limits.maxPayload)
+        let limit = maxPayload.load(ordering: .relaxed)
+        guard payload.count <= limit else {
+            throw .payloadTooLarge(size: payload.count, limit: limit)
         }
         guard JSONObjectValidator.isObject(payload) else { throw .invalidPayload }
     }
@@ -276,7 +294,7 @@ public final class Broker: Sendable {
         guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
         guard let sequence = stream.append(payload) else {
             messagesRateLimited.add(1, ordering: .relaxed)
-            throw .rateLimited(perSecond: limits.publishRatePerSecond)
+            throw .rateLimited(perSecond: currentLimits.withLock { $0.publishRatePerSecond })
         }
         messagesPublished.add(1, ordering: .relaxed)
         if wake { wakeReaders(of: stream) }

@@ -2,7 +2,7 @@ import TernWire
 
 /// Everything the broker core refuses, with enough detail for both ports to answer precisely:
 /// the control API maps these to Twilio error bodies, the data port to ERROR frames.
-public enum BrokerError: Error, Equatable, Sendable {
+public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
     case serviceNotFound(String)
     case streamNotFound(String)
     case uniqueNameTaken(String)
@@ -13,6 +13,8 @@ public enum BrokerError: Error, Equatable, Sendable {
     case rateLimited(perSecond: Double)
     /// The store refused a change; nothing was changed.
     case storageFailed(String)
+    /// Limits given to `reload(limits:)` that cannot work.
+    case invalidLimits(String)
 
     /// The data-port error code for this error.
     public var wireCode: ErrorCode {
@@ -22,9 +24,11 @@ public enum BrokerError: Error, Equatable, Sendable {
         case .payloadTooLarge: return .payloadTooLarge
         case .invalidPayload: return .invalidPayload
         case .rateLimited: return .rateLimited
-        case .storageFailed: return .streamNotFound
+        case .storageFailed, .invalidLimits: return .streamNotFound
         }
     }
+
+    public var description: String { message }
 
     public var message: String {
         switch self {
@@ -37,6 +41,7 @@ public enum BrokerError: Error, Equatable, Sendable {
         case .invalidPayload: return "Message data must be a JSON object"
         case .rateLimited(let rate): return "Stream publish rate exceeded (\(rate) messages per second)"
         case .storageFailed(let why): return "Storage failed: \(why)"
+        case .invalidLimits(let why): return "Invalid limits: \(why)"
         }
     }
 }

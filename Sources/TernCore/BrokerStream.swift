@@ -139,6 +139,10 @@ public final class BrokerStream: Sendable {
         }
     }
 
+    func setRateLimit(_ bucket: TokenBucket?) {
+        publishState.withLock { $0.rateLimit = bucket }
+    }
+
     /// The sequence the next published message will get.
     public var nextSequence: UInt64 { publishState.withLock { $0.nextSequence } }
 

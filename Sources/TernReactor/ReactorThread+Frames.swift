@@ -85,9 +85,9 @@ extension ReactorThread {
     // MARK: Subscribe / unsubscribe
 
     private func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
-        let nameLength = request.stream.utf8.count
-        guard nameLength >= 1 && nameLength <= WireLimits.maxStreamNameBytes else {
-            answerError(connection, requestID: request.requestID, .invalidStreamName, "stream name must be 1 to \(WireLimits.maxStreamNameBytes) bytes, got \(nameLength)")
+        let nameLength = request.stream.count
+        guard nameLength >= 1 && nameLength <= WireLimits.maxStreamNameCharacters else {
+            answerError(connection, requestID: request.requestID, .invalidStreamName, "stream name must be 1 to \(WireLimits.maxStreamNameCharacters) characters, got \(nameLength)")
             return
         }
         let stream: BrokerStream

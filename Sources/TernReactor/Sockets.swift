@@ -92,6 +92,33 @@ public struct ListeningSocket: Sendable {
         return ListeningSocket(fd: fd, kind: kind, address: address)
     }
 
+    /// Takes over a listening socket and describes it from the socket itself (TCP `host:port`
+    /// or the Unix path), for logs and the ready line.
+    public static func adopt(fd: Int32) throws(SocketError) -> ListeningSocket {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard result == 0 else { throw SocketError("getsockname on fd \(fd)", errno: errno) }
+        if storage.ss_family == sa_family_t(AF_UNIX) {
+            let path = withUnsafeBytes(of: &storage) { raw -> String in
+                let pathBytes = raw[MemoryLayout<sa_family_t>.size..<Int(length)].prefix { $0 != 0 }
+                return String(decoding: pathBytes, as: UTF8.self)
+            }
+            return try adopt(fd: fd, kind: .unix, address: path)
+        }
+        var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+        _ = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                getnameinfo($0, length, &host, socklen_t(host.count), nil, 0, NI_NUMERICHOST)
+            }
+        }
+        let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let port = boundPort(fd)
+        return try adopt(fd: fd, kind: .tcp, address: hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
+    }
+
     static func setNonBlocking(_ fd: Int32) throws(SocketError) {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0, fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0 else {

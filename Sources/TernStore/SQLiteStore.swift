@@ -3,7 +3,6 @@ import GRDB
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 import TernCore
 
 /// The broker's durable state in one SQLite file: identity, services and streams.
@@ -18,7 +17,7 @@ public final class SQLiteStore: BrokerStore, Sendable {
     /// The database file.
     public let path: String
     private let queue: DatabaseQueue
-    private let isOpen = Mutex(true)
+    private let isOpen = Locked(true)
 
     private init(path: String, queue: DatabaseQueue) {
         self.path = path

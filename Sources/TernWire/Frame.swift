@@ -145,15 +145,23 @@ public enum Frame: Equatable, Sendable {
 
     public struct ErrorFrame: Equatable, Sendable {
         public var requestID: UInt32
+        /// The code, or the nearest generic one if this codec does not know the code on the wire.
         public var code: ErrorCode
+        /// The code exactly as on the wire, so newer codes can still be shown.
+        public var rawCode: UInt16
         public var message: String
         public var fatal: Bool
 
         public init(requestID: UInt32, code: ErrorCode, message: String, fatal: Bool? = nil) {
+            self.init(requestID: requestID, code: code, rawCode: code.rawValue, message: message, fatal: fatal ?? code.isFatal)
+        }
+
+        init(requestID: UInt32, code: ErrorCode, rawCode: UInt16, message: String, fatal: Bool) {
             self.requestID = requestID
             self.code = code
+            self.rawCode = rawCode
             self.message = message
-            self.fatal = fatal ?? code.isFatal
+            self.fatal = fatal
         }
     }
 }

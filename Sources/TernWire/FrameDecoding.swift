@@ -92,7 +92,7 @@ extension Frame {
             let fatal = header.flags & FrameFlags.fatal != 0
             // An unknown code is kept as the nearest generic one so old clients survive new servers.
             let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
-            frame = .error(ErrorFrame(requestID: requestID, code: code, message: message, fatal: fatal))
+            frame = .error(ErrorFrame(requestID: requestID, code: code, rawCode: rawCode, message: message, fatal: fatal))
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

@@ -81,7 +81,7 @@ extension Frame {
         case .error(let error):
             if error.fatal { flags |= FrameFlags.fatal }
             body.u32(error.requestID)
-            body.u16(error.code.rawValue)
+            body.u16(error.rawCode)
             body.string(error.message, limit: WireLimits.maxErrorMessageBytes)
         case .ping(let opaque), .pong(let opaque):
             body.u64(opaque)

@@ -5,8 +5,10 @@ public enum WireLimits {
     public static let protocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).
     public static let headerSize = 8
-    /// Longest stream sid or unique name in SUBSCRIBE (Twilio's unique-name limit).
-    public static let maxStreamNameBytes = 320
+    /// Longest stream sid or unique name in SUBSCRIBE, in characters (Twilio's unique-name limit).
+    public static let maxStreamNameCharacters = 320
+    /// The same limit in UTF-8 bytes (four per character at most).
+    public static let maxStreamNameBytes = 4 * maxStreamNameCharacters
     /// Longest `client_name` in HELLO.
     public static let maxClientNameBytes = 64
     /// Longest `token` in HELLO.

@@ -3,15 +3,22 @@ import Logging
 import TernControl
 import TernCore
 import TernReactor
+import TernStore
+import TernSystemd
 
-/// The daemon's lifecycle: open state, bind, serve, and shut down in order on a signal.
+/// The daemon's lifecycle: open state, bind (or adopt systemd's sockets), serve, report to
+/// systemd, reload on SIGHUP, and shut down in order on SIGTERM.
 struct Daemon {
     let settings: DaemonSettings
 
     func run() async throws {
-        var logger = Logger(label: "ternd")
-        logger.logLevel = settings.logLevel
-        let signals = ShutdownSignal()
+        DaemonLogHandler.levelSwitch.level = settings.logLevel
+        let logger = Logger(label: "ternd")
+        let notifier = SystemdNotifier()
+        // Before anything else: systemd's sockets, validated by name and kind.
+        let activated = try SystemdListeners.take()
+        try SystemdListeners.validate(activated)
+        let signals = ProcessSignals([SIGTERM, SIGINT, SIGHUP] + (settings.debugStallOnUSR1 ? [SIGUSR1] : []))
 
         let state = try StateFolder(path: settings.stateDirectory)
         let (store, identity) = try state.open(logger: logger)
@@ -23,23 +30,30 @@ struct Daemon {
         let restored = try broker.restore(store.loadStreams())
         logger.info("restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down")
 
-        let reactor = try Reactor(broker: broker, configuration: settings.reactor, logger: logger)
-        let dataSocket = try ListeningSocket.tcp(host: settings.dataListen.host, port: settings.dataListen.port)
-        try reactor.addListener(dataSocket)
-        var unixAddress = "none"
-        if let configured = settings.unixSocketPath {
-            let path = configured.isEmpty ? state.defaultSocketPath : configured
-            let unixSocket = try ListeningSocket.unix(path: path)
-            try reactor.addListener(unixSocket)
-            unixAddress = unixSocket.address
-        }
+        let credentials =
+            settings.authRequired
+            ? CredentialsHolder(Credentials(accountSid: identity.accountSid, authToken: identity.authToken)) : nil
+        var reactorConfiguration = settings.reactor
+        reactorConfiguration.credentials = credentials
+        let reactor = try Reactor(broker: broker, configuration: reactorConfiguration, logger: logger)
+        let data = try openDataListeners(activated: activated, state: state)
+        for listener in data.all { try reactor.addListener(listener) }
         reactor.start()
 
         let control = ControlServer(
             broker: broker,
             configuration: ControlAPIConfiguration(
-                host: settings.controlListen.host, port: settings.controlListen.port, publicBaseURL: settings.publicURL),
+                host: settings.controlListen.host, port: settings.controlListen.port, publicBaseURL: settings.publicURL,
+                credentials: credentials,
+                persistAuthToken: { token in
+                    try store.saveIdentity(
+                        StoredIdentity(
+                            accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid, authToken: token))
+                }),
             logger: logger)
+        if activated[SystemdListeners.Name.control] != nil {
+            throw StateError("socket activation of the control port is not supported by this build; bind it with --control-listen")
+        }
         let boundControlPort = AsyncStream.makeStream(of: Int.self)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -63,11 +77,14 @@ struct Daemon {
             }
             let controlAddress = ListenAddress(host: settings.controlListen.host, port: controlPort)
             logger.info(
-                "serving", metadata: ["data": "\(dataSocket.address)", "control": "\(controlAddress)", "unix": "\(unixAddress)"])
+                "serving",
+                metadata: ["data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)"])
             print(
-                "ternd ready data=\(dataSocket.address) control=\(controlAddress) unix=\(unixAddress) "
+                "ternd ready data=\(data.tcpAddress) control=\(controlAddress) unix=\(data.unixAddress) "
                     + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
             fflush(nil)
+            let status = StatusReporter(broker: broker, reactor: reactor)
+            notifier.ready(status: status.line())
 
             // Expired streams are deleted within a fifth of a second; each pass only looks at the
             // front of the broker's expiry heap.
@@ -77,14 +94,111 @@ struct Daemon {
                     try? await Task.sleep(for: .milliseconds(200))
                 }
             }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(settings.statusIntervalMilliseconds))
+                    let line = status.line()
+                    notifier.status(line)
+                    logger.debug("status: \(line)")
+                }
+            }
+            if let every = notifier.watchdogPingInterval {
+                // Ping only while every reactor thread turns its loop: a stuck thread stops the
+                // pings and systemd restarts the daemon.
+                let limit = Int64(every.components.seconds * 1000 + every.components.attoseconds / 1_000_000_000_000_000)
+                group.addTask {
+                    while !Task.isCancelled {
+                        if reactor.threadsAreTurning(withinMilliseconds: max(limit, 1000)) {
+                            notifier.watchdog()
+                        } else {
+                            logger.error("a reactor thread is not turning; withholding the watchdog ping")
+                        }
+                        try? await Task.sleep(for: every)
+                    }
+                }
+            }
 
-            let signal = await signals.wait()
-            logger.info("signal \(signal): shutting down")
+            for await signal in signals.events {
+                if signal == SIGHUP {
+                    notifier.reloading()
+                    reload(broker: broker, logger: logger)
+                    notifier.ready(status: status.line())
+                    continue
+                }
+                if signal == SIGUSR1 {
+                    logger.warning("stalling reactor thread 0 for 5 s (--debug-stall-on-usr1)")
+                    reactor.stallFirstThread(milliseconds: 5000)
+                    continue
+                }
+                logger.info("signal \(signal): shutting down")
+                break
+            }
+            notifier.stopping()
             group.cancelAll()
             reactor.stop(graceMilliseconds: settings.shutdownGraceMilliseconds)
             logger.info("data plane stopped")
         }
-        if let path = settings.unixSocketPath { unlink(path.isEmpty ? state.defaultSocketPath : path) }
+        if data.ownsUnixPath, let path = data.unixPath { unlink(path) }
         logger.info("stopped")
     }
+
+    /// The data-port listeners: adopted from systemd where it passed them, bound otherwise.
+    private func openDataListeners(activated: [String: [Int32]], state: StateFolder) throws -> DataListeners {
+        var listeners = DataListeners()
+        if let fds = activated[SystemdListeners.Name.data] {
+            listeners.tcp = try fds.map { try ListeningSocket.adopt(fd: $0) }
+        } else {
+            listeners.tcp = [try ListeningSocket.tcp(host: settings.dataListen.host, port: settings.dataListen.port)]
+        }
+        if let fds = activated[SystemdListeners.Name.dataUnix] {
+            listeners.unix = try fds.map { try ListeningSocket.adopt(fd: $0) }
+            // systemd owns the socket file and keeps it for the next start.
+            listeners.ownsUnixPath = false
+        } else if let configured = settings.unixSocketPath {
+            let path = configured.isEmpty ? state.defaultSocketPath : configured
+            listeners.unix = [try ListeningSocket.unix(path: path)]
+            listeners.ownsUnixPath = true
+        }
+        return listeners
+    }
+
+    /// SIGHUP: re-reads flags, the config file and the environment, and applies what can change
+    /// while serving (log level, payload limit, publish rate). Other changes need a restart and
+    /// are logged as such; an invalid configuration changes nothing.
+    private func reload(broker: Broker, logger: Logger) {
+        do {
+            let new = try Ternd.currentSettings()
+            guard new.limits.maxPayload + 64 <= settings.reactor.maxFrameBody else {
+                logger.error("reload refused: max payload \(new.limits.maxPayload) does not fit the running max frame \(settings.reactor.maxFrameBody)")
+                return
+            }
+            var live = broker.limits
+            live.maxPayload = new.limits.maxPayload
+            live.publishRatePerSecond = new.limits.publishRatePerSecond
+            live.publishBurst = new.limits.publishBurst
+            try broker.reload(limits: live)
+            DaemonLogHandler.levelSwitch.level = new.logLevel
+            let restartOnly = new.restartOnlyDifferences(from: settings)
+            if !restartOnly.isEmpty {
+                logger.warning("reload: these changes need a restart: \(restartOnly.joined(separator: ", "))")
+            }
+            logger.notice(
+                "reloaded: log level \(new.logLevel), max payload \(live.maxPayload), publish rate \(live.publishRatePerSecond)/s")
+        } catch {
+            logger.error("reload refused, configuration unchanged: \(error)")
+        }
+    }
+}
+
+/// The data-port listening sockets of one run.
+struct DataListeners {
+    var tcp: [ListeningSocket] = []
+    var unix: [ListeningSocket] = []
+    /// False when systemd passed the Unix socket: its file is not ours to remove.
+    var ownsUnixPath = false
+
+    var all: [ListeningSocket] { tcp + unix }
+    var tcpAddress: String { tcp.map(\.address).joined(separator: ",") }
+    var unixAddress: String { unix.isEmpty ? "none" : unix.map(\.address).joined(separator: ",") }
+    var unixPath: String? { unix.first?.address }
 }

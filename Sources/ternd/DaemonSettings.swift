@@ -16,6 +16,8 @@ struct DaemonSettings {
     var shutdownGraceMilliseconds: Int
     var logLevel: Logger.Level
     var authRequired: Bool
+    var statusIntervalMilliseconds: Int
+    var debugStallOnUSR1: Bool
 
     init(_ options: Ternd) throws {
         stateDirectory = options.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "ternd-state"
@@ -49,6 +51,8 @@ struct DaemonSettings {
         logLevel = level
 
         authRequired = options.auth == .required
+        statusIntervalMilliseconds = Int(options.statusInterval * 1000)
+        debugStallOnUSR1 = options.debugStallOnUSR1
         var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload)
         // Without credentials, nothing may be reachable from other hosts.
         if !authRequired && !dataListen.isLoopback {
@@ -58,6 +62,27 @@ struct DaemonSettings {
             problems.append("control port \(controlListen) is not a loopback address: serving other hosts needs --auth required")
         }
         if shutdownGraceMilliseconds < 0 { problems.append("shutdown grace must not be negative") }
+        if statusIntervalMilliseconds < 100 { problems.append("status interval must be at least 0.1 s") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    }
+
+    /// Settings that differ from `running` but only take effect after a restart.
+    func restartOnlyDifferences(from running: DaemonSettings) -> [String] {
+        var names: [String] = []
+        if stateDirectory != running.stateDirectory { names.append("state-dir") }
+        if dataListen.description != running.dataListen.description { names.append("data-listen") }
+        if controlListen.description != running.controlListen.description { names.append("control-listen") }
+        if unixSocketPath != running.unixSocketPath { names.append("unix-socket") }
+        if publicURL != running.publicURL { names.append("public-url") }
+        if reactor.threads != running.reactor.threads { names.append("threads") }
+        if reactor.maxFrameBody != running.reactor.maxFrameBody { names.append("max-frame") }
+        if reactor.outBufferBytes != running.reactor.outBufferBytes { names.append("out-buffer") }
+        if reactor.maxConnections != running.reactor.maxConnections { names.append("max-connections") }
+        if reactor.maxSubscriptionsPerConnection != running.reactor.maxSubscriptionsPerConnection { names.append("max-subscriptions") }
+        if reactor.handshakeTimeoutMilliseconds != running.reactor.handshakeTimeoutMilliseconds { names.append("handshake-timeout") }
+        if reactor.pingIntervalMilliseconds != running.reactor.pingIntervalMilliseconds { names.append("ping-interval") }
+        if limits.ringBytes != running.limits.ringBytes { names.append("ring-bytes") }
+        if authRequired != running.authRequired { names.append("auth") }
+        return names
     }
 }

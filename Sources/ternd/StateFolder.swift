@@ -59,7 +59,10 @@ struct StateFolder {
             try FileManager.default.removeItem(atPath: legacyIdentityFile)
             logger.notice("moved the account and service sids from \(legacyIdentityFile) into \(databasePath)")
         }
-        logger.notice("generated credentials: account \(identity.accountSid) auth token \(identity.authToken); shown once")
+        // Shown even under --log-level warning or error: this is the operator's only chance to see it.
+        var announcer = logger
+        announcer.logLevel = min(logger.logLevel, .notice)
+        announcer.notice("generated credentials: account \(identity.accountSid) auth token \(identity.authToken); shown once")
         return identity
     }
 

@@ -72,25 +72,33 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: "Seconds to deliver buffered frames on SIGTERM.")
     var shutdownGrace: Double = 5
 
+    @Option(name: .customLong("status-interval"), help: "Seconds between STATUS= lines to systemd and status log lines.")
+    var statusInterval: Double = 5
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(help: "Settings file of TERND_NAME=value lines (as /etc/default/ternd); re-read on SIGHUP.")
+    var config: String?
+
     @Flag(name: .customLong("check-config"), help: "Validate the configuration and exit.")
     var checkConfig = false
+
+    @Flag(name: .customLong("debug-stall-on-usr1"), help: .hidden)
+    var debugStallOnUSR1 = false
 
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
         "max-frame", "out-buffer", "ring-bytes", "max-connections", "max-subscriptions", "handshake-timeout",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
+        "status-interval",
     ]
 
     static func main() async {
-        let arguments = EnvironmentOptions.merged(
-            arguments: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment,
-            optionNames: environmentOptionNames)
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         do {
-            var command = try parseAsRoot(arguments)
+            var command = try parseAsRoot(try effectiveArguments())
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -99,6 +107,28 @@ struct Ternd: AsyncParsableCommand {
         } catch {
             exit(withError: error)
         }
+    }
+
+    /// The command line, completed from the config file and then the environment: a flag given
+    /// on the command line wins over the config file, which wins over `TERND_*` variables.
+    static func effectiveArguments() throws -> [String] {
+        let given = Array(CommandLine.arguments.dropFirst())
+        var arguments = given
+        let environment = ProcessInfo.processInfo.environment
+        let configPath =
+            given.firstIndex(of: "--config").flatMap { given.indices.contains($0 + 1) ? given[$0 + 1] : nil }
+            ?? given.first { $0.hasPrefix("--config=") }.map { String($0.dropFirst("--config=".count)) }
+            ?? environment["TERND_CONFIG"]
+        if let configPath {
+            arguments = EnvironmentOptions.merged(
+                arguments: arguments, environment: try ConfigFile.read(configPath), optionNames: environmentOptionNames)
+        }
+        return EnvironmentOptions.merged(arguments: arguments, environment: environment, optionNames: environmentOptionNames)
+    }
+
+    /// Settings as they would be if the daemon started now (for SIGHUP).
+    static func currentSettings() throws -> DaemonSettings {
+        try DaemonSettings(try parse(try effectiveArguments()))
     }
 
     enum AuthMode: String, ExpressibleByArgument, Sendable {

@@ -209,7 +209,7 @@ struct BenchCompareTests {
         process.arguments = ["--quick", "--results", results, "--svg", svg]
         process.currentDirectoryURL = repository
         let log = output.appendingPathComponent("compare.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
         process.standardError = handle

@@ -47,16 +47,7 @@ struct ControlAPITests {
     func expectError(
         _ response: HTTP.Response, status: Int, code: Int, sourceLocation: SourceLocation = #_sourceLocation
     ) {
-        #expect(response.status == status, "\(response.text)", sourceLocation: sourceLocation)
-        let body = response.object
-        #expect(Set(body.keys) == ["code", "message", "more_info", "status"], sourceLocation: sourceLocation)
-        #expect(body["code"] as? Int == code, "\(response.text)", sourceLocation: sourceLocation)
-        #expect(body["status"] as? Int == status, sourceLocation: sourceLocation)
-        #expect(
-            body["more_info"] as? String == "https://www.twilio.com/docs/errors/\(code)", sourceLocation: sourceLocation
-        )
-        #expect((body["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
-        #expect(response.headers["content-type"]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+        expectTwilioError(response, status: status, code: code, sourceLocation: sourceLocation)
     }
 
     static func date(_ value: Any?) -> Date? {

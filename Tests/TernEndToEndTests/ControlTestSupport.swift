@@ -48,6 +48,7 @@ func expectTwilioError(
     #expect(body["status"] as? Int == status, sourceLocation: sourceLocation)
     #expect(body["more_info"] as? String == "https://www.twilio.com/docs/errors/\(code)", sourceLocation: sourceLocation)
     #expect((body["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
+    #expect(response.headers["content-type"]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
 }
 
 /// Runs a program to completion with an exact environment: the test process's, minus every

@@ -66,7 +66,7 @@ struct SystemdTests {
         let dataPort = try ActivationAddress.freeLoopbackPort()
         let activated = try SocketActivatedDaemon(
             listeners: [.init(address: "127.0.0.1:\(dataPort)", name: "data")],
-            arguments: ["--control-listen", "127.0.0.1:0", "--unix-socket", "none", "--threads", "1"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none", "--threads", "1"])
         defer { activated.stop() }
 
         let client = try RawDataClient(port: dataPort)
@@ -88,7 +88,7 @@ struct SystemdTests {
                 .init(address: "127.0.0.1:\(dataPort)", name: "data"),
                 .init(address: "127.0.0.1:\(strayPort)", name: "metrics"),
             ],
-            arguments: ["--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
         defer { activated.stop() }
 
         // The first connection starts ternd; kept open until it has exited.
@@ -105,7 +105,7 @@ struct SystemdTests {
         let path = try TernDaemon.makeTemporaryDirectory() + "/wrong-kind.sock"
         let activated = try SocketActivatedDaemon(
             listeners: [.init(address: path, name: "data")],
-            arguments: ["--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
         defer { activated.stop() }
 
         let trigger = try RawDataClient(unixPath: path)

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TernCore
 import TernStore
 import Testing
@@ -14,7 +13,7 @@ struct SQLiteStoreConcurrencyTests {
 
         let threads = 8
         let perThread = 150
-        let failures = Mutex<[String]>([])
+        let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             let service = services[thread % services.count]
             var created: [StreamRecord] = []

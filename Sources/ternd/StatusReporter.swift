@@ -1,0 +1,38 @@
+import Foundation
+import Synchronization
+import TernCore
+import TernReactor
+
+/// The one-line status systemd shows (`STATUS=`): live counts and rates since the last line.
+final class StatusReporter: Sendable {
+    private let broker: Broker
+    private let reactor: Reactor
+    private let last: Mutex<(time: Double, published: UInt64, delivered: UInt64)>
+
+    init(broker: Broker, reactor: Reactor) {
+        self.broker = broker
+        self.reactor = reactor
+        let statistics = reactor.statistics
+        last = Mutex((Self.now(), broker.messagesPublished.load(ordering: .relaxed), statistics.messagesDelivered))
+    }
+
+    func line() -> String {
+        let statistics = reactor.statistics
+        let published = broker.messagesPublished.load(ordering: .relaxed)
+        let now = Self.now()
+        let (inRate, outRate) = last.withLock { last -> (Double, Double) in
+            let seconds = max(now - last.time, 0.001)
+            defer { last = (now, published, statistics.messagesDelivered) }
+            return (Double(published - last.published) / seconds, Double(statistics.messagesDelivered - last.delivered) / seconds)
+        }
+        let drops = statistics.messagesDroppedSlowConsumer + statistics.messagesDroppedLapped
+        return "connections=\(statistics.openConnections) subscribers=\(statistics.subscriptions) "
+            + "streams=\(broker.streamCount) in=\(Int(inRate))/s out=\(Int(outRate))/s drops=\(drops)"
+    }
+
+    private static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+}
