@@ -84,6 +84,7 @@ let package = Package(
         // "tern" for BenchAdapterTests (`@testable import tern`: the bench's protocol adapters).
         .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "tern"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
+        .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,3 @@
-import Synchronization
 import TernCore
 
 /// Replaces the auth token: a new random token is saved first, then put in force for both ports.
@@ -8,7 +7,7 @@ import TernCore
 final class AuthTokenRotation: Sendable {
     let credentials: CredentialsHolder
     private let persist: (@Sendable (String) throws -> Void)?
-    private let serial = Mutex(())
+    private let serial = Locked(())
 
     init(credentials: CredentialsHolder, persist: (@Sendable (String) throws -> Void)?) {
         self.credentials = credentials

@@ -36,12 +36,21 @@ struct OutboundBuffer: ~Copyable {
         return UnsafeRawBufferPointer(start: storage + readIndex, count: count)
     }
 
+    /// Capacity kept after the buffer drains; a larger buffer (grown by a burst) is given back,
+    /// so thousands of once-busy, now-idle subscribers do not each hold a megabyte.
+    static let retainedCapacity = 64 * 1024
+
     /// Marks `n` bytes as written.
     mutating func consume(_ n: Int) {
         readIndex += n
         if readIndex == writeIndex {
             readIndex = 0
             writeIndex = 0
+            if capacity > Self.retainedCapacity {
+                storage?.deallocate()
+                storage = nil
+                capacity = 0
+            }
         }
     }
 

@@ -20,7 +20,7 @@ import time
 import traceback
 import uuid
 
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 CHECKS = 0
@@ -153,15 +153,27 @@ def streams(client, service_sid, account_sid):
     expect_rest_error(lambda: sync.sync_streams(created.sid).delete(), 404, 20404, "delete twice")
 
 
-def authentication(base_url, account_sid, auth_token):
+def authentication(base_url, service_sid, account_sid, auth_token):
     wrong_token = Client(account_sid, "0" * 32)
     wrong_token.sync.base_url = base_url
-    error = expect_rest_error(lambda: wrong_token.sync.v1.services.list(), 401, 20003, "wrong auth token")
+    error = expect_rest_error(lambda: wrong_token.sync.v1.services(service_sid).fetch(), 401, 20003, "wrong auth token")
     check("Authenticate" in error.msg, f"401 message: {error.msg}")
+    expect_rest_error(
+        lambda: wrong_token.sync.v1.services(service_sid).sync_streams.create(unique_name="never"), 401, 20003,
+        "create with a wrong auth token")
     wrong_account = Client("AC" + "0" * 32, auth_token)
     wrong_account.sync.base_url = base_url
-    expect_rest_error(lambda: wrong_account.sync.v1.services(os.environ["TERN_SERVICE_SID"]).fetch(), 401, 20003,
-                      "wrong account sid")
+    expect_rest_error(lambda: wrong_account.sync.v1.services(service_sid).fetch(), 401, 20003, "wrong account sid")
+    # Lists report a refused page as a plain TwilioException carrying the response (the library's
+    # Page.process_response), as they do against Twilio.
+    try:
+        wrong_token.sync.v1.services.list()
+    except TwilioRestException as error:
+        raise AssertionError(f"list raised TwilioRestException, expected TwilioException: {error}")
+    except TwilioException as error:
+        check(len(error.args) == 2 and error.args[1].status_code == 401, f"list with a wrong token: {error.args}")
+    else:
+        raise AssertionError("list with a wrong auth token succeeded")
 
 
 def main():
@@ -177,7 +189,7 @@ def main():
         ("streams", lambda: streams(client, service_sid, account_sid)),
     ]
     if auth_token:
-        sections.append(("authentication", lambda: authentication(base_url, account_sid, auth_token)))
+        sections.append(("authentication", lambda: authentication(base_url, service_sid, account_sid, auth_token)))
     else:
         print("compat: TERN_AUTH_TOKEN unset; skipping the authentication checks")
     for name, run in sections:
