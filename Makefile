@@ -53,7 +53,7 @@ install: deps
 	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/ternd" $(DESTDIR)$(BINDIR)/ternd
 	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/tern" $(DESTDIR)$(BINDIR)/tern
 	for unit in $(SYSTEMD_UNITS); do install -m 0644 systemd/$$unit $(DESTDIR)$(UNITDIR)/$$unit; done
-	sed -i 's|^ExecStart=.*|ExecStart=$(BINDIR)/ternd|; s|^EnvironmentFile=.*|EnvironmentFile=-$(ENVFILE)|' \
+	sed -i 's|^ExecStart=/usr/local/bin/ternd|ExecStart=$(BINDIR)/ternd|; s|/etc/default/ternd|$(ENVFILE)|g' \
 		$(DESTDIR)$(UNITDIR)/ternd.service
 	if [ -e $(DESTDIR)$(ENVFILE) ]; then echo "kept existing $(DESTDIR)$(ENVFILE)"; \
 		else install -m 0644 systemd/ternd.env $(DESTDIR)$(ENVFILE); fi

@@ -5,7 +5,10 @@
 #  2. `systemd-analyze security --offline=true ternd.service`: the exposure score must be at
 #     most MAX_EXPOSURE (default 2.0).
 #  3. With a ternd binary: every TERND_* in ternd.env names a ternd flag, and every flag has a
-#     TERND_* line, so the example environment file cannot drift from the daemon.
+#     TERND_* line, so the example environment file cannot drift from the daemon. Not settings:
+#     --help, --version, --check-config, --config (the file itself) and --twilio-limits (a flag
+#     without a value, which TERND_* cannot set; ternd.env spells out its two settings). And all
+#     example values, uncommented, pass `ternd --config FILE --check-config`.
 # Usage: systemd/check-units.sh [path/to/ternd]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,7 +24,7 @@ trap 'rm -rf "$work"' EXIT
 exec_start="/usr/bin/true"
 if [ -n "$ternd" ]; then exec_start="$(cd "$(dirname "$ternd")" && pwd)/$(basename "$ternd")"; fi
 for unit in "${units[@]}"; do cp "$here/$unit" "$work/$unit"; done
-sed -i "s|^ExecStart=.*|ExecStart=$exec_start|" "$work/ternd.service"
+sed -i "s|^ExecStart=[^ ]*|ExecStart=$exec_start|" "$work/ternd.service"
 
 echo "== systemd-analyze verify (ExecStart=$exec_start)"
 (cd "$work" && systemd-analyze verify "${units[@]}") >"$work/verify.out" 2>"$work/verify.err" || {
@@ -48,7 +51,7 @@ awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s + 0 <= m + 0) }' || {
 
 if [ -n "$ternd" ]; then
     echo "== ternd.env against \`$ternd --help\`"
-    flags="$("$ternd" --help | grep -oE '^  --[a-z][a-z0-9-]*' | sed 's/^  --//' | grep -vxE 'help|version|check-config' | sort -u)"
+    flags="$("$ternd" --help | grep -oE '^  --[a-z][a-z0-9-]*' | sed 's/^  --//' | grep -vxE 'help|version|check-config|config|twilio-limits' | sort -u)"
     variables="$(grep -oE '^#?TERND_[A-Z0-9_]+=' "$here/ternd.env" | sed -E 's/^#?TERND_//; s/=$//' | tr 'A-Z_' 'a-z-' | sort -u)"
     missing="$(comm -23 <(echo "$flags") <(echo "$variables"))"
     unknown="$(comm -13 <(echo "$flags") <(echo "$variables"))"
@@ -56,4 +59,8 @@ if [ -n "$ternd" ]; then
     [ -z "$unknown" ] || echo "check-units: ternd.env sets TERND_ variables ternd has no flag for: $unknown" >&2
     [ -z "$missing$unknown" ] || exit 1
     echo "ok: every flag has a TERND_* line"
+    # The example values themselves must be valid: uncomment them all and ask ternd.
+    sed 's/^#TERND_/TERND_/' "$here/ternd.env" > "$work/all-examples.env"
+    "$ternd" --config "$work/all-examples.env" --check-config || {
+        echo "check-units: the example values in ternd.env do not pass ternd --check-config" >&2; exit 1; }
 fi
