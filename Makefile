@@ -14,6 +14,7 @@ test: deps
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	CHECK_UNITS_TERND="$$($(SWIFT) build --show-bin-path)/ternd" $(MAKE) check-units
 	$(MAKE) test-tsan
 
 ## The broadcast ring and broker core under Thread Sanitizer.

@@ -93,12 +93,17 @@ public final class Reactor: Sendable {
         threads.first?.requestReport { _, _ in }
     }
 
+    /// Upper bounds (seconds) of `ReactorStatistics.loopDurationCumulativeCounts`; the last count is `+Inf`.
+    public static var loopDurationBucketBounds: [Double] { LoopDurationBuckets.upperBoundsSeconds }
+
     public var statistics: ReactorStatistics {
         var statistics = ReactorStatistics(
             openConnections: shared.openConnections.load(ordering: .relaxed), subscriptions: 0, attachments: 0,
             connectionsAccepted: 0,
             connectionsRefused: 0, messagesPublished: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
-            messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, rejectedByCode: [:])
+            messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, busySeconds: 0,
+            loopDurationCumulativeCounts: Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1),
+            rejectedByCode: [:])
         for thread in threads {
             let counters = thread.counters
             statistics.subscriptions += counters.subscriptions.load(ordering: .relaxed)
@@ -112,6 +117,10 @@ public final class Reactor: Sendable {
             statistics.bytesIn += counters.bytesIn.load(ordering: .relaxed)
             statistics.bytesOut += counters.bytesOut.load(ordering: .relaxed)
             statistics.loopIterations += counters.loopIterations.load(ordering: .relaxed)
+            statistics.busySeconds += Double(counters.busyNanoseconds.load(ordering: .relaxed)) / 1e9
+            for (index, count) in counters.loopDurationBuckets.cumulative.enumerated() {
+                statistics.loopDurationCumulativeCounts[index] += count
+            }
             statistics.rejectedByCode.merge(counters.rejectedByCode, uniquingKeysWith: +)
         }
         return statistics

@@ -17,6 +17,9 @@ final class ReactorCounters: Sendable {
     /// Subscriptions (receiving) and attachments (publishing only) open right now.
     let subscriptions = Atomic<Int>(0)
     let attachments = Atomic<Int>(0)
+    /// Time spent working (outside epoll_wait), and loop turns by how long their work took.
+    let busyNanoseconds = Atomic<UInt64>(0)
+    let loopDurationBuckets = LoopDurationBuckets()
     /// Requests and frames refused, by error code. Rare, so a lock is fine.
     private let rejected = Locked<[ErrorCode: UInt64]>([:])
 
@@ -49,5 +52,40 @@ public struct ReactorStatistics: Sendable {
     public var bytesIn: UInt64
     public var bytesOut: UInt64
     public var loopIterations: UInt64
+    public var busySeconds: Double
+    /// Loop turns whose work took at most each of `LoopDurationBuckets.upperBoundsSeconds`
+    /// (cumulative, as Prometheus histograms count).
+    public var loopDurationCumulativeCounts: [UInt64]
     public var rejectedByCode: [ErrorCode: UInt64]
+}
+
+/// A fixed-bucket histogram of loop-turn durations: the reactor's latency as an operator sees it.
+final class LoopDurationBuckets: Sendable {
+    /// Upper bounds in seconds: 10 µs … 1 s.
+    static let upperBoundsSeconds: [Double] = [0.00001, 0.0001, 0.001, 0.01, 0.1, 1]
+    private let b0 = Atomic<UInt64>(0), b1 = Atomic<UInt64>(0), b2 = Atomic<UInt64>(0)
+    private let b3 = Atomic<UInt64>(0), b4 = Atomic<UInt64>(0), b5 = Atomic<UInt64>(0), over = Atomic<UInt64>(0)
+
+    func record(nanoseconds: UInt64) {
+        switch nanoseconds {
+        case ...10_000: b0.add(1, ordering: .relaxed)
+        case ...100_000: b1.add(1, ordering: .relaxed)
+        case ...1_000_000: b2.add(1, ordering: .relaxed)
+        case ...10_000_000: b3.add(1, ordering: .relaxed)
+        case ...100_000_000: b4.add(1, ordering: .relaxed)
+        case ...1_000_000_000: b5.add(1, ordering: .relaxed)
+        default: over.add(1, ordering: .relaxed)
+        }
+    }
+
+    /// Cumulative counts per bound, then the total (the `+Inf` bucket).
+    var cumulative: [UInt64] {
+        let counts = [
+            b0.load(ordering: .relaxed), b1.load(ordering: .relaxed), b2.load(ordering: .relaxed),
+            b3.load(ordering: .relaxed), b4.load(ordering: .relaxed), b5.load(ordering: .relaxed),
+            over.load(ordering: .relaxed),
+        ]
+        var running: UInt64 = 0
+        return counts.map { running += $0; return running }
+    }
 }

@@ -141,10 +141,18 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
             let busy = !readAgainQueue.isEmpty || !flushQueue.isEmpty
             sleeping.store(true, ordering: .sequentiallyConsistent)
             let timeout: Int32 = busy || inboxCount.load(ordering: .sequentiallyConsistent) > 0 ? 0 : 250
+            var turnStart: UInt64 = 0
             epoll.wait(timeout: timeout) { token, events in
+                if turnStart == 0 { turnStart = Clock.nanoseconds() }
                 handleEvent(token: token, events: events)
             }
+            if turnStart == 0 { turnStart = Clock.nanoseconds() }
             sleeping.store(false, ordering: .sequentiallyConsistent)
+            defer {
+                let spent = Clock.nanoseconds() &- turnStart
+                counters.busyNanoseconds.add(spent, ordering: .relaxed)
+                counters.loopDurationBuckets.record(nanoseconds: spent)
+            }
             counters.loopIterations.add(1, ordering: .relaxed)
             heartbeat.store(Clock.milliseconds(), ordering: .relaxed)
             let stall = pendingStall.exchange(0, ordering: .relaxed)
@@ -509,6 +517,12 @@ final class ReactorShared: Sendable {
 }
 
 enum Clock {
+    static func nanoseconds() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
     /// Monotonic milliseconds.
     static func milliseconds() -> Int64 {
         var spec = timespec()

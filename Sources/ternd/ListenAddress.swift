@@ -28,8 +28,16 @@ struct ListenAddress: ExpressibleByArgument, CustomStringConvertible, Sendable {
 }
 
 /// A byte count with an optional binary suffix: `4096`, `64K`, `1M`, `1MiB`.
-struct ByteCount: ExpressibleByArgument, Sendable {
+struct ByteCount: ExpressibleByArgument, Sendable, CustomStringConvertible {
     var bytes: Int
+
+    var description: String {
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20)M" }
+        if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10)K" }
+        return String(bytes)
+    }
+
+    var defaultValueDescription: String { description }
 
     init(_ bytes: Int) { self.bytes = bytes }
 
