@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import TernWire
 
@@ -149,6 +150,46 @@ struct DataPortTests {
             return
         }
         #expect(error.code == .notSubscribed && error.requestID == 5)
+    }
+
+    @Test func sigtermDeliversEverythingBufferedBeforeTheNotice() throws {
+        let daemon = try TernDaemon.start()
+        let sid = try daemon.createStream()
+        let subscriber = try RawDataClient(port: daemon.dataPort)
+        try subscriber.handshake()
+        let subscribed = try subscriber.subscribe(sid)
+        let publisher = try RawDataClient(port: daemon.dataPort)
+        try publisher.handshake()
+        let attached = try publisher.subscribe(sid, attachOnly: true)
+        // 2,000 messages queued faster than the subscriber reads them, acknowledged, then SIGTERM.
+        let count = 2000
+        var batch: [UInt8] = []
+        for index in 0..<count {
+            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: Array("{\"i\":\(index)}".utf8), ack: index == count - 1)).encode(into: &batch)
+        }
+        try publisher.send(batch)
+        guard case .published? = try publisher.next() else {
+            Issue.record("no PUBLISHED for the last message")
+            return
+        }
+        kill(daemon.pid, SIGTERM)
+        var received = 0
+        var ended = false
+        while let frame = try subscriber.next() {
+            switch frame {
+            case .message(let message):
+                #expect(message.sequence == subscribed.nextSequence + UInt64(received))
+                received += 1
+            case .streamEnded(let streamID, let reason):
+                #expect(streamID == subscribed.streamID && reason == .shutdown)
+                ended = true
+            default:
+                Issue.record("unexpected \(frame)")
+            }
+        }
+        #expect(received == count)
+        #expect(ended)
+        #expect(daemon.waitForExit(timeout: 10) == 0)
     }
 
     @Test func sigtermTellsSubscribersAndExitsCleanly() throws {
