@@ -24,7 +24,7 @@ struct ControlAPI: Sendable {
     var bodyLimit: Int { max(64 * 1024, broker.limits.maxPayload * 3 + 16 * 1024) }
 
     /// Answers a routed request whose method the route allows.
-    func handle(_ request: ControlRequest) throws(ControlError) -> ControlReply {
+    func handle(_ request: ControlRequest) async throws(ControlError) -> ControlReply {
         switch request.route {
         case .health:
             return .json(.ok) { $0.field("status", "ok") }
@@ -49,6 +49,10 @@ struct ControlAPI: Sendable {
             return try publishMessage(serviceSid: serviceSid, streamKey: streamKey, request)
         case .authToken:
             return try rotateAuthToken(request)
+        case .metrics:
+            return try await metrics(request)
+        case .connections:
+            return try await connections(request)
         }
     }
 

@@ -7,6 +7,11 @@ public struct ControlAPIConfiguration: Sendable {
     public var host: String
     /// Port to bind; 0 picks an ephemeral port (reported through `ControlServer.run(onBound:)`).
     public var port: Int
+    /// A listening TCP socket to serve instead of binding `host`:`port`, e.g. the `control` fd
+    /// systemd passed (socket activation). The server takes ownership and closes it when it stops.
+    /// `host` and `port` then only name the fallback in a response's URLs when a request has no
+    /// Host header.
+    public var adoptedSocket: Int32?
     /// Base of every `url` and paging link, e.g. `https://sync.example.com`. Nil: `http://` plus the
     /// request's Host header, so links work for whoever reached the server, whatever name they used.
     public var publicBaseURL: String?
@@ -22,15 +27,21 @@ public struct ControlAPIConfiguration: Sendable {
     /// in force and the request fails with 500/20500. Nil: rotated tokens live in memory only and
     /// the old one is back after a restart (for embedding and tests; `ternd` always sets it).
     public var persistAuthToken: (@Sendable (String) throws -> Void)?
+    /// What `GET /metrics` and `GET /connz` show about the rest of the process (data plane,
+    /// broker). Nil: both answer 404/20404, as they do for an embedding without a data plane.
+    public var introspection: (any ControlIntrospection)?
 
     public init(
-        host: String = "127.0.0.1", port: Int = 7480, publicBaseURL: String? = nil,
-        credentials: CredentialsHolder? = nil, persistAuthToken: (@Sendable (String) throws -> Void)? = nil
+        host: String = "127.0.0.1", port: Int = 7480, adoptedSocket: Int32? = nil, publicBaseURL: String? = nil,
+        credentials: CredentialsHolder? = nil, persistAuthToken: (@Sendable (String) throws -> Void)? = nil,
+        introspection: (any ControlIntrospection)? = nil
     ) {
         self.host = host
         self.port = port
+        self.adoptedSocket = adoptedSocket
         self.publicBaseURL = publicBaseURL
         self.credentials = credentials
         self.persistAuthToken = persistAuthToken
+        self.introspection = introspection
     }
 }

@@ -8,7 +8,7 @@ import TernCore
 ///
 /// | situation                                                         | HTTP | code  |
 /// | ----------------------------------------------------------------- | ---- | ----- |
-/// | credentials required (`ternd --auth required`) and missing or wrong, on any path but `/healthz`; with `WWW-Authenticate: Basic realm="Tern"` | 401 | 20003 |
+/// | credentials required (`ternd --auth required`) and missing or wrong, on any path but `/healthz` (so also `/metrics` and `/connz`); with `WWW-Authenticate: Basic realm="Tern"` | 401 | 20003 |
 /// | unknown path                                                      | 404  | 20404 |
 /// | unknown service sid in the path                                   | 404  | 20404 |
 /// | unknown stream, by sid or by unique name (also: deleted meanwhile) | 404  | 20404 |
@@ -25,6 +25,7 @@ import TernCore
 /// | `Data` over the max payload (default 4096 bytes), or a message body too big to read | 413 | 54006 |
 /// | any other request body over the read limit                        | 413  | 20413 |
 /// | `PageSize` not an integer in 1...1000                             | 400  | 54454 |
+/// | `/connz` with a `sort` it does not know, or a `limit` not an integer ≥ 1 | 400 | 20001 |
 /// | `PageToken` not one this server issued                            | 400  | 54453 |
 /// | stream publish rate limit exceeded (`--publish-rate`, `--twilio-limits`) | 429 | 54009 |
 /// | unexpected server failure (e.g. the store refused a write, or a rotated token could not be saved) | 500 | 20500 |
@@ -37,7 +38,7 @@ import TernCore
 /// with HTTP 413 as its name says. 54453/54454 are Sync's paging-parameter errors. `Page` is
 /// "simply for client state" in Twilio's docs: an unparsable `Page` counts as 0, not as an error.
 /// 20003 "Authenticate" is what Twilio answers a request with missing or wrong credentials;
-/// 20002 is its "Invalid FriendlyName"; 20403 its "Forbidden".
+/// 20002 is its "Invalid FriendlyName"; 20403 its "Forbidden"; 20001 its "Invalid parameter".
 struct ControlError: Error, Sendable, Equatable {
     var status: HTTPResponse.Status
     var code: Int
@@ -119,6 +120,11 @@ struct ControlError: Error, Sendable, Equatable {
     static let invalidPageSize = ControlError(
         status: .badRequest, code: 54454,
         message: "Invalid 'PageSize' query parameter: must be an integer between 1 and \(PageRequest.maxSize)")
+
+    /// A query parameter of Tern's own endpoints (`/connz`) that is not one of the values allowed.
+    static func invalidParameter(_ name: String, _ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 20001, message: "Invalid parameter '\(name)': \(why)")
+    }
 
     static let invalidPageToken = ControlError(
         status: .badRequest, code: 54453, message: "Invalid 'PageToken' query parameter")

@@ -11,13 +11,16 @@ struct ControlRequest {
     var urls: ResourceURLs
 }
 
-/// What an endpoint answers: a status and a JSON body (none for 204).
+/// What an endpoint answers: a status and a body (none for 204), JSON unless said otherwise.
 struct ControlReply {
+    static let jsonContentType = "application/json; charset=utf-8"
+
     var status: HTTPResponse.Status
     var body: [UInt8]?
     var allow: [HTTPRequest.Method] = []
     /// `WWW-Authenticate` of a 401.
     var challenge: String?
+    var contentType = ControlReply.jsonContentType
 
     static func json(_ status: HTTPResponse.Status, _ fill: (inout JSONObject) -> Void) -> ControlReply {
         ControlReply(status: status, body: JSONObject.build(fill))
@@ -34,7 +37,7 @@ struct ControlReply {
         if !allow.isEmpty { headers[.allow] = allow.map(\.rawValue).joined(separator: ", ") }
         if let challenge { headers[.wwwAuthenticate] = challenge }
         guard let body else { return Response(status: status, headers: headers) }
-        headers[.contentType] = "application/json; charset=utf-8"
+        headers[.contentType] = contentType
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

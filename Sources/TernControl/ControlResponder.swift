@@ -12,20 +12,25 @@ struct ControlResponder: HTTPResponder {
     let api: ControlAPI
 
     func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
+        let route = ControlRoute(path: request.uri.path)
+        let reply: ControlReply
         do {
-            return try await reply(to: request).response
+            reply = try await self.reply(to: request, route: route)
         } catch let error as ControlError {
-            return ControlReply.error(error).response
+            reply = .error(error)
         } catch {
             api.logger.error("control request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return ControlReply.error(.internalError).response
+            reply = .error(.internalError)
         }
+        RequestMetrics.record(
+            route: route, method: request.method, status: reply.status, duration: ContinuousClock.now - started)
+        return reply.response
     }
 
-    private func reply(to request: Request) async throws -> ControlReply {
+    private func reply(to request: Request, route: ControlRoute?) async throws -> ControlReply {
         let path = request.uri.path
         let resourcePath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
-        let route = ControlRoute(path: path)
         // Credentials first, so that without them even the shape of the API (which paths exist,
         // which methods they take) stays hidden; only the health check is open to all.
         if route != .health { try api.authenticate(authorization: request.headers[.authorization]) }
@@ -41,7 +46,7 @@ struct ControlResponder: HTTPResponder {
             method: request.method, route: route, resourcePath: resourcePath,
             query: FormFields(query: request.uri.query), form: FormFields(encoded: body),
             urls: ResourceURLs(base: baseURL(for: request)))
-        return try api.handle(controlRequest)
+        return try await api.handle(controlRequest)
     }
 
     /// The whole body, refused past `ControlAPI.bodyLimit` (54006 for a message, else 20413).

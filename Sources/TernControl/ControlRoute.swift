@@ -12,6 +12,10 @@ enum ControlRoute: Equatable {
     case messages(serviceSid: String, streamKey: String)
     /// `/v1/Tern/AuthToken`: Tern's own token rotation (not a Twilio resource).
     case authToken
+    /// `/metrics`: Prometheus text.
+    case metrics
+    /// `/connz`: the data port's connections (as nats-server's `/connz`).
+    case connections
 
     /// Nil when the path names no resource of this API (answered 404/20404).
     init?(path: String) {
@@ -24,6 +28,8 @@ enum ControlRoute: Equatable {
         }
         switch decoded.count {
         case 1 where decoded[0] == "healthz": self = .health
+        case 1 where decoded[0] == "metrics": self = .metrics
+        case 1 where decoded[0] == "connz": self = .connections
         case 2 where decoded[0] == "v1" && decoded[1] == "Services": self = .services
         case 3 where decoded[0] == "v1" && decoded[1] == "Services": self = .service(sid: decoded[2])
         case 3 where decoded[0] == "v1" && decoded[1] == "Tern" && decoded[2] == "AuthToken": self = .authToken
@@ -41,10 +47,26 @@ enum ControlRoute: Equatable {
     /// Methods the resource answers; anything else is 405/20004 with an `Allow` header.
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
-        case .health: return [.get]
+        case .health, .metrics, .connections: return [.get]
         case .services, .streams: return [.get, .post]
         case .service, .stream: return [.get, .post, .delete]
         case .messages, .authToken: return [.post]
+        }
+    }
+
+    /// The path with its sids and names replaced by placeholders, as metrics label requests:
+    /// one time series per resource kind, however many streams there are.
+    var template: String {
+        switch self {
+        case .health: return "/healthz"
+        case .services: return "/v1/Services"
+        case .service: return "/v1/Services/{ServiceSid}"
+        case .streams: return "/v1/Services/{ServiceSid}/Streams"
+        case .stream: return "/v1/Services/{ServiceSid}/Streams/{Sid}"
+        case .messages: return "/v1/Services/{ServiceSid}/Streams/{Sid}/Messages"
+        case .authToken: return "/v1/Tern/AuthToken"
+        case .metrics: return "/metrics"
+        case .connections: return "/connz"
         }
     }
 

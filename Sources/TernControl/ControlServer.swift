@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 import TernCore
 
-/// The Twilio Sync Streams compatible REST API, served by Hummingbird.
+/// The Twilio Sync Streams compatible REST API, served by Hummingbird's HTTP/1.1 pipeline, plus
+/// the operator's `/healthz`, `/metrics` and `/connz`.
 ///
 /// It reaches the broker only through `Broker`'s public API, never into reactor state.
 /// Requests are answered by `ControlResponder`, which routes by path itself so that unknown paths
@@ -22,26 +23,24 @@ public struct ControlServer: Sendable {
         self.logger = logger
     }
 
-    /// Binds, calls `onBound` with the bound port once listening, then serves until the calling
-    /// task is cancelled.
+    /// Binds (or adopts `ControlAPIConfiguration.adoptedSocket`), calls `onBound` with the
+    /// listening address once accepting, then serves until the calling task is cancelled.
     ///
     /// Cancellation is a normal stop and returns without throwing: the server stops accepting,
     /// lets requests in flight finish (at most `shutdownGrace`), closes idle keep-alive
-    /// connections, and only then returns. Throws if the address cannot be bound; `onBound` is
-    /// not called then.
-    public func run(onBound: @escaping @Sendable (Int) -> Void) async throws {
+    /// connections, and only then returns. Throws if the address cannot be bound or the adopted
+    /// socket cannot be served; `onBound` is not called then.
+    public func run(onBound: @escaping @Sendable (ControlListenAddress) -> Void) async throws {
         let api = ControlAPI(broker: broker, configuration: configuration, logger: logger)
-        let application = Application(
-            responder: ControlResponder(api: api),
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        // Cancelling Hummingbird outright drops connections and logs errors; a graceful shutdown
-        // does not. So the server runs in its own task, out of reach of the caller's cancellation,
-        // and the caller's cancellation is turned into a graceful shutdown with a deadline.
+        let server = ControlHTTPServer(
+            listener: configuration.adoptedSocket.map { .adopted(fd: $0) }
+                ?? .address(host: configuration.host, port: configuration.port),
+            responder: ControlResponder(api: api), logger: logger, onListening: onBound)
+        // Cancelling the server outright drops connections mid-response; a graceful shutdown does
+        // not. So the server runs in its own task, out of reach of the caller's cancellation, and
+        // the caller's cancellation is turned into a graceful shutdown with a deadline.
         let group = ServiceGroup(
-            services: [application], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
+            services: [server], gracefulShutdownSignals: [], cancellationSignals: [], logger: logger)
         let serving = Task { try await group.run() }
         let outcome = await withTaskCancellationHandler {
             await serving.result

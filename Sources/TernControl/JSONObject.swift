@@ -31,6 +31,27 @@ struct JSONObject {
         bytes.append(contentsOf: String(value).utf8)
     }
 
+    mutating func field(_ key: String, _ value: Int64) {
+        writeKey(key)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    mutating func field(_ key: String, _ value: UInt64) {
+        writeKey(key)
+        bytes.append(contentsOf: String(value).utf8)
+    }
+
+    /// An array of strings.
+    mutating func field(_ key: String, strings: [String]) {
+        writeKey(key)
+        bytes.append(UInt8(ascii: "["))
+        for (index, text) in strings.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONObject.writeString(text, into: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
     mutating func field(_ key: String, _ value: Bool) {
         writeKey(key)
         bytes.append(contentsOf: (value ? "true" : "false").utf8)

@@ -45,7 +45,12 @@ final class Connection {
     /// Bytes of a frame that straddled two reads; usually empty.
     var pendingInput: [UInt8] = []
     var outbound: OutboundBuffer
-    var subscriptions: [UInt32: Subscription] = [:]
+    var subscriptions: [UInt32: Subscription] = [:] {
+        didSet { lastPublishTarget = nil }
+    }
+    /// The stream of the last PUBLISH, so a run of publishes to one stream skips the lookup.
+    /// Any change to `subscriptions` clears it.
+    var lastPublishTarget: BrokerStream?
     /// Streams with drops not yet reported in a DROPPED frame.
     var streamsWithDrops = 0
 

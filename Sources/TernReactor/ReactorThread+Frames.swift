@@ -61,11 +61,17 @@ extension ReactorThread {
     // MARK: Publish (the hot request)
 
     private func publish(_ connection: Connection, _ request: PublishView) throws(WireError) {
-        guard let subscription = connection.subscriptions[request.streamID] else {
-            answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
-            return
+        let stream: BrokerStream
+        if let cached = connection.lastPublishTarget, cached.id == request.streamID {
+            stream = cached
+        } else {
+            guard let subscription = connection.subscriptions[request.streamID] else {
+                answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+                return
+            }
+            stream = subscription.stream
+            connection.lastPublishTarget = stream
         }
-        let stream = subscription.stream
         let sequence: UInt64
         do {
             sequence = try broker.publish(to: stream, payload: request.payload, wake: false)
@@ -73,7 +79,10 @@ extension ReactorThread {
             answerError(connection, requestID: request.requestID, error.wireCode, error.message)
             return
         }
-        publishedThisIteration[stream.id] = stream
+        if stream !== lastPublishedStream {
+            publishedThisIteration[stream.id] = stream
+            lastPublishedStream = stream
+        }
         counters.messagesPublished.add(1, ordering: .relaxed)
         if request.ack {
             sendControl(
@@ -149,13 +158,33 @@ extension ReactorThread {
         flush(connection)
     }
 
-    /// Queues a control frame (anything but MESSAGE). These may exceed the message limit up to the
-    /// hard limit; a client that lets even those pile up is closed.
+    /// Sends a control frame (anything but MESSAGE): straight to the socket when nothing is
+    /// queued before it (so a connection that only ever got WELCOME and SUBSCRIBED never
+    /// allocates an out-buffer), else queued. Queued control frames may exceed the message limit
+    /// up to the hard limit; a client that lets even those pile up is closed.
     func sendControl(_ connection: Connection, _ frame: Frame) {
         guard connection.state != .closed else { return }
         var bytes: [UInt8] = []
         frame.encode(into: &bytes)
-        guard connection.outbound.append(bytes) else {
+        var sent = 0
+        if connection.outbound.isEmpty && connection.writable {
+            let written = bytes.withUnsafeBytes { write(connection.fd, $0.baseAddress, $0.count) }
+            if written == bytes.count {
+                connection.bytesWritten += UInt64(written)
+                counters.bytesOut.add(UInt64(written), ordering: .relaxed)
+                if connection.state == .closing { flush(connection) }
+                return
+            }
+            if written > 0 {
+                sent = written
+            } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+                closeNow(connection, reason: "write failed: \(String(cString: strerror(errno)))")
+                return
+            }
+            connection.writable = written < 0 && errno == EINTR
+        }
+        let appended = bytes[sent...].withUnsafeBytes { connection.outbound.append($0) }
+        guard appended else {
             closeNow(connection, reason: "out-buffer hard limit reached with control frames pending")
             return
         }

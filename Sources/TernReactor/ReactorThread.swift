@@ -44,6 +44,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     var localStreams: [UInt32: LocalStream] = [:]
     /// Streams published to by this thread's connections in this iteration: wake readers once.
     var publishedThisIteration: [UInt32: BrokerStream] = [:]
+    /// The stream last added to `publishedThisIteration`: runs of publishes skip the dictionary.
+    var lastPublishedStream: BrokerStream?
     var flushQueue: [Connection] = []
     var readAgainQueue: [Connection] = []
     var listeners: [ListeningSocket] = []
@@ -225,6 +227,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     }
 
     private func wakeReadersOfPublishedStreams() {
+        lastPublishedStream = nil
         guard !publishedThisIteration.isEmpty else { return }
         for stream in publishedThisIteration.values { broker.wakeReaders(of: stream) }
         publishedThisIteration.removeAll(keepingCapacity: true)

@@ -26,7 +26,7 @@ struct BenchFanoutCommand: ParsableCommand {
     @Option(help: "Messages per second, evenly paced (default: as fast as possible).")
     var rate: Double?
 
-    @Option(help: "Use (or create) the stream (Tern) or subject/channel (NATS, Redis) with this name; default: a fresh one.")
+    @Option(help: "Use (or create) the stream (Tern) or subject/channel (NATS, Redis) with this name; default: fresh.")
     var stream: String?
 
     @Option(help: "How many subscribers sample latency (spread evenly).")

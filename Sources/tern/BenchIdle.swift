@@ -59,12 +59,14 @@ struct IdleReport {
 
     var text: String {
         var lines = [
-            "idle: \(connections) subscribers on \(broker.rawValue) at \(address), held \(String(format: "%.1f", holdSeconds)) s"
+            "idle: \(connections) subscribers on \(broker.rawValue) at \(address), "
+                + "held \(String(format: "%.1f", holdSeconds)) s"
                 + " (connected in \(String(format: "%.2f", setupSeconds)) s), \(stillOpen) still open",
         ]
         if let perConnection = bytesPerConnection, let before = rssBeforeKilobytes, let after = rssAfterKilobytes {
             lines.append(
-                "server RSS      \(before) KiB before, \(after) KiB after: \(Int(perConnection.rounded())) bytes per connection")
+                "server RSS      \(before) KiB before, \(after) KiB after: "
+                    + "\(Int(perConnection.rounded())) bytes per connection")
         } else {
             lines.append("server RSS      unknown (pass --server-pid)")
         }

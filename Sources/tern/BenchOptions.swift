@@ -27,7 +27,9 @@ struct BenchTargetOptions: ParsableArguments {
         return String(generator.next() as UInt64, radix: 16)
     }
 
-    func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws -> BenchReport {
+    func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws
+        -> BenchReport
+    {
         let address = resolvedAddress
         switch broker {
         case .tern:
@@ -50,7 +52,8 @@ struct BenchTargetOptions: ParsableArguments {
         let address = resolvedAddress
         switch broker {
         case .tern:
-            var peer = TernBenchPeer(dataAddress: address, connection: connection, fixedStream: nil, streamPrefix: "bench-idle")
+            var peer = TernBenchPeer(
+                dataAddress: address, connection: connection, fixedStream: nil, streamPrefix: "bench-idle")
             return try idle.execute(&peer, broker: broker, address: address)
         case .nats:
             var peer = NATSBenchPeer(address: address, subjectPrefix: "bench.\(runPrefix)")

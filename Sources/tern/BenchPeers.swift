@@ -57,7 +57,8 @@ struct TernBenchPeer: BenchPeer {
             throw BenchError("--payload \(payloadCount) exceeds the server's max_payload \(data.welcome.maxPayload)")
         }
         let templates = try streams.map {
-            TernBenchWire.publish(streamID: try data.subscribe($0, attachOnly: true).streamID, payloadCount: payloadCount)
+            TernBenchWire.publish(
+                streamID: try data.subscribe($0, attachOnly: true).streamID, payloadCount: payloadCount)
         }
         let socket = try data.detach()
         var parser = Parser(sampling: false)

@@ -24,6 +24,8 @@ final class BenchReceiver<Parser: BenchParser> {
     private let events: UnsafeMutablePointer<epoll_event>
     private var tally = ReceiverTally()
 
+    /// Bytes read from all sockets: a cross-check on the parsers' counts (frames × frame size).
+    private(set) var bytesRead: UInt64 = 0
     private(set) var endedSubscribers = 0
     private(set) var closedSubscribers = 0
     private(set) var notices: [String] = []
@@ -88,6 +90,7 @@ final class BenchReceiver<Parser: BenchParser> {
     private func readOnce(_ index: Int) {
         let count = recv(subscribers[index].fd, buffer.baseAddress, buffer.count, 0)
         if count > 0 {
+            bytesRead &+= UInt64(count)
             let samples = subscribers[index].samples
             tally.now = samples ? BenchClock.now() : 0
             tally.lastSequence = subscribers[index].lastSequence

@@ -96,7 +96,8 @@ struct RedisStreamParser: BenchParser {
             sink.message(payloadCount: payloadCount)
             if sampling {
                 sink.payloadHead(
-                    UnsafeRawBufferPointer(start: start + payloadStart, count: min(payloadCount, BenchPayload.headSize)))
+                    UnsafeRawBufferPointer(
+                        start: start + payloadStart, count: min(payloadCount, BenchPayload.headSize)))
             }
             return payloadStart + payloadCount + 2
         case .other(let size, let event):

@@ -3,9 +3,9 @@ import Glibc
 
 /// The ideal relay: what a broker would be if fan-out were nothing but copying bytes.
 ///
-/// It reads the publisher's bytes (ready-made Tern MESSAGE frames) and writes each read, as is,
-/// to every subscriber: one read of up to `batchBytes`, then one `send` per subscriber, the same
-/// batching Tern's reactor uses, with no parsing, no sequence, no ring. A subscriber that cannot
+/// It reads the publisher's bytes (ready-made Tern MESSAGE frames) and writes them, as they are,
+/// to every subscriber: up to `batchBytes` read (as much as the socket holds), then one `send`
+/// per subscriber, the batching Tern's reactor uses, with no parsing, no sequence, no ring. A subscriber that cannot
 /// take a batch gets the rest queued; while any queue is over `maxPendingBytes` the relay stops
 /// reading publishers (it never drops: raw bytes cannot be dropped without knowing frames).
 ///
@@ -80,7 +80,9 @@ final class BenchRelay {
             throw BenchError("the relay listens on IPv4 addresses only, got '\(host)'")
         }
         let bound = withUnsafePointer(to: &socketAddress) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0, Glibc.listen(listenFD, 4096) == 0 else {
             throw BenchError("bind/listen \(address): \(String(cString: strerror(errno)))")
@@ -159,12 +161,21 @@ final class BenchRelay {
                 drop(peer)
             }
         case .publisher:
-            let count = recv(peer.fd, batch, batchBytes, 0)
-            if count > 0 {
-                forward(count)
-            } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
-                drop(peer)
+            // Fill the batch from what the socket holds (up to `batchBytes`), as Tern's reactor
+            // copies up to a batch of frames out of its ring at once.
+            var filled = 0
+            var closed = false
+            for _ in 0..<64 where filled < batchBytes {
+                let count = recv(peer.fd, batch + filled, batchBytes - filled, 0)
+                if count > 0 {
+                    filled += count
+                    continue
+                }
+                closed = count == 0 || (errno != EAGAIN && errno != EINTR)
+                break
             }
+            if filled > 0 { forward(filled) }
+            if closed { drop(peer) }
         case .subscriber:
             // Subscribers send nothing after their hello; read and discard, notice the close.
             let count = recv(peer.fd, batch, batchBytes, 0)

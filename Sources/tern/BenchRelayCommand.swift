@@ -18,7 +18,7 @@ struct BenchRelayCommand: ParsableCommand {
     @Option(help: "Bytes read from the publisher per batch (Tern's reactor batch is 256 KiB).")
     var batchBytes = 256 << 10
 
-    @Option(help: "Bytes queued for one subscriber before the relay stops reading publishers (Tern's out-buffer is 1 MiB).")
+    @Option(help: "Bytes queued per subscriber before the relay stops reading publishers (Tern's out-buffer: 1 MiB).")
     var maxPending = 1 << 20
 
     @Option(help: "Seconds after which the relay exits on its own.")

@@ -19,6 +19,8 @@ struct BenchReport {
     var publishSeconds: Double
     var delivered: UInt64
     var deliveredPayloadBytes: UInt64
+    /// Everything the subscribers read, framing included.
+    var bytesRead: UInt64
     /// From the first publish to the last delivery.
     var deliverySeconds: Double
     var droppedReported: UInt64
@@ -62,7 +64,8 @@ struct BenchReport {
         let listed = latencySubscribers.count <= 8
             ? latencySubscribers.map(String.init).joined(separator: ",") : "\(latencySubscribers.count)"
         var lines = [
-            "\(workload): \(broker.rawValue) at \(address), \(shape), \(payloadBytes)-byte payload, \(fixed(durationSeconds)) s, "
+            "\(workload): \(broker.rawValue) at \(address), \(shape), \(payloadBytes)-byte payload, "
+                + "\(fixed(durationSeconds)) s, "
                 + (rate.map { "paced at \(perSecond($0)) msg/s" } ?? "unpaced")
                 + (streamNames.first.map { ", stream \($0)" } ?? ""),
             "published       \(count(published)) msgs   \(perSecond(publishedPerSecond)) msg/s",
@@ -71,7 +74,8 @@ struct BenchReport {
             "delivery ratio  \(fixed(deliveryRatio, 4))   dropped (DROPPED) \(count(droppedReported))"
                 + "   gaps seen by samplers \(count(sampledGaps))"
                 + (publishErrors > 0 ? "   publish errors \(count(publishErrors))" : ""),
-            "latency µs      p50 \(fixed(microseconds(atPercentile: 50)))   p90 \(fixed(microseconds(atPercentile: 90)))"
+            "latency µs      p50 \(fixed(microseconds(atPercentile: 50)))"
+                + "   p90 \(fixed(microseconds(atPercentile: 90)))"
                 + "   p99 \(fixed(microseconds(atPercentile: 99)))   p99.9 \(fixed(microseconds(atPercentile: 99.9)))"
                 + "   max \(fixed(latencyMaxMicroseconds))"
                 + "   (\(count(latency.totalCount)) samples from subscribers \(listed) of \(subscribers))",
@@ -99,6 +103,7 @@ struct BenchReport {
             "delivered": delivered,
             "delivered_per_s": deliveredPerSecond,
             "delivered_mb_per_s": deliveredMegabytesPerSecond,
+            "bytes_read": bytesRead,
             "delivery_ratio": deliveryRatio,
             "dropped": droppedReported,
             "gaps": sampledGaps,

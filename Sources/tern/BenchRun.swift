@@ -77,6 +77,7 @@ struct BenchRun {
             setupSeconds: setupSeconds, published: published,
             publishSeconds: end > start ? Double(end - start) / 1e9 : 0,
             delivered: receiver.delivered, deliveredPayloadBytes: receiver.deliveredPayloadBytes,
+            bytesRead: receiver.bytesRead,
             deliverySeconds: receiver.lastDeliveryNanoseconds > start
                 ? Double(receiver.lastDeliveryNanoseconds - start) / 1e9 : 0,
             droppedReported: receiver.droppedReported, sampledGaps: receiver.sampledGaps,
@@ -86,7 +87,9 @@ struct BenchRun {
 
     /// Runs the receiver until the publishers have finished and everything arrived (or the drain
     /// time passed), or until every subscription ended.
-    private func receive<Parser>(with receiver: BenchReceiver<Parser>, progress: BenchProgress, durationNanoseconds: UInt64) {
+    private func receive<Parser>(
+        with receiver: BenchReceiver<Parser>, progress: BenchProgress, durationNanoseconds: UInt64
+    ) {
         let began = MonotonicClock.nanoseconds()
         // Publishers stop themselves after the duration; this is the backstop if one hangs.
         let giveUp = began + durationNanoseconds + 20_000_000_000

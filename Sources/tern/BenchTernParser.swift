@@ -102,13 +102,16 @@ struct TernStreamParser: BenchParser {
     }
 
     /// Handles a frame of which `prefix` holds at least the needed bytes (all of it unless a MESSAGE).
-    private mutating func handleFrame<Sink: BenchSink>(prefix: UnsafeRawBufferPointer, frameSize: Int, _ sink: inout Sink) {
+    private mutating func handleFrame<Sink: BenchSink>(
+        prefix: UnsafeRawBufferPointer, frameSize: Int, _ sink: inout Sink
+    ) {
         let length = frameSize - WireLimits.headerSize
         if prefix[4] == FrameType.message.rawValue && length >= WireLimits.messageBodyOverhead {
             sink.message(payloadCount: length - WireLimits.messageBodyOverhead)
             if sampling {
                 let head = min(length - WireLimits.messageBodyOverhead, BenchPayload.headSize)
-                sink.payloadHead(UnsafeRawBufferPointer(rebasing: prefix[MessageFrame.prefixSize..<MessageFrame.prefixSize + head]))
+                let start = MessageFrame.prefixSize
+                sink.payloadHead(UnsafeRawBufferPointer(rebasing: prefix[start..<start + head]))
             }
         } else {
             handleControl(prefix, &sink)
@@ -119,7 +122,8 @@ struct TernStreamParser: BenchParser {
         let frame: Frame
         do {
             let header = try FrameHeader.parse(bytes, maxBody: BenchParserLimits.maxControlBytes)
-            frame = try Frame.decode(header: header, body: UnsafeRawBufferPointer(rebasing: bytes[WireLimits.headerSize...]))
+            let body = UnsafeRawBufferPointer(rebasing: bytes[WireLimits.headerSize...])
+            frame = try Frame.decode(header: header, body: body)
         } catch {
             return fail("\(error)", &sink)
         }

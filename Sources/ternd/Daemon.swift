@@ -43,18 +43,17 @@ struct Daemon {
         let control = ControlServer(
             broker: broker,
             configuration: ControlAPIConfiguration(
-                host: settings.controlListen.host, port: settings.controlListen.port, publicBaseURL: settings.publicURL,
+                host: settings.controlListen.host, port: settings.controlListen.port,
+                adoptedSocket: activated[SystemdListeners.Name.control]?.first, publicBaseURL: settings.publicURL,
                 credentials: credentials,
                 persistAuthToken: { token in
                     try store.saveIdentity(
                         StoredIdentity(
                             accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid, authToken: token))
-                }),
+                },
+                introspection: DaemonIntrospection(broker: broker, reactor: reactor)),
             logger: logger)
-        if activated[SystemdListeners.Name.control] != nil {
-            throw StateError("socket activation of the control port is not supported by this build; bind it with --control-listen")
-        }
-        let boundControlPort = AsyncStream.makeStream(of: Int.self)
+        let boundControlPort = AsyncStream.makeStream(of: ControlListenAddress.self)
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -68,14 +67,14 @@ struct Daemon {
                     throw error
                 }
             }
-            var boundPort: Int?
-            for await port in boundControlPort.stream { boundPort = port }
-            guard let controlPort = boundPort else {
+            var boundAddress: ControlListenAddress?
+            for await address in boundControlPort.stream { boundAddress = address }
+            guard let bound = boundAddress else {
                 reactor.stop(graceMilliseconds: 0)
                 try await group.next()
                 throw StateError("the control port \(settings.controlListen) could not be opened")
             }
-            let controlAddress = ListenAddress(host: settings.controlListen.host, port: controlPort)
+            let controlAddress = ListenAddress(host: bound.host, port: bound.port)
             logger.info(
                 "serving",
                 metadata: ["data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)"])

@@ -1,0 +1,46 @@
+import Prometheus
+import TernControl
+import TernCore
+import TernReactor
+
+/// What the control port's `/metrics` and `/connz` show about this daemon: the swift-metrics
+/// families (REST requests, from the Prometheus registry) followed by the data plane's and the
+/// broker's (read at scrape time), and the reactor's connection reports.
+struct DaemonIntrospection: ControlIntrospection {
+    let broker: Broker
+    let reactor: Reactor
+    let registry: PrometheusCollectorRegistry
+
+    /// Uses the process's metrics registry, bootstrapping swift-metrics on first use.
+    init(broker: Broker, reactor: Reactor, registry: PrometheusCollectorRegistry = MetricsBootstrap.registry) {
+        self.broker = broker
+        self.reactor = reactor
+        self.registry = registry
+    }
+
+    func metricsExposition() async -> [UInt8] {
+        var body = registry.emitToBuffer()
+        body += MetricsDataPlane.render(statistics: reactor.statistics, broker: broker)
+        return body
+    }
+
+    func connections() async -> ConnectionsView {
+        let reports = await reactor.connectionReports()
+        return ConnectionsView(
+            open: reports.open.map { report in
+                ConnectionsView.Connection(
+                    id: report.id, peer: report.peer, clientName: report.clientName, state: report.state,
+                    reactorThread: report.reactorThread, uptimeMilliseconds: report.connectedForMilliseconds,
+                    subscribed: report.subscribed, attached: report.attached,
+                    messagesDelivered: report.messagesDelivered, messagesDropped: report.messagesDropped,
+                    bytesWritten: report.bytesWritten, framesReceived: report.framesReceived,
+                    pendingBytes: report.pendingBytes, outBufferAllocated: report.outBufferAllocated)
+            },
+            recentlyClosed: reports.closed.map { report in
+                ConnectionsView.ClosedConnection(
+                    id: report.id, peer: report.peer, clientName: report.clientName, reason: report.reason,
+                    closedAgoMilliseconds: report.closedAgoMilliseconds, messagesDelivered: report.messagesDelivered,
+                    messagesDropped: report.messagesDropped)
+            })
+    }
+}
