@@ -99,6 +99,16 @@ enum TestSocket {
     static func connectUnix(path: String) throws -> Int32 {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("socket failed") }
+        let result = withUnixAddress(path) { connect(fd, $0, $1) }
+        guard result == 0 else {
+            close(fd)
+            throw HarnessError("connect to \(path) failed: errno \(errno)")
+        }
+        return fd
+    }
+
+    /// Calls `body` with a `sockaddr_un` for `path` (bind or connect).
+    static func withUnixAddress(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         var address = sockaddr_un()
         address.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
@@ -106,14 +116,9 @@ enum TestSocket {
             raw.copyBytes(from: bytes)
             raw[bytes.count] = 0
         }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard result == 0 else {
-            close(fd)
-            throw HarnessError("connect to \(path) failed: errno \(errno)")
-        }
-        return fd
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {

@@ -26,16 +26,7 @@ final class NotifySocketListener {
         path = try TernDaemon.makeTemporaryDirectory() + "/notify.sock"
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HarnessError("notify socket: errno \(errno)") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            let bytes = Array(path.utf8)
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let result = TestSocket.withUnixAddress(path) { bind(fd, $0, $1) }
         guard result == 0 else {
             close(fd)
             throw HarnessError("bind \(path): errno \(errno)")
@@ -126,28 +117,8 @@ final class SocketActivatedDaemon {
 
     /// Reads ternd's `ternd ready …` line (after a connection has started it).
     func readyLine(timeout: Double = 30) throws -> [String: String] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var text = ""
-        let fd = stdout.fileHandleForReading.fileDescriptor
-        while Date() < deadline {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else {
-                if !process.isRunning { break }
-                continue
-            }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            text += String(decoding: buffer[0..<count], as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ternd ready") }) {
-                var fields: [String: String] = [:]
-                for part in line.split(separator: " ").dropFirst(2) {
-                    let pair = part.split(separator: "=", maxSplits: 1)
-                    if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
-                }
-                return fields
-            }
-        }
+        let (fields, text) = ReadyLine.wait(on: stdout.fileHandleForReading.fileDescriptor, process: process, timeout: timeout)
+        if let fields { return fields }
         throw HarnessError("socket-activated ternd did not become ready (stdout: \(text)); log:\n\(log)")
     }
 

@@ -63,28 +63,8 @@ final class TernDaemon: @unchecked Sendable {
     private static func readReadyLine(from handle: FileHandle, process: Process, timeout: Double, log: String) throws
         -> [String: String]
     {
-        let deadline = Date().addingTimeInterval(timeout)
-        var text = ""
-        let fd = handle.fileDescriptor
-        while Date() < deadline {
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&poller, 1, 100) > 0 else {
-                if !process.isRunning { break }
-                continue
-            }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            text += String(decoding: buffer[0..<count], as: UTF8.self)
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ternd ready") }) {
-                var fields: [String: String] = [:]
-                for part in line.split(separator: " ").dropFirst(2) {
-                    let pair = part.split(separator: "=", maxSplits: 1)
-                    if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
-                }
-                return fields
-            }
-        }
+        let (fields, text) = ReadyLine.wait(on: handle.fileDescriptor, process: process, timeout: timeout)
+        if let fields { return fields }
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         let logText = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         throw HarnessError("ternd did not become ready (stdout: \(text)); log:\n\(logText)")
@@ -183,5 +163,35 @@ enum TemporaryDirectories {
                 for path in TemporaryDirectories.paths { try? FileManager.default.removeItem(atPath: path) }
             }
         }
+    }
+}
+
+/// ternd's `ternd ready key=value …` line, read from its stdout.
+enum ReadyLine {
+    /// Reads `fd` until the ready line arrives (its fields), the process exits, or `timeout`
+    /// passes (nil). Also returns everything read, for failure messages.
+    static func wait(on fd: Int32, process: Process, timeout: Double) -> (fields: [String: String]?, text: String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        var text = ""
+        while Date() < deadline {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 100) > 0 else {
+                if !process.isRunning { break }
+                continue
+            }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            text += String(decoding: buffer[0..<count], as: UTF8.self)
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("ternd ready") }) {
+                var fields: [String: String] = [:]
+                for part in line.split(separator: " ").dropFirst(2) {
+                    let pair = part.split(separator: "=", maxSplits: 1)
+                    if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+                }
+                return (fields, text)
+            }
+        }
+        return (nil, text)
     }
 }
