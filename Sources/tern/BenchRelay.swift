@@ -9,8 +9,9 @@ import Glibc
 /// take a batch gets the rest queued; while any queue is over `maxPendingBytes` the relay stops
 /// reading publishers (it never drops: raw bytes cannot be dropped without knowing frames).
 ///
-/// One thread, one epoll, level-triggered. A connection's first byte says what it is: "S"
-/// (answered "K" once registered) or "P".
+/// One thread, one epoll; after its one-byte hello a connection is edge-triggered, registered
+/// once for reading and writing. Its first byte says what it is: "S" (answered "K" once
+/// registered) or "P".
 final class BenchRelay {
     private enum Role { case unknown, subscriber, publisher }
 
@@ -22,6 +23,10 @@ final class BenchRelay {
         var pendingStart = 0
         var pendingEnd = 0
         var overLimit = false
+        /// Subscribers: the socket took everything last time (edge-triggered EPOLLOUT sets it again).
+        var writable = true
+        /// Publishers: bytes may be waiting (edge-triggered EPOLLIN sets it; EAGAIN clears it).
+        var mayHaveData = false
 
         init(fd: Int32) { self.fd = fd }
         deinit { pending?.deallocate() }
@@ -112,19 +117,26 @@ final class BenchRelay {
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
         while MonotonicClock.nanoseconds() < end {
-            let ready = epoll_wait(epollFD, events, capacity, 100)
-            guard ready > 0 else { continue }
-            for slot in 0..<Int(ready) {
+            let busy = !publishersPaused && publishers.contains { $0.mayHaveData }
+            let ready = epoll_wait(epollFD, events, capacity, busy ? 0 : 100)
+            for slot in 0..<Int(max(ready, 0)) {
                 let fd = Int32(truncatingIfNeeded: events[slot].data.u64)
                 let flags = events[slot].events
                 if fd == listenFD {
                     acceptAll()
-                } else if let peer = peers[fd] {
-                    if flags & EPOLLOUT.rawValue != 0 { flush(peer) }
-                    if flags & (EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0, peers[fd] != nil {
-                        readable(peer)
-                    }
+                    continue
                 }
+                guard let peer = peers[fd] else { continue }
+                if flags & EPOLLOUT.rawValue != 0 && peer.role == .subscriber {
+                    peer.writable = true
+                    flush(peer)
+                }
+                let readableFlags = EPOLLIN.rawValue | EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue
+                if flags & readableFlags != 0, peers[fd] != nil { readable(peer) }
+            }
+            // Publishers with bytes left over (a bounded share per round, so subscribers get turns).
+            for publisher in publishers where publisher.mayHaveData && !publishersPaused {
+                readPublisher(publisher)
             }
         }
     }
@@ -148,38 +160,63 @@ final class BenchRelay {
             let count = recv(peer.fd, &hello, 1, 0)
             if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return drop(peer) }
             guard count == 1 else { return }
+            let edge = EPOLLET.rawValue | EPOLLRDHUP.rawValue
             if hello == RelayWire.subscriberHello {
                 peer.role = .subscriber
                 subscribers.append(peer)
+                // Registered once for both directions, edge-triggered: no epoll_ctl per batch.
+                watch(peer.fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | edge, operation: EPOLL_CTL_MOD)
                 var accepted = RelayWire.subscriberAccepted
                 _ = send(peer.fd, &accepted, 1, Int32(MSG_NOSIGNAL))
             } else if hello == RelayWire.publisherHello {
                 peer.role = .publisher
                 publishers.append(peer)
-                if publishersPaused { watch(peer.fd, events: 0, operation: EPOLL_CTL_MOD) }
+                peer.mayHaveData = true
+                watch(peer.fd, events: EPOLLIN.rawValue | edge, operation: EPOLL_CTL_MOD)
             } else {
                 drop(peer)
             }
         case .publisher:
+            peer.mayHaveData = true
+            if !publishersPaused { readPublisher(peer) }
+        case .subscriber:
+            // Subscribers send nothing after their hello; read and discard, notice the close.
+            for _ in 0..<16 {
+                let count = recv(peer.fd, batch, batchBytes, 0)
+                if count > 0 { continue }
+                if count == 0 || (errno != EAGAIN && errno != EINTR) { drop(peer) }
+                return
+            }
+        }
+    }
+
+    /// Reads and forwards up to eight batches; leaves `mayHaveData` set if the socket still holds
+    /// more, so the main loop comes back to it after serving other events.
+    private func readPublisher(_ peer: Peer) {
+        for _ in 0..<8 {
+            if publishersPaused { return }
             // Fill the batch from what the socket holds (up to `batchBytes`), as Tern's reactor
             // copies up to a batch of frames out of its ring at once.
             var filled = 0
+            var drained = false
             var closed = false
-            for _ in 0..<64 where filled < batchBytes {
+            for _ in 0..<64 where filled < batchBytes && !drained {
                 let count = recv(peer.fd, batch + filled, batchBytes - filled, 0)
                 if count > 0 {
                     filled += count
+                } else if count < 0 && errno == EINTR {
                     continue
+                } else {
+                    drained = true
+                    closed = count == 0 || errno != EAGAIN
                 }
-                closed = count == 0 || (errno != EAGAIN && errno != EINTR)
-                break
             }
             if filled > 0 { forward(filled) }
-            if closed { drop(peer) }
-        case .subscriber:
-            // Subscribers send nothing after their hello; read and discard, notice the close.
-            let count = recv(peer.fd, batch, batchBytes, 0)
-            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { drop(peer) }
+            if closed { return drop(peer) }
+            if drained {
+                peer.mayHaveData = false
+                return
+            }
         }
     }
 
@@ -187,16 +224,16 @@ final class BenchRelay {
     private func forward(_ count: Int) {
         var failed: [Peer] = []
         for subscriber in subscribers {
-            if subscriber.pendingCount == 0 {
+            if subscriber.pendingCount == 0 && subscriber.writable {
                 let written = send(subscriber.fd, batch, count, Int32(MSG_NOSIGNAL))
                 if written == count { continue }
                 if written < 0 && errno != EAGAIN && errno != EINTR {
                     failed.append(subscriber)
                     continue
                 }
+                subscriber.writable = false
                 let sent = max(written, 0)
                 subscriber.enqueue(batch + sent, count - sent)
-                watch(subscriber.fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue, operation: EPOLL_CTL_MOD)
             } else {
                 subscriber.enqueue(batch, count)
             }
@@ -206,10 +243,7 @@ final class BenchRelay {
             }
         }
         failed.forEach(drop)
-        if subscribersOverLimit > 0 && !publishersPaused {
-            publishersPaused = true
-            for publisher in publishers { watch(publisher.fd, events: 0, operation: EPOLL_CTL_MOD) }
-        }
+        if subscribersOverLimit > 0 { publishersPaused = true }
     }
 
     private func flush(_ peer: Peer) {
@@ -219,13 +253,16 @@ final class BenchRelay {
                 peer.pendingStart += written
                 continue
             }
-            if written < 0 && (errno == EAGAIN || errno == EINTR) { break }
+            if written < 0 && errno == EINTR { continue }
+            if written < 0 && errno == EAGAIN {
+                peer.writable = false
+                break
+            }
             return drop(peer)
         }
         if peer.pendingCount == 0 {
             peer.pendingStart = 0
             peer.pendingEnd = 0
-            watch(peer.fd, events: EPOLLIN.rawValue, operation: EPOLL_CTL_MOD)
         }
         if peer.overLimit && peer.pendingCount <= maxPendingBytes / 2 {
             peer.overLimit = false
@@ -234,10 +271,9 @@ final class BenchRelay {
         }
     }
 
+    /// Publishers are read again by the main loop once no subscriber is over the limit.
     private func resumeIfClear() {
-        guard publishersPaused && subscribersOverLimit == 0 else { return }
-        publishersPaused = false
-        for publisher in publishers { watch(publisher.fd, events: EPOLLIN.rawValue, operation: EPOLL_CTL_MOD) }
+        if publishersPaused && subscribersOverLimit == 0 { publishersPaused = false }
     }
 
     private func drop(_ peer: Peer) {

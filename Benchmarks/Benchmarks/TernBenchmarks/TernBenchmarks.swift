@@ -4,7 +4,7 @@ import Benchmark
 ///
 /// Metrics: wall clock and throughput for speed, `mallocCountTotal` for the allocation budget.
 /// Benchmarks of the per-message ring path carry a threshold of 0 mallocs, so
-/// `swift package --disable-sandbox benchmark thresholds check` fails if one starts allocating.
+/// `swift package --disable-sandbox benchmark baseline check --check-absolute` fails if one starts allocating.
 let benchmarks: @Sendable () -> Void = {
     registerWireBenchmarks()
     registerRingBenchmarks()

@@ -20,9 +20,12 @@ func registerValidatorBenchmarks() {
     }
 }
 
-/// A realistic object (numbers, strings with escapes, a nested array) padded to `size` bytes.
+/// A realistic object (numbers, booleans, and from 128 bytes on strings with escapes, a nested
+/// array and object) padded to `size` bytes.
 private func nestedPayload(size: Int) -> [UInt8] {
-    var text = #"{"id":12345,"px":101.25,"ok":true,"tags":["a","b\"c"],"n":{"q":null,"v":-1e3},"pad":""#
+    var text = size >= 128
+        ? #"{"id":12345,"px":101.25,"ok":true,"tags":["a","b\"c"],"n":{"q":null,"v":-1e3},"pad":""#
+        : #"{"id":12345,"px":101.25,"ok":true,"pad":""#
     let tail = #""}"#
     precondition(text.utf8.count + tail.utf8.count <= size)
     text += String(repeating: "x", count: size - text.utf8.count - tail.utf8.count) + tail
