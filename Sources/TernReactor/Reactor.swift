@@ -100,7 +100,7 @@ public final class Reactor: Sendable {
         var statistics = ReactorStatistics(
             openConnections: shared.openConnections.load(ordering: .relaxed), subscriptions: 0, attachments: 0,
             connectionsAccepted: 0,
-            connectionsRefused: 0, messagesPublished: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
+            connectionsRefused: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
             messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, busySeconds: 0,
             loopDurationCumulativeCounts: Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1),
             rejectedByCode: [:])
@@ -110,7 +110,6 @@ public final class Reactor: Sendable {
             statistics.attachments += counters.attachments.load(ordering: .relaxed)
             statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
             statistics.connectionsRefused += counters.connectionsRefused.load(ordering: .relaxed)
-            statistics.messagesPublished += counters.messagesPublished.load(ordering: .relaxed)
             statistics.messagesDelivered += counters.messagesDelivered.load(ordering: .relaxed)
             statistics.messagesDroppedSlowConsumer += counters.messagesDroppedSlow.load(ordering: .relaxed)
             statistics.messagesDroppedLapped += counters.messagesLapped.load(ordering: .relaxed)

@@ -7,7 +7,6 @@ final class ReactorCounters: Sendable {
     let connectionsAccepted = Atomic<UInt64>(0)
     let connectionsClosed = Atomic<UInt64>(0)
     let connectionsRefused = Atomic<UInt64>(0)
-    let messagesPublished = Atomic<UInt64>(0)
     let messagesDelivered = Atomic<UInt64>(0)
     let messagesDroppedSlow = Atomic<UInt64>(0)
     let messagesLapped = Atomic<UInt64>(0)
@@ -45,7 +44,6 @@ public struct ReactorStatistics: Sendable {
     public var attachments: Int
     public var connectionsAccepted: UInt64
     public var connectionsRefused: UInt64
-    public var messagesPublished: UInt64
     public var messagesDelivered: UInt64
     public var messagesDroppedSlowConsumer: UInt64
     public var messagesDroppedLapped: UInt64

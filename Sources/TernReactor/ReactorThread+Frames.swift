@@ -83,7 +83,6 @@ extension ReactorThread {
             publishedThisIteration[stream.id] = stream
             lastPublishedStream = stream
         }
-        counters.messagesPublished.add(1, ordering: .relaxed)
         if request.ack {
             sendControl(
                 connection,
