@@ -31,21 +31,26 @@ public final class BroadcastRing: @unchecked Sendable {
     private let tail = Atomic<UInt64>(0)
     /// Start of the newest complete frame: where a lapped reader starts again.
     private let latest = Atomic<UInt64>(0)
+    /// Where the writer encodes frames before copying them into the ring (after the ring, in the
+    /// same mapping, so it costs no memory until a run is written).
+    private let staging: UnsafeMutableRawPointer
+    static let stagingBytes = 16 * 1024
 
     /// - Parameter capacity: a power of two, at least twice the largest frame.
     public init(capacity: Int) {
         precondition(capacity >= 64 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two ≥ 64")
         self.capacity = capacity
         // mmap so that pages of a large, sparsely used ring are not resident until written.
-        let mapped = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let mapped = mmap(nil, capacity + Self.stagingBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapped, mapped != MAP_FAILED else {
             fatalError("mmap of a \(capacity)-byte ring failed: errno \(errno)")
         }
         memory = mapped
+        staging = mapped + capacity
     }
 
     deinit {
-        munmap(memory, capacity)
+        munmap(memory, capacity + Self.stagingBytes)
     }
 
     /// The position just past the newest complete frame; a new reader starts here.
@@ -53,23 +58,61 @@ public final class BroadcastRing: @unchecked Sendable {
 
     /// Appends one MESSAGE frame. Caller serialises writers.
     public func appendMessage(streamID: UInt32, sequence: UInt64, payload: UnsafeRawBufferPointer) {
-        let size = MessageFrame.size(payloadCount: payload.count)
-        precondition(size <= capacity / 2, "frame of \(size) bytes does not fit a \(capacity)-byte ring")
-        let start = tail.load(ordering: .relaxed)
-        let end = start + UInt64(size)
-        // Seqlock write side: announce, fence, write, publish.
-        tailIntent.store(end, ordering: .relaxed)
-        atomicMemoryFence(ordering: .releasing)
-        withUnsafeTemporaryAllocation(byteCount: MessageFrame.prefixSize, alignment: 8) { prefix in
-            MessageFrame.writePrefix(
-                streamID: streamID, sequence: sequence, payloadCount: payload.count, to: prefix.baseAddress!)
-            ctern_ring_store(memory, capacity, start, prefix.baseAddress, MessageFrame.prefixSize)
+        withUnsafePointer(to: payload) { single in
+            appendMessages(streamID: streamID, firstSequence: sequence, payloads: UnsafeBufferPointer(start: single, count: 1))
         }
-        if let base = payload.baseAddress {
-            ctern_ring_store(memory, capacity, start + UInt64(MessageFrame.prefixSize), base, payload.count)
+    }
+
+    /// Appends one MESSAGE frame per payload, with consecutive sequences. Caller serialises writers.
+    ///
+    /// A run is announced and published as a whole (one `tailIntent`, one `tail`) in pieces of at
+    /// most `stagingBytes` (and half the ring): each piece is encoded contiguously in the staging
+    /// area, then copied into the ring at once, so the word-atomic copy pays for its unaligned ends
+    /// once per piece rather than twice per frame. A frame larger than the staging area is
+    /// written in place, alone.
+    public func appendMessages(streamID: UInt32, firstSequence: UInt64, payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>) {
+        let pieceLimit = UInt64(min(capacity / 2, Self.stagingBytes))
+        var index = 0
+        var sequence = firstSequence
+        while index < payloads.count {
+            let start = tail.load(ordering: .relaxed)
+            var end = start
+            var lastStart = start
+            var stop = index
+            while stop < payloads.count {
+                let size = UInt64(MessageFrame.size(payloadCount: payloads[stop].count))
+                precondition(size <= UInt64(capacity / 2), "frame of \(size) bytes does not fit a \(capacity)-byte ring")
+                if end + size - start > pieceLimit && stop > index { break }
+                lastStart = end
+                end += size
+                stop += 1
+            }
+            // Seqlock write side: announce, fence, write, publish.
+            tailIntent.store(end, ordering: .relaxed)
+            atomicMemoryFence(ordering: .releasing)
+            if end - start <= UInt64(Self.stagingBytes) {
+                var staged = staging
+                for payload in payloads[index..<stop] {
+                    MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staged)
+                    staged += MessageFrame.prefixSize
+                    if let base = payload.baseAddress { staged.copyMemory(from: base, byteCount: payload.count) }
+                    staged += payload.count
+                    sequence += 1
+                }
+                ctern_ring_store(memory, capacity, start, staging, Int(end - start))
+            } else {
+                let payload = payloads[index]
+                MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staging)
+                ctern_ring_store(memory, capacity, start, staging, MessageFrame.prefixSize)
+                if let base = payload.baseAddress {
+                    ctern_ring_store(memory, capacity, start + UInt64(MessageFrame.prefixSize), base, payload.count)
+                }
+                sequence += 1
+            }
+            latest.store(lastStart, ordering: .releasing)
+            tail.store(end, ordering: .releasing)
+            index = stop
         }
-        latest.store(start, ordering: .releasing)
-        tail.store(end, ordering: .releasing)
     }
 
     /// The outcome of one `read`.
@@ -80,6 +123,9 @@ public final class BroadcastRing: @unchecked Sendable {
         public var cursor: UInt64
         /// True if the reader had been lapped and skipped ahead (frames were lost).
         public var lapped: Bool
+        /// Offset in the destination of the last whole frame copied (when `bytes > 0`): with the
+        /// first frame's sequence it tells how many frames the copy holds, without walking them.
+        public var lastFrameStart: Int = 0
     }
 
     /// Copies whole frames from `cursor` on into `destination`, as many as fit.
@@ -110,22 +156,24 @@ public final class BroadcastRing: @unchecked Sendable {
                 lapped = true
                 continue
             }
-            let whole = Self.wholeFrameBytes(UnsafeRawBufferPointer(rebasing: destination[..<count]))
-            return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: lapped)
+            let (whole, lastStart) = Self.wholeFrames(UnsafeRawBufferPointer(rebasing: destination[..<count]))
+            return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: lapped, lastFrameStart: lastStart)
         }
         // Lapped again and again: the writer is far faster than this reader. Skip to the tail.
         return ReadResult(bytes: 0, cursor: tail.load(ordering: .acquiring), lapped: true)
     }
 
-    /// Length of the longest prefix of `bytes` made of whole frames.
-    static func wholeFrameBytes(_ bytes: UnsafeRawBufferPointer) -> Int {
+    /// Length of the longest prefix of `bytes` made of whole frames, and where the last of them starts.
+    static func wholeFrames(_ bytes: UnsafeRawBufferPointer) -> (bytes: Int, lastStart: Int) {
         var offset = 0
+        var lastStart = 0
         while bytes.count - offset >= WireLimits.headerSize {
             let length = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
             let next = offset + WireLimits.headerSize + length
             if next > bytes.count { break }
+            lastStart = offset
             offset = next
         }
-        return offset
+        return (offset, lastStart)
     }
 }

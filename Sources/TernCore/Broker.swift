@@ -301,6 +301,21 @@ public final class Broker: Sendable {
         return sequence
     }
 
+    /// Publishes a run of payloads to one stream under one lock: the data port's path for
+    /// consecutive PUBLISH frames, where the per-message lock and bookkeeping would cost more than
+    /// the copy. Each payload must have passed `validate(payload:)`. Returns the first sequence
+    /// (the others follow it) and how many were accepted: when the stream's rate limit refuses
+    /// one, it and the rest are neither published nor counted; the caller publishes them singly
+    /// (`publish(to:payload:)`) to get each one's answer. Readers are not woken: call `wakeReaders(of:)`.
+    public func publish(to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>)
+        throws(BrokerError) -> (firstSequence: UInt64, accepted: Int)
+    {
+        guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
+        let (first, accepted) = stream.append(payloads)
+        messagesPublished.add(UInt64(accepted), ordering: .relaxed)
+        return (first, accepted)
+    }
+
     /// Tells each reader group with subscribers that the stream has new frames, once per dirty
     /// period: only groups whose dirty bit this call sets are called.
     public func wakeReaders(of stream: BrokerStream) {

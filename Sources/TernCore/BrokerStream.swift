@@ -95,12 +95,26 @@ public final class BrokerStream: Sendable {
     /// The payload must already be validated (`Broker.publish` does that). Nil when the stream's
     /// publish rate limit refuses the message.
     func append(_ payload: UnsafeRawBufferPointer) -> UInt64? {
+        let (first, accepted) = withUnsafePointer(to: payload) { append(UnsafeBufferPointer(start: $0, count: 1)) }
+        return accepted == 1 ? first : nil
+    }
+
+    /// Appends a run of validated payloads under one lock, with consecutive sequences from the
+    /// first returned. The rate limit may accept only a prefix of the run: `accepted` says how many.
+    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>) -> (first: UInt64, accepted: Int) {
         publishState.withLock { state in
-            if state.rateLimit != nil, !state.rateLimit!.take() { return nil }
-            let sequence = state.nextSequence
-            state.nextSequence += 1
-            state.ring?.appendMessage(streamID: id, sequence: sequence, payload: payload)
-            return sequence
+            var accepted = payloads.count
+            if state.rateLimit != nil {
+                accepted = 0
+                while accepted < payloads.count, state.rateLimit!.take() { accepted += 1 }
+            }
+            let first = state.nextSequence
+            state.nextSequence += UInt64(accepted)
+            if accepted > 0 {
+                state.ring?.appendMessages(
+                    streamID: id, firstSequence: first, payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]))
+            }
+            return (first, accepted)
         }
     }
 

@@ -1,3 +1,7 @@
+#if !_endian(little)
+#error("JSONObjectValidator reads words as little-endian")
+#endif
+
 /// Checks that bytes are exactly one JSON object (RFC 8259), without allocating.
 ///
 /// Messages are validated once, at publish, on either port; subscribers then get bytes they can
@@ -144,22 +148,37 @@ public struct JSONObjectValidator {
     }
 
     /// Skips string bytes that need no attention (printable ASCII but `"` and `\`), eight at a
-    /// time: payloads are mostly such bytes, and this loop is most of the cost of validation.
+    /// time, and stops exactly on the first byte that does: payloads are mostly such bytes, and
+    /// this loop is most of the cost of validation. The last partial word is read as the final
+    /// eight bytes of the buffer, so no byte is ever looked at one by one here.
+    @inline(__always)
     private mutating func skipPlainASCII() {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
         while bytes.count - index >= 8 {
-            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            // Any byte ≥ 0x80, < 0x20, == '"' or == '\\' makes its high bit show up here. A borrow can
-            // only add false hits after a real one, so a zero result is exact.
-            let quote = word ^ (ones &* 0x22)
-            let backslash = word ^ (ones &* 0x5C)
-            let special =
-                (word | ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
-                & highs
-            if special != 0 { break }
+            let special = Self.specialBytes(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            if special != 0 {
+                index += special.trailingZeroBitCount >> 3
+                return
+            }
             index += 8
         }
+        let remaining = bytes.count - index
+        guard remaining > 0, bytes.count >= 8 else { return }
+        // The last `remaining` bytes sit at the top of the buffer's final word; shifted down, the
+        // zeros shifted in are hits only above them, where the mask cuts them off.
+        let word = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self) >> UInt64((8 - remaining) * 8)
+        let special = Self.specialBytes(in: word) & ((1 << UInt64(remaining * 8)) &- 1)
+        index += special == 0 ? remaining : special.trailingZeroBitCount >> 3
+    }
+
+    /// The high bit of each byte of `word` (little-endian) that is ≥ 0x80, < 0x20, `"` or `\`.
+    /// A borrow can only add false hits above a real one, so the lowest set bit is exact.
+    @inline(__always)
+    private static func specialBytes(in word: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        return (word | ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
+            & 0x8080_8080_8080_8080
     }
 
     private func isHex(_ byte: UInt8) -> Bool {

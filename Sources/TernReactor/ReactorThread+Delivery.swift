@@ -17,7 +17,12 @@ extension ReactorThread {
             local.cursor = result.cursor
             guard result.bytes > 0 else { return }
             let batch = UnsafeRawBufferPointer(rebasing: batchBuffer[0..<result.bytes])
-            let (firstSequence, lastSequence) = indexFrames(batch)
+            let firstSequence = sequence(in: batch, at: 0)
+            let lastSequence = sequence(in: batch, at: result.lastFrameStart)
+            // Ring frames carry consecutive sequences, so the count needs no walk; frame starts
+            // are indexed only if a subscriber needs the batch cut (`frameStarts`).
+            batchFrameCount = Int(lastSequence - firstSequence + 1)
+            batchFrameStarts.removeAll(keepingCapacity: true)
             if firstSequence > local.expectedSequence {
                 // Lapped: the frames in between were overwritten before this thread copied them.
                 let lost = firstSequence - local.expectedSequence
@@ -36,18 +41,17 @@ extension ReactorThread {
         streamHasNewFrames(local.stream)
     }
 
-    /// Records where each frame of the batch starts; returns the first and last sequences.
-    private func indexFrames(_ batch: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
-        batchFrameStarts.removeAll(keepingCapacity: true)
-        var offset = 0
-        var last = 0
-        while offset < batch.count {
-            batchFrameStarts.append(offset)
-            last = offset
-            let length = Int(UInt32(bigEndian: batch.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            offset += WireLimits.headerSize + length
+    /// Where each frame of the current batch starts, indexed on first use.
+    private func frameStarts(_ batch: UnsafeRawBufferPointer) -> [Int] {
+        if batchFrameStarts.isEmpty {
+            var offset = 0
+            while offset < batch.count {
+                batchFrameStarts.append(offset)
+                let length = Int(UInt32(bigEndian: batch.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+                offset += WireLimits.headerSize + length
+            }
         }
-        return (sequence(in: batch, at: 0), sequence(in: batch, at: last))
+        return batchFrameStarts
     }
 
     private func sequence(in batch: UnsafeRawBufferPointer, at frameStart: Int) -> UInt64 {
@@ -65,8 +69,8 @@ extension ReactorThread {
             let written = write(connection.fd, batch.baseAddress, batch.count)
             if written == batch.count {
                 connection.bytesWritten += UInt64(written)
-                connection.messagesDelivered += UInt64(batchFrameStarts.count)
-                counters.messagesDelivered.add(UInt64(batchFrameStarts.count), ordering: .relaxed)
+                connection.messagesDelivered += UInt64(batchFrameCount)
+                counters.messagesDelivered.add(UInt64(batchFrameCount), ordering: .relaxed)
                 counters.bytesOut.add(UInt64(written), ordering: .relaxed)
                 return
             }
@@ -86,7 +90,7 @@ extension ReactorThread {
     }
 
     private func enqueue(_ batch: UnsafeRawBufferPointer, alreadySent sent: Int, streamID: UInt32, to connection: Connection) {
-        let starts = batchFrameStarts
+        let starts = frameStarts(batch)
         // The first frame not yet started; a frame cut by a partial write must be finished whatever the limit.
         let firstUnsent = starts.partitioningIndex { $0 >= sent }
         if sent > 0 && (firstUnsent == starts.count || starts[firstUnsent] > sent) {

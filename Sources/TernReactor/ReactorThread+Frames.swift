@@ -15,7 +15,10 @@ extension ReactorThread {
         }
         switch header.type {
         case .publish:
-            try publish(connection, PublishView(header: header, body: body))
+            // processFrames collects runs itself; a PUBLISH arriving here is a run of one.
+            var run = PublishRun()
+            collectPublish(connection, try PublishView(header: header, body: body), into: &run)
+            flush(&run)
         case .subscribe:
             guard case .subscribe(let request) = try Frame.decode(header: header, body: body) else { return }
             subscribe(connection, request)
@@ -60,33 +63,94 @@ extension ReactorThread {
 
     // MARK: Publish (the hot request)
 
-    private func publish(_ connection: Connection, _ request: PublishView) throws(WireError) {
-        let stream: BrokerStream
-        if let cached = connection.lastPublishTarget, cached.id == request.streamID {
-            stream = cached
-        } else {
-            guard let subscription = connection.subscriptions[request.streamID] else {
+    /// Validates one PUBLISH and adds it to `run`, the consecutive PUBLISH frames to one stream;
+    /// the run is appended to the ring under one lock when it ends (`flush`). A request that
+    /// fails is answered after the run before it is flushed, so answers keep request order.
+    ///
+    /// `run` is a local of the caller, not thread state: inout locals need no runtime
+    /// exclusivity checks, and this is the one path every message takes.
+    func collectPublish(_ connection: Connection, _ request: PublishView, into run: inout PublishRun) {
+        if run.connection !== connection || run.streamID != request.streamID {
+            flush(&run)
+            guard let stream = publishTarget(connection, streamID: request.streamID) else {
                 answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
                 return
             }
-            stream = subscription.stream
-            connection.lastPublishTarget = stream
+            run.start(connection: connection, stream: stream)
         }
+        do {
+            try broker.validate(payload: request.payload)
+        } catch {
+            flush(&run)
+            answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            return
+        }
+        run.payloads.append(request.payload)
+        run.requests.append(.init(requestID: request.requestID, ack: request.ack))
+        if run.payloads.count == PublishRun.maxMessages { flush(&run) }
+    }
+
+    /// Appends the collected run, answers its acknowledgements, and publishes singly what the
+    /// stream's rate limit refused (each gets its own answer). Must run before the read buffer
+    /// the payloads point into is reused. The run stays bound to its stream and connection.
+    func flush(_ run: inout PublishRun) {
+        guard !run.payloads.isEmpty, let stream = run.stream, let connection = run.connection else { return }
+        defer { run.clearMessages() }
+        let outcome = run.payloads.withUnsafeBufferPointer { payloads in
+            Result { () throws(BrokerError) in try broker.publish(to: stream, validatedPayloads: payloads) }
+        }
+        let firstSequence: UInt64
+        let accepted: Int
+        switch outcome {
+        case .success(let published):
+            (firstSequence, accepted) = published
+        case .failure(let error):
+            for request in run.requests {
+                answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            }
+            return
+        }
+        if accepted > 0 && stream !== lastPublishedStream {
+            publishedThisIteration[stream.id] = stream
+            lastPublishedStream = stream
+        }
+        if accepted == run.payloads.count && !run.anyAck { return }
+        for (offset, request) in run.requests.enumerated() {
+            if offset < accepted {
+                guard request.ack else { continue }
+                sendControl(
+                    connection,
+                    .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: firstSequence + UInt64(offset))))
+            } else {
+                publishSingly(connection, stream, requestID: request.requestID, ack: request.ack, payload: run.payloads[offset])
+            }
+        }
+    }
+
+    /// The stream a connection publishes to by id: the last one it used, else one of its own.
+    private func publishTarget(_ connection: Connection, streamID: UInt32) -> BrokerStream? {
+        if let cached = connection.lastPublishTarget, cached.id == streamID { return cached }
+        guard let subscription = connection.subscriptions[streamID] else { return nil }
+        connection.lastPublishTarget = subscription.stream
+        return subscription.stream
+    }
+
+    private func publishSingly(_ connection: Connection, _ stream: BrokerStream, requestID: UInt32, ack: Bool, payload: UnsafeRawBufferPointer) {
         let sequence: UInt64
         do {
-            sequence = try broker.publish(to: stream, payload: request.payload, wake: false)
+            sequence = try broker.publish(to: stream, payload: payload, wake: false)
         } catch {
-            answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            answerError(connection, requestID: requestID, error.wireCode, error.message)
             return
         }
         if stream !== lastPublishedStream {
             publishedThisIteration[stream.id] = stream
             lastPublishedStream = stream
         }
-        if request.ack {
+        if ack {
             sendControl(
                 connection,
-                .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)))
+                .published(.init(requestID: requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)))
         }
     }
 

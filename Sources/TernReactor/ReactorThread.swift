@@ -46,6 +46,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     var publishedThisIteration: [UInt32: BrokerStream] = [:]
     /// The stream last added to `publishedThisIteration`: runs of publishes skip the dictionary.
     var lastPublishedStream: BrokerStream?
+    /// The buffers of the PUBLISH run, parked here between reads (`processFrames`).
+    var parkedPublishRun = PublishRun.withCapacity()
     var flushQueue: [Connection] = []
     var readAgainQueue: [Connection] = []
     var listeners: [ListeningSocket] = []
@@ -56,8 +58,10 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     /// Scratch space for a run of ring frames, written as-is to every subscriber.
     let batchBuffer: UnsafeMutableRawBufferPointer
-    /// Start offsets of the frames in `batchBuffer`, to cut a batch at frame boundaries.
+    /// Start offsets of the frames in `batchBuffer`, to cut a batch at frame boundaries (lazily).
     var batchFrameStarts: [Int] = []
+    /// Frames in `batchBuffer`.
+    var batchFrameCount = 0
     var processed: [BrokerStream] = []
     /// The last connections closed on this thread, oldest first (bounded).
     var recentlyClosed: [(report: ClosedConnectionReport, at: Int64)] = []
@@ -369,6 +373,17 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
 
     /// Handles every complete frame in `bytes`; returns how many bytes were consumed.
     private func processFrames(_ connection: Connection, _ bytes: UnsafeRawBufferPointer) -> Int {
+        // Runs of PUBLISH frames are collected and appended together; any other frame, an error
+        // or the end of `bytes` (whose memory is reused) ends the run first.
+        var run = PublishRun()
+        swap(&run, &parkedPublishRun)
+        var framesReceived: UInt64 = 0
+        defer {
+            flush(&run)
+            run.unbind()
+            swap(&run, &parkedPublishRun)
+            connection.framesReceived += framesReceived
+        }
         var offset = 0
         while connection.state == .awaitingHello || connection.state == .open {
             let slice: FrameSplitter.Slice
@@ -376,14 +391,21 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                 guard let next = try splitter.next(in: bytes, at: offset) else { break }
                 slice = next
             } catch {
+                flush(&run)
                 reject(connection, error, bytes: bytes, at: offset)
                 return bytes.count
             }
-            connection.framesReceived += 1
+            framesReceived += 1
             let body = UnsafeRawBufferPointer(rebasing: bytes[slice.bodyStart..<slice.end])
             do {
-                try handleFrame(connection, header: slice.header, body: body)
+                if slice.header.type == .publish && connection.state == .open {
+                    collectPublish(connection, try PublishView(header: slice.header, body: body), into: &run)
+                } else {
+                    flush(&run)
+                    try handleFrame(connection, header: slice.header, body: body)
+                }
             } catch {
+                flush(&run)
                 reject(connection, error, bytes: bytes, at: offset)
                 return bytes.count
             }

@@ -110,6 +110,7 @@ public struct PublishView {
     public var ack: Bool
     public var payload: UnsafeRawBufferPointer
 
+    @inlinable
     public init(header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
         var reader = WireReader(body)
         requestID = try reader.readU32("request_id")

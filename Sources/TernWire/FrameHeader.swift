@@ -5,6 +5,7 @@ public struct FrameHeader: Equatable, Sendable {
     public var type: FrameType
     public var flags: UInt8
 
+    @inlinable
     public init(length: UInt32, type: FrameType, flags: UInt8 = 0) {
         self.length = length
         self.type = type
@@ -16,23 +17,36 @@ public struct FrameHeader: Equatable, Sendable {
     /// refused without buffering it.
     ///
     /// - Precondition: `bytes.count >= WireLimits.headerSize`.
+    @inlinable
     public static func parse(_ bytes: UnsafeRawBufferPointer, maxBody: Int) throws(WireError) -> FrameHeader {
+        // Inlined into the reactor's frame loop: the checks are a few compares, and the errors
+        // are built out of line (`refusal`), off the path every frame takes.
+        let length = bytes.loadBigEndianUInt32(at: 0)
+        let rawType = bytes[4]
+        let flags = bytes[5]
+        let type: FrameType? = rawType == FrameType.publish.rawValue ? .publish : FrameType(rawValue: rawType)
+        guard Int(length) <= maxBody, let type, bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self) == 0,
+            flags & ~type.definedFlags == 0
+        else { throw refusal(bytes, maxBody: maxBody) }
+        return FrameHeader(length: length, type: type, flags: flags)
+    }
+
+    /// Why `parse` refused a header, checked in the order protocol.md gives.
+    @usableFromInline
+    static func refusal(_ bytes: UnsafeRawBufferPointer, maxBody: Int) -> WireError {
         let length = bytes.loadBigEndianUInt32(at: 0)
         let rawType = bytes[4]
         let flags = bytes[5]
         if Int(length) > maxBody {
-            throw WireError(.frameTooLarge, "frame body of \(length) bytes exceeds the limit of \(maxBody)")
+            return WireError(.frameTooLarge, "frame body of \(length) bytes exceeds the limit of \(maxBody)")
         }
         guard let type = FrameType(rawValue: rawType) else {
-            throw WireError(.unknownFrameType, "unknown frame type 0x\(String(rawType, radix: 16))")
+            return WireError(.unknownFrameType, "unknown frame type 0x\(String(rawType, radix: 16))")
         }
         if bytes[6] != 0 || bytes[7] != 0 {
-            throw WireError(.malformedFrame, "reserved header bytes must be zero")
+            return WireError(.malformedFrame, "reserved header bytes must be zero")
         }
-        if flags & ~type.definedFlags != 0 {
-            throw WireError(.malformedFrame, "undefined flags 0x\(String(flags, radix: 16)) on \(type)")
-        }
-        return FrameHeader(length: length, type: type, flags: flags)
+        return WireError(.malformedFrame, "undefined flags 0x\(String(flags, radix: 16)) on \(type)")
     }
 
     /// Writes the header into `destination`, which must have room for 8 bytes.

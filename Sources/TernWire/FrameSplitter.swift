@@ -7,11 +7,19 @@ public struct FrameSplitter: Sendable {
     /// Largest body accepted (`max_frame_body`).
     public var maxBody: Int
 
+    @inlinable
     public init(maxBody: Int) {
         self.maxBody = maxBody
     }
 
     public struct Slice {
+        @inlinable
+        init(header: FrameHeader, bodyStart: Int, end: Int) {
+            self.header = header
+            self.bodyStart = bodyStart
+            self.end = end
+        }
+
         public var header: FrameHeader
         /// Offset of the body within the buffer given to `next`.
         public var bodyStart: Int
@@ -20,6 +28,7 @@ public struct FrameSplitter: Sendable {
     }
 
     /// The frame starting at `offset` in `buffer`, if it is complete.
+    @inlinable
     public func next(in buffer: UnsafeRawBufferPointer, at offset: Int) throws(WireError) -> Slice? {
         let available = buffer.count - offset
         guard available >= WireLimits.headerSize else { return nil }

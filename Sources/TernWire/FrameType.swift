@@ -19,6 +19,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case error = 0x88
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
+    @inlinable
     public var definedFlags: UInt8 {
         switch self {
         case .subscribe, .subscribed: return FrameFlags.attachOnly

@@ -4,6 +4,7 @@ public struct WireReader {
     @usableFromInline let bytes: UnsafeRawBufferPointer
     @usableFromInline var offset = 0
 
+    @inlinable
     public init(_ bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
     }
@@ -12,9 +13,7 @@ public struct WireReader {
 
     @inlinable
     mutating func take(_ count: Int, _ field: StaticString) throws(WireError) -> Int {
-        guard count <= bytes.count - offset else {
-            throw WireError(.malformedFrame, "body ends inside \(field)")
-        }
+        guard count <= bytes.count - offset else { throw Self.endsInside(field) }
         defer { offset += count }
         return offset
     }
@@ -27,6 +26,12 @@ public struct WireReader {
         UInt16(bigEndian: bytes.loadUnaligned(fromByteOffset: try take(2, field), as: UInt16.self))
     }
 
+    @usableFromInline
+    static func endsInside(_ field: StaticString) -> WireError {
+        WireError(.malformedFrame, "body ends inside \(field)")
+    }
+
+    @inlinable
     public mutating func readU32(_ field: StaticString) throws(WireError) -> UInt32 {
         UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: try take(4, field), as: UInt32.self))
     }
@@ -56,6 +61,7 @@ public struct WireReader {
     }
 
     /// All bytes left in the body, without copying.
+    @inlinable
     public mutating func readRest() -> UnsafeRawBufferPointer {
         defer { offset = bytes.count }
         return UnsafeRawBufferPointer(rebasing: bytes[offset...])

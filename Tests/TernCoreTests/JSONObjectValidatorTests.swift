@@ -187,6 +187,42 @@ struct JSONObjectValidatorTests {
         #expect(!JSONObjectValidator.isObject(Array(("{\"a\":" + String(repeating: "[", count: 1_000_000)).utf8)))
     }
 
+    /// The string scanner checks eight bytes at a time and jumps to the first byte that needs a
+    /// look, reading the last partial word as the buffer's final eight bytes: put each kind of
+    /// special byte at every offset of a word, with every count of bytes after it.
+    @Test("special string bytes are found at every offset of a word")
+    func specialBytesAtEveryOffset() {
+        func object(_ before: Int, _ special: [UInt8], _ after: Int, closed: Bool = true) -> [UInt8] {
+            Array(#"{"k":""#.utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: before) + special
+                + [UInt8](repeating: UInt8(ascii: "b"), count: after) + (closed ? Array(#""}"#.utf8) : [])
+        }
+        for before in 0..<18 {
+            for after in 0..<18 {
+                #expect(JSONObjectValidator.isObject(object(before, [], after)), "plain \(before)+\(after)")
+                #expect(JSONObjectValidator.isObject(object(before, Array(#"\""#.utf8), after)), "escaped quote at \(before)")
+                #expect(JSONObjectValidator.isObject(object(before, Array(#"\\"#.utf8), after)), "escaped backslash at \(before)")
+                #expect(JSONObjectValidator.isObject(object(before, [0xC3, 0xA9], after)), "é at \(before)")
+                #expect(JSONObjectValidator.isObject(object(before, [0x7F], after)), "DEL at \(before)")
+                #expect(!JSONObjectValidator.isObject(object(before, [0x1F], after)), "control byte at \(before)")
+                #expect(!JSONObjectValidator.isObject(object(before, [0x80], after)), "lone continuation at \(before)")
+                #expect(!JSONObjectValidator.isObject(object(before, [UInt8(ascii: "\"")], after)), "early quote at \(before)")
+                #expect(!JSONObjectValidator.isObject(object(before, [], after, closed: false)), "unterminated \(before)+\(after)")
+            }
+        }
+    }
+
+    @Test("the scanner stays inside a buffer cut from a larger one")
+    func slicedBuffer() {
+        // A valid object whose closing quote and brace are followed, outside the slice, by bytes
+        // that would make it valid or invalid if they were read.
+        let text = Array(#"{"k":"abcdefghijk"}"#.utf8)
+        let padded = text + Array(#""}"#.utf8)
+        padded.withUnsafeBytes { all in
+            #expect(JSONObjectValidator.isObject(UnsafeRawBufferPointer(rebasing: all[..<text.count])))
+            #expect(!JSONObjectValidator.isObject(UnsafeRawBufferPointer(rebasing: all[..<(text.count - 2)])))
+        }
+    }
+
     @Test("a large valid object is accepted from a raw buffer")
     func largeObject() {
         let members = (0..<500).map { "\"k\($0)\":[\($0),\"v\($0)\"]" }.joined(separator: ",")
