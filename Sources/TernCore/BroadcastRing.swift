@@ -31,26 +31,21 @@ public final class BroadcastRing: @unchecked Sendable {
     private let tail = Atomic<UInt64>(0)
     /// Start of the newest complete frame: where a lapped reader starts again.
     private let latest = Atomic<UInt64>(0)
-    /// Where the writer encodes frames before copying them into the ring (after the ring, in the
-    /// same mapping, so it costs no memory until a run is written).
-    private let staging: UnsafeMutableRawPointer
-    static let stagingBytes = 16 * 1024
 
     /// - Parameter capacity: a power of two, at least twice the largest frame.
     public init(capacity: Int) {
         precondition(capacity >= 64 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two ≥ 64")
         self.capacity = capacity
         // mmap so that pages of a large, sparsely used ring are not resident until written.
-        let mapped = mmap(nil, capacity + Self.stagingBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        let mapped = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
         guard let mapped, mapped != MAP_FAILED else {
             fatalError("mmap of a \(capacity)-byte ring failed: errno \(errno)")
         }
         memory = mapped
-        staging = mapped + capacity
     }
 
     deinit {
-        munmap(memory, capacity + Self.stagingBytes)
+        munmap(memory, capacity)
     }
 
     /// The position just past the newest complete frame; a new reader starts here.
@@ -59,59 +54,73 @@ public final class BroadcastRing: @unchecked Sendable {
     /// Appends one MESSAGE frame. Caller serialises writers.
     public func appendMessage(streamID: UInt32, sequence: UInt64, payload: UnsafeRawBufferPointer) {
         withUnsafePointer(to: payload) { single in
-            appendMessages(streamID: streamID, firstSequence: sequence, payloads: UnsafeBufferPointer(start: single, count: 1))
+            appendMessages(
+                streamID: streamID, firstSequence: sequence, payloads: UnsafeBufferPointer(start: single, count: 1), staging: nil)
         }
     }
 
     /// Appends one MESSAGE frame per payload, with consecutive sequences. Caller serialises writers.
     ///
-    /// A run is announced and published as a whole (one `tailIntent`, one `tail`) in pieces of at
-    /// most `stagingBytes` (and half the ring): each piece is encoded contiguously in the staging
-    /// area, then copied into the ring at once, so the word-atomic copy pays for its unaligned ends
-    /// once per piece rather than twice per frame. A frame larger than the staging area is
-    /// written in place, alone.
-    public func appendMessages(streamID: UInt32, firstSequence: UInt64, payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>) {
-        let pieceLimit = UInt64(min(capacity / 2, Self.stagingBytes))
+    /// A run is announced and published (one `tailIntent`, one `tail`) in pieces of at most half
+    /// the ring. With `staging` (the calling thread's scratch memory), a piece's frames are
+    /// encoded there and copied into the ring at once, so the word-atomic copy pays for unaligned
+    /// ends once per piece rather than twice per frame; a frame larger than `staging` is written
+    /// in place. Scratch memory belongs to the writer, not the ring, so ten thousand streams with
+    /// runs do not each keep a staging page resident.
+    public func appendMessages(
+        streamID: UInt32, firstSequence: UInt64, payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        staging: UnsafeMutableRawBufferPointer?
+    ) {
+        let stagingBytes = payloads.count > 1 ? staging?.count ?? 0 : 0
+        let pieceLimit = UInt64(capacity / 2)
         var index = 0
         var sequence = firstSequence
-        while index < payloads.count {
-            let start = tail.load(ordering: .relaxed)
-            var end = start
-            var lastStart = start
-            var stop = index
-            while stop < payloads.count {
-                let size = UInt64(MessageFrame.size(payloadCount: payloads[stop].count))
-                precondition(size <= UInt64(capacity / 2), "frame of \(size) bytes does not fit a \(capacity)-byte ring")
-                if end + size - start > pieceLimit && stop > index { break }
-                lastStart = end
-                end += size
-                stop += 1
-            }
-            // Seqlock write side: announce, fence, write, publish.
-            tailIntent.store(end, ordering: .relaxed)
-            atomicMemoryFence(ordering: .releasing)
-            if end - start <= UInt64(Self.stagingBytes) {
-                var staged = staging
-                for payload in payloads[index..<stop] {
-                    MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staged)
-                    staged += MessageFrame.prefixSize
-                    if let base = payload.baseAddress { staged.copyMemory(from: base, byteCount: payload.count) }
-                    staged += payload.count
-                    sequence += 1
+        withUnsafeTemporaryAllocation(byteCount: MessageFrame.prefixSize, alignment: 8) { prefix in
+            while index < payloads.count {
+                let start = tail.load(ordering: .relaxed)
+                var end = start
+                var lastStart = start
+                var stop = index
+                while stop < payloads.count {
+                    let size = UInt64(MessageFrame.size(payloadCount: payloads[stop].count))
+                    precondition(size <= pieceLimit, "frame of \(size) bytes does not fit a \(capacity)-byte ring")
+                    if end + size - start > pieceLimit && stop > index { break }
+                    // A staged piece ends where the staging memory does, unless it is one frame.
+                    if stagingBytes > 0 && end + size - start > UInt64(stagingBytes) && stop > index { break }
+                    lastStart = end
+                    end += size
+                    stop += 1
                 }
-                ctern_ring_store(memory, capacity, start, staging, Int(end - start))
-            } else {
-                let payload = payloads[index]
-                MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staging)
-                ctern_ring_store(memory, capacity, start, staging, MessageFrame.prefixSize)
-                if let base = payload.baseAddress {
-                    ctern_ring_store(memory, capacity, start + UInt64(MessageFrame.prefixSize), base, payload.count)
+                // Seqlock write side: announce, fence, write, publish.
+                tailIntent.store(end, ordering: .relaxed)
+                atomicMemoryFence(ordering: .releasing)
+                if let staging, stagingBytes > 0, end - start <= UInt64(stagingBytes) {
+                    var staged = staging.baseAddress!
+                    for payload in payloads[index..<stop] {
+                        MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staged)
+                        staged += MessageFrame.prefixSize
+                        if let base = payload.baseAddress { staged.copyMemory(from: base, byteCount: payload.count) }
+                        staged += payload.count
+                        sequence += 1
+                    }
+                    ctern_ring_store(memory, capacity, start, staging.baseAddress, Int(end - start))
+                } else {
+                    var position = start
+                    for payload in payloads[index..<stop] {
+                        MessageFrame.writePrefix(
+                            streamID: streamID, sequence: sequence, payloadCount: payload.count, to: prefix.baseAddress!)
+                        ctern_ring_store(memory, capacity, position, prefix.baseAddress, MessageFrame.prefixSize)
+                        if let base = payload.baseAddress {
+                            ctern_ring_store(memory, capacity, position + UInt64(MessageFrame.prefixSize), base, payload.count)
+                        }
+                        position += UInt64(MessageFrame.size(payloadCount: payload.count))
+                        sequence += 1
+                    }
                 }
-                sequence += 1
+                latest.store(lastStart, ordering: .releasing)
+                tail.store(end, ordering: .releasing)
+                index = stop
             }
-            latest.store(lastStart, ordering: .releasing)
-            tail.store(end, ordering: .releasing)
-            index = stop
         }
     }
 

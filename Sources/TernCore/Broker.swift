@@ -307,11 +307,15 @@ public final class Broker: Sendable {
     /// (the others follow it) and how many were accepted: when the stream's rate limit refuses
     /// one, it and the rest are neither published nor counted; the caller publishes them singly
     /// (`publish(to:payload:)`) to get each one's answer. Readers are not woken: call `wakeReaders(of:)`.
-    public func publish(to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>)
-        throws(BrokerError) -> (firstSequence: UInt64, accepted: Int)
-    {
+    ///
+    /// `staging` is the calling thread's scratch memory for encoding frames before they are copied
+    /// into the ring (see `BroadcastRing.appendMessages`); 16 KiB is plenty.
+    public func publish(
+        to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        staging: UnsafeMutableRawBufferPointer? = nil
+    ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
         guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        let (first, accepted) = stream.append(payloads)
+        let (first, accepted) = stream.append(payloads, staging: staging)
         messagesPublished.add(UInt64(accepted), ordering: .relaxed)
         return (first, accepted)
     }

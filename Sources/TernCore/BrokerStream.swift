@@ -95,13 +95,15 @@ public final class BrokerStream: Sendable {
     /// The payload must already be validated (`Broker.publish` does that). Nil when the stream's
     /// publish rate limit refuses the message.
     func append(_ payload: UnsafeRawBufferPointer) -> UInt64? {
-        let (first, accepted) = withUnsafePointer(to: payload) { append(UnsafeBufferPointer(start: $0, count: 1)) }
+        let (first, accepted) = withUnsafePointer(to: payload) { append(UnsafeBufferPointer(start: $0, count: 1), staging: nil) }
         return accepted == 1 ? first : nil
     }
 
     /// Appends a run of validated payloads under one lock, with consecutive sequences from the
     /// first returned. The rate limit may accept only a prefix of the run: `accepted` says how many.
-    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>) -> (first: UInt64, accepted: Int) {
+    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>, staging: UnsafeMutableRawBufferPointer?)
+        -> (first: UInt64, accepted: Int)
+    {
         publishState.withLock { state in
             var accepted = payloads.count
             if state.rateLimit != nil {
@@ -112,7 +114,8 @@ public final class BrokerStream: Sendable {
             state.nextSequence += UInt64(accepted)
             if accepted > 0 {
                 state.ring?.appendMessages(
-                    streamID: id, firstSequence: first, payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]))
+                    streamID: id, firstSequence: first, payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]),
+                    staging: staging)
             }
             return (first, accepted)
         }

@@ -5,169 +5,178 @@
 /// Checks that bytes are exactly one JSON object (RFC 8259), without allocating.
 ///
 /// Messages are validated once, at publish, on either port; subscribers then get bytes they can
-/// hand to any JSON parser. Nesting is capped (`maxDepth`) so hostile input cannot exhaust the
-/// stack.
-public struct JSONObjectValidator {
+/// hand to any JSON parser. Every message takes this path, so it is one loop with the position
+/// in a register: no recursion (the open containers are a bit stack, one bit per level, which
+/// also caps nesting at `maxDepth` so hostile input cannot exhaust anything), and strings are
+/// scanned eight bytes at a time.
+public enum JSONObjectValidator {
+    /// Containers open at once at most, the top-level object included.
     public static let maxDepth = 64
-
-    private let bytes: UnsafeRawBufferPointer
-    private var index = 0
-
-    /// True if `bytes` is a JSON object, optionally surrounded by whitespace.
-    public static func isObject(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var validator = JSONObjectValidator(bytes: bytes)
-        validator.skipWhitespace()
-        guard validator.peek() == UInt8(ascii: "{"), validator.value(depth: 0) else { return false }
-        validator.skipWhitespace()
-        return validator.index == bytes.count
-    }
 
     public static func isObject(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { isObject($0) }
     }
 
-    private init(bytes: UnsafeRawBufferPointer) {
-        self.bytes = bytes
+    /// Where the scanner is in the grammar; the position travels separately.
+    private enum State {
+        /// After `{`: a key or `}`.
+        case objectStart
+        /// After `[`: a value or `]`.
+        case arrayStart
+        /// A member's key (whitespace skipped), then `:`.
+        case key
+        /// Any value (whitespace skipped).
+        case value
+        /// After a value: `,` or the close of the innermost container.
+        case afterValue
+        /// A container was just closed.
+        case closed
     }
 
-    private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
-
-    private mutating func skipWhitespace() {
-        while index < bytes.count {
-            switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
-            default: return
-            }
-        }
-    }
-
-    private mutating func expect(_ literal: StaticString) -> Bool {
-        let count = literal.utf8CodeUnitCount
-        guard bytes.count - index >= count else { return false }
-        for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {
-            return false
-        }
-        index += count
-        return true
-    }
-
-    private mutating func value(depth: Int) -> Bool {
-        guard depth < Self.maxDepth, let byte = peek() else { return false }
-        switch byte {
-        case UInt8(ascii: "{"): return object(depth: depth + 1)
-        case UInt8(ascii: "["): return array(depth: depth + 1)
-        case UInt8(ascii: "\""): return string()
-        case UInt8(ascii: "t"): return expect("true")
-        case UInt8(ascii: "f"): return expect("false")
-        case UInt8(ascii: "n"): return expect("null")
-        default: return number()
-        }
-    }
-
-    private mutating func object(depth: Int) -> Bool {
+    /// True if `bytes` is a JSON object, optionally surrounded by whitespace.
+    public static func isObject(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let count = bytes.count
+        var index = skipWhitespace(bytes, from: 0)
+        guard index < count, bytes[index] == .openBrace else { return false }
         index += 1
-        skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
-            index += 1
-            return true
-        }
+        var depth = 1
+        // Bit `level - 1` is set when the container open at `level` is an object.
+        var objects: UInt64 = 1
+        var state = State.objectStart
         while true {
-            skipWhitespace()
-            guard peek() == UInt8(ascii: "\""), string() else { return false }
-            skipWhitespace()
-            guard peek() == UInt8(ascii: ":") else { return false }
-            index += 1
-            skipWhitespace()
-            guard value(depth: depth) else { return false }
-            skipWhitespace()
-            switch peek() {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "}"):
-                index += 1
-                return true
-            default: return false
-            }
-        }
-    }
-
-    private mutating func array(depth: Int) -> Bool {
-        index += 1
-        skipWhitespace()
-        if peek() == UInt8(ascii: "]") {
-            index += 1
-            return true
-        }
-        while true {
-            skipWhitespace()
-            guard value(depth: depth) else { return false }
-            skipWhitespace()
-            switch peek() {
-            case UInt8(ascii: ","): index += 1
-            case UInt8(ascii: "]"):
-                index += 1
-                return true
-            default: return false
-            }
-        }
-    }
-
-    /// A string, with escapes checked and UTF-8 validated.
-    private mutating func string() -> Bool {
-        index += 1
-        while index < bytes.count {
-            skipPlainASCII()
-            guard index < bytes.count else { return false }
-            let byte = bytes[index]
-            switch byte {
-            case UInt8(ascii: "\""):
-                index += 1
-                return true
-            case UInt8(ascii: "\\"):
-                index += 1
-                guard let escaped = peek() else { return false }
-                switch escaped {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"),
-                    UInt8(ascii: "f"), UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            switch state {
+            case .objectStart:
+                index = skipWhitespace(bytes, from: index)
+                guard index < count else { return false }
+                if bytes[index] == .closeBrace {
                     index += 1
-                case UInt8(ascii: "u"):
-                    guard bytes.count - index >= 5 else { return false }
-                    for offset in 1...4 where !isHex(bytes[index + offset]) { return false }
-                    index += 5
+                    state = .closed
+                } else {
+                    state = .key
+                }
+            case .arrayStart:
+                index = skipWhitespace(bytes, from: index)
+                guard index < count else { return false }
+                if bytes[index] == .closeBracket {
+                    index += 1
+                    state = .closed
+                } else {
+                    state = .value
+                }
+            case .key:
+                guard index < count, bytes[index] == .quote else { return false }
+                index = stringEnd(bytes, from: index)
+                guard index >= 0 else { return false }
+                index = skipWhitespace(bytes, from: index)
+                guard index < count, bytes[index] == .colon else { return false }
+                index = skipWhitespace(bytes, from: index + 1)
+                state = .value
+            case .value:
+                guard depth < maxDepth, index < count else { return false }
+                switch bytes[index] {
+                case .openBrace, .openBracket:
+                    let isObject: UInt64 = bytes[index] == .openBrace ? 1 : 0
+                    objects = objects & ~(1 << UInt64(depth)) | isObject << UInt64(depth)
+                    depth += 1
+                    index += 1
+                    state = isObject == 1 ? .objectStart : .arrayStart
+                    continue
+                case .quote: index = stringEnd(bytes, from: index)
+                case UInt8(ascii: "t"): index = literalEnd(bytes, from: index, "true")
+                case UInt8(ascii: "f"): index = literalEnd(bytes, from: index, "false")
+                case UInt8(ascii: "n"): index = literalEnd(bytes, from: index, "null")
+                default: index = numberEnd(bytes, from: index)
+                }
+                guard index >= 0 else { return false }
+                state = .afterValue
+            case .afterValue:
+                index = skipWhitespace(bytes, from: index)
+                guard index < count else { return false }
+                let inObject = objects >> UInt64(depth - 1) & 1 == 1
+                switch bytes[index] {
+                case .comma:
+                    index = skipWhitespace(bytes, from: index + 1)
+                    state = inObject ? .key : .value
+                case .closeBrace where inObject, .closeBracket where !inObject:
+                    index += 1
+                    state = .closed
                 default:
                     return false
                 }
-            case 0x00..<0x20:
-                return false
-            case 0x20..<0x80:
-                index += 1
-            default:
-                guard utf8Sequence() else { return false }
+            case .closed:
+                depth -= 1
+                if depth == 0 { return skipWhitespace(bytes, from: index) == count }
+                state = .afterValue
             }
         }
-        return false
+    }
+
+    // MARK: Tokens. Each returns the index just past the token, or -1 if it is not valid.
+
+    @inline(__always)
+    private static func skipWhitespace(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            default: return index
+            }
+        }
+        return index
+    }
+
+    /// A string starting at its opening quote, with escapes checked and UTF-8 validated.
+    private static func stringEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let count = bytes.count
+        var index = start + 1
+        while true {
+            index = skipPlainASCII(bytes, from: index)
+            guard index < count else { return -1 }
+            let byte = bytes[index]
+            if byte == .quote { return index + 1 }
+            if byte == .backslash {
+                index += 1
+                guard index < count else { return -1 }
+                switch bytes[index] {
+                case .quote, .backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
+                    UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    guard count - index >= 5 else { return -1 }
+                    for offset in 1...4 where !isHex(bytes[index + offset]) { return -1 }
+                    index += 5
+                default:
+                    return -1
+                }
+            } else if byte < 0x20 {
+                return -1
+            } else if byte < 0x80 {
+                index += 1  // plain, in a buffer shorter than a word
+            } else {
+                index = utf8SequenceEnd(bytes, from: index)
+                guard index >= 0 else { return -1 }
+            }
+        }
     }
 
     /// Skips string bytes that need no attention (printable ASCII but `"` and `\`), eight at a
-    /// time, and stops exactly on the first byte that does: payloads are mostly such bytes, and
-    /// this loop is most of the cost of validation. The last partial word is read as the final
-    /// eight bytes of the buffer, so no byte is ever looked at one by one here.
+    /// time, and stops exactly on the first byte that does: payloads are mostly such bytes. The
+    /// last partial word is read as the buffer's final eight bytes, so no byte is looked at alone.
     @inline(__always)
-    private mutating func skipPlainASCII() {
+    private static func skipPlainASCII(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
         while bytes.count - index >= 8 {
-            let special = Self.specialBytes(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            if special != 0 {
-                index += special.trailingZeroBitCount >> 3
-                return
-            }
+            let special = specialBytes(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            if special != 0 { return index + special.trailingZeroBitCount >> 3 }
             index += 8
         }
         let remaining = bytes.count - index
-        guard remaining > 0, bytes.count >= 8 else { return }
+        guard remaining > 0, bytes.count >= 8 else { return index }
         // The last `remaining` bytes sit at the top of the buffer's final word; shifted down, the
         // zeros shifted in are hits only above them, where the mask cuts them off.
         let word = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self) >> UInt64((8 - remaining) * 8)
-        let special = Self.specialBytes(in: word) & ((1 << UInt64(remaining * 8)) &- 1)
-        index += special == 0 ? remaining : special.trailingZeroBitCount >> 3
+        let special = specialBytes(in: word) & ((1 << UInt64(remaining * 8)) &- 1)
+        return index + (special == 0 ? remaining : special.trailingZeroBitCount >> 3)
     }
 
     /// The high bit of each byte of `word` (little-endian) that is ≥ 0x80, < 0x20, `"` or `\`.
@@ -181,13 +190,13 @@ public struct JSONObjectValidator {
             & 0x8080_8080_8080_8080
     }
 
-    private func isHex(_ byte: UInt8) -> Bool {
+    private static func isHex(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
             || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(byte)
     }
 
     /// One multi-byte UTF-8 scalar (no overlongs, no surrogates, at most U+10FFFF).
-    private mutating func utf8Sequence() -> Bool {
+    private static func utf8SequenceEnd(_ bytes: UnsafeRawBufferPointer, from index: Int) -> Int {
         let lead = bytes[index]
         let count: Int
         var low: UInt8 = 0x80
@@ -200,38 +209,57 @@ public struct JSONObjectValidator {
         case 0xF0: count = 4; low = 0x90
         case 0xF1...0xF3: count = 4
         case 0xF4: count = 4; high = 0x8F
-        default: return false
+        default: return -1
         }
-        guard bytes.count - index >= count else { return false }
+        guard bytes.count - index >= count else { return -1 }
         for offset in 1..<count {
             let byte = bytes[index + offset]
             let (min, max) = offset == 1 ? (low, high) : (UInt8(0x80), UInt8(0xBF))
-            guard byte >= min && byte <= max else { return false }
+            guard byte >= min && byte <= max else { return -1 }
         }
-        index += count
-        return true
+        return index + count
     }
 
-    private mutating func number() -> Bool {
-        if peek() == UInt8(ascii: "-") { index += 1 }
-        guard let first = peek(), isDigit(first) else { return false }
+    private static func literalEnd(_ bytes: UnsafeRawBufferPointer, from index: Int, _ literal: StaticString) -> Int {
+        let count = literal.utf8CodeUnitCount
+        guard bytes.count - index >= count else { return -1 }
+        for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] { return -1 }
+        return index + count
+    }
+
+    private static func numberEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        var index = start
+        func digit(_ at: Int) -> Bool { at < bytes.count && bytes[at] &- UInt8(ascii: "0") < 10 }
+        func byte(_ at: Int) -> UInt8? { at < bytes.count ? bytes[at] : nil }
+        if byte(index) == UInt8(ascii: "-") { index += 1 }
+        guard digit(index) else { return -1 }
+        let first = bytes[index]
         index += 1
         if first != UInt8(ascii: "0") {
-            while let byte = peek(), isDigit(byte) { index += 1 }
+            while digit(index) { index += 1 }
         }
-        if peek() == UInt8(ascii: ".") {
+        if byte(index) == UInt8(ascii: ".") {
             index += 1
-            guard let byte = peek(), isDigit(byte) else { return false }
-            while let byte = peek(), isDigit(byte) { index += 1 }
+            guard digit(index) else { return -1 }
+            while digit(index) { index += 1 }
         }
-        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+        if byte(index) == UInt8(ascii: "e") || byte(index) == UInt8(ascii: "E") {
             index += 1
-            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { index += 1 }
-            guard let byte = peek(), isDigit(byte) else { return false }
-            while let byte = peek(), isDigit(byte) { index += 1 }
+            if byte(index) == UInt8(ascii: "+") || byte(index) == UInt8(ascii: "-") { index += 1 }
+            guard digit(index) else { return -1 }
+            while digit(index) { index += 1 }
         }
-        return true
+        return index
     }
+}
 
-    private func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+extension UInt8 {
+    fileprivate static let openBrace = UInt8(ascii: "{")
+    fileprivate static let closeBrace = UInt8(ascii: "}")
+    fileprivate static let openBracket = UInt8(ascii: "[")
+    fileprivate static let closeBracket = UInt8(ascii: "]")
+    fileprivate static let quote = UInt8(ascii: "\"")
+    fileprivate static let backslash = UInt8(ascii: "\\")
+    fileprivate static let colon = UInt8(ascii: ":")
+    fileprivate static let comma = UInt8(ascii: ",")
 }

@@ -1,9 +1,13 @@
 import TernCore
+import TernWire
 
 /// Consecutive PUBLISH frames from one connection to one stream, validated and waiting to be
 /// appended together: one lock, one sequence range and one ring announcement per run instead of
 /// per message. The payloads point into the reactor thread's read buffer, so a run is flushed
 /// before that buffer is reused.
+///
+/// A run is bound to its connection and stream: the next PUBLISH to the same stream id joins it
+/// without looking the stream up. Any other frame unbinds it (it may change subscriptions).
 struct PublishRun {
     /// Messages per run at most; bounds the time the stream's lock is held.
     static let maxMessages = 256
@@ -17,10 +21,10 @@ struct PublishRun {
     private(set) var stream: BrokerStream?
     /// The stream's id, compared per frame without touching the stream object.
     private(set) var streamID: UInt32 = 0
-    var payloads: [UnsafeRawBufferPointer] = []
-    var requests: [Request] = []
-    /// True if any collected request asked for PUBLISHED.
-    var anyAck: Bool { requests.contains { $0.ack } }
+    private(set) var payloads: [UnsafeRawBufferPointer] = []
+    private(set) var requests: [Request] = []
+    /// True if a collected request asked for PUBLISHED.
+    private(set) var anyAck = false
 
     init() {}
 
@@ -32,18 +36,35 @@ struct PublishRun {
         return run
     }
 
-    mutating func start(connection: Connection, stream: BrokerStream) {
+    var isFull: Bool { payloads.count >= Self.maxMessages }
+
+    mutating func bind(connection: Connection, stream: BrokerStream) {
         self.connection = connection
         self.stream = stream
         streamID = stream.id
     }
 
+    mutating func append(_ payload: UnsafeRawBufferPointer, requestID: UInt32, ack: Bool) {
+        payloads.append(payload)
+        requests.append(Request(requestID: requestID, ack: ack))
+        anyAck = anyAck || ack
+    }
+
+    /// Bytes of the MESSAGE frames of the first `count` payloads.
+    func frameBytes(_ count: Int) -> Int {
+        var bytes = count * MessageFrame.prefixSize
+        for payload in payloads[..<count] { bytes += payload.count }
+        return bytes
+    }
+
+    /// Forgets the collected messages; the run stays bound.
     mutating func clearMessages() {
         payloads.removeAll(keepingCapacity: true)
         requests.removeAll(keepingCapacity: true)
+        anyAck = false
     }
 
-    /// Forgets the connection and stream too (the run is parked between reads).
+    /// Forgets the connection and stream too. Call only once the messages are flushed.
     mutating func unbind() {
         clearMessages()
         connection = nil

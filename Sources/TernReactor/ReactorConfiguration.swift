@@ -19,6 +19,11 @@ public struct ReactorConfiguration: Sendable {
     public var pingIntervalMilliseconds: Int = 30_000
     /// Bytes one reactor thread copies out of a ring per batch (one write per subscriber per batch).
     public var batchBytes: Int = 256 * 1024
+    /// Bytes a reactor thread may read from publishers in one loop turn before it delivers, as
+    /// long as no stream has a batch waiting. Under load from publishers to many streams, a larger
+    /// budget means more messages per subscriber write; it bounds the delay a turn adds. TCP data
+    /// connections get a receive buffer of this size, so that the backlog is there to read.
+    public var readBudgetBytes: Int = 4 << 20
     /// When set, HELLO must carry the account's auth token as `token` (else AUTH_FAILED).
     public var credentials: CredentialsHolder?
     /// Shown in WELCOME.
@@ -36,6 +41,7 @@ public struct ReactorConfiguration: Sendable {
         if outBufferBytes < maxFrameBody + WireLimits.headerSize {
             problems.append("out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))")
         }
+        if readBudgetBytes < 64 * 1024 { problems.append("read budget (\(readBudgetBytes)) must be at least 64K") }
         if maxConnections < 1 { problems.append("max connections must be at least 1") }
         if maxSubscriptionsPerConnection < 1 { problems.append("max subscriptions must be at least 1") }
         if handshakeTimeoutMilliseconds < 1 { problems.append("handshake timeout must be positive") }

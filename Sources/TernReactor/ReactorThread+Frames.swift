@@ -76,7 +76,7 @@ extension ReactorThread {
                 answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
                 return
             }
-            run.start(connection: connection, stream: stream)
+            run.bind(connection: connection, stream: stream)
         }
         do {
             try broker.validate(payload: request.payload)
@@ -85,9 +85,8 @@ extension ReactorThread {
             answerError(connection, requestID: request.requestID, error.wireCode, error.message)
             return
         }
-        run.payloads.append(request.payload)
-        run.requests.append(.init(requestID: request.requestID, ack: request.ack))
-        if run.payloads.count == PublishRun.maxMessages { flush(&run) }
+        run.append(request.payload, requestID: request.requestID, ack: request.ack)
+        if run.isFull { flush(&run) }
     }
 
     /// Appends the collected run, answers its acknowledgements, and publishes singly what the
@@ -97,7 +96,9 @@ extension ReactorThread {
         guard !run.payloads.isEmpty, let stream = run.stream, let connection = run.connection else { return }
         defer { run.clearMessages() }
         let outcome = run.payloads.withUnsafeBufferPointer { payloads in
-            Result { () throws(BrokerError) in try broker.publish(to: stream, validatedPayloads: payloads) }
+            Result { () throws(BrokerError) in
+                try broker.publish(to: stream, validatedPayloads: payloads, staging: stagingBuffer)
+            }
         }
         let firstSequence: UInt64
         let accepted: Int
@@ -110,10 +111,7 @@ extension ReactorThread {
             }
             return
         }
-        if accepted > 0 && stream !== lastPublishedStream {
-            publishedThisIteration[stream.id] = stream
-            lastPublishedStream = stream
-        }
+        if accepted > 0 { notePublished(stream, bytes: run.frameBytes(accepted)) }
         if accepted == run.payloads.count && !run.anyAck { return }
         for (offset, request) in run.requests.enumerated() {
             if offset < accepted {
@@ -143,10 +141,7 @@ extension ReactorThread {
             answerError(connection, requestID: requestID, error.wireCode, error.message)
             return
         }
-        if stream !== lastPublishedStream {
-            publishedThisIteration[stream.id] = stream
-            lastPublishedStream = stream
-        }
+        notePublished(stream, bytes: MessageFrame.size(payloadCount: payload.count))
         if ack {
             sendControl(
                 connection,

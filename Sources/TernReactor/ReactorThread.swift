@@ -42,10 +42,20 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     // Thread-confined state.
     var connections: [Connection?] = []
     var localStreams: [UInt32: LocalStream] = [:]
-    /// Streams published to by this thread's connections in this iteration: wake readers once.
-    var publishedThisIteration: [UInt32: BrokerStream] = [:]
-    /// The stream last added to `publishedThisIteration`: runs of publishes skip the dictionary.
-    var lastPublishedStream: BrokerStream?
+    /// Streams published to by this thread's connections in this turn, with the frame bytes each
+    /// got: readers are woken once per turn, and the bytes bound how long a publisher reads on.
+    var publishedThisTurn: [UInt32: PublishedStream] = [:]
+    /// The most frame bytes one stream got in this turn.
+    var turnLargestStreamBytes = 0
+    /// Bytes read from all connections in this turn.
+    var turnBytesRead = 0
+    /// Scratch memory where publish runs are encoded before being copied into a ring.
+    let stagingBuffer: UnsafeMutableRawBufferPointer
+
+    struct PublishedStream {
+        let stream: BrokerStream
+        var bytes = 0
+    }
     /// The buffers of the PUBLISH run, parked here between reads (`processFrames`).
     var parkedPublishRun = PublishRun.withCapacity()
     var flushQueue: [Connection] = []
@@ -71,6 +81,12 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     static let listenerTokenBase: UInt64 = 1 << 32
     static let connectionTokenBase: UInt64 = 2 << 32
     static let readSize = 64 * 1024
+    /// Reads one connection gets per call before others have a turn, once the turn's read budget
+    /// is spent (`mustWaitForNextTurn`).
+    static let readsPerTurn = 4
+    /// Frame bytes one stream may get in a turn before the turn delivers: a drain batch, and at
+    /// most a quarter of the ring.
+    let streamTurnLimit: Int
 
     init(index: Int, broker: Broker, configuration: ReactorConfiguration, shared: ReactorShared, logger: Logger)
         throws(SocketError)
@@ -87,6 +103,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         splitter = FrameSplitter(maxBody: configuration.maxFrameBody)
         readBuffer = .allocate(
             byteCount: Self.readSize + configuration.maxFrameBody + WireLimits.headerSize, alignment: 16)
+        stagingBuffer = .allocate(byteCount: 16 * 1024, alignment: 16)
+        streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
         batchBuffer = .allocate(byteCount: max(configuration.batchBytes, 2 * (configuration.maxFrameBody + 8)), alignment: 16)
         try epoll.add(wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
     }
@@ -94,6 +112,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     deinit {
         readBuffer.deallocate()
         batchBuffer.deallocate()
+        stagingBuffer.deallocate()
     }
 
     func addListener(_ listener: ListeningSocket) throws(SocketError) {
@@ -230,11 +249,33 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         return stop
     }
 
+    /// Ends the turn's read phase: wakes the readers of every stream published to, once.
     private func wakeReadersOfPublishedStreams() {
-        lastPublishedStream = nil
-        guard !publishedThisIteration.isEmpty else { return }
-        for stream in publishedThisIteration.values { broker.wakeReaders(of: stream) }
-        publishedThisIteration.removeAll(keepingCapacity: true)
+        turnBytesRead = 0
+        turnLargestStreamBytes = 0
+        guard !publishedThisTurn.isEmpty else { return }
+        for published in publishedThisTurn.values { broker.wakeReaders(of: published.stream) }
+        publishedThisTurn.removeAll(keepingCapacity: true)
+    }
+
+    func notePublished(_ stream: BrokerStream, bytes: Int) {
+        let total = Self.add(bytes, to: &publishedThisTurn[stream.id, default: PublishedStream(stream: stream)])
+        if total > turnLargestStreamBytes { turnLargestStreamBytes = total }
+    }
+
+    private static func add(_ bytes: Int, to published: inout PublishedStream) -> Int {
+        published.bytes += bytes
+        return published.bytes
+    }
+
+    /// Whether `connection`, after `reads` reads in this call, must wait for the next turn. It
+    /// must once any stream got a batch's worth of frames in this turn (they are delivered first,
+    /// before the ring could lap this thread's reader), and once it had its fair share of reads
+    /// while the turn's `readBudgetBytes` is spent. Until then publishers read on: under load to
+    /// many streams, each subscriber write then carries several messages instead of one.
+    private func mustWaitForNextTurn(afterReads reads: Int) -> Bool {
+        turnLargestStreamBytes >= streamTurnLimit
+            || (reads >= Self.readsPerTurn && turnBytesRead >= configuration.readBudgetBytes)
     }
 
     private func retryReads() {
@@ -294,6 +335,11 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         if listener.kind == .tcp {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            // Room for a turn's worth of a fast publisher's frames (`mayReadOn`): with the default
+            // 128 KiB the backlog a turn could batch is never there to read. The kernel caps it
+            // at net.core.rmem_max.
+            var receiveBuffer = Int32(clamping: configuration.readBudgetBytes)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
         }
         let now = Clock.milliseconds()
         let connection = Connection(
@@ -325,6 +371,13 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     func readReady(_ connection: Connection) {
         var reads = 0
         while connection.state == .awaitingHello || connection.state == .open {
+            if mustWaitForNextTurn(afterReads: reads) {
+                if !connection.queuedForRead {
+                    connection.queuedForRead = true
+                    readAgainQueue.append(connection)
+                }
+                return
+            }
             let leftover = connection.pendingInput.count
             if leftover > 0 {
                 connection.pendingInput.withUnsafeBytes { readBuffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: leftover) }
@@ -359,15 +412,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                 connection.pendingInput.append(contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[consumed..<total]))
             }
             reads += 1
+            turnBytesRead += received
             if received < wanted && !connection.peerClosed { return }  // drained; the next edge will tell us
-            if reads == 4 {
-                // Fairness: come back after the others had their turn.
-                if !connection.queuedForRead {
-                    connection.queuedForRead = true
-                    readAgainQueue.append(connection)
-                }
-                return
-            }
         }
     }
 
@@ -401,7 +447,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                 if slice.header.type == .publish && connection.state == .open {
                     collectPublish(connection, try PublishView(header: slice.header, body: body), into: &run)
                 } else {
+                    // It may change what the connection may publish to: the run starts afresh.
                     flush(&run)
+                    run.unbind()
                     try handleFrame(connection, header: slice.header, body: body)
                 }
             } catch {

@@ -39,6 +39,7 @@ struct DaemonSettings {
         reactor.threads = options.threads
         reactor.maxFrameBody = options.maxFrame.bytes
         reactor.outBufferBytes = options.outBuffer.bytes
+        reactor.readBudgetBytes = options.readBudget.bytes
         reactor.maxConnections = options.maxConnections
         reactor.maxSubscriptionsPerConnection = options.maxSubscriptions
         reactor.handshakeTimeoutMilliseconds = Int(options.handshakeTimeout * 1000)
@@ -77,6 +78,7 @@ struct DaemonSettings {
         if reactor.threads != running.reactor.threads { names.append("threads") }
         if reactor.maxFrameBody != running.reactor.maxFrameBody { names.append("max-frame") }
         if reactor.outBufferBytes != running.reactor.outBufferBytes { names.append("out-buffer") }
+        if reactor.readBudgetBytes != running.reactor.readBudgetBytes { names.append("read-budget") }
         if reactor.maxConnections != running.reactor.maxConnections { names.append("max-connections") }
         if reactor.maxSubscriptionsPerConnection != running.reactor.maxSubscriptionsPerConnection { names.append("max-subscriptions") }
         if reactor.handshakeTimeoutMilliseconds != running.reactor.handshakeTimeoutMilliseconds { names.append("handshake-timeout") }

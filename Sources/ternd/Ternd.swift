@@ -45,6 +45,11 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("ring-bytes"), help: "Ring size per stream with subscribers (power of two).")
     var ringBytes = ByteCount(1 << 20)
 
+    @Option(
+        name: .customLong("read-budget"),
+        help: "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer).")
+    var readBudget = ByteCount(4 << 20)
+
     @Option(name: .customLong("max-connections"), help: "Data-port connections (TOO_MANY_CONNECTIONS).")
     var maxConnections = 65536
 
@@ -90,7 +95,7 @@ struct Ternd: AsyncParsableCommand {
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
-        "max-frame", "out-buffer", "ring-bytes", "max-connections", "max-subscriptions", "handshake-timeout",
+        "max-frame", "out-buffer", "ring-bytes", "read-budget", "max-connections", "max-subscriptions", "handshake-timeout",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
         "status-interval",
     ]

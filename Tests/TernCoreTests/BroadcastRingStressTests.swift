@@ -41,6 +41,8 @@ struct BroadcastRingStressTests {
         /// Writers yield the processor after this many appends (0: never).
         var writerYieldEvery: Int
         var readers: [ReaderPlan]
+        /// Frames per `appendMessages` call at most (the data port's publish runs); 1: `appendMessage`.
+        var maxRun: Int = 1
 
         var maxFrame: Int { MessageFrame.size(payloadCount: maxPayload) }
     }
@@ -155,17 +157,40 @@ struct BroadcastRingStressTests {
     /// the time runs out.
     static func runWriter(_ shared: Shared) {
         let configuration = shared.configuration
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.maxPayload, alignment: 8)
-        defer { scratch.deallocate() }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.maxPayload * configuration.maxRun, alignment: 8)
+        // Smaller than a long run of large frames, so staged pieces end early too.
+        let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
+        defer {
+            scratch.deallocate()
+            staging.deallocate()
+        }
+        var payloads: [UnsafeRawBufferPointer] = []
         while shared.readersReady.load(ordering: .acquiring) < configuration.readers.count { sched_yield() }
         var appended = 0
         while true {
             if appended & 255 == 0 && monotonicMilliseconds() > shared.writerDeadline { break }
             let more = shared.nextSequence.withLock { next -> Bool in
                 guard next <= configuration.messageCount else { return false }
-                appendDeterministic(
-                    shared.ring, streamID: streamID, sequence: next, maxPayload: configuration.maxPayload, scratch: scratch)
-                next += 1
+                if configuration.maxRun == 1 {
+                    appendDeterministic(
+                        shared.ring, streamID: streamID, sequence: next, maxPayload: configuration.maxPayload, scratch: scratch)
+                    next += 1
+                    return true
+                }
+                // A run of 1...maxRun frames, its length varying so pieces end everywhere.
+                let run = min(Int(next % UInt64(configuration.maxRun)) + 1, Int(configuration.messageCount - next + 1))
+                payloads.removeAll(keepingCapacity: true)
+                var offset = 0
+                for sequence in next..<next + UInt64(run) {
+                    let count = payloadLength(sequence: sequence, max: configuration.maxPayload)
+                    for index in 0..<count { scratch[offset + index] = payloadByte(sequence: sequence, index: index) }
+                    payloads.append(UnsafeRawBufferPointer(rebasing: scratch[offset..<offset + count]))
+                    offset += count
+                }
+                payloads.withUnsafeBufferPointer {
+                    shared.ring.appendMessages(streamID: streamID, firstSequence: next, payloads: $0, staging: next % 3 == 0 ? nil : staging)
+                }
+                next += UInt64(run)
                 return true
             }
             guard more else { break }
@@ -233,6 +258,14 @@ struct BroadcastRingStressTests {
         Self.expectSound(reports, written: written, minimumWritten: 20_000)
     }
 
+    @Test("runs of up to 40 frames from two writers, five readers", .timeLimit(.minutes(2)))
+    func runs() {
+        var configuration = Self.mixedReaders(writers: 2)
+        configuration.maxRun = 40
+        let (reports, written) = Self.run(configuration)
+        Self.expectSound(reports, written: written, minimumWritten: 20_000)
+    }
+
     /// A ring only a few frames long, so readers copy while the writer is overwriting the region
     /// they copy from. This is where a missing or wrong lapping check shows up as torn frames.
     @Test("a tiny ring: readers copying what the writer overwrites never return torn frames", .timeLimit(.minutes(2)))
@@ -246,6 +279,20 @@ struct BroadcastRingStressTests {
         let (reports, written) = Self.run(configuration)
         Self.expectSound(reports, written: written, minimumWritten: 20_000)
         // Readers really were overtaken mid-stream.
+        #expect(reports.contains { $0.lappedReads > 0 })
+    }
+
+    @Test("a tiny ring written in runs (pieces of half the ring): never torn", .timeLimit(.minutes(2)))
+    func tinyRingRuns() {
+        var configuration = Configuration(
+            ringCapacity: 512, maxPayload: 200, messageCount: 300_000, writers: 1, writerYieldEvery: 0,
+            readers: [
+                .init(name: "tear hunter", destinationSize: 512, huntTearsWithin: 32),
+                .init(name: "one-frame destination", destinationSize: MessageFrame.size(payloadCount: 200)),
+            ])
+        configuration.maxRun = 8
+        let (reports, written) = Self.run(configuration)
+        Self.expectSound(reports, written: written, minimumWritten: 20_000)
         #expect(reports.contains { $0.lappedReads > 0 })
     }
 }

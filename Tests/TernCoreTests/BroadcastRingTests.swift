@@ -67,6 +67,60 @@ struct BroadcastRingTests {
         #expect(reader.read().bytes.isEmpty)
     }
 
+    @Test(
+        "a run comes back exactly as frame-by-frame appends: pieces, a frame larger than the staging area, a wrap",
+        arguments: [0, 4096, 16 * 1024])
+    func runs(stagingBytes: Int) {
+        let staging = stagingBytes > 0 ? UnsafeMutableRawBufferPointer.allocate(byteCount: stagingBytes, alignment: 16) : nil
+        defer { staging?.deallocate() }
+        let ring = BroadcastRing(capacity: 1 << 16)
+        let reader = Reader(ring, destinationSize: 1 << 16)
+        // Start near the end of the buffer so the run wraps.
+        let filler = [UInt8](repeating: 0x61, count: 1000)
+        var sequence: UInt64 = 1
+        for _ in 0..<60 {
+            Self.append(ring, sequence: sequence, payload: filler)
+            sequence += 1
+            _ = reader.read()
+        }
+        let sizes = [0, 1, 7, 8, 9, 100, 3000, 20_000, 5, 4096, 64, 64, 64, 13_000, 2]
+        let payloads = sizes.enumerated().map { index, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) } }
+        var expected: [UInt8] = []
+        for (offset, payload) in payloads.enumerated() { expected += Self.encoded(sequence: sequence + UInt64(offset), payload: payload) }
+        #expect(expected.count > ring.capacity / 2, "the run needs more than one piece")
+        withRawBuffers(payloads) { buffers in
+            buffers.withUnsafeBufferPointer {
+                ring.appendMessages(streamID: Self.streamID, firstSequence: sequence, payloads: $0, staging: staging)
+            }
+        }
+        var received: [UInt8] = []
+        var lastFrameStarts: [Int] = []
+        while received.count < expected.count {
+            let result = ring.read(from: reader.cursor, into: reader.destination)
+            guard result.bytes > 0, !result.lapped else {
+                Issue.record("read returned \(result)")
+                break
+            }
+            reader.cursor = result.cursor
+            lastFrameStarts.append(received.count + result.lastFrameStart)
+            received += reader.destination[..<result.bytes]
+        }
+        #expect(received == expected)
+        // The last frame start of the final read is the last frame of the run.
+        #expect(lastFrameStarts.last == expected.count - Self.encoded(sequence: 0, payload: payloads.last!).count)
+    }
+
+    /// Calls `body` with raw buffers over each array (kept alive for the call).
+    func withRawBuffers(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> Void) {
+        let storage = arrays.map { array -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(array.count, 1), alignment: 1)
+            buffer.copyBytes(from: array)
+            return buffer
+        }
+        defer { storage.forEach { $0.deallocate() } }
+        body(zip(storage, arrays).map { UnsafeRawBufferPointer(rebasing: $0.0[..<$0.1.count]) })
+    }
+
     @Test("a reader that keeps up sees every frame across many wraps, at every alignment")
     func wrapAround() {
         let ring = BroadcastRing(capacity: 256)

@@ -181,7 +181,7 @@ struct BadInputTests {
 
     @Test func invalidConfigurationIsRefusedAtStart() throws {
         for arguments in [
-            ["--ring-bytes", "1000"], ["--max-frame", "100"], ["--threads", "0"], ["--data-listen", "0.0.0.0:0"],
+            ["--ring-bytes", "1000"], ["--read-budget", "1K"], ["--max-frame", "100"], ["--threads", "0"], ["--data-listen", "0.0.0.0:0"],
             ["--log-level", "loud"],
         ] {
             #expect(throws: HarnessError.self, "ternd \(arguments) must refuse to start") {

@@ -92,4 +92,51 @@ struct SlowConsumerTests {
         }
         #expect(fresh.payload == Array("{}".utf8))
     }
+
+    /// A publisher far faster than one turn's drain: the reactor delivers a stream's batch before
+    /// it reads more for it, so its own reader is never lapped, whatever the socket holds. (Reading
+    /// a fixed number of buffers per turn lapped a 256 KiB ring: 4 MiB arrive at once here.)
+    @Test func aBurstLargerThanTheRingIsNotLapped() throws {
+        let daemon = try TernDaemon.start(extraArguments: ["--ring-bytes", "256K", "--threads", "1"])
+        defer { daemon.stop() }
+        let sid = try daemon.createStream()
+        let subscriber = try RawDataClient(port: daemon.dataPort)
+        try subscriber.handshake(name: "subscriber")
+        let subscribed = try subscriber.subscribe(sid)
+        let publisher = try RawDataClient(port: daemon.dataPort)
+        try publisher.handshake(name: "publisher")
+        let attached = try publisher.subscribe(sid, attachOnly: true)
+
+        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
+        let total = 4096
+        var burst: [UInt8] = []
+        for index in 0..<total {
+            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: payload)).encode(into: &burst)
+        }
+        // One write of 4 MiB from another thread, while this one reads.
+        let (fd, bytes) = (publisher.fd, burst)
+        Thread { try? TestSocket.writeAll(fd, bytes) }.start()
+
+        var received = 0
+        var droppedSlow: UInt64 = 0
+        var expected = subscribed.nextSequence
+        while UInt64(received) + droppedSlow < UInt64(total) {
+            guard let frame = try subscriber.next(timeout: 20) else { break }
+            switch frame {
+            case .message(let message):
+                #expect(message.sequence >= expected)
+                expected = message.sequence + 1
+                received += 1
+            case .dropped(let notice):
+                // The test process may be slow to read: slow-consumer drops are allowed, laps are not.
+                #expect(notice.reason == .slowConsumer, "dropped \(notice.count) with reason \(notice.reason)")
+                droppedSlow += notice.count
+            default:
+                Issue.record("unexpected frame \(frame)")
+            }
+        }
+        #expect(UInt64(received) + droppedSlow == UInt64(total), "received \(received), dropped \(droppedSlow) of \(total)")
+        #expect(received > 0)
+        withExtendedLifetime(publisher) {}  // its socket stays open until the sender is done
+    }
 }
