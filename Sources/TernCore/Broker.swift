@@ -286,7 +286,7 @@ public final class Broker: Sendable {
     /// Validates and publishes one message; returns its sequence.
     ///
     /// The MESSAGE frame is encoded once, into the ring. With `wake` false the caller promises to
-    /// call `wakeReaders(of:)` itself (the data port does so once per read batch).
+    /// call `wakeReaders(of:)` itself (the data port does so once per loop turn).
     public func publish(to stream: BrokerStream, payload: UnsafeRawBufferPointer, wake: Bool = true) throws(BrokerError)
         -> UInt64
     {

@@ -11,10 +11,11 @@ import TernCore
 /// subscribers with STREAM_ENDED (reason SHUTDOWN), closes everything and joins the threads.
 public final class Reactor: Sendable {
     private let threads: [ReactorThread]
-    private let shared = ReactorShared()
+    private let shared: ReactorShared
     private let handles = Locked<[pthread_t]>([])
 
     public init(broker: Broker, configuration: ReactorConfiguration, logger: Logger) throws(SocketError) {
+        shared = ReactorShared(receiveBufferBytes: Self.receiveBuffer(for: configuration.readBudgetBytes, logger: logger))
         var threads: [ReactorThread] = []
         for index in 0..<configuration.threads {
             threads.append(
@@ -22,6 +23,20 @@ public final class Reactor: Sendable {
         }
         self.threads = threads
         broker.installReaderGroups(threads)
+    }
+
+    /// The receive buffer TCP data connections get: the read budget, so a turn's worth of a fast
+    /// publisher's backlog is there to read (autotuning starts at `tcp_rmem`'s 128 KiB and, with
+    /// a reader that drains it every turn, does not grow it). Setting it turns autotuning off, so
+    /// when `net.core.rmem_max` would cut it short, connections keep autotuning instead.
+    static func receiveBuffer(for readBudget: Int, logger: Logger) -> Int32? {
+        guard let maximum = KernelSetting.integer("/proc/sys/net/core/rmem_max") else { return nil }
+        guard maximum >= readBudget else {
+            logger.info(
+                "net.core.rmem_max (\(maximum)) is below the read budget (\(readBudget)): data connections keep the kernel's receive-buffer autotuning; raise rmem_max for fuller batches under load")
+            return nil
+        }
+        return Int32(clamping: readBudget)
     }
 
     /// Serves `listener` on every thread. Call before `start`.

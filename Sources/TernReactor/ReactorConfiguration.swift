@@ -22,7 +22,8 @@ public struct ReactorConfiguration: Sendable {
     /// Bytes a reactor thread may read from publishers in one loop turn before it delivers, as
     /// long as no stream has a batch waiting. Under load from publishers to many streams, a larger
     /// budget means more messages per subscriber write; it bounds the delay a turn adds. TCP data
-    /// connections get a receive buffer of this size, so that the backlog is there to read.
+    /// connections get a receive buffer of this size, so that the backlog is there to read
+    /// (when `net.core.rmem_max` allows it; else they keep the kernel's autotuning).
     public var readBudgetBytes: Int = 4 << 20
     /// When set, HELLO must carry the account's auth token as `token` (else AUTH_FAILED).
     public var credentials: CredentialsHolder?

@@ -114,6 +114,8 @@ extension ReactorThread {
         if accepted > 0 { notePublished(stream, bytes: run.frameBytes(accepted)) }
         if accepted == run.payloads.count && !run.anyAck { return }
         for (offset, request) in run.requests.enumerated() {
+            // An answer's write may have closed the connection: nothing more for or from it.
+            guard connection.state == .open else { return }
             if offset < accepted {
                 guard request.ack else { continue }
                 sendControl(

@@ -273,8 +273,13 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     /// before the ring could lap this thread's reader), and once it had its fair share of reads
     /// while the turn's `readBudgetBytes` is spent. Until then publishers read on: under load to
     /// many streams, each subscriber write then carries several messages instead of one.
+    ///
+    /// Every call reads at least once, so a connection that arrives after a stream filled up
+    /// is still served this turn; a turn thus adds at most `streamTurnLimit` plus one read per
+    /// call to a stream.
     private func mustWaitForNextTurn(afterReads reads: Int) -> Bool {
-        turnLargestStreamBytes >= streamTurnLimit
+        guard reads > 0 else { return false }
+        return turnLargestStreamBytes >= streamTurnLimit
             || (reads >= Self.readsPerTurn && turnBytesRead >= configuration.readBudgetBytes)
     }
 
@@ -335,11 +340,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         if listener.kind == .tcp {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            // Room for a turn's worth of a fast publisher's frames (`mayReadOn`): with the default
-            // 128 KiB the backlog a turn could batch is never there to read. The kernel caps it
-            // at net.core.rmem_max.
-            var receiveBuffer = Int32(clamping: configuration.readBudgetBytes)
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+            if var receiveBuffer = shared.receiveBufferBytes {
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, socklen_t(MemoryLayout<Int32>.size))
+            }
         }
         let now = Clock.milliseconds()
         let connection = Connection(
@@ -584,9 +587,15 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
 
 /// State all reactor threads share.
 final class ReactorShared: Sendable {
+    /// SO_RCVBUF for TCP data connections; nil: the kernel's autotuning (`Reactor.receiveBuffer`).
+    let receiveBufferBytes: Int32?
     let openConnections = Atomic<Int>(0)
     let nextConnectionID = Atomic<UInt64>(0)
     let shutdownGraceMilliseconds = Atomic<Int>(5_000)
+
+    init(receiveBufferBytes: Int32?) {
+        self.receiveBufferBytes = receiveBufferBytes
+    }
 }
 
 enum Clock {

@@ -165,3 +165,17 @@ public struct ListeningSocket: Sendable {
         return text(host) + ":" + text(service)
     }
 }
+
+/// Integer kernel settings read from /proc (no Foundation in the data plane).
+enum KernelSetting {
+    static func integer(_ path: String) -> Int? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 32)
+        let count = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: bytes[..<count], as: UTF8.self)
+        return Int(String(text.filter(\.isNumber)))
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 import Testing
 import TernWire
 
@@ -139,4 +140,61 @@ struct SlowConsumerTests {
         #expect(received > 0)
         withExtendedLifetime(publisher) {}  // its socket stays open until the sender is done
     }
+
+    /// A publisher that keeps a stream's per-turn limit filled must not starve the other
+    /// connections on its reactor thread: a newcomer still gets WELCOME and SUBSCRIBED.
+    @Test func aFloodingPublisherDoesNotStarveNewcomers() throws {
+        // A small ring makes the per-turn stream limit small (16 KiB): the flood reaches it in every turn.
+        let daemon = try TernDaemon.start(extraArguments: ["--threads", "1", "--ring-bytes", "64K"])
+        defer { daemon.stop() }
+        let sid = try daemon.createStream()
+        let flooder = try RawDataClient(port: daemon.dataPort)
+        try flooder.handshake(name: "flooder")
+        let attached = try flooder.subscribe(sid, attachOnly: true)
+        var burst: [UInt8] = []
+        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
+        for index in 0..<1024 {
+            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: payload)).encode(into: &burst)
+        }
+        // About 1 MiB per write for up to 8 s (bounded): the stream's turn limit is always reached.
+        let (fd, bytes) = (flooder.fd, burst)
+        let sender = FloodSender()
+        Thread {
+            let deadline = Date().addingTimeInterval(8)
+            while !sender.stop.load(ordering: .relaxed) && Date() < deadline {
+                guard (try? TestSocket.writeAll(fd, bytes)) != nil else { break }
+            }
+            sender.done.store(true, ordering: .releasing)
+        }.start()
+        defer {
+            sender.stop.store(true, ordering: .relaxed)
+            while !sender.done.load(ordering: .acquiring) { usleep(10_000) }
+            withExtendedLifetime(flooder) {}
+        }
+        Thread.sleep(forTimeInterval: 0.5)
+
+        // Each answer must come while the flood goes on (it lasts up to 8 s; these wait 3 s each).
+        let newcomer = try RawDataClient(port: daemon.dataPort)
+        try newcomer.send(.hello(.init(clientName: "newcomer")))
+        guard case .welcome? = try newcomer.next(timeout: 3) else {
+            Issue.record("no WELCOME while another connection floods the thread")
+            return
+        }
+        try newcomer.send(.subscribe(.init(requestID: 5, stream: sid, attachOnly: true)))
+        guard case .subscribed(let subscribed)? = try newcomer.next(timeout: 3) else {
+            Issue.record("no SUBSCRIBED while another connection floods the thread")
+            return
+        }
+        #expect(subscribed.streamID == attached.streamID)
+        try newcomer.send(.ping(42))
+        #expect(try newcomer.next(timeout: 3) == .pong(42))
+        let floodStillOn = !sender.done.load(ordering: .acquiring)
+        #expect(floodStillOn, "the flood ended before the newcomer was served: the test proved nothing")
+    }
+}
+
+/// Stop and done flags shared with a flooding sender thread.
+private final class FloodSender: Sendable {
+    let stop = Atomic<Bool>(false)
+    let done = Atomic<Bool>(false)
 }
