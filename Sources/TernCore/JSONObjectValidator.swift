@@ -19,10 +19,8 @@ public enum JSONObjectValidator {
 
     /// Where the scanner is in the grammar; the position travels separately.
     private enum State {
-        /// After `{`: a key or `}`.
-        case objectStart
-        /// After `[`: a value or `]`.
-        case arrayStart
+        /// After `{` or `[`: a key or `}`, a value or `]`.
+        case opened
         /// A member's key (whitespace skipped), then `:`.
         case key
         /// Any value (whitespace skipped).
@@ -42,26 +40,18 @@ public enum JSONObjectValidator {
         var depth = 1
         // Bit `level - 1` is set when the container open at `level` is an object.
         var objects: UInt64 = 1
-        var state = State.objectStart
+        var state = State.opened
         while true {
             switch state {
-            case .objectStart:
+            case .opened:
                 index = skipWhitespace(bytes, from: index)
                 guard index < count else { return false }
-                if bytes[index] == .closeBrace {
+                let inObject = objects >> UInt64(depth - 1) & 1 == 1
+                if bytes[index] == (inObject ? .closeBrace : .closeBracket) {
                     index += 1
                     state = .closed
                 } else {
-                    state = .key
-                }
-            case .arrayStart:
-                index = skipWhitespace(bytes, from: index)
-                guard index < count else { return false }
-                if bytes[index] == .closeBracket {
-                    index += 1
-                    state = .closed
-                } else {
-                    state = .value
+                    state = inObject ? .key : .value
                 }
             case .key:
                 guard index < count, bytes[index] == .quote else { return false }
@@ -79,7 +69,7 @@ public enum JSONObjectValidator {
                     objects = objects & ~(1 << UInt64(depth)) | isObject << UInt64(depth)
                     depth += 1
                     index += 1
-                    state = isObject == 1 ? .objectStart : .arrayStart
+                    state = .opened
                     continue
                 case .quote: index = stringEnd(bytes, from: index)
                 case UInt8(ascii: "t"): index = literalEnd(bytes, from: index, "true")

@@ -268,31 +268,21 @@ struct BroadcastRingStressTests {
 
     /// A ring only a few frames long, so readers copy while the writer is overwriting the region
     /// they copy from. This is where a missing or wrong lapping check shows up as torn frames.
-    @Test("a tiny ring: readers copying what the writer overwrites never return torn frames", .timeLimit(.minutes(2)))
-    func tinyRing() {
-        let configuration = Configuration(
-            ringCapacity: 512, maxPayload: 200, messageCount: 300_000, writers: 1, writerYieldEvery: 0,
-            readers: [
-                .init(name: "tear hunter", destinationSize: 512, huntTearsWithin: 32),
-                .init(name: "one-frame destination", destinationSize: MessageFrame.size(payloadCount: 200)),
-            ])
-        let (reports, written) = Self.run(configuration)
-        Self.expectSound(reports, written: written, minimumWritten: 20_000)
-        // Readers really were overtaken mid-stream.
-        #expect(reports.contains { $0.lappedReads > 0 })
-    }
-
-    @Test("a tiny ring written in runs (pieces of half the ring): never torn", .timeLimit(.minutes(2)))
-    func tinyRingRuns() {
+    /// With runs (`maxRun` 8), pieces of up to half the ring are announced and written at once.
+    @Test(
+        "a tiny ring: readers copying what the writer overwrites never return torn frames",
+        .timeLimit(.minutes(2)), arguments: [1, 8])
+    func tinyRing(maxRun: Int) {
         var configuration = Configuration(
             ringCapacity: 512, maxPayload: 200, messageCount: 300_000, writers: 1, writerYieldEvery: 0,
             readers: [
                 .init(name: "tear hunter", destinationSize: 512, huntTearsWithin: 32),
                 .init(name: "one-frame destination", destinationSize: MessageFrame.size(payloadCount: 200)),
             ])
-        configuration.maxRun = 8
+        configuration.maxRun = maxRun
         let (reports, written) = Self.run(configuration)
         Self.expectSound(reports, written: written, minimumWritten: 20_000)
+        // Readers really were overtaken mid-stream.
         #expect(reports.contains { $0.lappedReads > 0 })
     }
 }

@@ -25,13 +25,20 @@ struct PublishRunTests {
         return (answers, messages)
     }
 
-    @Test func failuresInsideARunAreAnsweredInOrder() throws {
-        let daemon = try TernDaemon.start()
-        defer { daemon.stop() }
-        _ = try daemon.createStream(uniqueName: "runs")
+    /// A daemon with one stream, and a client subscribed to it.
+    func subscribedClient(stream name: String, daemonArguments: [String] = []) throws
+        -> (TernDaemon, RawDataClient, Frame.Subscribed)
+    {
+        let daemon = try TernDaemon.start(extraArguments: daemonArguments)
+        _ = try daemon.createStream(uniqueName: name)
         let client = try RawDataClient(port: daemon.dataPort)
         try client.handshake()
-        let subscribed = try client.subscribe("runs")
+        return (daemon, client, try client.subscribe(name))
+    }
+
+    @Test func failuresInsideARunAreAnsweredInOrder() throws {
+        let (daemon, client, subscribed) = try subscribedClient(stream: "runs")
+        defer { daemon.stop() }
         let id = subscribed.streamID
 
         // One write: every kind of refusal between good publishes, with and without ack.
@@ -69,12 +76,8 @@ struct PublishRunTests {
     }
 
     @Test func aRateLimitSplitsARunAndEveryRefusalIsAnswered() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--publish-rate", "1", "--publish-burst", "3"])
+        let (daemon, client, subscribed) = try subscribedClient(stream: "limited-run", daemonArguments: ["--publish-rate", "1", "--publish-burst", "3"])
         defer { daemon.stop() }
-        _ = try daemon.createStream(uniqueName: "limited-run")
-        let client = try RawDataClient(port: daemon.dataPort)
-        try client.handshake()
-        let subscribed = try client.subscribe("limited-run")
 
         var bytes: [UInt8] = []
         for request in 1...10 {
@@ -108,12 +111,8 @@ struct PublishRunTests {
     /// A run is bound to the stream it was checked against; a frame between two PUBLISH frames
     /// (here UNSUBSCRIBE) ends it, so the second PUBLISH is checked afresh and refused.
     @Test func anUnsubscribeBetweenPublishesEndsTheRun() throws {
-        let daemon = try TernDaemon.start()
+        let (daemon, client, subscribed) = try subscribedClient(stream: "leave")
         defer { daemon.stop() }
-        _ = try daemon.createStream(uniqueName: "leave")
-        let client = try RawDataClient(port: daemon.dataPort)
-        try client.handshake()
-        let subscribed = try client.subscribe("leave")
         var bytes: [UInt8] = []
         Frame.publish(.init(requestID: 1, streamID: subscribed.streamID, payload: Array("{}".utf8), ack: true)).encode(into: &bytes)
         Frame.unsubscribe(requestID: 2, streamID: subscribed.streamID).encode(into: &bytes)

@@ -108,14 +108,9 @@ struct SlowConsumerTests {
         try publisher.handshake(name: "publisher")
         let attached = try publisher.subscribe(sid, attachOnly: true)
 
-        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
         let total = 4096
-        var burst: [UInt8] = []
-        for index in 0..<total {
-            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: payload)).encode(into: &burst)
-        }
         // One write of 4 MiB from another thread, while this one reads.
-        let (fd, bytes) = (publisher.fd, burst)
+        let (fd, bytes) = (publisher.fd, Self.kilobytePublishes(total, to: attached.streamID))
         Thread { try? TestSocket.writeAll(fd, bytes) }.start()
 
         var received = 0
@@ -151,13 +146,8 @@ struct SlowConsumerTests {
         let flooder = try RawDataClient(port: daemon.dataPort)
         try flooder.handshake(name: "flooder")
         let attached = try flooder.subscribe(sid, attachOnly: true)
-        var burst: [UInt8] = []
-        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
-        for index in 0..<1024 {
-            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: payload)).encode(into: &burst)
-        }
         // About 1 MiB per write for up to 8 s (bounded): the stream's turn limit is always reached.
-        let (fd, bytes) = (flooder.fd, burst)
+        let (fd, bytes) = (flooder.fd, Self.kilobytePublishes(1024, to: attached.streamID))
         let sender = FloodSender()
         Thread {
             let deadline = Date().addingTimeInterval(8)
@@ -190,6 +180,18 @@ struct SlowConsumerTests {
         #expect(try newcomer.next(timeout: 3) == .pong(42))
         let floodStillOn = !sender.done.load(ordering: .acquiring)
         #expect(floodStillOn, "the flood ended before the newcomer was served: the test proved nothing")
+    }
+}
+
+extension SlowConsumerTests {
+    /// `count` PUBLISH frames of a 1 KiB payload each, back to back.
+    static func kilobytePublishes(_ count: Int, to streamID: UInt32) -> [UInt8] {
+        let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
+        var bytes: [UInt8] = []
+        for index in 0..<count {
+            Frame.publish(.init(requestID: UInt32(index), streamID: streamID, payload: payload)).encode(into: &bytes)
+        }
+        return bytes
     }
 }
 
