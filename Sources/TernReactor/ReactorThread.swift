@@ -49,13 +49,6 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     var turnLargestStreamBytes = 0
     /// Bytes read from all connections in this turn.
     var turnBytesRead = 0
-    /// Scratch memory where publish runs are encoded before being copied into a ring.
-    let stagingBuffer: UnsafeMutableRawBufferPointer
-
-    struct PublishedStream {
-        let stream: BrokerStream
-        var bytes = 0
-    }
     /// The buffers of the PUBLISH run, parked here between reads (`processFrames`).
     var parkedPublishRun = PublishRun.withCapacity()
     var flushQueue: [Connection] = []
@@ -68,6 +61,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     /// Scratch space for a run of ring frames, written as-is to every subscriber.
     let batchBuffer: UnsafeMutableRawBufferPointer
+    /// Scratch space where publish runs are encoded before being copied into a ring.
+    let stagingBuffer: UnsafeMutableRawBufferPointer
     /// Start offsets of the frames in `batchBuffer`, to cut a batch at frame boundaries (lazily).
     var batchFrameStarts: [Int] = []
     /// Frames in `batchBuffer`.
@@ -81,6 +76,9 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     static let listenerTokenBase: UInt64 = 1 << 32
     static let connectionTokenBase: UInt64 = 2 << 32
     static let readSize = 64 * 1024
+    /// Publish-run bytes encoded at once (`BroadcastRing.appendMessages`): runs of small
+    /// messages fit; a larger frame is written in place.
+    static let stagingBytes = 16 * 1024
     /// Reads one connection gets per call before others have a turn, once the turn's read budget
     /// is spent (`mustWaitForNextTurn`).
     static let readsPerTurn = 4
@@ -103,7 +101,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         splitter = FrameSplitter(maxBody: configuration.maxFrameBody)
         readBuffer = .allocate(
             byteCount: Self.readSize + configuration.maxFrameBody + WireLimits.headerSize, alignment: 16)
-        stagingBuffer = .allocate(byteCount: 16 * 1024, alignment: 16)
+        stagingBuffer = .allocate(byteCount: Self.stagingBytes, alignment: 16)
         streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
         batchBuffer = .allocate(byteCount: max(configuration.batchBytes, 2 * (configuration.maxFrameBody + 8)), alignment: 16)
         try epoll.add(wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
@@ -258,6 +256,12 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         publishedThisTurn.removeAll(keepingCapacity: true)
     }
 
+    struct PublishedStream {
+        let stream: BrokerStream
+        var bytes = 0
+    }
+
+    /// Records `bytes` of frames appended to `stream` in this turn.
     func notePublished(_ stream: BrokerStream, bytes: Int) {
         let total = Self.add(bytes, to: &publishedThisTurn[stream.id, default: PublishedStream(stream: stream)])
         if total > turnLargestStreamBytes { turnLargestStreamBytes = total }
