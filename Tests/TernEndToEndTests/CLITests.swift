@@ -10,7 +10,7 @@ struct CLITests {
         defer { daemon.stop() }
         let options = ["--control", daemon.controlBase, "--service", daemon.serviceSid]
 
-        let created = try TernCLI.run(["streams", "create", "--unique-name", "cli-orders", "--ttl", "600"] + options)
+        let created = try ProgramRun.tern(["streams", "create", "--unique-name", "cli-orders", "--ttl", "600"] + options)
         try #require(created.status == 0, "\(created.stderr)")
         let sid = try #require(created.jsonObject["sid"] as? String)
         #expect(sid.hasPrefix("TO") && sid.count == 34)
@@ -18,25 +18,25 @@ struct CLITests {
         #expect(created.jsonObject["date_expires"] is String)
 
         // Without --service the CLI discovers the default service.
-        let fetched = try TernCLI.run(["streams", "get", "cli-orders", "--control", daemon.controlBase])
+        let fetched = try ProgramRun.tern(["streams", "get", "cli-orders", "--control", daemon.controlBase])
         #expect(fetched.status == 0)
         #expect(fetched.jsonObject["sid"] as? String == sid)
 
-        let listed = try TernCLI.run(["streams", "list", "--page-size", "10"] + options)
+        let listed = try ProgramRun.tern(["streams", "list", "--page-size", "10"] + options)
         #expect(listed.status == 0)
         let streams = listed.jsonObject["streams"] as? [[String: Any]] ?? []
         #expect(streams.compactMap { $0["sid"] as? String } == [sid])
         #expect((listed.jsonObject["meta"] as? [String: Any])?["page_size"] as? Int == 10)
 
-        let services = try TernCLI.run(["services", "list", "--control", daemon.controlBase])
+        let services = try ProgramRun.tern(["services", "list", "--control", daemon.controlBase])
         #expect(services.status == 0)
         let serviceSids = (services.jsonObject["services"] as? [[String: Any]] ?? []).compactMap { $0["sid"] as? String }
         #expect(serviceSids.contains(daemon.serviceSid))
 
-        let deleted = try TernCLI.run(["streams", "delete", sid] + options)
+        let deleted = try ProgramRun.tern(["streams", "delete", sid] + options)
         #expect(deleted.status == 0)
         #expect(deleted.stdout.isEmpty)
-        let missing = try TernCLI.run(["streams", "get", sid] + options)
+        let missing = try ProgramRun.tern(["streams", "get", sid] + options)
         #expect(missing.status != 0)
         #expect(missing.stderr.contains("404"))
     }
@@ -46,14 +46,14 @@ struct CLITests {
         defer { daemon.stop() }
         let streamSid = try daemon.createStream(uniqueName: "cli-prices")
         // The subscriber uses the Unix socket, the publishers TCP and REST.
-        let subscriber = try TernCLI.start(
+        let subscriber = try ProgramRun.startTern(
             ["sub", "cli-prices", "--count", "5", "--timeout", "20", "--data", daemon.unixSocketPath])
         #expect(subscriber.waitForStderr(containing: "subscribed \(streamSid)", timeout: 10))
 
         let data = ["--data", "127.0.0.1:\(daemon.dataPort)", "--control", daemon.controlBase]
-        let viaData = try TernCLI.run(["pub", "cli-prices", #"{"px":1}"#, "--count", "3"] + data)
+        let viaData = try ProgramRun.tern(["pub", "cli-prices", #"{"px":1}"#, "--count", "3"] + data)
         #expect(viaData.status == 0, "\(viaData.stderr)")
-        let viaREST = try TernCLI.run(["pub", streamSid, #"{"px":2,"note":"rest"}"#, "--via", "rest", "--count", "2"] + data)
+        let viaREST = try ProgramRun.tern(["pub", streamSid, #"{"px":2,"note":"rest"}"#, "--via", "rest", "--count", "2"] + data)
         #expect(viaREST.status == 0, "\(viaREST.stderr)")
         let publishedSids = viaData.lines + viaREST.lines
         #expect(publishedSids.count == 5)
@@ -79,7 +79,7 @@ struct CLITests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let streamSid = try daemon.createStream()
-        let subscriber = try TernCLI.start(["sub", streamSid, "--timeout", "20", "--data", "127.0.0.1:\(daemon.dataPort)"])
+        let subscriber = try ProgramRun.startTern(["sub", streamSid, "--timeout", "20", "--data", "127.0.0.1:\(daemon.dataPort)"])
         #expect(subscriber.waitForStderr(containing: "subscribed", timeout: 10))
         #expect(try daemon.deleteStream(streamSid).status == 204)
         let finished = subscriber.wait(timeout: 30)
@@ -92,7 +92,7 @@ struct CLITests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let options = ["--data", "127.0.0.1:\(daemon.dataPort)", "--control", daemon.controlBase]
-        let result = try TernCLI.run(
+        let result = try ProgramRun.tern(
             ["bench", "fanout", "--subscribers", "3", "--payload", "100", "--duration", "1", "--json"] + options,
             timeout: 60)
         try #require(result.status == 0, "\(result.stderr)")
@@ -119,7 +119,7 @@ struct CLITests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let options = ["--data", "127.0.0.1:\(daemon.dataPort)", "--control", daemon.controlBase]
-        let result = try TernCLI.run(
+        let result = try ProgramRun.tern(
             ["bench", "fanout", "--subscribers", "2", "--payload", "29", "--duration", "1", "--rate", "2000",
              "--stream", "paced"] + options,
             timeout: 60)
@@ -132,79 +132,5 @@ struct CLITests {
         #expect((1700...2300).contains(count), "paced at 2000/s for 1 s, published \(count)")
         // --stream with a name creates the stream and keeps it.
         #expect(try HTTP.request(port: daemon.controlPort, method: "GET", path: "/v1/Services/\(daemon.serviceSid)/Streams/paced").status == 200)
-    }
-}
-
-/// Runs the built `tern` binary with its output in temporary files (no pipe can fill up).
-final class TernCLI {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-
-        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
-        var jsonObject: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
-        }
-    }
-
-    private let process = Process()
-    private let folder: String
-    private let stdoutPath: String
-    private let stderrPath: String
-
-    private init(_ arguments: [String]) throws {
-        folder = try TernDaemon.makeTemporaryDirectory()
-        stdoutPath = folder + "/stdout"
-        stderrPath = folder + "/stderr"
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try Binaries.path(of: "tern"))
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TERN_") }
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-    }
-
-    static func start(_ arguments: [String]) throws -> TernCLI { try TernCLI(arguments) }
-
-    static func run(_ arguments: [String], timeout: Double = 30) throws -> Result {
-        try TernCLI(arguments).wait(timeout: timeout)
-    }
-
-    private var stderrText: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
-
-    func waitForStderr(containing text: String, timeout: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(timeout)
-        while Date() < deadline {
-            if stderrText.contains(text) { return true }
-            if !process.isRunning { return stderrText.contains(text) }
-            usleep(10_000)
-        }
-        return false
-    }
-
-    /// Waits for exit; kills the process (by its pid) if it outlives `timeout` seconds.
-    func wait(timeout: Double) -> Result {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-        }
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
-            stderr: stderrText)
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(atPath: folder)
     }
 }

@@ -51,56 +51,6 @@ func expectTwilioError(
     #expect(response.headers["content-type"]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
 }
 
-/// Runs a program to completion with an exact environment: the test process's, minus every
-/// `TERN_*` and `TWILIO_*` variable (a developer's shell must not leak in), plus `environment`.
-/// Output goes to temporary files, so no pipe can fill up; the process is killed (by its pid)
-/// if it outlives `timeout` seconds.
-enum ProgramRun {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-
-        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
-        var jsonObject: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
-        }
-    }
-
-    static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
-    ) throws -> Result {
-        let folder = try TernDaemon.makeTemporaryDirectory()
-        let stdoutPath = folder + "/stdout"
-        let stderrPath = folder + "/stderr"
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TERN_") && !$0.key.hasPrefix("TWILIO_") }
-        env.merge(environment) { $1 }
-        process.environment = env
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus,
-            stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")
-    }
-
-    /// The built `tern` CLI.
-    static func tern(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 30) throws -> Result {
-        try run(try Binaries.path(of: "tern"), arguments, environment: environment, timeout: timeout)
-    }
-}
-
 /// The repository's root folder (this file is `Tests/TernEndToEndTests/ControlTestSupport.swift`).
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
