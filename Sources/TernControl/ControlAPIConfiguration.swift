@@ -30,12 +30,15 @@ public struct ControlAPIConfiguration: Sendable {
     /// What `GET /metrics` and `GET /connz` show about the rest of the process (data plane,
     /// broker). Nil: both answer 404/20404, as they do for an embedding without a data plane.
     public var introspection: (any ControlIntrospection)?
+    /// Connections, timeouts and header size a client may use.
+    public var connectionLimits: ControlConnectionLimits
 
     public init(
         host: String = "127.0.0.1", port: Int = 7480, adoptedSocket: Int32? = nil, publicBaseURL: String? = nil,
         credentials: CredentialsHolder? = nil, persistAuthToken: (@Sendable (String) throws -> Void)? = nil,
-        introspection: (any ControlIntrospection)? = nil
+        introspection: (any ControlIntrospection)? = nil, connectionLimits: ControlConnectionLimits = .init()
     ) {
+        self.connectionLimits = connectionLimits
         self.host = host
         self.port = port
         self.adoptedSocket = adoptedSocket

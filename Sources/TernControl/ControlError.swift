@@ -29,6 +29,10 @@ import TernCore
 /// | `PageToken` not one this server issued                            | 400  | 54453 |
 /// | stream publish rate limit exceeded (`--publish-rate`, `--twilio-limits`) | 429 | 54009 |
 /// | unexpected server failure (e.g. the store refused a write, or a rotated token could not be saved) | 500 | 20500 |
+/// | malformed HTTP, e.g. a body shorter than its `Content-Length` before the client half-closes | 400 | 20400 |
+/// | request head not complete within `--control-header-timeout`, or body within `--control-request-timeout` | 408 | 20408 |
+/// | request line and headers over `--control-max-header` (default 16 KiB)  | 431 | 20431 |
+/// | control port at `--control-max-connections` (the connection is closed after the answer) | 503 | 20503 |
 ///
 /// Why these codes: Twilio's REST API answers a missing Sync resource (service, document, stream,
 /// by sid or unique name alike) with 404/20404 "The requested resource /Services/IS…/… was not
@@ -137,6 +141,31 @@ struct ControlError: Error, Sendable, Equatable {
 
     static let internalError = ControlError(
         status: .internalServerError, code: 20500, message: "Internal server error")
+
+    // MARK: Connection limits (`ControlConnectionLimits`); code 20000 + the HTTP status
+
+    /// A request the HTTP parser refuses, e.g. a body shorter than its Content-Length.
+    static func malformedRequest(_ why: String) -> ControlError {
+        ControlError(status: .badRequest, code: 20400, message: "Bad request: malformed HTTP (\(why))")
+    }
+
+    static func requestTimeout(waited: Duration, wholeRequest: Bool) -> ControlError {
+        ControlError(
+            status: .requestTimeout, code: 20408,
+            message: "Request timeout: the \(wholeRequest ? "request body" : "request head") did not arrive within \(waited.components.seconds) s")
+    }
+
+    static func headersTooLarge(limit: Int) -> ControlError {
+        ControlError(
+            status: .requestHeaderFieldsTooLarge, code: 20431,
+            message: "Request header fields too large: request line and headers must be at most \(limit) bytes")
+    }
+
+    static func tooManyConnections(limit: Int) -> ControlError {
+        ControlError(
+            status: .serviceUnavailable, code: 20503,
+            message: "Service unavailable: the control port is at its limit of \(limit) connections; retry later")
+    }
 }
 
 extension ControlError {

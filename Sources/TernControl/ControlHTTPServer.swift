@@ -26,8 +26,11 @@ struct ControlHTTPServer: Service {
 
     /// Hummingbird's defaults (`ServerConfiguration`).
     private static let backlog: Int32 = 256
+    /// Twilio's helper libraries send about ten header fields.
+    private static let maxHeaderFieldCount = 100
 
     let listener: Listener
+    let limits: ControlConnectionLimits
     let responder: ControlResponder
     let logger: Logger
     /// Called once listening, with the socket's own address (getsockname).
@@ -35,7 +38,24 @@ struct ControlHTTPServer: Service {
 
     func run() async throws {
         let logger = logger
-        let http = HTTP1Channel(responder: Self.channelResponder(responder, logger: logger))
+        let limits = limits
+        let http = HTTP1Channel(
+            responder: Self.channelResponder(responder, logger: logger),
+            configuration: .init(
+                additionalChannelHandlers: [ControlConnectionGuard(limits: limits)],
+                httpDecoderConfiguration: .init(
+                    maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
+                    maxHeaderFieldCount: Self.maxHeaderFieldCount)))
+        let connectionCount = ControlConnectionCap.Count(limit: limits.maxConnections)
+        // The cap goes first, on raw bytes, so a refused client is answered before any parsing.
+        let setUp: @Sendable (any Channel) -> EventLoopFuture<HTTP1Channel.Value> = { channel in
+            do {
+                try channel.pipeline.syncOperations.addHandler(ControlConnectionCap(count: connectionCount), position: .first)
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
+            return http.setup(channel: channel, logger: logger)
+        }
         let group = MultiThreadedEventLoopGroup.singleton
         let quiescing = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
@@ -50,13 +70,9 @@ struct ControlHTTPServer: Service {
         let serverChannel: NIOAsyncChannel<HTTP1Channel.Value, Never>
         switch listener {
         case .address(let host, let port):
-            serverChannel = try await bootstrap.bind(host: host, port: port, serverBackPressureStrategy: nil) {
-                http.setup(channel: $0, logger: logger)
-            }
+            serverChannel = try await bootstrap.bind(host: host, port: port, serverBackPressureStrategy: nil, childChannelInitializer: setUp)
         case .adopted(let fd):
-            serverChannel = try await bootstrap.bind(fd, serverBackPressureStrategy: nil) {
-                http.setup(channel: $0, logger: logger)
-            }
+            serverChannel = try await bootstrap.bind(fd, serverBackPressureStrategy: nil, childChannelInitializer: setUp)
         }
         let address = ControlListenAddress(serverChannel.channel.localAddress)
         logger.debug("control port listening", metadata: ["address": "\(address)"])

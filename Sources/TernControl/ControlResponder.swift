@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// Hummingbird's entry point: turns every request into a `ControlReply`, errors included.
 ///
@@ -50,16 +51,22 @@ struct ControlResponder: HTTPResponder {
     }
 
     /// The whole body, refused past `ControlAPI.bodyLimit` (54006 for a message, else 20413).
+    /// A `Content-Length` over the limit is refused before a byte of the body is read.
     private func readBody(_ request: Request, route: ControlRoute) async throws -> [UInt8] {
         let limit = api.bodyLimit
+        let tooLarge =
+            route.carriesMessageData
+            ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload) : ControlError.bodyTooLarge(limit: limit)
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit { throw tooLarge }
         var bytes: [UInt8] = []
-        for try await buffer in request.body {
-            guard bytes.count + buffer.readableBytes <= limit else {
-                throw route.carriesMessageData
-                    ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload)
-                    : ControlError.bodyTooLarge(limit: limit)
+        do {
+            for try await buffer in request.body {
+                guard bytes.count + buffer.readableBytes <= limit else { throw tooLarge }
+                bytes.append(contentsOf: buffer.readableBytesView)
             }
-            bytes.append(contentsOf: buffer.readableBytesView)
+        } catch let error as HTTPParserError {
+            // E.g. the client half-closed before sending all of its Content-Length: its fault.
+            throw ControlError.malformedRequest("\(error)")
         }
         return bytes
     }

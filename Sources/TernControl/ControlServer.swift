@@ -35,7 +35,7 @@ public struct ControlServer: Sendable {
         let server = ControlHTTPServer(
             listener: configuration.adoptedSocket.map { .adopted(fd: $0) }
                 ?? .address(host: configuration.host, port: configuration.port),
-            responder: ControlResponder(api: api), logger: logger, onListening: onBound)
+            limits: configuration.connectionLimits, responder: ControlResponder(api: api), logger: logger, onListening: onBound)
         // Cancelling the server outright drops connections mid-response; a graceful shutdown does
         // not. So the server runs in its own task, out of reach of the caller's cancellation, and
         // the caller's cancellation is turned into a graceful shutdown with a deadline.

@@ -17,6 +17,13 @@ public final class Broker: Sendable {
     private let services: Locked<[String: SyncService]>
     private let expiries = ExpiryQueue()
     private let store: (any BrokerStore)?
+    /// Control-plane changes (create, update, delete, expiry) happen one at a time, each with its
+    /// store write: a check and the write that depends on it cannot interleave with another
+    /// change. Without it an update racing a delete stored the deleted stream again, and a
+    /// create's name could be deleted before its row was inserted. Never taken on the message
+    /// path. Lock order: `changes`, then the registry, service and stream locks, then a reactor
+    /// thread's inbox (see ARCHITECTURE.md).
+    private let changes = Locked(())
     /// Set once by `installReaderGroups` before any traffic; read lock-free afterwards.
     nonisolated(unsafe) private var readerGroups: [any StreamReaderGroup] = []
 
@@ -41,7 +48,7 @@ public final class Broker: Sendable {
         if bySid[defaultServiceSid] == nil {
             let service = SyncService(
                 sid: defaultServiceSid, friendlyName: "default", accountSid: accountSid, dateCreated: now, dateUpdated: now)
-            do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
+            do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
             bySid[defaultServiceSid] = service
         }
         services = Locked(bySid)
@@ -68,26 +75,34 @@ public final class Broker: Sendable {
         let service = SyncService(
             sid: Sid.generate(.service), friendlyName: friendlyName, accountSid: accountSid, dateCreated: now,
             dateUpdated: now)
-        do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
-        services.withLock { $0[service.sid] = service }
+        try changes.withLock { _ throws(BrokerError) in
+            do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
+            services.withLock { $0[service.sid] = service }
+        }
         return service
     }
 
     public func updateService(sid: String, friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> SyncService {
-        guard var service = service(sid: sid) else { throw .serviceNotFound(sid) }
-        service.friendlyName = friendlyName
-        service.dateUpdated = now
-        do { try store?.saveService(service) } catch { throw .storageFailed("\(error)") }
-        services.withLock { $0[sid] = service }
-        return service
+        try changes.withLock { _ throws(BrokerError) -> SyncService in
+            guard var service = service(sid: sid) else { throw .serviceNotFound(sid) }
+            service.friendlyName = friendlyName
+            service.dateUpdated = now
+            let stored: Bool
+            do { stored = try store?.updateService(service) ?? true } catch { throw .storageFailed("\(error)") }
+            guard stored else { throw .serviceNotFound(sid) }
+            services.withLock { $0[sid] = service }
+            return service
+        }
     }
 
     /// Deletes a service and every stream in it (their subscribers get STREAM_ENDED).
     public func deleteService(sid: String) throws(BrokerError) {
-        guard service(sid: sid) != nil else { throw .serviceNotFound(sid) }
-        do { try store?.deleteService(sid: sid) } catch { throw .storageFailed("\(error)") }
-        services.withLock { _ = $0.removeValue(forKey: sid) }
-        for stream in registry.streams(serviceSid: sid) { endStream(stream, reason: .deleted) }
+        try changes.withLock { _ throws(BrokerError) in
+            guard service(sid: sid) != nil else { throw .serviceNotFound(sid) }
+            do { try store?.deleteService(sid: sid) } catch { throw .storageFailed("\(error)") }
+            services.withLock { _ = $0.removeValue(forKey: sid) }
+            for stream in registry.streams(serviceSid: sid) { endStream(stream, reason: .deleted) }
+        }
     }
 
     private func requireService(_ sid: String) throws(BrokerError) {
@@ -104,20 +119,23 @@ public final class Broker: Sendable {
     public func createStream(
         serviceSid: String, uniqueName: String?, ttl: Int?, createdBy: String = "system", now: UnixTime = .now()
     ) throws(BrokerError) -> BrokerStream {
-        try requireService(serviceSid)
         if let uniqueName { try validateUniqueName(uniqueName) }
         let expires = try expiry(ttl: ttl, now: now)
-        let stream = try registry.create(
-            serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName, createdBy: createdBy, now: now,
-            expires: expires, rateLimit: newRateLimit())
-        do {
-            try store?.saveStream(stream.record)
-        } catch {
-            _ = registry.remove(stream)
-            throw .storageFailed("\(error)")
+        return try changes.withLock { _ throws(BrokerError) -> BrokerStream in
+            try requireService(serviceSid)
+            let stream = try registry.create(
+                serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName, createdBy: createdBy, now: now,
+                expires: expires, rateLimit: newRateLimit())
+            do {
+                try store?.insertStream(stream.record)
+            } catch {
+                // Visible for a moment (a SUBSCRIBE may have found it): end it as deleted.
+                endStream(stream, reason: .deleted)
+                throw .storageFailed("\(error)")
+            }
+            if let expires { expiries.schedule(stream, at: expires) }
+            return stream
         }
-        if let expires { expiries.schedule(stream, at: expires) }
-        return stream
     }
 
     /// Puts stored streams back at start. Streams that expired while the daemon was down are
@@ -179,26 +197,37 @@ public final class Broker: Sendable {
     }
 
     /// Changes a stream's Ttl (REST `POST …/Streams/{Sid}`) and stores it.
+    /// Throws `streamNotFound` if the stream was deleted or expired meanwhile.
     public func updateStream(_ stream: BrokerStream, ttl: Int?, now: UnixTime = .now()) throws(BrokerError) {
         let expires = try expiry(ttl: ttl, now: now)
-        let before = stream.record
-        stream.setExpiry(expires, updated: now)
-        do {
-            try store?.saveStream(stream.record)
-        } catch {
-            stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
-            throw .storageFailed("\(error)")
+        try changes.withLock { _ throws(BrokerError) in
+            guard stream.ended == nil, registry.stream(id: stream.id) === stream else { throw .streamNotFound(stream.sid) }
+            let before = stream.record
+            stream.setExpiry(expires, updated: now)
+            let stored: Bool
+            do {
+                stored = try store?.updateStream(stream.record) ?? true
+            } catch {
+                stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
+                throw .storageFailed("\(error)")
+            }
+            guard stored else {
+                stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
+                throw .streamNotFound(stream.sid)
+            }
+            if let expires { expiries.schedule(stream, at: expires) }
         }
-        if let expires { expiries.schedule(stream, at: expires) }
     }
 
     /// Removes a stream and tells every reader group that holds it; subscribers get STREAM_ENDED
     /// after the messages published before. False if the stream was already gone.
     @discardableResult
     public func deleteStream(_ stream: BrokerStream, reason: StreamEndReason = .deleted) throws(BrokerError) -> Bool {
-        guard registry.stream(id: stream.id) === stream else { return false }
-        do { try store?.deleteStream(sid: stream.sid) } catch { throw .storageFailed("\(error)") }
-        return endStream(stream, reason: reason)
+        try changes.withLock { _ throws(BrokerError) -> Bool in
+            guard registry.stream(id: stream.id) === stream else { return false }
+            do { try store?.deleteStream(sid: stream.sid) } catch { throw .storageFailed("\(error)") }
+            return endStream(stream, reason: reason)
+        }
     }
 
     /// Takes the stream out of the registry and tells its reader groups. No store access.
@@ -216,6 +245,10 @@ public final class Broker: Sendable {
     /// only looks at the front of the expiry heap.
     @discardableResult
     public func expireDue(now: UnixTime = .now()) -> Int {
+        changes.withLock { _ in expireDueLocked(now: now) }
+    }
+
+    private func expireDueLocked(now: UnixTime) -> Int {
         let due = expiries.popDue(now: now).filter { entry in
             // Skip entries made stale by a Ttl update or a delete.
             entry.stream.ended == nil && entry.stream.dateExpires == entry.expires

@@ -3,11 +3,21 @@
 /// Called synchronously on the control path (never per message), before the caller is told the
 /// change succeeded, so a create that answered 2xx survives a crash right after. Implementations
 /// throw to refuse a change; the broker then undoes it in memory and reports `storageFailed`.
+///
+/// Creates insert and updates update: no call may bring back a row another call deleted. The
+/// broker makes its changes one at a time, so an update that finds no row (returns false) means
+/// the thing was deleted by a change the broker already made.
 public protocol BrokerStore: Sendable {
-    func saveService(_ service: SyncService) throws
+    /// Inserts a new service; throws if its sid exists.
+    func insertService(_ service: SyncService) throws
+    /// Updates a stored service; false if it is not stored.
+    func updateService(_ service: SyncService) throws -> Bool
     /// Deletes the service and all its streams.
     func deleteService(sid: String) throws
-    func saveStream(_ record: StreamRecord) throws
+    /// Inserts a new stream; throws if its sid exists.
+    func insertStream(_ record: StreamRecord) throws
+    /// Updates a stored stream (Ttl, update date); false if it is not stored.
+    func updateStream(_ record: StreamRecord) throws -> Bool
     func deleteStream(sid: String) throws
     /// Deletes several streams in one transaction (expiry sweeps).
     func deleteStreams(sids: [String]) throws

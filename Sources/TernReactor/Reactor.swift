@@ -115,7 +115,7 @@ public final class Reactor: Sendable {
         var statistics = ReactorStatistics(
             openConnections: shared.openConnections.load(ordering: .relaxed), subscriptions: 0, attachments: 0,
             connectionsAccepted: 0,
-            connectionsRefused: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
+            connectionsRefused: 0, connectionsRefusedAtFileLimit: 0, acceptErrors: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
             messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, busySeconds: 0,
             loopDurationCumulativeCounts: Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1),
             rejectedByCode: [:])
@@ -125,6 +125,8 @@ public final class Reactor: Sendable {
             statistics.attachments += counters.attachments.load(ordering: .relaxed)
             statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
             statistics.connectionsRefused += counters.connectionsRefused.load(ordering: .relaxed)
+            statistics.connectionsRefusedAtFileLimit += counters.connectionsRefusedAtFileLimit.load(ordering: .relaxed)
+            statistics.acceptErrors += counters.acceptErrors.load(ordering: .relaxed)
             statistics.messagesDelivered += counters.messagesDelivered.load(ordering: .relaxed)
             statistics.messagesDroppedSlowConsumer += counters.messagesDroppedSlow.load(ordering: .relaxed)
             statistics.messagesDroppedLapped += counters.messagesLapped.load(ordering: .relaxed)

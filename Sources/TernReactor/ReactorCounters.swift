@@ -7,6 +7,10 @@ final class ReactorCounters: Sendable {
     let connectionsAccepted = Atomic<UInt64>(0)
     let connectionsClosed = Atomic<UInt64>(0)
     let connectionsRefused = Atomic<UInt64>(0)
+    /// Connections refused because the process ran out of file descriptors (EMFILE/ENFILE).
+    let connectionsRefusedAtFileLimit = Atomic<UInt64>(0)
+    /// Other failed accepts (ENOBUFS, ENOMEM, …).
+    let acceptErrors = Atomic<UInt64>(0)
     let messagesDelivered = Atomic<UInt64>(0)
     let messagesDroppedSlow = Atomic<UInt64>(0)
     let messagesLapped = Atomic<UInt64>(0)
@@ -44,6 +48,8 @@ public struct ReactorStatistics: Sendable {
     public var attachments: Int
     public var connectionsAccepted: UInt64
     public var connectionsRefused: UInt64
+    public var connectionsRefusedAtFileLimit: UInt64
+    public var acceptErrors: UInt64
     public var messagesDelivered: UInt64
     public var messagesDroppedSlowConsumer: UInt64
     public var messagesDroppedLapped: UInt64

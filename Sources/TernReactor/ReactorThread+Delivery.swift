@@ -63,7 +63,16 @@ extension ReactorThread {
     /// dropped whole frame by whole frame and counted.
     private func deliver(_ batch: UnsafeRawBufferPointer, streamID: UInt32, to connection: Connection) {
         guard connection.state == .open else { return }
-        if connection.streamsWithDrops > 0 { queueDropNotices(connection) }
+        if connection.streamsWithDrops > 0 {
+            queueDropNotices(connection)
+            // A DROPPED that cannot go out yet must still come before any later message of its
+            // stream, so that stream's messages are dropped (and counted) until it can.
+            if connection.subscriptions[streamID]?.hasPendingDrops == true {
+                connection.recordDrop(streamID: streamID, count: UInt64(batchFrameCount), reason: .slowConsumer)
+                counters.messagesDroppedSlow.add(UInt64(batchFrameCount), ordering: .relaxed)
+                return
+            }
+        }
         var sent = 0
         if connection.outbound.isEmpty && connection.writable {
             let written = write(connection.fd, batch.baseAddress, batch.count)
@@ -134,18 +143,25 @@ extension ReactorThread {
         guard connection.streamsWithDrops > 0,
             connection.outbound.spaceUnderLimit >= connection.outbound.limit / 2
         else { return }
-        for (streamID, var subscription) in connection.subscriptions where subscription.hasPendingDrops {
-            if subscription.droppedSlow > 0 {
-                sendControl(connection, .dropped(.init(streamID: streamID, count: subscription.droppedSlow, reason: .slowConsumer)))
-            }
-            if subscription.droppedLapped > 0 {
-                sendControl(connection, .dropped(.init(streamID: streamID, count: subscription.droppedLapped, reason: .lapped)))
-            }
-            subscription.droppedSlow = 0
-            subscription.droppedLapped = 0
-            connection.subscriptions[streamID] = subscription
+        for (streamID, subscription) in connection.subscriptions where subscription.hasPendingDrops {
+            sendDropNotices(connection, streamID: streamID)
+            guard connection.state != .closed else { return }
         }
-        connection.streamsWithDrops = 0
+    }
+
+    /// Sends the DROPPED notices one subscription still owes, whatever room the out-buffer has
+    /// (control frames may pass the message limit): before STREAM_ENDED or UNSUBSCRIBED, since
+    /// no later moment exists to report them.
+    func sendDropNotices(_ connection: Connection, streamID: UInt32) {
+        guard var subscription = connection.subscriptions[streamID], subscription.hasPendingDrops else { return }
+        let slow = subscription.droppedSlow
+        let lapped = subscription.droppedLapped
+        subscription.droppedSlow = 0
+        subscription.droppedLapped = 0
+        connection.subscriptions[streamID] = subscription
+        connection.streamsWithDrops -= 1
+        if slow > 0 { sendControl(connection, .dropped(.init(streamID: streamID, count: slow, reason: .slowConsumer))) }
+        if lapped > 0 { sendControl(connection, .dropped(.init(streamID: streamID, count: lapped, reason: .lapped))) }
     }
 
     /// Writes as much pending output as the socket takes.

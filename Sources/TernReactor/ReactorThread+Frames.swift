@@ -195,6 +195,7 @@ extension ReactorThread {
             answerError(connection, requestID: requestID, .notSubscribed, "stream \(streamID) is not subscribed or attached on this connection")
             return
         }
+        sendDropNotices(connection, streamID: streamID)
         leave(connection, streamID: streamID)
         sendControl(connection, .unsubscribed(requestID: requestID, streamID: streamID))
     }
@@ -207,15 +208,19 @@ extension ReactorThread {
         sendControl(connection, .error(.init(requestID: requestID, code: code, message: message)))
     }
 
-    /// A fatal error: send it, stop reading, close once flushed (or after a grace period).
+    /// A fatal error: send it, stop reading, close once flushed (or after `fatalCloseGrace`).
+    ///
+    /// The state moves to `closing` before the ERROR is written: that write may find the peer
+    /// gone and close the connection, and nothing after it may move a closed connection back
+    /// (that once closed the fd twice and counted the close twice, disabling `--max-connections`).
     func fail(_ connection: Connection, requestID: UInt32, _ code: ErrorCode, _ message: String) {
         guard connection.state == .open || connection.state == .awaitingHello else { return }
-        sendControl(connection, .error(.init(requestID: requestID, code: code, message: message, fatal: true)))
         connection.state = .closing
         connection.closingSince = Clock.milliseconds()
         connection.closeReason = "\(code.name): \(message)"
         leaveAll(connection)
-        flush(connection)
+        sendControl(connection, .error(.init(requestID: requestID, code: code, message: message, fatal: true)))
+        if connection.state == .closing { flush(connection) }
     }
 
     /// Sends a control frame (anything but MESSAGE): straight to the socket when nothing is

@@ -62,6 +62,7 @@ extension ReactorThread {
     func leaveAll(_ local: LocalStream) {
         for member in local.members {
             if let subscription = member.subscriptions.removeValue(forKey: local.stream.id) {
+                if subscription.hasPendingDrops { member.streamsWithDrops -= 1 }
                 counters.countSubscription(delivering: subscription.delivering, -1)
             }
         }
@@ -85,10 +86,8 @@ extension ReactorThread {
         if local.ring != nil { drain(local) }
         let reason = stream.ended ?? .deleted
         for member in local.members {
+            sendDropNotices(member, streamID: stream.id)
             sendControl(member, .streamEnded(streamID: stream.id, reason: reason))
-            if let subscription = member.subscriptions[stream.id], subscription.hasPendingDrops {
-                member.streamsWithDrops -= 1
-            }
         }
         leaveAll(local)
     }

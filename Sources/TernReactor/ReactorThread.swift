@@ -55,6 +55,10 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     var readAgainQueue: [Connection] = []
     var listeners: [ListeningSocket] = []
     var acceptingConnections = true
+    /// Listeners are out of epoll after an accept error, until the next timer tick.
+    var acceptPaused = false
+    /// An open descriptor given up at the descriptor limit to accept-and-close one connection.
+    let reserveDescriptor = ReserveDescriptor()
     var stopDeadline: Int64?
     var lastTick: Int64 = 0
     /// Scratch space for reads: frames are parsed in place, copied only when one spans reads.
@@ -82,6 +86,11 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     /// Reads one connection gets per call before others have a turn, once the turn's read budget
     /// is spent (`mustWaitForNextTurn`).
     static let readsPerTurn = 4
+    /// How long a connection closed for a fatal error may take to read its ERROR before the
+    /// socket is closed regardless.
+    static let fatalCloseGraceMilliseconds: Int64 = 2_000
+    /// How often connection timers (handshake, PING, closing grace) are checked.
+    static let timerIntervalMilliseconds: Int64 = 250
     /// Frame bytes one stream may get in a turn before the turn delivers: a drain batch, and at
     /// most a quarter of the ring.
     let streamTurnLimit: Int
@@ -163,7 +172,8 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         while true {
             let busy = !readAgainQueue.isEmpty || !flushQueue.isEmpty
             sleeping.store(true, ordering: .sequentiallyConsistent)
-            let timeout: Int32 = busy || inboxCount.load(ordering: .sequentiallyConsistent) > 0 ? 0 : 250
+            let timeout: Int32 =
+                busy || inboxCount.load(ordering: .sequentiallyConsistent) > 0 ? 0 : Int32(Self.timerIntervalMilliseconds)
             var turnStart: UInt64 = 0
             epoll.wait(timeout: timeout) { token, events in
                 if turnStart == 0 { turnStart = Clock.nanoseconds() }
@@ -185,7 +195,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
             if processInbox() { beginStop() }
             flushQueued()
             let now = Clock.milliseconds()
-            if now - lastTick >= 250 {
+            if now - lastTick >= Self.timerIntervalMilliseconds {
                 lastTick = now
                 tick(now: now)
             }
@@ -319,13 +329,55 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
         while true {
             let fd = ctern_accept_nonblocking(listener.fd, nil, nil)
             if fd < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                if errno != EAGAIN && errno != EWOULDBLOCK {
-                    logger.warning("accept on \(listener.address) failed: \(String(cString: strerror(errno)))")
+                let error = errno
+                if error == EINTR || error == ECONNABORTED { continue }
+                if error == EAGAIN || error == EWOULDBLOCK { return }
+                if error == EMFILE || error == ENFILE {
+                    refuseAtDescriptorLimit(listener, error: error)
+                } else {
+                    // ENOBUFS, ENOMEM, EPERM (firewall): the listener stays readable, so
+                    // accepting again at once would spin; the next timer tick retries.
+                    counters.acceptErrors.add(1, ordering: .relaxed)
+                    logger.warning("accept on \(listener.address) failed: \(String(cString: strerror(error)))")
+                    pauseAccepting()
                 }
                 return
             }
             accepted(fd: fd, listener: listener)
+        }
+    }
+
+    /// Out of file descriptors: the pending connection would keep the (level-triggered) listener
+    /// readable and the loop spinning. With the thread's reserve descriptor released, one
+    /// connection is accepted and closed at once, so its client sees the refusal instead of a
+    /// hang; without one, accepting pauses until the next timer tick.
+    private func refuseAtDescriptorLimit(_ listener: ListeningSocket, error: Int32) {
+        counters.connectionsRefusedAtFileLimit.add(1, ordering: .relaxed)
+        logger.warning(
+            "accept on \(listener.address) failed: \(String(cString: strerror(error))); refusing connections until descriptors are free (raise LimitNOFILE= or lower --max-connections)")
+        if reserveDescriptor.release() {
+            let fd = ctern_accept_nonblocking(listener.fd, nil, nil)
+            if fd >= 0 { Glibc.close(fd) }
+            reserveDescriptor.reacquire()
+        }
+        pauseAccepting()
+    }
+
+    /// Takes the listeners out of this thread's epoll until the next timer tick.
+    private func pauseAccepting() {
+        guard acceptingConnections && !acceptPaused else { return }
+        acceptPaused = true
+        for listener in listeners { epoll.remove(listener.fd) }
+    }
+
+    /// Puts the listeners back after a pause (timer tick).
+    private func resumeAccepting() {
+        guard acceptPaused && acceptingConnections else { return }
+        acceptPaused = false
+        for (index, listener) in listeners.enumerated() {
+            try? epoll.add(
+                listener.fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
+                token: Self.listenerTokenBase + UInt64(index))
         }
     }
 
@@ -480,6 +532,7 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
     // MARK: Timers
 
     private func tick(now: Int64) {
+        resumeAccepting()
         for case let connection? in connections {
             switch connection.state {
             case .awaitingHello:
@@ -500,7 +553,10 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
                     sendControl(connection, .ping(UInt64(now)))
                 }
             case .closing:
-                if now - connection.closingSince >= 2_000 { closeNow(connection, reason: connection.closeReason) }
+                // While stopping, the shutdown grace (`stopDeadline`) bounds the final flush instead.
+                if stopDeadline == nil && now - connection.closingSince >= Self.fatalCloseGraceMilliseconds {
+                    closeNow(connection, reason: connection.closeReason)
+                }
             case .closed:
                 break
             }
@@ -511,13 +567,14 @@ final class ReactorThread: StreamReaderGroup, @unchecked Sendable {
 
     private func beginStop() {
         guard stopDeadline == nil else { return }
+        if !acceptPaused { for listener in listeners { epoll.remove(listener.fd) } }
         acceptingConnections = false
-        for listener in listeners { epoll.remove(listener.fd) }
         stopDeadline = Clock.milliseconds() + Int64(shared.shutdownGraceMilliseconds.load(ordering: .relaxed))
         // Deliver what is in the rings, then tell every member its streams end with the server.
         for local in Array(localStreams.values) {
             if local.ring != nil { drain(local) }
             for member in local.members where member.state == .open {
+                sendDropNotices(member, streamID: local.stream.id)
                 sendControl(member, .streamEnded(streamID: local.stream.id, reason: .shutdown))
             }
             leaveAll(local)

@@ -2,8 +2,9 @@ import GRDB
 import TernCore
 
 // Reading and writing records. Plain SQL against the schema in `StoreSchema`, so what is on disk
-// is visible in one place; upserts use `ON CONFLICT DO UPDATE`, never `INSERT OR REPLACE`, which
-// deletes the old row first and would cascade a service's deletion to all its streams.
+// is visible in one place. Creates are plain INSERTs and updates plain UPDATEs: an upsert would
+// bring back a row that a delete removed meanwhile. (The identity's upsert uses `ON CONFLICT DO
+// UPDATE`, never `INSERT OR REPLACE`, which deletes the old row first.)
 
 extension SQLiteStore {
     // MARK: Identity
@@ -53,21 +54,30 @@ extension SQLiteStore {
         }
     }
 
-    /// Inserts or updates a service.
-    public func saveService(_ service: SyncService) throws {
-        try write("save service \(service.sid)") { db in
+    /// Inserts a new service (fails if the sid is taken).
+    public func insertService(_ service: SyncService) throws {
+        try write("create service \(service.sid)") { db in
             try db.execute(
                 sql: """
                     INSERT INTO services (sid, account_sid, friendly_name, date_created, date_updated) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (sid) DO UPDATE SET account_sid = excluded.account_sid,
-                        friendly_name = excluded.friendly_name, date_created = excluded.date_created,
-                        date_updated = excluded.date_updated
                     """,
                 arguments: [
                     service.sid, service.accountSid, service.friendlyName, service.dateCreated.milliseconds,
                     service.dateUpdated.milliseconds,
                 ])
         }
+    }
+
+    /// Updates a stored service's name and update date; false if it is not stored (deleted).
+    public func updateService(_ service: SyncService) throws -> Bool {
+        var changed = false
+        try write("update service \(service.sid)") { db in
+            try db.execute(
+                sql: "UPDATE services SET friendly_name = ?, date_updated = ? WHERE sid = ?",
+                arguments: [service.friendlyName, service.dateUpdated.milliseconds, service.sid])
+            changed = db.changesCount > 0
+        }
+        return changed
     }
 
     /// Deletes a service; its streams go with it (foreign key `ON DELETE CASCADE`), in the same
@@ -109,19 +119,14 @@ extension SQLiteStore {
         }
     }
 
-    /// Inserts or updates a stream (a Ttl change rewrites its expiry and update date).
-    public func saveStream(_ record: StreamRecord) throws {
-        try write("save stream \(record.sid)") { db in
+    /// Inserts a new stream (fails if the sid is taken or its service is gone).
+    public func insertStream(_ record: StreamRecord) throws {
+        try write("create stream \(record.sid)") { db in
             try db.execute(
                 sql: """
                     INSERT INTO streams (sid, service_sid, account_sid, unique_name, created_by, date_created,
                         date_updated, date_expires, creation_index)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (sid) DO UPDATE SET service_sid = excluded.service_sid,
-                        account_sid = excluded.account_sid, unique_name = excluded.unique_name,
-                        created_by = excluded.created_by, date_created = excluded.date_created,
-                        date_updated = excluded.date_updated, date_expires = excluded.date_expires,
-                        creation_index = excluded.creation_index
                     """,
                 arguments: [
                     record.sid, record.serviceSid, record.accountSid, record.uniqueName, record.createdBy,
@@ -129,6 +134,19 @@ extension SQLiteStore {
                     Int64(bitPattern: record.creationIndex),
                 ])
         }
+    }
+
+    /// Rewrites a stored stream's expiry and update date; false if it is not stored (deleted).
+    /// Never inserts: an update racing a delete must not bring the stream back.
+    public func updateStream(_ record: StreamRecord) throws -> Bool {
+        var changed = false
+        try write("update stream \(record.sid)") { db in
+            try db.execute(
+                sql: "UPDATE streams SET date_updated = ?, date_expires = ? WHERE sid = ?",
+                arguments: [record.dateUpdated.milliseconds, record.dateExpires?.milliseconds, record.sid])
+            changed = db.changesCount > 0
+        }
+        return changed
     }
 
     public func deleteStream(sid: String) throws {

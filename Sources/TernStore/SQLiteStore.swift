@@ -171,6 +171,12 @@ extension StoreError {
             return StoreError(path: path, reason: "is not a SQLite database or is damaged (SQLite: \(sqlite))." + restoreAdvice)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return StoreError(path: path, reason: "is in use by another process (is another ternd running on this state folder?)")
+        case .SQLITE_IOERR, .SQLITE_FULL:
+            return StoreError(
+                path: path,
+                reason: "cannot be written (SQLite: \(sqlite)); ternd writes the database and its -wal file in "
+                    + "its folder: check that the folder is writable by ternd, its file system is mounted read-write, "
+                    + "and has free space")
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
             return StoreError(
                 path: path, reason: "cannot be opened for writing (SQLite: \(sqlite)); check that its folder exists and ternd may write there")

@@ -18,16 +18,18 @@ struct Daemon {
         // Before anything else: systemd's sockets, validated by name and kind.
         let activated = try SystemdListeners.take()
         try SystemdListeners.validate(activated)
+        try checkExposure(of: activated)
         let signals = ProcessSignals([SIGTERM, SIGINT, SIGHUP] + (settings.debugStallOnUSR1 ? [SIGUSR1] : []))
 
         let state = try StateFolder(path: settings.stateDirectory)
-        let (store, identity) = try state.open(logger: logger)
+        let (sqlite, identity) = try state.open(logger: logger)
         // Runs after the task group below has finished, i.e. after both ports have stopped writing.
-        defer { store.close() }
+        defer { sqlite.close() }
+        let store = ObservedStore(sqlite, logger: logger)
         let broker = try Broker(
             limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid,
-            services: try store.loadServices(), store: store)
-        let restored = try broker.restore(store.loadStreams())
+            services: try sqlite.loadServices(), store: store)
+        let restored = try broker.restore(sqlite.loadStreams())
         logger.info("restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down")
 
         let credentials =
@@ -51,7 +53,8 @@ struct Daemon {
                         StoredIdentity(
                             accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid, authToken: token))
                 },
-                introspection: DaemonIntrospection(broker: broker, reactor: reactor)),
+                introspection: DaemonIntrospection(broker: broker, reactor: reactor, store: store),
+                connectionLimits: settings.control),
             logger: logger)
         let boundControlPort = AsyncStream.makeStream(of: ControlListenAddress.self)
 
@@ -139,6 +142,23 @@ struct Daemon {
         }
         if data.ownsUnixPath, let path = data.unixPath { unlink(path) }
         logger.info("stopped")
+    }
+
+    /// Applies the loopback rule to systemd's sockets as `DaemonSettings` applies it to the flags.
+    private func checkExposure(of activated: [String: [Int32]]) throws {
+        var problems: [String] = []
+        for (name, fds) in activated.sorted(by: { $0.key < $1.key }) {
+            for fd in fds {
+                let address = try ListenerAddress(of: fd)
+                if let problem = DaemonSettings.exposureProblem(
+                    "socket-activated '\(name)' socket (fd \(fd))", address, isLocalOnly: address.isLocalOnly,
+                    authRequired: settings.authRequired)
+                {
+                    problems.append(problem)
+                }
+            }
+        }
+        if !problems.isEmpty { throw StateError(problems.joined(separator: "\n")) }
     }
 
     /// The data-port listeners: adopted from systemd where it passed them, bound otherwise.

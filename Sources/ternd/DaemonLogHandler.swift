@@ -7,10 +7,13 @@ import Synchronization
 /// Under systemd (`JOURNAL_STREAM` set) each line starts with a syslog priority prefix (`<6>`)
 /// and carries no timestamp, because journald adds its own and reads the prefix as the priority.
 /// Elsewhere lines carry an ISO 8601 timestamp and the level in words. The level is shared and
-/// can be changed while running (SIGHUP reload).
+/// can be changed while running (SIGHUP reload). Repeats are limited (`LogRepeatLimiter`): a
+/// line after a suppressed run carries `suppressed_similar=N`.
 struct DaemonLogHandler: LogHandler {
     /// The level all handlers use; `LogLevelSwitch.set` changes it live.
     static let levelSwitch = LogLevelSwitch()
+    /// Lines from one call site beyond a burst and one a second are dropped and counted.
+    static let repeats = LogRepeatLimiter.shared
 
     let label: String
     let toJournal: Bool
@@ -34,7 +37,14 @@ struct DaemonLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        guard
+            let skipped = Self.repeats.admit(
+                callSite: "\(event.file):\(event.line)", nanoseconds: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+        else { return }
         var fields = metadata
+        if skipped > 0 { fields["suppressed_similar"] = "\(skipped)" }
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         let suffix = fields.isEmpty ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let line: String

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TernControl
 import TernCore
 import TernReactor
 
@@ -13,6 +14,7 @@ struct DaemonSettings {
     var publicURL: String?
     var limits = BrokerLimits()
     var reactor = ReactorConfiguration()
+    var control = ControlConnectionLimits()
     var shutdownGraceMilliseconds: Int
     var logLevel: Logger.Level
     var authRequired: Bool
@@ -40,7 +42,13 @@ struct DaemonSettings {
         reactor.maxFrameBody = options.maxFrame.bytes
         reactor.outBufferBytes = options.outBuffer.bytes
         reactor.readBudgetBytes = options.readBudget.bytes
-        reactor.maxConnections = options.maxConnections
+        control.maxConnections = options.controlMaxConnections
+        control.headerTimeout = .milliseconds(Int(options.controlHeaderTimeout * 1000))
+        control.requestTimeout = .milliseconds(Int(options.controlRequestTimeout * 1000))
+        control.idleTimeout = .milliseconds(Int(options.controlIdleTimeout * 1000))
+        control.maxHeaderBytes = options.controlMaxHeader.bytes
+        reactor.maxConnections =
+            options.maxConnections ?? FileDescriptorLimit.defaultDataConnections(controlConnections: control.maxConnections)
         reactor.maxSubscriptionsPerConnection = options.maxSubscriptions
         reactor.handshakeTimeoutMilliseconds = Int(options.handshakeTimeout * 1000)
         reactor.pingIntervalMilliseconds = Int(options.pingInterval * 1000)
@@ -54,17 +62,27 @@ struct DaemonSettings {
         authRequired = options.auth == .required
         statusIntervalMilliseconds = Int(options.statusInterval * 1000)
         debugStallOnUSR1 = options.debugStallOnUSR1
-        var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload)
-        // Without credentials, nothing may be reachable from other hosts.
-        if !authRequired && !dataListen.isLoopback {
-            problems.append("data port \(dataListen) is not a loopback address: serving other hosts needs --auth required")
+        var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload) + control.problems()
+        if let problem = Self.exposureProblem("data port", dataListen, isLocalOnly: dataListen.isLoopback, authRequired: authRequired) {
+            problems.append(problem)
         }
-        if !authRequired && !controlListen.isLoopback {
-            problems.append("control port \(controlListen) is not a loopback address: serving other hosts needs --auth required")
+        if let problem = Self.exposureProblem(
+            "control port", controlListen, isLocalOnly: controlListen.isLoopback, authRequired: authRequired)
+        {
+            problems.append(problem)
         }
         if shutdownGraceMilliseconds < 0 { problems.append("shutdown grace must not be negative") }
         if statusIntervalMilliseconds < 100 { problems.append("status interval must be at least 0.1 s") }
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    }
+
+    /// The one exposure rule, for bound and socket-activated listeners alike: without
+    /// credentials, nothing may be reachable from other hosts.
+    static func exposureProblem(
+        _ listener: String, _ address: any CustomStringConvertible, isLocalOnly: Bool, authRequired: Bool
+    ) -> String? {
+        guard !authRequired && !isLocalOnly else { return nil }
+        return "\(listener) \(address) is not a loopback address: serving other hosts needs --auth required"
     }
 
     /// Settings that differ from `running` but only take effect after a restart.
@@ -80,6 +98,11 @@ struct DaemonSettings {
         if reactor.outBufferBytes != running.reactor.outBufferBytes { names.append("out-buffer") }
         if reactor.readBudgetBytes != running.reactor.readBudgetBytes { names.append("read-budget") }
         if reactor.maxConnections != running.reactor.maxConnections { names.append("max-connections") }
+        if control.maxConnections != running.control.maxConnections { names.append("control-max-connections") }
+        if control.headerTimeout != running.control.headerTimeout { names.append("control-header-timeout") }
+        if control.requestTimeout != running.control.requestTimeout { names.append("control-request-timeout") }
+        if control.idleTimeout != running.control.idleTimeout { names.append("control-idle-timeout") }
+        if control.maxHeaderBytes != running.control.maxHeaderBytes { names.append("control-max-header") }
         if reactor.maxSubscriptionsPerConnection != running.reactor.maxSubscriptionsPerConnection { names.append("max-subscriptions") }
         if reactor.handshakeTimeoutMilliseconds != running.reactor.handshakeTimeoutMilliseconds { names.append("handshake-timeout") }
         if reactor.pingIntervalMilliseconds != running.reactor.pingIntervalMilliseconds { names.append("ping-interval") }

@@ -9,18 +9,24 @@ import TernReactor
 struct DaemonIntrospection: ControlIntrospection {
     let broker: Broker
     let reactor: Reactor
+    let store: ObservedStore?
     let registry: PrometheusCollectorRegistry
 
     /// Uses the process's metrics registry, bootstrapping swift-metrics on first use.
-    init(broker: Broker, reactor: Reactor, registry: PrometheusCollectorRegistry = MetricsBootstrap.registry) {
+    init(
+        broker: Broker, reactor: Reactor, store: ObservedStore? = nil,
+        registry: PrometheusCollectorRegistry = MetricsBootstrap.registry
+    ) {
         self.broker = broker
         self.reactor = reactor
+        self.store = store
         self.registry = registry
     }
 
     func metricsExposition() async -> [UInt8] {
         var body = registry.emitToBuffer()
-        body += MetricsDataPlane.render(statistics: reactor.statistics, broker: broker)
+        body += MetricsDataPlane.render(
+            statistics: reactor.statistics, broker: broker, storeFailures: store?.failures.load(ordering: .relaxed) ?? 0)
         return body
     }
 

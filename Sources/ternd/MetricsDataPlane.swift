@@ -9,7 +9,7 @@ import TernWire
 /// Every family is written on every scrape, zero or not, and every drop reason and error code
 /// has its series from the start, so `rate()` and alerts see a series before its first event.
 enum MetricsDataPlane {
-    static func render(statistics: ReactorStatistics, broker: Broker) -> [UInt8] {
+    static func render(statistics: ReactorStatistics, broker: Broker, storeFailures: UInt64) -> [UInt8] {
         var text = MetricsText()
         text.gauge("tern_connections_open", help: "Data-port connections open now.", statistics.openConnections)
         text.counter(
@@ -17,6 +17,12 @@ enum MetricsDataPlane {
         text.counter(
             "tern_connections_refused_total", help: "Data-port connections refused (over --max-connections).",
             statistics.connectionsRefused)
+        text.counter(
+            "tern_accept_errors_total",
+            help: "Data-port accepts that failed: fd_limit (the process is out of file descriptors; the "
+                + "connection is closed at once), other (ENOBUFS, ENOMEM, …). Accepting pauses briefly after each.",
+            label: "reason",
+            [("fd_limit", statistics.connectionsRefusedAtFileLimit), ("other", statistics.acceptErrors)])
         text.gauge(
             "tern_subscriptions", help: "Subscriptions receiving messages now, over all connections.",
             statistics.subscriptions)
@@ -55,6 +61,10 @@ enum MetricsDataPlane {
         text.counter(
             "tern_streams_expired_total", help: "Streams deleted because their TTL ran out.",
             broker.streamsExpired.load(ordering: .relaxed))
+        text.counter(
+            "tern_store_failures_total",
+            help: "Writes the SQLite store refused (each logged with its cause; REST answered 500/20500).",
+            storeFailures)
         return text.bytes
     }
 }

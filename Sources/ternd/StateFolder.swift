@@ -11,7 +11,18 @@ struct StateFolder {
     init(path: String) throws {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         self.path = URL(fileURLWithPath: absolute).standardizedFileURL.path
-        try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
+        } catch {
+            throw StateError(
+                "state folder \(self.path) cannot be created (\(error.localizedDescription)); create it, or choose another --state-dir")
+        }
+        guard access(self.path, W_OK | X_OK) == 0 else {
+            throw StateError(
+                "state folder \(self.path) is not writable by ternd (uid \(getuid())): \(String(cString: strerror(errno))); "
+                    + "ternd keeps tern.sqlite, its -wal file and the Unix socket there: fix the folder's owner or mode, "
+                    + "or choose another --state-dir")
+        }
     }
 
     var databasePath: String { path + "/tern.sqlite" }

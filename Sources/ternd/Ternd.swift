@@ -50,8 +50,25 @@ struct Ternd: AsyncParsableCommand {
         help: "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer).")
     var readBudget = ByteCount(4 << 20)
 
-    @Option(name: .customLong("max-connections"), help: "Data-port connections (TOO_MANY_CONNECTIONS).")
-    var maxConnections = 65536
+    @Option(
+        name: .customLong("max-connections"),
+        help: "Data-port connections (TOO_MANY_CONNECTIONS) (default: what the file-descriptor limit leaves after the control port, at most 65536).")
+    var maxConnections: Int?
+
+    @Option(name: .customLong("control-max-connections"), help: "Control-port connections at once (503/20503 past it).")
+    var controlMaxConnections = 512
+
+    @Option(name: .customLong("control-header-timeout"), help: "Seconds a control connection has to send a complete request head (408/20408).")
+    var controlHeaderTimeout: Double = 10
+
+    @Option(name: .customLong("control-request-timeout"), help: "Seconds from a request head to the end of its body (408/20408).")
+    var controlRequestTimeout: Double = 30
+
+    @Option(name: .customLong("control-idle-timeout"), help: "Seconds a keep-alive control connection may wait between requests.")
+    var controlIdleTimeout: Double = 60
+
+    @Option(name: .customLong("control-max-header"), help: "Bytes of request line and headers on the control port (431/20431).")
+    var controlMaxHeader = ByteCount(16 << 10)
 
     @Option(name: .customLong("max-subscriptions"), help: "Streams per connection (TOO_MANY_SUBSCRIPTIONS).")
     var maxSubscriptions = 1024
@@ -96,12 +113,15 @@ struct Ternd: AsyncParsableCommand {
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
         "max-frame", "out-buffer", "ring-bytes", "read-budget", "max-connections", "max-subscriptions", "handshake-timeout",
+        "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
+        "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
         "status-interval",
     ]
 
     static func main() async {
         LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
+        FileDescriptorLimit.raiseSoftLimitToHard()
         do {
             var command = try parseAsRoot(try effectiveArguments())
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -9,7 +9,7 @@ struct SQLiteStoreConcurrencyTests {
         let folder = try TemporaryFolder()
         let store = try SQLiteStore.open(path: folder.databasePath)
         let services = (0..<4).map { Sample.service(at: Int64($0)) }
-        for service in services { try store.saveService(service) }
+        for service in services { try store.insertService(service) }
 
         let threads = 8
         let perThread = 150
@@ -21,7 +21,7 @@ struct SQLiteStoreConcurrencyTests {
                 for index in 0..<perThread {
                     let stream = Sample.stream(
                         in: service, index: UInt64(thread * perThread + index), uniqueName: "t\(thread)-\(index)")
-                    try store.saveStream(stream)
+                    try store.insertStream(stream)
                     created.append(stream)
                     // Every third stream is deleted again, singly or in a batch.
                     if index % 3 == 2 {

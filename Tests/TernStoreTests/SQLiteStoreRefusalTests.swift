@@ -31,9 +31,9 @@ struct SQLiteStoreRefusalTests {
         let folder = try TemporaryFolder()
         let store = try SQLiteStore.open(path: folder.databasePath)
         let service = Sample.service()
-        try store.saveService(service)
+        try store.insertService(service)
         for index in 0..<400 {
-            try store.saveStream(Sample.stream(in: service, index: UInt64(index), uniqueName: "stream-\(index)"))
+            try store.insertStream(Sample.stream(in: service, index: UInt64(index), uniqueName: "stream-\(index)"))
         }
         store.close()
 
@@ -94,7 +94,7 @@ struct SQLiteStoreRefusalTests {
         let error = #expect(throws: StoreError.self) { try SQLiteStore.open(path: folder.databasePath) }
         #expect(error?.description.contains("another process") == true, "\(String(describing: error))")
         // The first is unharmed, and once it closes the file opens again.
-        try first.saveService(Sample.service())
+        try first.insertService(Sample.service())
         first.close()
         let second = try SQLiteStore.open(path: folder.databasePath)
         defer { second.close() }

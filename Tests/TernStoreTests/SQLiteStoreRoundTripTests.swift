@@ -41,8 +41,8 @@ struct SQLiteStoreRoundTripTests {
         let named = Sample.service(friendlyName: "orders", at: 1_700_000_000_001)
         let unnamed = Sample.service(friendlyName: nil, at: 1_700_000_000_002)
         var store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(unnamed)
-        try store.saveService(named)
+        try store.insertService(unnamed)
+        try store.insertService(named)
         store.close()
 
         store = try SQLiteStore.open(path: folder.databasePath)
@@ -63,8 +63,8 @@ struct SQLiteStoreRoundTripTests {
             Sample.stream(in: service, index: UInt64(Int64.max) + 10, uniqueName: "ünïcode ✓"),
         ]
         var store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(service)
-        for stream in streams { try store.saveStream(stream) }
+        try store.insertService(service)
+        for stream in streams { try store.insertStream(stream) }
         store.close()
 
         store = try SQLiteStore.open(path: folder.databasePath)
@@ -72,19 +72,19 @@ struct SQLiteStoreRoundTripTests {
         #expect(try store.loadStreams() == streams.sorted { $0.creationIndex < $1.creationIndex })
     }
 
-    @Test func saveStreamUpdatesInPlace() throws {
+    @Test func updateStreamRewritesInPlace() throws {
         let folder = try TemporaryFolder()
         let service = Sample.service()
         var stream = Sample.stream(in: service, index: 1, uniqueName: "ttl", expires: nil)
         var store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(service)
-        try store.saveStream(stream)
+        try store.insertService(service)
+        try store.insertStream(stream)
         stream.dateExpires = UnixTime(milliseconds: 1_900_000_000_000)
         stream.dateUpdated = UnixTime(milliseconds: 1_800_000_000_000)
-        try store.saveStream(stream)
+        #expect(try store.updateStream(stream))
         #expect(try store.loadStreams() == [stream])
         stream.dateExpires = nil
-        try store.saveStream(stream)
+        #expect(try store.updateStream(stream))
         store.close()
 
         store = try SQLiteStore.open(path: folder.databasePath)
@@ -92,18 +92,49 @@ struct SQLiteStoreRoundTripTests {
         #expect(try store.loadStreams() == [stream])
     }
 
+    /// An update after a delete must not bring the row back (an upsert did: deleted streams
+    /// reappeared after a restart when a Ttl update raced the DELETE).
+    @Test func updateOfADeletedRowChangesNothing() throws {
+        let folder = try TemporaryFolder()
+        var service = Sample.service()
+        let stream = Sample.stream(in: service, index: 1, uniqueName: "gone")
+        let store = try SQLiteStore.open(path: folder.databasePath)
+        defer { store.close() }
+        try store.insertService(service)
+        try store.insertStream(stream)
+        try store.deleteStream(sid: stream.sid)
+        #expect(try store.updateStream(stream) == false)
+        #expect(try store.loadStreams().isEmpty)
+        try store.deleteService(sid: service.sid)
+        service.friendlyName = "renamed"
+        #expect(try store.updateService(service) == false)
+        #expect(try store.loadServices().isEmpty)
+    }
+
+    @Test func insertRefusesAnExistingSid() throws {
+        let folder = try TemporaryFolder()
+        let service = Sample.service()
+        let stream = Sample.stream(in: service, index: 1)
+        let store = try SQLiteStore.open(path: folder.databasePath)
+        defer { store.close() }
+        try store.insertService(service)
+        try store.insertStream(stream)
+        #expect(throws: StoreError.self) { try store.insertStream(stream) }
+        #expect(throws: StoreError.self) { try store.insertService(service) }
+    }
+
     /// Updating a service must not disturb its streams (an `INSERT OR REPLACE` would cascade).
-    @Test func saveServiceUpdateKeepsItsStreams() throws {
+    @Test func updateServiceKeepsItsStreams() throws {
         let folder = try TemporaryFolder()
         var service = Sample.service()
         let stream = Sample.stream(in: service, index: 1, uniqueName: "kept")
         let store = try SQLiteStore.open(path: folder.databasePath)
         defer { store.close() }
-        try store.saveService(service)
-        try store.saveStream(stream)
+        try store.insertService(service)
+        try store.insertStream(stream)
         service.friendlyName = "renamed"
         service.dateUpdated = UnixTime(milliseconds: service.dateUpdated.milliseconds + 1000)
-        try store.saveService(service)
+        #expect(try store.updateService(service))
         #expect(try store.loadServices() == [service])
         #expect(try store.loadStreams() == [stream])
     }
@@ -114,11 +145,11 @@ struct SQLiteStoreRoundTripTests {
         let kept = Sample.service(at: 2)
         let keptStream = Sample.stream(in: kept, index: 3, uniqueName: "same-name")
         var store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(doomed)
-        try store.saveService(kept)
-        try store.saveStream(Sample.stream(in: doomed, index: 1, uniqueName: "same-name"))
-        try store.saveStream(Sample.stream(in: doomed, index: 2))
-        try store.saveStream(keptStream)
+        try store.insertService(doomed)
+        try store.insertService(kept)
+        try store.insertStream(Sample.stream(in: doomed, index: 1, uniqueName: "same-name"))
+        try store.insertStream(Sample.stream(in: doomed, index: 2))
+        try store.insertStream(keptStream)
         try store.deleteService(sid: doomed.sid)
         store.close()
 
@@ -133,8 +164,8 @@ struct SQLiteStoreRoundTripTests {
         let service = Sample.service()
         let streams = (0..<6).map { Sample.stream(in: service, index: UInt64($0), uniqueName: "s\($0)") }
         var store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(service)
-        for stream in streams { try store.saveStream(stream) }
+        try store.insertService(service)
+        for stream in streams { try store.insertStream(stream) }
         try store.deleteStream(sid: streams[0].sid)
         try store.deleteStreams(sids: [streams[2].sid, streams[4].sid, Sid.generate(.stream)])
         try store.deleteStreams(sids: [])
@@ -153,16 +184,16 @@ struct SQLiteStoreRoundTripTests {
         let service = Sample.service()
         let store = try SQLiteStore.open(path: folder.databasePath)
         defer { store.close() }
-        try store.saveService(service)
-        try store.saveStream(Sample.stream(in: service, index: 1, uniqueName: "taken"))
-        try store.saveStream(Sample.stream(in: service, index: 2))
-        try store.saveStream(Sample.stream(in: service, index: 3))  // two nil names do not collide
+        try store.insertService(service)
+        try store.insertStream(Sample.stream(in: service, index: 1, uniqueName: "taken"))
+        try store.insertStream(Sample.stream(in: service, index: 2))
+        try store.insertStream(Sample.stream(in: service, index: 3))  // two nil names do not collide
         let duplicate = #expect(throws: StoreError.self) {
-            try store.saveStream(Sample.stream(in: service, index: 4, uniqueName: "taken"))
+            try store.insertStream(Sample.stream(in: service, index: 4, uniqueName: "taken"))
         }
         #expect(duplicate?.description.contains(folder.databasePath) == true)
         #expect(throws: StoreError.self) {
-            try store.saveStream(Sample.stream(in: Sample.service(), index: 5))
+            try store.insertStream(Sample.stream(in: Sample.service(), index: 5))
         }
         #expect(try store.loadStreams().count == 3)
     }
@@ -170,10 +201,10 @@ struct SQLiteStoreRoundTripTests {
     @Test func closeIsIdempotentAndLaterCallsThrow() throws {
         let folder = try TemporaryFolder()
         let store = try SQLiteStore.open(path: folder.databasePath)
-        try store.saveService(Sample.service())
+        try store.insertService(Sample.service())
         store.close()
         store.close()
-        let error = #expect(throws: StoreError.self) { try store.saveService(Sample.service()) }
+        let error = #expect(throws: StoreError.self) { try store.insertService(Sample.service()) }
         #expect(error?.description.contains("closed") == true)
         #expect(throws: StoreError.self) { try store.loadStreams() }
         // A clean close checkpoints the WAL into the main file.
@@ -191,7 +222,7 @@ struct SQLiteStoreFileModeTests {
         let folder = try TemporaryFolder()
         let store = try SQLiteStore.open(path: folder.databasePath)
         defer { store.close() }
-        try store.saveService(Sample.service())
+        try store.insertService(Sample.service())
         for file in [folder.databasePath, folder.databasePath + "-wal"] {
             let mode = try #require(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int)
             #expect(mode == 0o600, "\(file) has mode \(String(mode, radix: 8))")
