@@ -22,6 +22,12 @@ final class ControlConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
     private var clock: ControlConnectionClock
     private var timer: Scheduled<Void>?
     private var closing = false
+    /// The response ended before the request's body was read (413 on `Content-Length`, 401):
+    /// the rest of the body is read and dropped here, so the client, which sends its whole body
+    /// before reading, gets to read the answer instead of a reset.
+    private var discardingBody = false
+    /// The server half-closed its side (a `Connection: close` exchange is over).
+    private var outputClosed = false
 
     init(limits: ControlConnectionLimits) {
         clock = ControlConnectionClock(limits: limits)
@@ -53,10 +59,17 @@ final class ControlConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
             clock.headReceived()
             rearm(context)
         case .body:
-            break
+            if discardingBody { return }
         case .end:
             clock.requestEnded()
             rearm(context)
+            if discardingBody {
+                discardingBody = false
+                if outputClosed {
+                    context.close(promise: nil)
+                    return
+                }
+            }
         }
         context.fireChannelRead(data)
     }
@@ -69,9 +82,15 @@ final class ControlConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
             break
         case .end:
             clock.responseEnded()
+            if clock.phase == .readingRequest { discardingBody = true }
             rearm(context)
         }
         context.write(data, promise: promise)
+    }
+
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .output { outputClosed = true }
+        context.close(mode: mode, promise: promise)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

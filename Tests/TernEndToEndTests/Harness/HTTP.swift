@@ -43,7 +43,7 @@ enum HTTP {
         }.joined(separator: "&")
     }
 
-    private static func parse(_ raw: [UInt8]) throws -> Response {
+    static func parse(_ raw: [UInt8]) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
         guard let split = raw.firstRange(of: separator) else { throw HarnessError("no HTTP header end in \(raw.count) bytes") }
         let head = String(decoding: raw[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n")
