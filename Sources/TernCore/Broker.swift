@@ -158,16 +158,26 @@ public final class Broker: Sendable {
     }
 
     /// The stream a data-port SUBSCRIBE names: a sid, a unique name in the default service, or
-    /// `<ServiceSid>/<unique name>`.
+    /// `<ServiceSid>/<unique name>` (protocol.md §4.3). The name after any service prefix must be
+    /// 1 to 320 Unicode scalars (`invalidUniqueName`, INVALID_STREAM_NAME); the prefix does not count.
     public func stream(named name: String) throws(BrokerError) -> BrokerStream {
         if Sid.looksLikeSid(name) {
             guard let stream = registry.stream(sid: name) else { throw .streamNotFound(name) }
             return stream
         }
-        if let slash = name.firstIndex(of: "/"), Sid.isSid(name[..<slash], of: .service) {
-            return try stream(serviceSid: String(name[..<slash]), key: String(name[name.index(after: slash)...]))
+        var serviceSid = defaultServiceSid
+        var key = Substring(name)
+        // The first "/" byte, even where a combining mark follows it.
+        if let slash = name.utf8.firstIndex(of: UInt8(ascii: "/")), Sid.isSid(name[..<slash], of: .service) {
+            serviceSid = String(name[..<slash])
+            key = name[name.utf8.index(after: slash)...]
         }
-        return try stream(serviceSid: defaultServiceSid, key: name)
+        let scalars = key.unicodeScalars.count
+        guard scalars >= 1 else { throw .invalidUniqueName("the stream name is empty") }
+        guard scalars <= limits.maxUniqueNameLength else {
+            throw .invalidUniqueName("the stream name has \(scalars) characters, more than \(limits.maxUniqueNameLength)")
+        }
+        return try stream(serviceSid: serviceSid, key: String(key))
     }
 
     public func stream(id: UInt32) -> BrokerStream? { registry.stream(id: id) }
@@ -242,7 +252,8 @@ public final class Broker: Sendable {
 
     private func validateUniqueName(_ name: String) throws(BrokerError) {
         if name.isEmpty { throw .invalidUniqueName("must not be empty") }
-        if name.count > limits.maxUniqueNameLength {
+        // Characters are Unicode scalars, as on the data port (protocol.md §4.3).
+        if name.unicodeScalars.count > limits.maxUniqueNameLength {
             throw .invalidUniqueName("longer than \(limits.maxUniqueNameLength) characters")
         }
         if Sid.looksLikeSid(name) { throw .invalidUniqueName("must not look like a sid") }

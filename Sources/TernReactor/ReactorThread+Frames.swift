@@ -144,16 +144,13 @@ extension ReactorThread {
     // MARK: Subscribe / unsubscribe
 
     private func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
-        let nameLength = request.stream.count
-        guard nameLength >= 1 && nameLength <= WireLimits.maxStreamNameCharacters else {
-            answerError(connection, requestID: request.requestID, .invalidStreamName, "stream name must be 1 to \(WireLimits.maxStreamNameCharacters) characters, got \(nameLength)")
-            return
-        }
         let stream: BrokerStream
         do {
             stream = try broker.stream(named: request.stream)
         } catch {
-            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
+            let code = error.wireCode
+            answerError(connection, requestID: request.requestID, code, code == .streamNotFound ? "stream '\(request.stream)' not found" : error.message)
             return
         }
         let delivering = !request.attachOnly
