@@ -302,14 +302,15 @@ public final class Broker: Sendable {
         -> UInt64
     {
         try validate(payload: payload)
-        guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        guard let sequence = stream.append(payload) else {
+        let appended = withUnsafePointer(to: payload) { stream.append(UnsafeBufferPointer(start: $0, count: 1), staging: nil) }
+        guard let appended else { throw .streamNotFound(stream.sid) }
+        guard appended.accepted == 1 else {
             messagesRateLimited.add(1, ordering: .relaxed)
             throw .rateLimited(perSecond: currentLimits.withLock { $0.publishRatePerSecond })
         }
         messagesPublished.add(1, ordering: .relaxed)
         if wake { wakeReaders(of: stream) }
-        return sequence
+        return appended.first
     }
 
     /// Publishes a run of payloads to one stream under one lock: the data port's path for
@@ -325,8 +326,8 @@ public final class Broker: Sendable {
         to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
         staging: UnsafeMutableRawBufferPointer? = nil
     ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
-        guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        let (first, accepted) = stream.append(payloads, staging: staging)
+        guard let appended = stream.append(payloads, staging: staging) else { throw .streamNotFound(stream.sid) }
+        let (first, accepted) = appended
         messagesPublished.add(UInt64(accepted), ordering: .relaxed)
         return (first, accepted)
     }

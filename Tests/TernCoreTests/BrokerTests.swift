@@ -264,6 +264,20 @@ struct BrokerTests {
         #expect(broker.streamCount == 0)
         #expect(try broker.streams(serviceSid: service).isEmpty)
         #expect(publishError(Array("{}".utf8), to: stream) == .streamNotFound(stream.sid))
+        // Refused under the publish lock, before a sequence is taken, on both publish paths.
+        #expect(stream.nextSequence == 1)
+        let refused = Array("{}".utf8).withUnsafeBytes { payload in
+            withUnsafePointer(to: payload) { single in
+                Result { () throws(BrokerError) in
+                    try broker.publish(to: stream, validatedPayloads: UnsafeBufferPointer(start: single, count: 1))
+                }
+            }
+        }
+        guard case .failure(.streamNotFound) = refused else {
+            Issue.record("a run published to an ended stream: \(refused)")
+            return
+        }
+        #expect(stream.nextSequence == 1)
     }
 
     @Test("the end reason is kept", arguments: [StreamEndReason.expired, .shutdown])
