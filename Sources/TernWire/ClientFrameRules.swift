@@ -1,5 +1,5 @@
 /// The server's checks on a complete client frame between its header and its body
-/// (protocol.md §2.3, steps 5 and 6): HELLO first and once, then only client-to-server types.
+/// (protocol.md §2.2, steps 2.1 and 2.2): HELLO first and once, then only client-to-server types.
 ///
 /// Shared by the reactor and the protocol-vector tests, so the documented order of checks is the
 /// order the server applies.

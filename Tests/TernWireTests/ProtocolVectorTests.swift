@@ -128,7 +128,7 @@ struct ProtocolVectorTests {
         }
     }
 
-    /// The server's checks on one received frame, in its order (protocol.md §2.3): header
+    /// The server's checks on one received frame, in its order (protocol.md §2.2): header
     /// (`FrameSplitter`), HELLO first / direction (`ClientFrameRules`), body (`Frame.decode`),
     /// and for HELLO the version. Request-level checks need a broker and are not modelled.
     static func serverChecks(_ bytes: [UInt8], state: ProtocolDocument.State) throws -> SplitOutcome {
