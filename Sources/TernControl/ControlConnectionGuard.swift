@@ -82,10 +82,22 @@ final class ControlConnectionGuard: ChannelDuplexHandler, RemovableChannelHandle
             break
         case .end:
             clock.responseEnded()
-            if clock.phase == .readingRequest { discardingBody = true }
             rearm(context)
+            if clock.phase == .readingRequest {
+                discardingBody = true
+                context.write(data, promise: promise)
+                // Downstream may have stopped asking for input (nobody reads the body it was
+                // given); the discarding asks for it itself.
+                context.read()
+                return
+            }
         }
         context.write(data, promise: promise)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if discardingBody { context.read() }
+        context.fireChannelReadComplete()
     }
 
     func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {

@@ -176,16 +176,26 @@ public final class Broker: Sendable {
     }
 
     /// The stream a data-port SUBSCRIBE names: a sid, a unique name in the default service, or
-    /// `<ServiceSid>/<unique name>`.
+    /// `<ServiceSid>/<unique name>` (protocol.md §4.3). The name after any service prefix must be
+    /// 1 to 320 Unicode scalars (`invalidUniqueName`, INVALID_STREAM_NAME); the prefix does not count.
     public func stream(named name: String) throws(BrokerError) -> BrokerStream {
         if Sid.looksLikeSid(name) {
             guard let stream = registry.stream(sid: name) else { throw .streamNotFound(name) }
             return stream
         }
-        if let slash = name.firstIndex(of: "/"), Sid.isSid(name[..<slash], of: .service) {
-            return try stream(serviceSid: String(name[..<slash]), key: String(name[name.index(after: slash)...]))
+        var serviceSid = defaultServiceSid
+        var key = Substring(name)
+        // The first "/" byte, even where a combining mark follows it.
+        if let slash = name.utf8.firstIndex(of: UInt8(ascii: "/")), Sid.isSid(name[..<slash], of: .service) {
+            serviceSid = String(name[..<slash])
+            key = name[name.utf8.index(after: slash)...]
         }
-        return try stream(serviceSid: defaultServiceSid, key: name)
+        let scalars = key.unicodeScalars.count
+        guard scalars >= 1 else { throw .invalidUniqueName("the stream name is empty") }
+        guard scalars <= limits.maxUniqueNameLength else {
+            throw .invalidUniqueName("the stream name has \(scalars) characters, more than \(limits.maxUniqueNameLength)")
+        }
+        return try stream(serviceSid: serviceSid, key: String(key))
     }
 
     public func stream(id: UInt32) -> BrokerStream? { registry.stream(id: id) }
@@ -275,7 +285,8 @@ public final class Broker: Sendable {
 
     private func validateUniqueName(_ name: String) throws(BrokerError) {
         if name.isEmpty { throw .invalidUniqueName("must not be empty") }
-        if name.count > limits.maxUniqueNameLength {
+        // Characters are Unicode scalars, as on the data port (protocol.md §4.3).
+        if name.unicodeScalars.count > limits.maxUniqueNameLength {
             throw .invalidUniqueName("longer than \(limits.maxUniqueNameLength) characters")
         }
         if Sid.looksLikeSid(name) { throw .invalidUniqueName("must not look like a sid") }
@@ -324,14 +335,15 @@ public final class Broker: Sendable {
         -> UInt64
     {
         try validate(payload: payload)
-        guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        guard let sequence = stream.append(payload) else {
+        let appended = withUnsafePointer(to: payload) { stream.append(UnsafeBufferPointer(start: $0, count: 1), staging: nil) }
+        guard let appended else { throw .streamNotFound(stream.sid) }
+        guard appended.accepted == 1 else {
             messagesRateLimited.add(1, ordering: .relaxed)
             throw .rateLimited(perSecond: currentLimits.withLock { $0.publishRatePerSecond })
         }
         messagesPublished.add(1, ordering: .relaxed)
         if wake { wakeReaders(of: stream) }
-        return sequence
+        return appended.first
     }
 
     /// Publishes a run of payloads to one stream under one lock: the data port's path for
@@ -347,8 +359,8 @@ public final class Broker: Sendable {
         to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
         staging: UnsafeMutableRawBufferPointer? = nil
     ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
-        guard stream.ended == nil else { throw .streamNotFound(stream.sid) }
-        let (first, accepted) = stream.append(payloads, staging: staging)
+        guard let appended = stream.append(payloads, staging: staging) else { throw .streamNotFound(stream.sid) }
+        let (first, accepted) = appended
         messagesPublished.add(UInt64(accepted), ordering: .relaxed)
         return (first, accepted)
     }

@@ -91,20 +91,18 @@ public final class BrokerStream: Sendable {
 
     // MARK: Publishing
 
-    /// Assigns the next sequence and, if anyone reads, appends the MESSAGE frame to the ring.
-    /// The payload must already be validated (`Broker.publish` does that). Nil when the stream's
-    /// publish rate limit refuses the message.
-    func append(_ payload: UnsafeRawBufferPointer) -> UInt64? {
-        let (first, accepted) = withUnsafePointer(to: payload) { append(UnsafeBufferPointer(start: $0, count: 1), staging: nil) }
-        return accepted == 1 ? first : nil
-    }
-
     /// Appends a run of validated payloads under one lock, with consecutive sequences from the
-    /// first returned. The rate limit may accept only a prefix of the run: `accepted` says how many.
+    /// first returned. The rate limit may accept only a prefix of the run: `accepted` says how many;
+    /// refused ones take no sequence. Nil, with nothing appended, once the stream has ended.
+    ///
+    /// The end is checked under the lock `markEnded` takes: a message is either in the ring before
+    /// the end is announced (so readers deliver it before STREAM_ENDED) or refused, never accepted
+    /// and then lost to the end.
     func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>, staging: UnsafeMutableRawBufferPointer?)
-        -> (first: UInt64, accepted: Int)
+        -> (first: UInt64, accepted: Int)?
     {
         publishState.withLock { state in
+            guard endReason.load(ordering: .relaxed) == 0 else { return nil }
             var accepted = payloads.count
             if state.rateLimit != nil {
                 accepted = 0
@@ -170,7 +168,9 @@ public final class BrokerStream: Sendable {
 
     /// Marks the stream ended; true only for the first caller.
     func markEnded(_ reason: StreamEndReason) -> Bool {
-        endReason.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing).exchanged
+        publishState.withLock { _ in
+            endReason.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing).exchanged
+        }
     }
 }
 

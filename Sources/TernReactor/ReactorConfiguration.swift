@@ -39,6 +39,9 @@ public struct ReactorConfiguration: Sendable {
             problems.append(
                 "max frame (\(maxFrameBody)) must be at least max payload + \(WireLimits.frameBodySlack) (\(maxPayload + WireLimits.frameBodySlack))")
         }
+        if maxFrameBody < WireLimits.maxHelloBody {
+            problems.append("max frame (\(maxFrameBody)) must be at least \(WireLimits.maxHelloBody), the largest HELLO")
+        }
         if outBufferBytes < maxFrameBody + WireLimits.headerSize {
             problems.append("out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))")
         }

@@ -6,14 +6,10 @@ extension ReactorThread {
     /// Dispatches one complete frame. Throws only for connection-level (fatal) violations;
     /// request-level problems are answered with a non-fatal ERROR here.
     func handleFrame(_ connection: Connection, header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
-        if connection.state == .awaitingHello {
-            guard header.type == .hello else {
-                throw WireError(.helloRequired, "the first frame must be HELLO, got \(header.type)")
-            }
-            try hello(connection, Frame.decode(header: header, body: body))
-            return
-        }
+        try ClientFrameRules.check(header.type, helloAccepted: connection.state != .awaitingHello)
         switch header.type {
+        case .hello:
+            try hello(connection, Frame.decode(header: header, body: body))
         case .publish:
             // processFrames collects runs itself; a PUBLISH arriving here is a run of one.
             var run = PublishRun()
@@ -31,20 +27,14 @@ extension ReactorThread {
         case .pong:
             _ = try Frame.decode(header: header, body: body)
             connection.pingSentAt = nil
-        case .hello:
-            throw WireError(.unexpectedFrame, "HELLO was already received")
         case .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error:
-            throw WireError(.unexpectedFrame, "\(header.type) is a server-to-client frame")
+            break  // refused by ClientFrameRules
         }
     }
 
     private func hello(_ connection: Connection, _ frame: Frame) throws(WireError) {
         guard case .hello(let hello) = frame else { return }
-        let version = WireLimits.protocolVersion
-        guard hello.minVersion <= version && version <= hello.maxVersion else {
-            throw WireError(
-                .unsupportedVersion, "server speaks version \(version), client \(hello.minVersion)...\(hello.maxVersion)")
-        }
+        let version = try ClientFrameRules.version(for: hello)
         if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
             throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
         }
@@ -154,16 +144,13 @@ extension ReactorThread {
     // MARK: Subscribe / unsubscribe
 
     private func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
-        let nameLength = request.stream.count
-        guard nameLength >= 1 && nameLength <= WireLimits.maxStreamNameCharacters else {
-            answerError(connection, requestID: request.requestID, .invalidStreamName, "stream name must be 1 to \(WireLimits.maxStreamNameCharacters) characters, got \(nameLength)")
-            return
-        }
         let stream: BrokerStream
         do {
             stream = try broker.stream(named: request.stream)
         } catch {
-            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
+            let code = error.wireCode
+            answerError(connection, requestID: request.requestID, code, code == .streamNotFound ? "stream '\(request.stream)' not found" : error.message)
             return
         }
         let delivering = !request.attachOnly

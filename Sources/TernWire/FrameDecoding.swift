@@ -32,7 +32,7 @@ extension Frame {
             frame = .subscribe(
                 Subscribe(
                     requestID: try reader.readU32("request_id"),
-                    stream: try reader.readString("stream", limit: Int(UInt16.max)),
+                    stream: try reader.readString("stream", limit: WireLimits.maxStreamFieldBytes),
                     attachOnly: header.flags & FrameFlags.attachOnly != 0
                 )
             )

@@ -5,14 +5,23 @@ public enum WireLimits {
     public static let protocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).
     public static let headerSize = 8
-    /// Longest stream sid or unique name in SUBSCRIBE, in characters (Twilio's unique-name limit).
+    /// Longest unique name, in Unicode scalar values (Twilio's unique-name limit of 320
+    /// "characters"). In SUBSCRIBE it applies to the name after any `<ServiceSid>/`.
     public static let maxStreamNameCharacters = 320
-    /// The same limit in UTF-8 bytes (four per character at most).
+    /// The same limit in UTF-8 bytes (four per scalar at most).
     public static let maxStreamNameBytes = 4 * maxStreamNameCharacters
+    /// Bytes of a `<ServiceSid>/` in front of a name in SUBSCRIBE: `IS`, 32 hex digits, `/`.
+    public static let serviceSidPrefixBytes = 35
+    /// Longest SUBSCRIBE `stream` string in bytes; a longer one is `MALFORMED_FRAME`, like every
+    /// string over its limit.
+    public static let maxStreamFieldBytes = serviceSidPrefixBytes + maxStreamNameBytes
     /// Longest `client_name` in HELLO.
     public static let maxClientNameBytes = 64
     /// Longest `token` in HELLO.
     public static let maxTokenBytes = 256
+    /// Largest valid HELLO body: two versions and both strings at their limits. A server's
+    /// `max_frame_body` is never below it, so a HELLO fits before WELCOME announces the limit.
+    public static let maxHelloBody = 2 + 2 + 2 + maxClientNameBytes + 2 + maxTokenBytes
     /// Longest `message` in ERROR.
     public static let maxErrorMessageBytes = 1024
     /// Bytes of a MESSAGE body before the payload: stream id (4) and sequence (8).

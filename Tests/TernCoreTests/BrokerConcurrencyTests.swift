@@ -129,6 +129,49 @@ struct BrokerConcurrencyTests {
         }
     }
 
+    /// Records, when told a stream ended, the sequence its next message would have had.
+    final class EndWatcher: StreamReaderGroup, @unchecked Sendable {
+        let nextSequenceAtEnd = Atomic<UInt64>(0)
+        func streamHasNewFrames(_ stream: BrokerStream) {}
+        func streamEnded(_ stream: BrokerStream) {
+            nextSequenceAtEnd.store(stream.nextSequence, ordering: .releasing)
+        }
+    }
+
+    /// protocol.md §4.6: a publish racing the end is either accepted before the end is announced
+    /// (so readers drain it before STREAM_ENDED) or refused; never given a sequence afterwards.
+    @Test("a publish racing the end is sequenced before the end is announced, or refused", .timeLimit(.minutes(2)))
+    func publishRacingTheEnd() throws {
+        let broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        let watcher = EndWatcher()
+        broker.installReaderGroups([watcher])
+        for round in 0..<300 {
+            let stream = try broker.createStream(serviceSid: broker.defaultServiceSid, uniqueName: nil, ttl: nil)
+            stream.memberMask.bitwiseOr(1, ordering: .sequentiallyConsistent)
+            let lastAccepted = Atomic<UInt64>(0)
+            let started = Atomic<Bool>(false)
+            let writer = JoinableThread {
+                let payload: [UInt8] = Array("{}".utf8)
+                while true {
+                    started.store(true, ordering: .releasing)
+                    do {
+                        let sequence = try payload.withUnsafeBytes { try broker.publish(to: stream, payload: $0, wake: false) }
+                        lastAccepted.store(sequence, ordering: .releasing)
+                    } catch {
+                        return
+                    }
+                }
+            }
+            while !started.load(ordering: .acquiring) {}
+            usleep(UInt32(round % 50))
+            try broker.deleteStream(stream)
+            writer.join()
+            let atEnd = watcher.nextSequenceAtEnd.load(ordering: .acquiring)
+            #expect(lastAccepted.load(ordering: .acquiring) < atEnd, "round \(round): a message was sequenced after the end")
+            #expect(stream.nextSequence == atEnd, "round \(round)")
+        }
+    }
+
     /// Follows the ring until `finished()` and drained, checking each frame's payload and order.
     static func follow(
         _ ring: BroadcastRing, from start: UInt64, until finished: () -> Bool, deadline: Int64, report: ReaderReport

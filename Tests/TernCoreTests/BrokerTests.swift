@@ -165,6 +165,50 @@ struct BrokerTests {
         }
     }
 
+    @Test("a data-port name counts 1 to 320 scalars after any <ServiceSid>/, and only the first / can split")
+    func subscribeNames() throws {
+        let other = try broker.createService(friendlyName: "other")
+        let long = String(repeating: "n", count: 320)
+        let there = try broker.createStream(serviceSid: other.sid, uniqueName: long, ttl: nil)
+        #expect(try broker.stream(named: "\(other.sid)/\(long)") === there)
+        let tooLong = "\(other.sid)/\(long)n"
+        guard case .invalidUniqueName? = Self.namedError(broker, tooLong) else {
+            Issue.record("321 scalars after a service prefix were not refused as a name")
+            return
+        }
+        for bad in ["", "\(other.sid)/", String(repeating: "n", count: 321)] {
+            guard case .invalidUniqueName? = Self.namedError(broker, bad) else {
+                Issue.record("'\(bad.prefix(40))' was not refused as a name")
+                continue
+            }
+        }
+        // 320 scalars in 4-byte UTF-8 (1280 bytes) is a valid name.
+        let wide = String(repeating: "😀", count: 320)
+        let widest = try broker.createStream(serviceSid: other.sid, uniqueName: wide, ttl: nil)
+        #expect(try broker.stream(named: "\(other.sid)/\(wide)") === widest)
+        // "é" as e + combining accent is two scalars: 161 of them are over the limit.
+        let decomposed = String(repeating: "e\u{301}", count: 161)
+        #expect(createError(uniqueName: decomposed) != nil)
+        guard case .invalidUniqueName? = Self.namedError(broker, decomposed) else {
+            Issue.record("322 scalars were not refused as a name")
+            return
+        }
+        // A "/" not after a service sid is part of the name; after one, the rest may hold more.
+        let slashed = try broker.createStream(serviceSid: service, uniqueName: "a/b", ttl: nil)
+        #expect(try broker.stream(named: "a/b") === slashed)
+        let nested = try broker.createStream(serviceSid: other.sid, uniqueName: "x/y", ttl: nil)
+        #expect(try broker.stream(named: "\(other.sid)/x/y") === nested)
+    }
+
+    static func namedError(_ broker: Broker, _ name: String) -> BrokerError? {
+        do {
+            _ = try broker.stream(named: name)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
     // MARK: Ttl
 
     @Test("Ttl nil and 0 mean never; a positive Ttl sets the expiry; the maximum is allowed")
@@ -220,6 +264,20 @@ struct BrokerTests {
         #expect(broker.streamCount == 0)
         #expect(try broker.streams(serviceSid: service).isEmpty)
         #expect(publishError(Array("{}".utf8), to: stream) == .streamNotFound(stream.sid))
+        // Refused under the publish lock, before a sequence is taken, on both publish paths.
+        #expect(stream.nextSequence == 1)
+        let refused = Array("{}".utf8).withUnsafeBytes { payload in
+            withUnsafePointer(to: payload) { single in
+                Result { () throws(BrokerError) in
+                    try broker.publish(to: stream, validatedPayloads: UnsafeBufferPointer(start: single, count: 1))
+                }
+            }
+        }
+        guard case .failure(.streamNotFound) = refused else {
+            Issue.record("a run published to an ended stream: \(refused)")
+            return
+        }
+        #expect(stream.nextSequence == 1)
     }
 
     @Test("the end reason is kept", arguments: [StreamEndReason.expired, .shutdown])

@@ -102,6 +102,39 @@ struct DecodingRejectionTests {
         error.u16(1025)
         error.raw([UInt8](repeating: x, count: 1025))
         #expect(wireError { try splitAndDecode(Self.frame(.error, body: error.bytes)) }?.code == .malformedFrame)
+        // SUBSCRIBE's stream: `<ServiceSid>/` (35 bytes) and 320 four-byte scalars at most.
+        #expect(WireLimits.maxStreamFieldBytes == 1315)
+        for (count, fits) in [(WireLimits.maxStreamFieldBytes, true), (WireLimits.maxStreamFieldBytes + 1, false)] {
+            var subscribe = WireWriter()
+            subscribe.u32(1)
+            subscribe.u16(UInt16(count))
+            subscribe.raw([UInt8](repeating: x, count: count))
+            let bytes = Self.frame(.subscribe, body: subscribe.bytes)
+            if fits {
+                #expect(try splitAndDecode(bytes) == .frame(.subscribe(.init(requestID: 1, stream: String(repeating: "x", count: count)))))
+            } else {
+                #expect(wireError { try splitAndDecode(bytes) }?.code == .malformedFrame)
+            }
+        }
+    }
+
+    @Test("the largest HELLO fits every max_frame_body a server may announce")
+    func largestHello() throws {
+        let hello = Frame.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: 256)))
+        #expect(hello.encoded().count == WireLimits.headerSize + WireLimits.maxHelloBody)
+        #expect(WireLimits.maxHelloBody == 328)
+    }
+
+    @Test("before HELLO only HELLO passes; after it, HELLO and server-to-client types are unexpected")
+    func admission() {
+        for type in FrameType.allCases {
+            let before = wireError { try ClientFrameRules.check(type, helloAccepted: false) }
+            let expectedBefore: ErrorCode? = type == .hello ? nil : .helloRequired
+            #expect(before?.code == expectedBefore, "\(type) before HELLO")
+            let after = wireError { try ClientFrameRules.check(type, helloAccepted: true) }
+            let expectedAfter: ErrorCode? = type == .hello || type.rawValue >= 0x80 ? .unexpectedFrame : nil
+            #expect(after?.code == expectedAfter, "\(type) after HELLO")
+        }
     }
 
     /// Byte sequences that are not UTF-8: stray continuation, invalid lead bytes, an overlong

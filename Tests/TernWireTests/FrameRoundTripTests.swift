@@ -28,7 +28,7 @@ struct FrameRoundTripTests {
                 pingIntervalMilliseconds: maxU32, serverName: text(Int(maxU16)))),
         .subscribe(.init(requestID: 0, stream: "")),
         .subscribe(.init(requestID: maxU32, stream: text(320), attachOnly: true)),
-        .subscribe(.init(requestID: 9, stream: text(Int(maxU16), "a"))),
+        .subscribe(.init(requestID: 9, stream: text(WireLimits.maxStreamFieldBytes, "a"))),
         .subscribe(.init(requestID: 9, stream: "日本語/ストリーム")),
         .subscribed(
             .init(requestID: 0, streamID: 0, sidPrefix: SidPrefix(value: 0), nextSequence: 0, streamSid: "", uniqueName: "")),
@@ -105,6 +105,12 @@ struct FrameRoundTripTests {
         #expect(
             try splitAndDecode(error.encoded())
                 == .frame(.error(.init(requestID: 1, code: .malformedFrame, message: Self.text(1024)))))
+        // An echoed name of 3-byte scalars after two ASCII bytes: 2 + 3 × 340 = 1022 bytes remain,
+        // never a split scalar.
+        let echoed = Frame.error(.init(requestID: 2, code: .streamNotFound, message: "xx" + Self.text(400, "日")))
+        #expect(
+            try splitAndDecode(echoed.encoded())
+                == .frame(.error(.init(requestID: 2, code: .streamNotFound, message: "xx" + Self.text(340, "日")))))
     }
 
     private func bodyLength(_ bytes: [UInt8]) -> UInt32 {

@@ -39,16 +39,34 @@ struct ProtocolVectorTests {
         ]
     }()
 
-    /// The error each ```invalid block must produce.
-    static let expectedErrors: [String: ErrorCode] = [
-        "unknown-type": .unknownFrameType,
-        "reserved-set": .malformedFrame,
-        "undefined-flag": .malformedFrame,
-        "short-body": .malformedFrame,
-        "trailing-bytes": .malformedFrame,
-        "string-overrun": .malformedFrame,
-        "too-large": .frameTooLarge,
+    /// The error each ```invalid block must produce, and the state it is sent in.
+    static let expectedErrors: [String: (ErrorCode, ProtocolDocument.State)] = [
+        "unknown-type": (.unknownFrameType, .open),
+        "unknown-server-type": (.unknownFrameType, .open),
+        "reserved-set": (.malformedFrame, .open),
+        "undefined-flag": (.malformedFrame, .open),
+        "short-body": (.malformedFrame, .open),
+        "trailing-bytes": (.malformedFrame, .open),
+        "string-overrun": (.malformedFrame, .open),
+        "not-utf8": (.malformedFrame, .open),
+        "utf8-surrogate": (.malformedFrame, .open),
+        "too-large": (.frameTooLarge, .open),
+        "length-before-type": (.frameTooLarge, .open),
+        "type-before-reserved": (.unknownFrameType, .open),
+        "hello-required": (.helloRequired, .new),
+        "hello-required-before-body": (.helloRequired, .new),
+        "second-hello": (.unexpectedFrame, .open),
+        "client-sends-message": (.unexpectedFrame, .open),
+        "hello-min-above-max": (.unsupportedVersion, .new),
     ]
+
+    /// The `open` vectors that give HELLO_REQUIRED instead when sent as a connection's first
+    /// frame, and the one that is then a good HELLO (protocol.md says which); every other one
+    /// gives the same code in both states.
+    static let helloRequiredWhenFirst: Set<String> = [
+        "short-body", "trailing-bytes", "string-overrun", "not-utf8", "utf8-surrogate", "client-sends-message",
+    ]
+    static let acceptedWhenFirst: Set<String> = ["second-hello"]
 
     @Test("the document has exactly the vectors this file expects")
     func vectorNamesMatch() throws {
@@ -90,12 +108,38 @@ struct ProtocolVectorTests {
     @Test("an invalid vector is refused with its documented code", arguments: expectedErrors.keys.sorted())
     func invalidVectorIsRefused(name: String) throws {
         let vector = try #require(try ProtocolDocument.load().invalidVectors.first { $0.name == name })
-        let code = try #require(Self.expectedErrors[name])
+        let (code, state) = try #require(Self.expectedErrors[name])
         #expect(vector.code == code.rawValue, "the document gives code \(vector.code) for \(name)")
+        #expect(vector.state == state, "the document gives state \(vector.state) for \(name)")
         // A vector must be decidable from its own bytes: the splitter may not ask for more.
         var outcome: SplitOutcome?
-        let error = wireError { outcome = try splitAndDecode(vector.bytes) }
+        let error = wireError { outcome = try Self.serverChecks(vector.bytes, state: vector.state) }
         #expect(error?.code == code, "\(name): got \(String(describing: error)), outcome \(String(describing: outcome))")
+    }
+
+    @Test("an open-state vector sent first gives HELLO_REQUIRED exactly where the document says")
+    func invalidVectorsSentFirst() throws {
+        for vector in try ProtocolDocument.load().invalidVectors where vector.state == .open {
+            let first = wireError { try Self.serverChecks(vector.bytes, state: .new) }?.code
+            var expected: UInt16? = vector.code
+            if Self.helloRequiredWhenFirst.contains(vector.name) { expected = ErrorCode.helloRequired.rawValue }
+            if Self.acceptedWhenFirst.contains(vector.name) { expected = nil }
+            #expect(first?.rawValue == expected, "\(vector.name) sent first gave \(String(describing: first))")
+        }
+    }
+
+    /// The server's checks on one received frame, in its order (protocol.md §2.2): header
+    /// (`FrameSplitter`), HELLO first / direction (`ClientFrameRules`), body (`Frame.decode`),
+    /// and for HELLO the version. Request-level checks need a broker and are not modelled.
+    static func serverChecks(_ bytes: [UInt8], state: ProtocolDocument.State) throws -> SplitOutcome {
+        let splitter = FrameSplitter(maxBody: defaultMaxFrameBody)
+        return try bytes.withUnsafeBytes { buffer in
+            guard let slice = try splitter.next(in: buffer, at: 0) else { return .incomplete }
+            try ClientFrameRules.check(slice.header.type, helloAccepted: state == .open)
+            let frame = try Frame.decode(header: slice.header, body: UnsafeRawBufferPointer(rebasing: buffer[slice.bodyStart..<slice.end]))
+            if case .hello(let hello) = frame { _ = try ClientFrameRules.version(for: hello) }
+            return slice.end == buffer.count ? .frame(frame) : .leftover(frame, extra: buffer.count - slice.end)
+        }
     }
 }
 
@@ -106,9 +150,18 @@ struct ProtocolDocument {
         var bytes: [UInt8]
     }
 
+    /// The connection state an ```invalid block is sent in (protocol.md §8.1).
+    enum State: String {
+        /// The first frame of a new connection.
+        case new
+        /// After WELCOME (the default).
+        case open
+    }
+
     struct InvalidVector {
         var name: String
         var code: UInt16
+        var state: State
         var bytes: [UInt8]
     }
 
@@ -130,7 +183,8 @@ struct ProtocolDocument {
         return try parse(text)
     }
 
-    /// Collects every ```vector NAME and ```invalid NAME CODE block; each holds one hex frame.
+    /// Collects every ```vector NAME and ```invalid NAME CODE [STATE] block; each holds one hex
+    /// frame (protocol.md §8.1 defines the format).
     static func parse(_ text: String) throws -> ProtocolDocument {
         var document = ProtocolDocument()
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -152,10 +206,12 @@ struct ProtocolDocument {
                 guard words.count == 2 else { throw LoadError(description: "expected ```vector NAME: \(line)") }
                 document.vectors.append(Vector(name: String(words[1]), bytes: bytes))
             } else {
-                guard words.count == 3, let code = UInt16(words[2]) else {
-                    throw LoadError(description: "expected ```invalid NAME CODE: \(line)")
+                guard words.count == 3 || words.count == 4, let code = UInt16(words[2]),
+                    let state = words.count == 4 ? State(rawValue: String(words[3])) : .open
+                else {
+                    throw LoadError(description: "expected ```invalid NAME CODE [new|open]: \(line)")
                 }
-                document.invalidVectors.append(InvalidVector(name: String(words[1]), code: code, bytes: bytes))
+                document.invalidVectors.append(InvalidVector(name: String(words[1]), code: code, state: state, bytes: bytes))
             }
         }
         guard !document.vectors.isEmpty else { throw LoadError(description: "no vectors found in \(path)") }
