@@ -95,6 +95,8 @@ class Connection:
             a connection lost before a reconnect); by default they are logged.
         max_pending_bytes: payload bytes received but not yet taken by iterators before the
             connection pauses reading the socket.
+        keepalive: PING the server after half its ``ping_interval_ms`` of quiet and drop the
+            connection if no PONG comes within the interval (server PINGs are answered either way).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class Connection:
         on_state_change: Optional[StateCallback] = None,
         on_error: Optional[ErrorCallback] = None,
         max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        keepalive: bool = True,
     ) -> None:
         self.address = address
         self._address = parse_address(address)
@@ -126,6 +129,7 @@ class Connection:
         self._on_state_change = on_state_change
         self._on_error = on_error
         self.max_pending_bytes = max_pending_bytes
+        self.keepalive = keepalive
 
         self.state = ConnectionState.CLOSED
         self.welcome: Optional[Welcome] = None
@@ -172,7 +176,8 @@ class Connection:
         self._session = session
         self._set_state(ConnectionState.CONNECTED, None)
         self._supervisor = asyncio.ensure_future(self._supervise())
-        self._keepalive = asyncio.ensure_future(self._keep_alive())
+        if self.keepalive:
+            self._keepalive = asyncio.ensure_future(self._keep_alive())
 
     async def close(self) -> None:
         """Sends what is buffered, closes the socket, and ends every subscription's iteration."""
