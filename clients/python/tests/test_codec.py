@@ -8,8 +8,8 @@ import re
 from typing import Dict, List, Tuple
 
 import pytest
-from conftest import PROTOCOL_MD
 
+from conftest import PROTOCOL_MD
 from tern_client.codec import (
     CLIENT_TO_SERVER,
     SERVER_TO_CLIENT,

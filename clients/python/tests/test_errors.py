@@ -6,8 +6,8 @@ import asyncio
 from typing import List
 
 import pytest
-from conftest import Ternd
 
+from conftest import Ternd
 from tern_client import (
     AlreadySubscribedError,
     AuthFailedError,

@@ -8,8 +8,8 @@ import re
 from typing import List
 
 import pytest
-from conftest import Ternd
 
+from conftest import Ternd
 from tern_client import (
     Connection,
     ConnectionState,
@@ -18,7 +18,6 @@ from tern_client import (
     Event,
     Message,
     StreamEnded,
-    connect,
 )
 
 SID = re.compile(r"^TZ[0-9a-f]{32}$")
@@ -154,9 +153,10 @@ async def test_slow_consumer_gets_dropped_with_the_exact_count(tight_ternd: Tern
     name = tight_ternd.create_stream()
     total = 8192
     payload = json.dumps({"pad": "x" * 900}).encode()
-    async with Connection.open(tight_ternd.unix_socket, max_pending_bytes=16 << 10) as slow, Connection.open(
-        tight_ternd.data
-    ) as publisher_conn:
+    async with (
+        Connection.open(tight_ternd.unix_socket, max_pending_bytes=16 << 10) as slow,
+        Connection.open(tight_ternd.data) as publisher_conn,
+    ):
         sub = await slow.subscribe(name)
         publisher = await publisher_conn.attach(name)
         for _ in range(total // 64):

@@ -7,8 +7,8 @@ import asyncio
 from typing import List, Optional, Tuple
 
 import pytest
-from conftest import Ternd
 
+from conftest import Ternd
 from tern_client import (
     Connection,
     ConnectionLostError,
@@ -23,9 +23,10 @@ FAST = {"reconnect_wait": 0.05, "reconnect_wait_max": 0.5}
 async def test_reconnects_after_kill9_and_reports_the_restart(fresh_ternd: Ternd) -> None:
     name = fresh_ternd.create_stream()
     states: List[Tuple[ConnectionState, Optional[BaseException]]] = []
-    async with Connection.open(
-        fresh_ternd.data, on_state_change=lambda s, e: states.append((s, e)), **FAST
-    ) as conn, Connection.open(fresh_ternd.unix_socket, **FAST) as pub:
+    async with (
+        Connection.open(fresh_ternd.data, on_state_change=lambda s, e: states.append((s, e)), **FAST) as conn,
+        Connection.open(fresh_ternd.unix_socket, **FAST) as pub,
+    ):
         sub = await conn.subscribe(name)
         for index in range(3):
             await pub.publish(name, {"i": index})

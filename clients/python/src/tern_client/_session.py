@@ -8,7 +8,7 @@ ERRORs) to its ``on_frames`` callback.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, Dict, List, Optional, Set, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Type
 
 from .codec import (
     ErrorFrame,
@@ -33,6 +33,9 @@ from .exceptions import (
 
 _ANSWER_TYPES = (Subscribed, Unsubscribed, Published)
 
+#: Called with an answer frame as soon as it is parsed.
+AnswerHook = Callable[[Any], None]
+
 
 class Session(asyncio.Protocol):
     def __init__(self, on_frames: Callable[[Session, List[Frame]], None]) -> None:
@@ -44,7 +47,7 @@ class Session(asyncio.Protocol):
         self.welcome: asyncio.Future[Welcome] = loop.create_future()
         #: Resolved with the error that ended the session (never with an exception set).
         self.closed: asyncio.Future[BaseException] = loop.create_future()
-        self.pending: Dict[int, Tuple[asyncio.Future[Frame], Type[Frame]]] = {}
+        self.pending: Dict[int, Tuple[asyncio.Future[Frame], Type[Frame], Optional[AnswerHook]]] = {}
         #: Requests whose caller gave up waiting; their late answers are tolerated.
         self.abandoned: Set[int] = set()
         self.pings: Dict[int, asyncio.Future[None]] = {}
@@ -73,6 +76,8 @@ class Session(asyncio.Protocol):
             self._dispatch(frames)
         else:
             self._handshake(frames)
+        if self.parser.error is not None:
+            self.abort(self.parser.error)
 
     def eof_received(self) -> Optional[bool]:
         return False
@@ -122,12 +127,16 @@ class Session(asyncio.Protocol):
         if self.closed.done():
             raise self.closed.result()
 
-    def expect(self, request_id: int, answer: Type[Frame]) -> asyncio.Future[Frame]:
+    def expect(
+        self, request_id: int, answer: Type[Frame], on_answer: Optional[AnswerHook] = None
+    ) -> asyncio.Future[Frame]:
+        """A future for the answer to ``request_id``; ``on_answer`` runs as soon as the answer is
+        parsed, before any frame behind it is dispatched."""
         future: asyncio.Future[Frame] = self.loop.create_future()
         if self.closed.done():
             future.set_exception(self.closed.result())
         else:
-            self.pending[request_id] = (future, answer)
+            self.pending[request_id] = (future, answer, on_answer)
         return future
 
     def give_up(self, request_id: int) -> None:
@@ -225,13 +234,15 @@ class Session(asyncio.Protocol):
             name = frame_name(_type_of(answer))
             self.abort(ProtocolError(f"request_id {request_id} answers no pending request", code=5, frame=name))
             return True
-        future, expected = entry
-        if future.done():
-            return True
+        future, expected, on_answer = entry
         if isinstance(answer, BaseException):
-            future.set_exception(answer)
+            if not future.done():
+                future.set_exception(answer)
         elif isinstance(answer, expected):
-            future.set_result(answer)
+            if on_answer is not None:
+                on_answer(answer)
+            if not future.done():
+                future.set_result(answer)
         else:
             error = ProtocolError(
                 f"request_id {request_id} expected {expected.__name__}", code=5, frame=frame_name(_type_of(answer))
@@ -246,7 +257,7 @@ class Session(asyncio.Protocol):
         if not self.welcome.done():
             self.welcome.set_exception(error)
             self.welcome.exception()  # mark retrieved: the opener may have timed out already
-        for future, _ in self.pending.values():
+        for future, _, _ in self.pending.values():
             if not future.done():
                 future.set_exception(error)
         self.pending.clear()

@@ -536,12 +536,15 @@ class FrameParser:
     once WELCOME announces the server's limit.
     """
 
-    __slots__ = ("_accept", "_buffer", "max_frame_body")
+    __slots__ = ("_accept", "_buffer", "error", "max_frame_body")
 
     def __init__(self, max_frame_body: int = DEFAULT_MAX_FRAME_BODY, accept: FrozenSet[int] = SERVER_TO_CLIENT) -> None:
         self._buffer = bytearray()
         self.max_frame_body = max_frame_body
         self._accept = accept
+        #: The violation that stopped parsing, when it followed good frames in the same feed: those
+        #: frames are returned first, and every later ``feed`` raises this.
+        self.error: Optional[ProtocolError] = None
 
     @property
     def buffered(self) -> int:
@@ -549,17 +552,28 @@ class FrameParser:
         return len(self._buffer)
 
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> List[Frame]:
-        """Every frame completed by ``data``, in order. Raises ProtocolError on a bad frame."""
+        """Every frame completed by ``data``, in order.
+
+        Raises ProtocolError on a bad frame, unless good frames came before it in this ``data``:
+        then those are returned and :attr:`error` is set (the caller must stop after them).
+        """
+        if self.error is not None:
+            raise self.error
         frames: List[Frame] = []
         buffer = self._buffer
-        if buffer:
-            buffer += data
-            consumed = self._parse(buffer, frames)
-            del buffer[:consumed]
-        else:
-            consumed = self._parse(data, frames)
-            if consumed < len(data):
-                buffer += memoryview(data)[consumed:]
+        try:
+            if buffer:
+                buffer += data
+                consumed = self._parse(buffer, frames)
+                del buffer[:consumed]
+            else:
+                consumed = self._parse(data, frames)
+                if consumed < len(data):
+                    buffer += memoryview(data)[consumed:]
+        except ProtocolError as error:
+            self.error = error
+            if not frames:
+                raise
         return frames
 
     def _parse(self, source: Union[bytes, bytearray, memoryview], frames: List[Frame]) -> int:

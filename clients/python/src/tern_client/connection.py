@@ -20,6 +20,7 @@ their timeout.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -332,17 +333,37 @@ class Connection:
             raise TooManySubscriptionsError(
                 103, f"already {len(streams)} streams, the server's max_subscriptions", local=True
             )
-        subscribed = await self._send_subscribe(session, stream, attach_only, timeout)
-        info = StreamInfo(subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix)
-        sub = Subscription(self, stream, attach_only, info, subscribed.next_sequence)
-        self._subscriptions.append(sub)
-        if not attach_only or subscribed.stream_id not in self._routes:
-            self._routes[subscribed.stream_id] = sub
+        created: List[Subscription] = []
+
+        def register(subscribed: Subscribed) -> None:
+            # Runs as SUBSCRIBED is parsed, so MESSAGEs right behind it in the same read find it.
+            info = StreamInfo(
+                subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix
+            )
+            sub = Subscription(self, stream, attach_only, info, subscribed.next_sequence)
+            created.append(sub)
+            if self._closing:
+                return
+            self._subscriptions.append(sub)
+            if not attach_only or subscribed.stream_id not in self._routes:
+                self._routes[subscribed.stream_id] = sub
+
+        await self._send_subscribe(session, stream, attach_only, timeout, register)
+        sub = created[0]
+        if self._closing:  # the connection ended for good between the answer and now
+            sub._finish(self._terminal)
         return sub
 
-    async def _send_subscribe(self, session: Session, stream: str, attach_only: bool, timeout: float) -> Subscribed:
+    async def _send_subscribe(
+        self,
+        session: Session,
+        stream: str,
+        attach_only: bool,
+        timeout: float,
+        register: Callable[[Subscribed], None],
+    ) -> Subscribed:
         request_id = self._next_request_id()
-        future = session.expect(request_id, Subscribed)
+        future = session.expect(request_id, Subscribed, register)
         session.write(Subscribe(request_id, stream, attach_only).encode())
         subscribed = await self._wait(session, request_id, future, timeout, "SUBSCRIBE")
         assert isinstance(subscribed, Subscribed)
@@ -545,29 +566,31 @@ class Connection:
         ordered = sorted(self._subscriptions, key=lambda s: not s.attach_only)
         for sub in ordered:
             try:
-                subscribed = await self._send_subscribe(session, sub.name, sub.attach_only, self.request_timeout)
+                await self._send_subscribe(
+                    session, sub.name, sub.attach_only, self.request_timeout, functools.partial(self._resubscribed, sub)
+                )
             except RequestError as refused:
                 self._forget(sub)
                 sub._finish(refused)
-                continue
-            old = sub.info
-            info = StreamInfo(
-                subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix
-            )
-            restarted = subscribed.sid_prefix != old.sid_prefix
-            missed: Optional[int] = None
-            if not restarted and sub.last_sequence:
-                missed = max(0, subscribed.next_sequence - sub.last_sequence - 1)
-            elif not restarted:
-                missed = max(0, subscribed.next_sequence - sub.next_sequence)
-            sub.info = info
-            event = Resubscribed(info, sub.last_sequence, subscribed.next_sequence, restarted, missed)
-            sub.next_sequence = subscribed.next_sequence
-            if restarted:
-                sub.last_sequence = 0
-            self._routes[info.stream_id] = sub
-            if not sub.attach_only:
-                sub._push(event)
+
+    def _resubscribed(self, sub: Subscription, subscribed: Subscribed) -> None:
+        """Runs as the new SUBSCRIBED is parsed: route the stream again and tell the subscriber."""
+        old = sub.info
+        info = StreamInfo(subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix)
+        restarted = subscribed.sid_prefix != old.sid_prefix
+        missed: Optional[int] = None
+        if not restarted:
+            # Resume (a later protocol version) would ask for last_sequence + 1; version 1 cannot.
+            since = sub.last_sequence if sub.last_sequence else sub.next_sequence - 1
+            missed = max(0, subscribed.next_sequence - since - 1)
+        sub.info = info
+        event = Resubscribed(info, sub.last_sequence, subscribed.next_sequence, restarted, missed)
+        sub.next_sequence = subscribed.next_sequence
+        if restarted:
+            sub.last_sequence = 0
+        self._routes[info.stream_id] = sub
+        if not sub.attach_only:
+            sub._push(event)
 
     def _give_up(self, error: BaseException) -> None:
         self._terminal = error
