@@ -99,7 +99,7 @@ async def test_unsubscribe_ends_iteration_quietly(ternd: Ternd) -> None:
         assert not sub.active
         events = [event async for event in sub]
         assert events == []
-        # Publishing through the connection still works: it attached the stream separately.
+        # Publishing by name still works: the connection attaches the stream anew.
         assert await conn.publish(name, {"a": 2}) is not None
 
 
