@@ -5,7 +5,7 @@ client); each scenario is bounded by the client's own timeouts."""
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Set
 
 import pytest
 
@@ -45,12 +45,14 @@ async def handshake_and_subscribe(reader: asyncio.StreamReader, writer: asyncio.
 
 
 class Peer:
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, handlers: Set[asyncio.Task[Any]]) -> None:
         self.script = script
-        self.server: Optional[asyncio.AbstractServer] = None
-        self.address = ""
+        self.handlers = handlers
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.handlers.add(task)
         try:
             await self.script(reader, writer)
         except (EOFError, ConnectionError, asyncio.TimeoutError, asyncio.CancelledError):
@@ -62,9 +64,10 @@ class Peer:
 @pytest.fixture
 async def peer_factory() -> AsyncIterator[Callable[[Script], Awaitable[str]]]:
     servers = []
+    handlers: Set[asyncio.Task[Any]] = set()
 
     async def start(script: Script) -> str:
-        peer = Peer(script)
+        peer = Peer(script, handlers)
         server = await asyncio.start_server(peer.handle, "127.0.0.1", 0)
         servers.append(server)
         port = server.sockets[0].getsockname()[1]
@@ -74,6 +77,9 @@ async def peer_factory() -> AsyncIterator[Callable[[Script], Awaitable[str]]]:
     for server in servers:
         server.close()
         await server.wait_closed()
+    for task in handlers:
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
 
 
 async def test_a_client_to_server_frame_is_a_protocol_error(peer_factory: Callable[[Script], Awaitable[str]]) -> None:

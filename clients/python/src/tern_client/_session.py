@@ -47,6 +47,8 @@ class Session(asyncio.Protocol):
         self.welcome: asyncio.Future[Welcome] = loop.create_future()
         #: Resolved with the error that ended the session (never with an exception set).
         self.closed: asyncio.Future[BaseException] = loop.create_future()
+        #: Resolved when the transport is gone (connection_lost ran).
+        self.lost: asyncio.Future[None] = loop.create_future()
         self.pending: Dict[int, Tuple[asyncio.Future[Frame], Type[Frame], Optional[AnswerHook]]] = {}
         #: Requests whose caller gave up waiting; their late answers are tolerated.
         self.abandoned: Set[int] = set()
@@ -91,6 +93,8 @@ class Session(asyncio.Protocol):
         else:
             error = ConnectionLostError("the server closed the connection")
         self._finish(error)
+        if not self.lost.done():
+            self.lost.set_result(None)
         for waiter in self._drain_waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -156,6 +160,15 @@ class Session(asyncio.Protocol):
         """Ends the session now with ``error`` (what every waiter and the owner will see)."""
         self._finish(error)
         if self.transport is not None:
+            self.transport.abort()
+
+    async def wait_lost(self, timeout: float) -> None:
+        """Waits (at most ``timeout`` seconds, then aborts) until the transport is gone."""
+        if self.transport is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.lost), timeout)
+        except asyncio.TimeoutError:
             self.transport.abort()
 
     def close(self) -> None:

@@ -182,21 +182,19 @@ class Connection:
 
     async def close(self) -> None:
         """Sends what is buffered, closes the socket, and ends every subscription's iteration."""
-        if self._closing and self.state is ConnectionState.CLOSED:
-            return
         self._closing = True
-        for task in (self._supervisor, self._keepalive):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        tasks = [t for t in (self._supervisor, self._keepalive) if t is not None and t is not asyncio.current_task()]
+        self._supervisor = self._keepalive = None
+        for task in tasks:
+            task.cancel()
         session, self._session = self._session, None
         self._end_all(None)
         self._set_state(ConnectionState.CLOSED, None)
         if session is not None:
             session.close()
-            transport = session.transport
-            if transport is not None and not transport.is_closing():
-                transport.abort()
-            await asyncio.sleep(0)
+            await session.wait_lost(1.0)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def wait_connected(self, timeout: Optional[float] = None) -> None:
         """Waits for CONNECTED (RequestTimeoutError after ``timeout``, the final error if CLOSED)."""
@@ -595,6 +593,8 @@ class Connection:
     def _give_up(self, error: BaseException) -> None:
         self._terminal = error
         self._closing = True
+        if self._keepalive is not None:
+            self._keepalive.cancel()
         self._end_all(error)
         self._set_state(ConnectionState.CLOSED, error)
 
