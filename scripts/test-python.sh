@@ -41,8 +41,8 @@ export TERND_BIN
 cd "$client"
 status=0
 echo "== ruff" >&2
-"$venv/bin/ruff" check . || status=1
-"$venv/bin/ruff" format --check . || status=1
+"$venv/bin/ruff" check . ../../Benchmarks/python || status=1
+"$venv/bin/ruff" format --check . ../../Benchmarks/python || status=1
 echo "== mypy --strict" >&2
 "$venv/bin/mypy" || status=1
 echo "== pytest" >&2
