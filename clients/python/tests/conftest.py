@@ -162,9 +162,12 @@ class Ternd:
             body = response.read()
         return json.loads(body) if body else None
 
-    def create_stream(self, unique_name: Optional[str] = None) -> str:
+    def create_stream(self, unique_name: Optional[str] = None, ttl: Optional[int] = None) -> str:
         name = unique_name or "s-" + uuid.uuid4().hex[:12]
-        created = self.rest("POST", f"/v1/Services/{self.service}/Streams", {"UniqueName": name})
+        form = {"UniqueName": name}
+        if ttl is not None:
+            form["Ttl"] = str(ttl)
+        created = self.rest("POST", f"/v1/Services/{self.service}/Streams", form)
         assert created["unique_name"] == name
         return name
 
@@ -206,6 +209,12 @@ def tight_ternd() -> Iterator[Ternd]:
 def fresh_ternd() -> Iterator[Ternd]:
     """A daemon of the test's own (killed and restarted by reconnect tests)."""
     yield from _start([])
+
+
+@pytest.fixture(scope="session")
+def rate_ternd() -> Iterator[Ternd]:
+    """Two publishes per stream, then one per 10 s."""
+    yield from _start(["--publish-rate", "0.1", "--publish-burst", "2"])
 
 
 @pytest.fixture(scope="session")

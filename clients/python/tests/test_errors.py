@@ -18,7 +18,9 @@ from tern_client import (
     InvalidPayloadError,
     InvalidStreamNameError,
     Message,
+    NotSubscribedError,
     PayloadTooLargeError,
+    RateLimitedError,
     RequestError,
     ServerError,
     StreamNotFoundError,
@@ -152,3 +154,25 @@ async def test_request_timeout_is_a_timeout_error(ternd: Ternd) -> None:
         with pytest.raises(TimeoutError):
             await sub.next(0.2)
         assert await asyncio.wait_for(conn.ping(), 5) >= 0
+
+
+async def test_not_subscribed_after_unsubscribe(ternd: Ternd) -> None:
+    name = ternd.create_stream()
+    async with Connection.open(ternd.data) as conn:
+        sub = await conn.subscribe(name)
+        await sub.unsubscribe()
+        # Bypass the local check (the subscription is closed) to see the server's answer.
+        with pytest.raises(NotSubscribedError) as raised:
+            await conn._publish(sub, b"{}", True, 5)
+        assert raised.value.code == 101
+
+
+async def test_rate_limited(rate_ternd: Ternd) -> None:
+    name = rate_ternd.create_stream()
+    async with Connection.open(rate_ternd.data) as conn:
+        await conn.publish(name, {"n": 1})
+        await conn.publish(name, {"n": 2})
+        with pytest.raises(RateLimitedError) as raised:
+            for index in range(3, 10):
+                await conn.publish(name, {"n": index})
+        assert raised.value.code == 107

@@ -188,3 +188,33 @@ async def test_slow_consumer_gets_dropped_with_the_exact_count(tight_ternd: Tern
         assert dropped > 0
         assert gaps_explained
         assert last == total or pending_drop == total - last
+
+
+async def test_expired_stream_ends_with_reason_expired(ternd: Ternd) -> None:
+    name = ternd.create_stream(ttl=1)
+    async with Connection.open(ternd.data) as conn:
+        sub = await conn.subscribe(name)
+        with pytest.raises(StreamEnded) as ended:
+            await sub.next(10)
+        assert ended.value.reason == EndReason.EXPIRED
+
+
+async def test_sigterm_without_reconnect_ends_with_reason_shutdown(fresh_ternd: Ternd) -> None:
+    name = fresh_ternd.create_stream()
+    async with Connection.open(fresh_ternd.data, reconnect=False) as conn:
+        sub = await conn.subscribe(name)
+        fresh_ternd.stop()
+        with pytest.raises(StreamEnded) as ended:
+            await sub.next(10)
+        assert ended.value.reason == EndReason.SHUTDOWN
+
+
+async def test_service_qualified_name_and_sid(ternd: Ternd) -> None:
+    name = ternd.create_stream()
+    async with Connection.open(ternd.data) as conn:
+        by_name = await conn.attach(f"{ternd.service}/{name}")
+        by_sid = await conn.subscribe(by_name.stream_sid)
+        assert by_sid.stream_id == by_name.stream_id
+        result = await by_name.publish({"q": 1})
+        event = await by_sid.next(5)
+        assert isinstance(event, Message) and result is not None and event.sid == result.sid

@@ -257,7 +257,10 @@ class Connection:
         if not ack:
             session.write(encode_publish(request_id, sub.info.stream_id, payload, False))
             if session.write_paused:
-                await session.drain()
+                try:
+                    await asyncio.wait_for(session.drain(), timeout)
+                except asyncio.TimeoutError:
+                    raise RequestTimeoutError(f"the server read nothing for {timeout} s (send buffer full)") from None
             return None
         future = session.expect(request_id, Published)
         session.write(encode_publish(request_id, sub.info.stream_id, payload, True))
