@@ -218,3 +218,13 @@ async def test_service_qualified_name_and_sid(ternd: Ternd) -> None:
         result = await by_name.publish({"q": 1})
         event = await by_sid.next(5)
         assert isinstance(event, Message) and result is not None and event.sid == result.sid
+
+
+async def test_attaching_a_subscribed_stream_keeps_it_receiving(ternd: Ternd) -> None:
+    name = ternd.create_stream()
+    async with Connection.open(ternd.data) as conn:
+        sub = await conn.subscribe(name)
+        assert await conn.attach(sub.stream_sid) is sub
+        await conn.publish(sub.stream_sid, {"still": "receiving"})
+        event = await sub.next(5)
+        assert isinstance(event, Message) and event.json() == {"still": "receiving"}

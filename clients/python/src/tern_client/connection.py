@@ -212,8 +212,23 @@ class Connection:
 
     async def attach(self, stream: str, *, timeout: Optional[float] = None) -> Subscription:
         """Attaches ``stream`` for publishing only (SUBSCRIBE with ATTACH_ONLY): no messages arrive,
-        but STREAM_ENDED does, and the subscription's :meth:`~Subscription.publish` works."""
+        but STREAM_ENDED does, and the subscription's :meth:`~Subscription.publish` works.
+
+        The server keeps one mode per stream and connection, and attaching a subscribed stream
+        would stop its messages; so when this connection already subscribes ``stream`` (by the same
+        name or sid) that subscription is returned instead. Naming one stream two other ways (sid
+        and ``<ServiceSid>/<name>``) on one connection is not detected.
+        """
+        receiving = self._find_receiving(stream)
+        if receiving is not None:
+            return receiving
         return await self._subscribe(stream, True, timeout)
+
+    def _find_receiving(self, stream: str) -> Optional[Subscription]:
+        for sub in self._subscriptions:
+            if sub.active and not sub.attach_only and stream in (sub.name, sub.info.stream_sid):
+                return sub
+        return None
 
     async def publish(
         self, stream: str, data: Payload, *, ack: bool = True, timeout: Optional[float] = None
@@ -221,9 +236,7 @@ class Connection:
         """Publishes to ``stream`` by name, attaching it on first use (kept for later publishes)."""
         target = self._publishers.get(stream)
         if target is None or not target.active:
-            target = next((s for s in self._subscriptions if s.name == stream and s.active), None)
-            if target is None:
-                target = await self.attach(stream, timeout=timeout)
+            target = await self.attach(stream, timeout=timeout)
             self._publishers[stream] = target
         return await target.publish(data, ack=ack, timeout=timeout)
 
