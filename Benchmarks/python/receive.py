@@ -88,7 +88,7 @@ async def receive(args: argparse.Namespace, size: int, service: str) -> None:
     rest(args.control, "POST", f"/v1/Services/{service}/Streams", {"UniqueName": stream})
     received = 0
     dropped = 0
-    async with Connection.open(args.data, max_pending_bytes=64 << 20) as conn:
+    async with Connection.open(args.data, max_pending=1 << 20) as conn:
         sub = await conn.subscribe(stream)
         publisher: Any
         if args.publisher == "tern":

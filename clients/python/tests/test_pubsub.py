@@ -154,7 +154,7 @@ async def test_slow_consumer_gets_dropped_with_the_exact_count(tight_ternd: Tern
     total = 8192
     payload = json.dumps({"pad": "x" * 900}).encode()
     async with (
-        Connection.open(tight_ternd.unix_socket, max_pending_bytes=16 << 10) as slow,
+        Connection.open(tight_ternd.unix_socket, max_pending=16) as slow,
         Connection.open(tight_ternd.data) as publisher_conn,
     ):
         sub = await slow.subscribe(name)
@@ -228,3 +228,15 @@ async def test_attaching_a_subscribed_stream_keeps_it_receiving(ternd: Ternd) ->
         await conn.publish(sub.stream_sid, {"still": "receiving"})
         event = await sub.next(5)
         assert isinstance(event, Message) and event.json() == {"still": "receiving"}
+
+
+async def test_next_batch_takes_everything_received(ternd: Ternd) -> None:
+    name = ternd.create_stream()
+    async with Connection.open(ternd.data) as conn:
+        sub = await conn.subscribe(name)
+        for index in range(20):
+            await conn.publish(name, {"i": index}, ack=index == 19)
+        taken: List[Event] = []
+        while len(taken) < 20:
+            taken += await sub.next_batch(max_events=8, timeout=5)
+        assert [e.sequence for e in taken if isinstance(e, Message)] == list(range(1, 21))

@@ -14,6 +14,7 @@ from .codec import (
     ErrorFrame,
     Frame,
     FrameParser,
+    Message,
     Ping,
     Pong,
     Published,
@@ -224,8 +225,12 @@ class Session(asyncio.Protocol):
 
     def _dispatch(self, frames: List[Frame]) -> None:
         events: List[Frame] = []
+        append = events.append
         for frame in frames:
             kind = type(frame)
+            if kind is Message:
+                append(frame)
+                continue
             if kind in _ANSWER_TYPES:
                 self._answer(frame.request_id, frame)  # type: ignore[union-attr]
             elif kind is Ping:

@@ -70,9 +70,10 @@ __all__ = ["DEFAULT_ADDRESS", "Connection", "connect"]
 log = logging.getLogger("tern_client")
 
 DEFAULT_ADDRESS = "127.0.0.1:7400"
-#: Received-but-untaken payload bytes above which the connection stops reading the socket (the
-#: server then drops for this connection and reports DROPPED, instead of the client growing).
-DEFAULT_MAX_PENDING_BYTES = 8 << 20
+#: Received-but-untaken messages of one subscription above which the connection stops reading the
+#: socket (the server then drops for this connection and reports DROPPED, instead of the client
+#: growing): at most 64 MiB of 4 KiB payloads.
+DEFAULT_MAX_PENDING = 16384
 
 StateCallback = Callable[[ConnectionState, Optional[BaseException]], None]
 ErrorCallback = Callable[[TernError], None]
@@ -94,8 +95,11 @@ class Connection:
         on_state_change: called with the new state and the error that caused it (if any).
         on_error: called with errors no caller is waiting for (an unacknowledged publish refused,
             a connection lost before a reconnect); by default they are logged.
-        max_pending_bytes: payload bytes received but not yet taken by iterators before the
-            connection pauses reading the socket.
+        max_pending: messages one subscription may hold received but not yet taken; above it
+            the connection stops reading its socket until the subscription is down to half, so
+            the server drops for this connection and says so with DROPPED (protocol.md's slow
+            consumer) instead of this process growing. While paused, answers on this connection
+            wait too: publish with ACK from another connection than a slow consumer's.
         keepalive: PING the server after half its ``ping_interval_ms`` of quiet and drop the
             connection if no PONG comes within the interval (server PINGs are answered either way).
     """
@@ -114,7 +118,7 @@ class Connection:
         reconnect_wait_max: float = 5.0,
         on_state_change: Optional[StateCallback] = None,
         on_error: Optional[ErrorCallback] = None,
-        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
+        max_pending: int = DEFAULT_MAX_PENDING,
         keepalive: bool = True,
     ) -> None:
         self.address = address
@@ -129,7 +133,7 @@ class Connection:
         self.reconnect_wait_max = reconnect_wait_max
         self._on_state_change = on_state_change
         self._on_error = on_error
-        self.max_pending_bytes = max_pending_bytes
+        self.max_pending = max_pending
         self.keepalive = keepalive
 
         self.state = ConnectionState.CLOSED
@@ -142,7 +146,7 @@ class Connection:
         self._routes: Dict[int, Subscription] = {}
         self._publishers: Dict[str, Subscription] = {}
         self._request_id = 0
-        self._pending_bytes = 0
+        self._holding: Set[Subscription] = set()
         self._supervisor: Optional[asyncio.Task[None]] = None
         self._keepalive: Optional[asyncio.Task[None]] = None
         self._terminal: Optional[BaseException] = None
@@ -219,16 +223,20 @@ class Connection:
         name or sid) that subscription is returned instead. Naming one stream two other ways (sid
         and ``<ServiceSid>/<name>``) on one connection is not detected.
         """
-        receiving = self._find_receiving(stream)
+        receiving = self._find(stream, receiving_only=True)
         if receiving is not None:
             return receiving
         return await self._subscribe(stream, True, timeout)
 
-    def _find_receiving(self, stream: str) -> Optional[Subscription]:
+    def _find(self, stream: str, *, receiving_only: bool) -> Optional[Subscription]:
+        """A live subscription of ``stream`` (same name or sid), receiving ones first."""
+        found: Optional[Subscription] = None
         for sub in self._subscriptions:
-            if sub.active and not sub.attach_only and stream in (sub.name, sub.info.stream_sid):
-                return sub
-        return None
+            if sub.active and stream in (sub.name, sub.info.stream_sid):
+                if not sub.attach_only:
+                    return sub
+                found = found or sub
+        return None if receiving_only else found
 
     async def publish(
         self, stream: str, data: Payload, *, ack: bool = True, timeout: Optional[float] = None
@@ -236,7 +244,7 @@ class Connection:
         """Publishes to ``stream`` by name, attaching it on first use (kept for later publishes)."""
         target = self._publishers.get(stream)
         if target is None or not target.active:
-            target = await self.attach(stream, timeout=timeout)
+            target = self._find(stream, receiving_only=False) or await self.attach(stream, timeout=timeout)
             self._publishers[stream] = target
         return await target.publish(data, ack=ack, timeout=timeout)
 
@@ -300,10 +308,12 @@ class Connection:
             self._forget(sub)
             sub._finish(None)
 
-    def _consumed(self, size: int) -> None:
-        self._pending_bytes -= size
+    def _release(self, sub: Subscription) -> None:
+        """``sub`` is down to half its pending limit (or gone): read again if nobody else holds."""
+        sub._holding = False
+        self._holding.discard(sub)
         session = self._session
-        if session is not None and session.reading_paused and self._pending_bytes <= self.max_pending_bytes // 2:
+        if not self._holding and session is not None:
             session.pause_reading(False)
 
     # ---- requests -------------------------------------------------------------------------------
@@ -436,7 +446,9 @@ class Connection:
             session.abort(ConnectError("version"))
             raise ConnectError(f"the server chose protocol version {welcome.version}; this client speaks 1")
         self.welcome = welcome
-        self._pending_bytes = sum(len(e.payload) for s in self._subscriptions for e in s._events if type(e) is Message)
+        for held in self._holding:  # a new socket starts reading; the next batch pauses it again
+            held._holding = False
+        self._holding.clear()
         return session
 
     def _on_frames(self, session: Session, frames: List[Frame]) -> None:
@@ -445,7 +457,7 @@ class Connection:
             return
         routes = self._routes
         woken: Set[Subscription] = set()
-        added = 0
+        last: Optional[Subscription] = None
         for frame in frames:
             if type(frame) is Message:
                 sub = routes.get(frame.stream_id)
@@ -454,8 +466,9 @@ class Connection:
                 frame.stream = sub.info
                 sub.last_sequence = frame.sequence
                 sub._events.append(frame)
-                added += len(frame.payload)
-                woken.add(sub)
+                if sub is not last:
+                    woken.add(sub)
+                    last = sub
             elif isinstance(frame, Dropped):
                 sub = routes.get(frame.stream_id)
                 if sub is not None:
@@ -464,11 +477,13 @@ class Connection:
                     woken.add(sub)
             elif isinstance(frame, StreamEndedFrame):
                 self._stream_ended(frame)
+        limit = self.max_pending
         for sub in woken:
             sub._wake()
-        if added:
-            self._pending_bytes += added
-            if self._pending_bytes > self.max_pending_bytes:
+            if len(sub._events) > limit and not sub._holding:
+                sub._holding = True
+                sub._resume_level = limit // 2
+                self._holding.add(sub)
                 session.pause_reading(True)
 
     def _stream_ended(self, frame: StreamEndedFrame) -> None:
@@ -479,6 +494,8 @@ class Connection:
             sub._finish(StreamEnded(sub.info.stream_sid, frame.reason))
 
     def _forget(self, sub: Subscription) -> None:
+        if sub._holding:
+            self._release(sub)
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
         if self._routes.get(sub.info.stream_id) is sub:
@@ -489,6 +506,7 @@ class Connection:
 
     def _end_all(self, error: Optional[BaseException]) -> None:
         subs, self._subscriptions = self._subscriptions, []
+        self._holding.clear()
         self._routes.clear()
         self._publishers.clear()
         for sub in subs:
@@ -576,7 +594,6 @@ class Connection:
         """Subscribes every live subscription again (attachments first, so they cannot demote a
         receiving subscription of the same stream) and yields Resubscribed to each."""
         self._routes.clear()
-        self._publishers.clear()
         ordered = sorted(self._subscriptions, key=lambda s: not s.attach_only)
         for sub in ordered:
             try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
 
-from .codec import Dropped, Message
+from .codec import Dropped
 from .exceptions import ConnectionClosedError, RequestTimeoutError
 from .models import Event, PublishResult, Resubscribed, StreamInfo
 
@@ -46,6 +46,9 @@ class Subscription:
         self._waiter: Optional[asyncio.Future[None]] = None
         self._end: Optional[BaseException] = None
         self._finished = False
+        #: Set while this subscription's backlog keeps the connection from reading its socket.
+        self._holding = False
+        self._resume_level = 0
 
     @property
     def stream_sid(self) -> str:
@@ -81,9 +84,24 @@ class Subscription:
             finally:
                 self._waiter = None
         event = events.popleft()
-        if type(event) is Message:
-            self._connection._consumed(len(event.payload))
+        if self._holding and len(events) <= self._resume_level:
+            self._connection._release(self)
         return event
+
+    async def next_batch(self, max_events: int = 1024, timeout: Optional[float] = None) -> List[Event]:
+        """Every event already received (at most ``max_events``), waiting for the first one at most
+        ``timeout`` seconds: the fast way to drain a busy stream. Raises like :meth:`next` at the end.
+        """
+        first = await self.next(timeout)
+        events = self._events
+        batch = [first]
+        take = min(len(events), max_events - 1)
+        if take > 0:
+            popleft = events.popleft
+            batch.extend([popleft() for _ in range(take)])
+            if self._holding and len(events) <= self._resume_level:
+                self._connection._release(self)
+        return batch
 
     async def next(self, timeout: Optional[float] = None) -> Event:
         """The next event, waiting at most ``timeout`` seconds (RequestTimeoutError after that).
