@@ -45,6 +45,8 @@ async def test_reconnects_after_kill9_and_reports_the_restart(fresh_ternd: Ternd
         assert event.stream.stream_sid == old.stream_sid
         assert event.stream.sid_prefix != old.sid_prefix
         assert sub.info == event.stream
+        # Resubscribed is queued as its SUBSCRIBED arrives; CONNECTED follows once all are back.
+        await conn.wait_connected(10)
         assert conn.state is ConnectionState.CONNECTED and conn.reconnects == 1
         kinds = [s for s, _ in states]
         assert kinds[-2:] == [ConnectionState.RECONNECTING, ConnectionState.CONNECTED]

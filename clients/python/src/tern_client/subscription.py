@@ -108,12 +108,20 @@ class Subscription:
 
         Raises StopAsyncIteration at a clean end, like ``__anext__``.
         """
-        if self._events or timeout is None:
+        if self._events or timeout is None or self._finished:
             return await self.__anext__()
+        # One future and one timer, not a task per call (wait_for): this runs once per wake-up.
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter)
         try:
-            return await asyncio.wait_for(self.__anext__(), timeout)
-        except asyncio.TimeoutError:
-            raise RequestTimeoutError(f"no event on {self.info.stream_sid} within {timeout} s") from None
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if not self._events and not self._finished:
+            raise RequestTimeoutError(f"no event on {self.info.stream_sid} within {timeout} s")
+        return await self.__anext__()
 
     def pending(self) -> int:
         """Events received and not yet taken."""
@@ -156,3 +164,8 @@ class Subscription:
         self._finished = True
         self._end = error
         self._wake()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
