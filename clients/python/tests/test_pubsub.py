@@ -240,3 +240,15 @@ async def test_next_batch_takes_everything_received(ternd: Ternd) -> None:
         while len(taken) < 20:
             taken += await sub.next_batch(max_events=8, timeout=5)
         assert [e.sequence for e in taken if isinstance(e, Message)] == list(range(1, 21))
+
+
+async def test_attached_stream_deleted_ends_the_attachment(ternd: Ternd) -> None:
+    name = ternd.create_stream()
+    async with Connection.open(ternd.data) as conn:
+        publisher = await conn.attach(name)
+        ternd.delete_stream(name)
+        with pytest.raises(StreamEnded) as ended:
+            await publisher.next(5)
+        assert ended.value.reason == EndReason.DELETED
+        with pytest.raises(StreamEnded):
+            await publisher.publish({"late": True})
