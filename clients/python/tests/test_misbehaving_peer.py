@@ -5,7 +5,7 @@ client); each scenario is bounded by the client's own timeouts."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Awaitable, Callable, Set
+from typing import Any, AsyncIterator, Awaitable, Callable, List, Set
 
 import pytest
 
@@ -16,6 +16,8 @@ from tern_client import (
     ConnectionState,
     ProtocolError,
     RequestTimeoutError,
+    Resubscribed,
+    TernError,
     connect,
 )
 from tern_client.codec import CLIENT_TO_SERVER, FrameParser, Message, Subscribe, Subscribed, Welcome
@@ -158,3 +160,33 @@ async def test_no_welcome_is_a_connect_error(peer_factory: Callable[[Script], Aw
     with pytest.raises(ConnectError) as raised:
         await connect(address, connect_timeout=0.3)
     assert "WELCOME" in str(raised.value)
+
+
+async def test_with_reconnect_a_protocol_error_is_reported_and_the_client_reconnects(
+    peer_factory: Callable[[Script], Awaitable[str]],
+) -> None:
+    connections = 0
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await handshake_and_subscribe(reader, writer)
+        if connections == 1:
+            writer.write(bytes.fromhex("00000000 7f 00 0000".replace(" ", "")))  # undefined type
+            await writer.drain()
+        await asyncio.sleep(3)
+
+    address = await peer_factory(script)
+    errors: List[TernError] = []
+    states: List[ConnectionState] = []
+    async with Connection.open(
+        address, reconnect_wait=0.05, on_error=errors.append, on_state_change=lambda s, e: states.append(s)
+    ) as conn:
+        sub = await conn.subscribe("s")
+        event = await sub.next(5)
+        assert isinstance(event, Resubscribed) and not event.server_restarted
+        assert isinstance(errors[0], ProtocolError) and errors[0].code == 3
+        assert "type 0x7f" in str(errors[0])
+        await conn.wait_connected(5)
+        assert states[-2:] == [ConnectionState.RECONNECTING, ConnectionState.CONNECTED]
+        assert connections == 2

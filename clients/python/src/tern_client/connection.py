@@ -580,12 +580,11 @@ class Connection:
             self._session = session
             try:
                 await self._resubscribe(session)
-            except TernError as failed:
-                if session.closed.done():
-                    error = failed
-                    self._session = None
-                    continue
-                raise
+            except TernError as failed:  # the socket broke again, or an answer timed out
+                session.abort(failed)
+                error = failed
+                self._session = None
+                continue
             self.reconnects += 1
             self._set_state(ConnectionState.CONNECTED, None)
             return session
