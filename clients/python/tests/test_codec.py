@@ -202,3 +202,8 @@ def test_message_helpers() -> None:
 def test_encoder_refuses_oversize_strings() -> None:
     with pytest.raises(ValueError):
         Hello(1, 1, "x" * 65, "").encode()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_frame_classes_know_their_type(name: str) -> None:
+    assert EXPECTED[name].TYPE == VECTORS[name][4]

@@ -312,18 +312,4 @@ class Session(asyncio.Protocol):
 
 
 def _type_of(frame: object) -> int:
-    from .codec import FrameType
-
-    names = {
-        "Subscribed": FrameType.SUBSCRIBED,
-        "Unsubscribed": FrameType.UNSUBSCRIBED,
-        "Published": FrameType.PUBLISHED,
-        "Message": FrameType.MESSAGE,
-        "Dropped": FrameType.DROPPED,
-        "StreamEndedFrame": FrameType.STREAM_ENDED,
-        "ErrorFrame": FrameType.ERROR,
-        "Ping": FrameType.PING,
-        "Pong": FrameType.PONG,
-        "Welcome": FrameType.WELCOME,
-    }
-    return int(names.get(type(frame).__name__, 0))
+    return int(getattr(frame, "TYPE", 0))

@@ -16,7 +16,7 @@ import json
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from .exceptions import ProtocolError
 
@@ -174,6 +174,8 @@ def _frame(frame_type: int, flags: int, body: bytes) -> bytes:
 
 @dataclass
 class Hello:
+    TYPE: ClassVar[int] = FrameType.HELLO
+
     min_version: int
     max_version: int
     client_name: str
@@ -190,6 +192,8 @@ class Hello:
 
 @dataclass
 class Welcome:
+    TYPE: ClassVar[int] = FrameType.WELCOME
+
     version: int
     max_payload: int
     max_frame_body: int
@@ -211,6 +215,8 @@ class Welcome:
 
 @dataclass
 class Subscribe:
+    TYPE: ClassVar[int] = FrameType.SUBSCRIBE
+
     request_id: int
     stream: str
     attach_only: bool = False
@@ -222,6 +228,8 @@ class Subscribe:
 
 @dataclass
 class Subscribed:
+    TYPE: ClassVar[int] = FrameType.SUBSCRIBED
+
     request_id: int
     stream_id: int
     sid_prefix: bytes
@@ -238,6 +246,8 @@ class Subscribed:
 
 @dataclass
 class Unsubscribe:
+    TYPE: ClassVar[int] = FrameType.UNSUBSCRIBE
+
     request_id: int
     stream_id: int
 
@@ -247,6 +257,8 @@ class Unsubscribe:
 
 @dataclass
 class Unsubscribed:
+    TYPE: ClassVar[int] = FrameType.UNSUBSCRIBED
+
     request_id: int
     stream_id: int
 
@@ -256,6 +268,8 @@ class Unsubscribed:
 
 @dataclass
 class Publish:
+    TYPE: ClassVar[int] = FrameType.PUBLISH
+
     request_id: int
     stream_id: int
     payload: bytes
@@ -275,6 +289,8 @@ _PUBLISH_HEAD = struct.Struct(">IBBHII")
 
 @dataclass
 class Published:
+    TYPE: ClassVar[int] = FrameType.PUBLISHED
+
     request_id: int
     stream_id: int
     sid_prefix: bytes
@@ -298,6 +314,7 @@ class Message:
     """
 
     __slots__ = ("payload", "sequence", "stream", "stream_id")
+    TYPE: ClassVar[int] = FrameType.MESSAGE
 
     def __init__(self, stream_id: int, sequence: int, payload: bytes, stream: Optional[Any] = None) -> None:
         self.stream_id = stream_id
@@ -350,6 +367,8 @@ _MESSAGE_FRAME_HEAD = struct.Struct(">IBBHIQ")
 class Dropped:
     """DROPPED: ``count`` messages of the stream were lost since the last DROPPED for it."""
 
+    TYPE: ClassVar[int] = FrameType.DROPPED
+
     stream_id: int
     count: int
     reason: int
@@ -366,6 +385,8 @@ class Dropped:
 
 @dataclass
 class StreamEndedFrame:
+    TYPE: ClassVar[int] = FrameType.STREAM_ENDED
+
     stream_id: int
     reason: int
 
@@ -375,6 +396,8 @@ class StreamEndedFrame:
 
 @dataclass
 class ErrorFrame:
+    TYPE: ClassVar[int] = FrameType.ERROR
+
     request_id: int
     code: int
     message: str
@@ -387,6 +410,8 @@ class ErrorFrame:
 
 @dataclass
 class Ping:
+    TYPE: ClassVar[int] = FrameType.PING
+
     opaque: int
 
     def encode(self) -> bytes:
@@ -395,6 +420,8 @@ class Ping:
 
 @dataclass
 class Pong:
+    TYPE: ClassVar[int] = FrameType.PONG
+
     opaque: int
 
     def encode(self) -> bytes:
