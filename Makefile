@@ -76,3 +76,11 @@ uninstall:
 ## CHECK_UNITS_TERND=path/to/ternd also checks systemd/ternd.env against `ternd --help`.
 check-units:
 	systemd/check-units.sh $(CHECK_UNITS_TERND)
+
+# ---- Python client (clients/python) ------------------------------------------------------
+# ruff, mypy --strict and pytest against real ternd processes; uses the debug build's ternd
+# unless TERND_BIN is set.
+.PHONY: test-python
+test-python:
+	$(SWIFT) build --product ternd
+	TERND_BIN="$${TERND_BIN:-$$($(SWIFT) build --show-bin-path)/ternd}" scripts/test-python.sh

@@ -1,0 +1,171 @@
+"""A subscription (or attachment) to one stream: an async iterator of events, and a publisher."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
+
+from .codec import Dropped
+from .exceptions import ConnectionClosedError, RequestTimeoutError
+from .models import Event, PublishResult, Resubscribed, StreamInfo
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Subscription"]
+
+#: What ``publish`` accepts: the JSON object's bytes or text, or a dict to serialise.
+Payload = Union[bytes, bytearray, memoryview, str, "dict[str, Any]"]
+
+
+class Subscription:
+    """One stream on one connection, made by :meth:`Connection.subscribe` or :meth:`Connection.attach`.
+
+    Iterate it (``async for event in sub``) to receive, in order: :class:`~tern_client.Message`,
+    :class:`~tern_client.Dropped` (``count`` messages lost, never silent) and, after a reconnect,
+    :class:`~tern_client.Resubscribed` (with the possible gap). When the stream ends the iteration
+    raises :class:`~tern_client.StreamEnded` with the reason, after every message delivered before
+    it; it stops quietly after :meth:`unsubscribe` or :meth:`Connection.close`, and raises the
+    connection's error if the connection is lost for good.
+
+    ``last_sequence`` is the sequence of the newest message received; a future protocol version
+    that can resume will subscribe again from it on reconnect.
+    """
+
+    def __init__(self, connection: Connection, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
+        self._connection = connection
+        #: The stream as named to :meth:`Connection.subscribe` (resubscribed under this name).
+        self.name = name
+        self.attach_only = attach_only
+        self.info = info
+        #: The sequence of the first message this subscription could receive (from SUBSCRIBED).
+        self.next_sequence = next_sequence
+        self.last_sequence = 0
+        self._events: Deque[Event] = deque()
+        self._waiter: Optional[asyncio.Future[None]] = None
+        self._end: Optional[BaseException] = None
+        self._finished = False
+        #: Set while this subscription's backlog keeps the connection from reading its socket.
+        self._holding = False
+        self._resume_level = 0
+
+    @property
+    def stream_sid(self) -> str:
+        return self.info.stream_sid
+
+    @property
+    def stream_id(self) -> int:
+        return self.info.stream_id
+
+    @property
+    def active(self) -> bool:
+        return not self._finished
+
+    def __repr__(self) -> str:
+        mode = "attached" if self.attach_only else "subscribed"
+        return f"<Subscription {self.name!r} {self.info.stream_sid} {mode} last_sequence={self.last_sequence}>"
+
+    # ---- receiving -----------------------------------------------------------------------------
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        events = self._events
+        while not events:
+            if self._finished:
+                if self._end is not None:
+                    raise self._end
+                raise StopAsyncIteration
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        event = events.popleft()
+        if self._holding and len(events) <= self._resume_level:
+            self._connection._release(self)
+        return event
+
+    async def next_batch(self, max_events: int = 1024, timeout: Optional[float] = None) -> List[Event]:
+        """Every event already received (at most ``max_events``), waiting for the first one at most
+        ``timeout`` seconds: the fast way to drain a busy stream. Raises like :meth:`next` at the end.
+        """
+        first = await self.next(timeout)
+        events = self._events
+        batch = [first]
+        take = min(len(events), max_events - 1)
+        if take > 0:
+            popleft = events.popleft
+            batch.extend([popleft() for _ in range(take)])
+            if self._holding and len(events) <= self._resume_level:
+                self._connection._release(self)
+        return batch
+
+    async def next(self, timeout: Optional[float] = None) -> Event:
+        """The next event, waiting at most ``timeout`` seconds (RequestTimeoutError after that).
+
+        Raises StopAsyncIteration at a clean end, like ``__anext__``.
+        """
+        if self._events or timeout is None or self._finished:
+            return await self.__anext__()
+        # One future and one timer, not a task per call (wait_for): this runs once per wake-up.
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if not self._events and not self._finished:
+            raise RequestTimeoutError(f"no event on {self.info.stream_sid} within {timeout} s")
+        return await self.__anext__()
+
+    def pending(self) -> int:
+        """Events received and not yet taken."""
+        return len(self._events)
+
+    # ---- sending -------------------------------------------------------------------------------
+
+    async def publish(
+        self, data: Payload, *, ack: bool = True, timeout: Optional[float] = None
+    ) -> Optional[PublishResult]:
+        """Publishes ``data`` to this stream; with ``ack``, waits for PUBLISHED and returns it.
+
+        Without ``ack`` it returns None once the frame is written (a later server ERROR goes to the
+        connection's ``on_error``). Raises PayloadTooLargeError before sending when the payload is
+        above the server's ``max_payload``.
+        """
+        if self._finished:
+            raise self._end if self._end is not None else ConnectionClosedError("the subscription is closed")
+        return await self._connection._publish(self, data, ack, timeout)
+
+    async def unsubscribe(self, timeout: Optional[float] = None) -> None:
+        """Leaves the stream; iteration then ends after the events already received."""
+        if not self._finished:
+            await self._connection._unsubscribe(self, timeout)
+
+    # ---- fed by the connection ------------------------------------------------------------------
+
+    def _push(self, event: Union[Dropped, Resubscribed]) -> None:
+        self._events.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _finish(self, error: Optional[BaseException]) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._end = error
+        self._wake()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
