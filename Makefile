@@ -9,11 +9,13 @@ run: deps
 	$(SWIFT) build --product ternd
 	$(SWIFT) run ternd $(ARGS)
 
-## Everything CI runs: build, all tests against real daemons, ring stress under Thread Sanitizer.
+## Everything CI runs: build, all tests against real daemons (Swift and the Python client), the
+## unit files, the ring under Thread Sanitizer.
 test: deps
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	TERND_BIN="$$($(SWIFT) build --show-bin-path)/ternd" scripts/test-python.sh
 	CHECK_UNITS_TERND="$$($(SWIFT) build --show-bin-path)/ternd" $(MAKE) check-units
 	$(MAKE) test-tsan
 

@@ -67,6 +67,21 @@ EXPECTED_ERRORS = {
     "trailing-bytes": 1,
     "string-overrun": 1,
     "too-large": 2,
+    "unknown-server-type": 3,
+    "length-before-type": 2,
+    "type-before-reserved": 3,
+    "not-utf8": 1,
+    "utf8-surrogate": 1,
+}
+
+#: ```invalid blocks whose code comes from the server's connection state (HELLO first, frame
+#: direction, version choice), not from the bytes: a codec decodes them as well-formed frames.
+SESSION_RULES = {
+    "hello-required": 4,
+    "hello-required-before-body": 4,
+    "second-hello": 5,
+    "client-sends-message": 5,
+    "hello-min-above-max": 6,
 }
 
 
@@ -84,7 +99,8 @@ def load_vectors() -> Tuple[Dict[str, bytes], Dict[str, Tuple[int, bytes]]]:
             assert words[0] not in vectors, f"duplicate vector {words[0]}"
             vectors[words[0]] = data
         else:
-            assert len(words) == 2, f"expected ```invalid NAME CODE: {header}"
+            # NAME CODE, then optionally the connection state the vector assumes (protocol.md §8.1).
+            assert len(words) in (2, 3), f"expected ```invalid NAME CODE [STATE]: {header}"
             assert words[0] not in invalid, f"duplicate invalid vector {words[0]}"
             invalid[words[0]] = (int(words[1]), data)
     assert vectors, f"no vectors in {PROTOCOL_MD}"
@@ -96,7 +112,21 @@ VECTORS, INVALID = load_vectors()
 
 def test_document_has_exactly_the_expected_vectors() -> None:
     assert set(VECTORS) == set(EXPECTED)
-    assert set(INVALID) == set(EXPECTED_ERRORS)
+    assert set(INVALID) == set(EXPECTED_ERRORS) | set(SESSION_RULES)
+
+
+@pytest.mark.parametrize("name", sorted(SESSION_RULES))
+def test_session_rule_vectors_are_well_formed_frames(name: str) -> None:
+    code, data = INVALID[name]
+    assert code == SESSION_RULES[name]
+    if name == "hello-required-before-body":
+        # Its body is malformed on purpose: the server answers HELLO_REQUIRED before reading it.
+        with pytest.raises(ProtocolError) as raised:
+            FrameParser(accept=ANY_DIRECTION).feed(data)
+        assert raised.value.code == 1
+        return
+    frames = FrameParser(accept=ANY_DIRECTION).feed(data)
+    assert frames, f"{name} should decode to at least one frame"
 
 
 def test_every_frame_type_has_a_vector() -> None:

@@ -648,15 +648,16 @@ class FrameParser:
     def _check_header(
         length: int, frame_type: int, flags: int, reserved: int, masks: List[int], accept: FrozenSet[int], limit: int
     ) -> None:
+        # protocol.md §2.2's order: length, type, reserved, flags; then direction.
+        name = frame_name(frame_type)
+        if length > limit:
+            raise ProtocolError(f"length {length} above max_frame_body {limit}", code=2, frame=name)
         mask = masks[frame_type]
         if mask < 0:
-            raise ProtocolError("not defined in version 1", code=3, frame=frame_name(frame_type))
-        name = frame_name(frame_type)
-        if frame_type not in accept:
-            raise ProtocolError("sent in the wrong direction", code=5, frame=name)
+            raise ProtocolError("not defined in version 1", code=3, frame=name)
         if reserved:
             raise ProtocolError(f"reserved bytes set (0x{reserved:04x})", code=1, frame=name)
         if flags & ~mask:
             raise ProtocolError(f"undefined flags set (0x{flags:02x})", code=1, frame=name)
-        if length > limit:
-            raise ProtocolError(f"length {length} above max_frame_body {limit}", code=2, frame=name)
+        if frame_type not in accept:
+            raise ProtocolError("sent in the wrong direction", code=5, frame=name)
