@@ -165,24 +165,10 @@ public final class BroadcastRing: @unchecked Sendable {
                 lapped = true
                 continue
             }
-            let (whole, lastStart) = Self.wholeFrames(UnsafeRawBufferPointer(rebasing: destination[..<count]))
+            let (whole, lastStart) = FrameWalker.wholeFrames(UnsafeRawBufferPointer(rebasing: destination[..<count]))
             return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: lapped, lastFrameStart: lastStart)
         }
         // Lapped again and again: the writer is far faster than this reader. Skip to the tail.
         return ReadResult(bytes: 0, cursor: tail.load(ordering: .acquiring), lapped: true)
-    }
-
-    /// Length of the longest prefix of `bytes` made of whole frames, and where the last of them starts.
-    static func wholeFrames(_ bytes: UnsafeRawBufferPointer) -> (bytes: Int, lastStart: Int) {
-        var offset = 0
-        var lastStart = 0
-        while bytes.count - offset >= WireLimits.headerSize {
-            let length = Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
-            let next = offset + WireLimits.headerSize + length
-            if next > bytes.count { break }
-            lastStart = offset
-            offset = next
-        }
-        return (offset, lastStart)
     }
 }

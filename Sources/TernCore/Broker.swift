@@ -244,7 +244,7 @@ public final class Broker: Sendable {
     @discardableResult
     private func endStream(_ stream: BrokerStream, reason: StreamEndReason) -> Bool {
         guard registry.remove(stream), stream.markEnded(reason) else { return false }
-        forEachGroup(in: stream.memberMask.load(ordering: .sequentiallyConsistent)) { $0.streamEnded(stream) }
+        forEachGroup(in: stream.memberGroups) { $0.streamEnded(stream) }
         return true
     }
 
@@ -335,7 +335,7 @@ public final class Broker: Sendable {
         -> UInt64
     {
         try validate(payload: payload)
-        let appended = withUnsafePointer(to: payload) { stream.append(UnsafeBufferPointer(start: $0, count: 1), staging: nil) }
+        let appended = withUnsafePointer(to: payload) { stream.append(UnsafeBufferPointer(start: $0, count: 1), writer: nil) }
         guard let appended else { throw .streamNotFound(stream.sid) }
         guard appended.accepted == 1 else {
             messagesRateLimited.add(1, ordering: .relaxed)
@@ -353,13 +353,13 @@ public final class Broker: Sendable {
     /// one, it and the rest are neither published nor counted; the caller publishes them singly
     /// (`publish(to:payload:)`) to get each one's answer. Readers are not woken: call `wakeReaders(of:)`.
     ///
-    /// `staging` is the calling thread's scratch memory for encoding frames before they are copied
-    /// into the ring (see `BroadcastRing.appendMessages`); 16 KiB is plenty.
+    /// `writer` is the calling thread's `RingWriter`, where the run is encoded before it is copied
+    /// into the ring.
     public func publish(
         to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
-        staging: UnsafeMutableRawBufferPointer? = nil
+        writer: RingWriter? = nil
     ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
-        guard let appended = stream.append(payloads, staging: staging) else { throw .streamNotFound(stream.sid) }
+        guard let appended = stream.append(payloads, writer: writer) else { throw .streamNotFound(stream.sid) }
         let (first, accepted) = appended
         messagesPublished.add(UInt64(accepted), ordering: .relaxed)
         return (first, accepted)
@@ -368,10 +368,7 @@ public final class Broker: Sendable {
     /// Tells each reader group with subscribers that the stream has new frames, once per dirty
     /// period: only groups whose dirty bit this call sets are called.
     public func wakeReaders(of stream: BrokerStream) {
-        let delivery = stream.deliveryMask.load(ordering: .sequentiallyConsistent)
-        guard delivery != 0 else { return }
-        let before = stream.dirtyMask.bitwiseOr(delivery, ordering: .sequentiallyConsistent).oldValue
-        forEachGroup(in: delivery & ~before) { $0.streamHasNewFrames(stream) }
+        forEachGroup(in: stream.markDirty()) { $0.streamHasNewFrames(stream) }
     }
 
     private func forEachGroup(in mask: UInt64, _ body: (any StreamReaderGroup) -> Void) {

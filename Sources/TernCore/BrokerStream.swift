@@ -20,12 +20,13 @@ public final class BrokerStream: Sendable {
 
     private let metadata: Locked<Metadata>
     private let publishState: Locked<PublishState>
-    /// Reader groups with at least one delivering subscriber: woken on publish.
-    public let deliveryMask = Atomic<UInt64>(0)
+    /// Reader groups with at least one delivering subscriber: woken on publish. Changed only by
+    /// `addReader`/`removeReader`; reader groups never write any of the masks themselves.
+    let deliveryMask = Atomic<UInt64>(0)
     /// Reader groups with any subscriber or publisher attached: told when the stream ends.
-    public let memberMask = Atomic<UInt64>(0)
+    let memberMask = Atomic<UInt64>(0)
     /// Reader groups that were told about new data and have not drained it yet.
-    public let dirtyMask = Atomic<UInt64>(0)
+    let dirtyMask = Atomic<UInt64>(0)
     private let endReason = Atomic<UInt8>(0)
 
     struct Metadata {
@@ -98,11 +99,12 @@ public final class BrokerStream: Sendable {
     /// The end is checked under the lock `markEnded` takes: a message is either in the ring before
     /// the end is announced (so readers deliver it before STREAM_ENDED) or refused, never accepted
     /// and then lost to the end.
-    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>, staging: UnsafeMutableRawBufferPointer?)
+    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>, writer: RingWriter?)
         -> (first: UInt64, accepted: Int)?
     {
         publishState.withLock { state in
             guard endReason.load(ordering: .relaxed) == 0 else { return nil }
+            let staging = writer?.staging
             var accepted = payloads.count
             if state.rateLimit != nil {
                 accepted = 0
@@ -119,7 +121,43 @@ public final class BrokerStream: Sendable {
         }
     }
 
-    // MARK: Readers
+    // MARK: Reader groups
+
+    /// Makes reader group `group` a member: it will be told when the stream ends. False if the
+    /// stream has ended already (then it is not a member): a delete that read the members before
+    /// this call would otherwise never tell the group.
+    public func addMember(group: Int) -> Bool {
+        memberMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
+        guard ended == nil else {
+            removeMember(group: group)
+            return false
+        }
+        return true
+    }
+
+    /// Reader group `group` has no subscriber or publisher on the stream any more.
+    public func removeMember(group: Int) {
+        memberMask.bitwiseAnd(~(1 << UInt64(group)), ordering: .sequentiallyConsistent)
+    }
+
+    /// Reader group `group` is about to drain the ring: a publish after this call wakes it again.
+    public func beginDrain(group: Int) {
+        dirtyMask.bitwiseAnd(~(1 << UInt64(group)), ordering: .sequentiallyConsistent)
+    }
+
+    /// Marks every delivering group dirty; returns the groups that were not dirty already (the
+    /// ones to wake).
+    func markDirty() -> UInt64 {
+        let delivery = deliveryMask.load(ordering: .sequentiallyConsistent)
+        guard delivery != 0 else { return 0 }
+        return delivery & ~dirtyMask.bitwiseOr(delivery, ordering: .sequentiallyConsistent).oldValue
+    }
+
+    /// The member groups now.
+    var memberGroups: UInt64 { memberMask.load(ordering: .sequentiallyConsistent) }
+
+    /// The delivering groups now (for tests and reports).
+    public var deliveringGroups: UInt64 { deliveryMask.load(ordering: .sequentiallyConsistent) }
 
     /// What a reader group needs to start following the stream.
     public struct ReaderStart {

@@ -1,7 +1,9 @@
 import TernCore
 import TernWire
 
-/// One data-port client. Lives on one reactor thread for its whole life and is only touched there.
+/// One data-port client: its protocol state, subscriptions, out-buffer and counters. Lives on
+/// one reactor thread for its whole life and is only touched there. Its bytes go out through
+/// `io`; nothing here knows whether that is a socket.
 final class Connection {
     enum State {
         /// Accepted; only HELLO is acceptable.
@@ -22,7 +24,9 @@ final class Connection {
         var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 }
     }
 
+    /// The reactor's key for it: the socket's descriptor (a made-up slot in the embedded harness).
     let fd: Int32
+    let io: any ConnectionIO
     let id: UInt64
     let peer: String
     let acceptedAt: Int64
@@ -60,8 +64,9 @@ final class Connection {
     var bytesWritten: UInt64 = 0
     var framesReceived: UInt64 = 0
 
-    init(fd: Int32, id: UInt64, peer: String, now: Int64, outBufferBytes: Int) {
+    init(fd: Int32, io: any ConnectionIO, id: UInt64, peer: String, now: Int64, outBufferBytes: Int) {
         self.fd = fd
+        self.io = io
         self.id = id
         self.peer = peer
         acceptedAt = now
@@ -79,24 +84,5 @@ final class Connection {
         }
         messagesDropped += count
         subscriptions[streamID] = subscription
-    }
-}
-
-/// What one reactor thread knows about a stream it serves: its subscribers here and its place
-/// in the stream's ring.
-final class LocalStream {
-    let stream: BrokerStream
-    /// Connections here that subscribed or attached (all get STREAM_ENDED).
-    var members: [Connection] = []
-    /// Connections here that receive messages.
-    var subscribers: [Connection] = []
-    /// Set while `subscribers` is non-empty.
-    var ring: BroadcastRing?
-    var cursor: UInt64 = 0
-    /// The sequence this thread expects next; a larger one means frames were lapped.
-    var expectedSequence: UInt64 = 0
-
-    init(stream: BrokerStream) {
-        self.stream = stream
     }
 }

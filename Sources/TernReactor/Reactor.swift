@@ -10,19 +10,23 @@ import TernCore
 /// which stops accepting, delivers what is buffered (bounded by the grace period), tells
 /// subscribers with STREAM_ENDED (reason SHUTDOWN), closes everything and joins the threads.
 public final class Reactor: Sendable {
-    private let threads: [ReactorThread]
+    /// What other threads may touch of each reactor thread.
+    private let mailboxes: [ReactorMailbox]
+    /// The loops until `start` hands each to its thread; never touched after that.
+    private let unstarted: Locked<[ReactorLoop]>
     private let shared: ReactorShared
     private let handles = Locked<[pthread_t]>([])
 
     public init(broker: Broker, configuration: ReactorConfiguration, logger: Logger) throws(SocketError) {
         shared = ReactorShared(receiveBufferBytes: Self.receiveBuffer(for: configuration.readBudgetBytes, logger: logger))
-        var threads: [ReactorThread] = []
+        var loops: [ReactorLoop] = []
         for index in 0..<configuration.threads {
-            threads.append(
-                try ReactorThread(index: index, broker: broker, configuration: configuration, shared: shared, logger: logger))
+            loops.append(
+                try ReactorLoop(index: index, broker: broker, configuration: configuration, shared: shared, logger: logger))
         }
-        self.threads = threads
-        broker.installReaderGroups(threads)
+        mailboxes = loops.map(\.mailbox)
+        unstarted = Locked(loops)
+        broker.installReaderGroups(mailboxes)
     }
 
     /// The receive buffer TCP data connections get: the read budget, so a turn's worth of a fast
@@ -41,7 +45,9 @@ public final class Reactor: Sendable {
 
     /// Serves `listener` on every thread. Call before `start`.
     public func addListener(_ listener: ListeningSocket) throws(SocketError) {
-        for thread in threads { try thread.addListener(listener) }
+        try unstarted.withLock { (loops) throws(SocketError) in
+            for loop in loops { try loop.addListener(listener) }
+        }
     }
 
     /// Starts the threads (plain pthreads: `epoll_wait` blocks, so never Swift concurrency).
@@ -49,12 +55,16 @@ public final class Reactor: Sendable {
         // Writes to closed sockets must fail with EPIPE, not kill the process (writev has no flags).
         signal(SIGPIPE, SIG_IGN)
         var started: [pthread_t] = []
-        for thread in threads {
-            let box = Unmanaged.passRetained(ThreadBox(thread))
+        let loops = unstarted.withLock { loops in
+            defer { loops = [] }
+            return loops
+        }
+        for loop in loops {
+            let box = Unmanaged.passRetained(LoopBox(loop))
             var handle = pthread_t()
             let result = pthread_create(&handle, nil, { raw in
-                let box = Unmanaged<ThreadBox>.fromOpaque(raw!).takeRetainedValue()
-                box.thread.run()
+                let box = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
+                box.loop.run()
                 return nil
             }, box.toOpaque())
             precondition(result == 0, "pthread_create failed: \(result)")
@@ -66,7 +76,7 @@ public final class Reactor: Sendable {
     /// Stops gracefully and joins the threads; returns when all connections are closed.
     public func stop(graceMilliseconds: Int) {
         shared.shutdownGraceMilliseconds.store(graceMilliseconds, ordering: .relaxed)
-        for thread in threads { thread.requestStop() }
+        for mailbox in mailboxes { mailbox.requestStop() }
         let started = handles.withLock { handles in
             defer { handles = [] }
             return handles
@@ -78,10 +88,10 @@ public final class Reactor: Sendable {
     /// loop (so nothing is read across threads).
     public func connectionReports() async -> (open: [ConnectionReport], closed: [ClosedConnectionReport]) {
         await withTaskGroup(of: ([ConnectionReport], [ClosedConnectionReport]).self) { group in
-            for thread in threads {
+            for mailbox in mailboxes {
                 group.addTask {
                     await withCheckedContinuation { continuation in
-                        thread.requestReport { open, closed in continuation.resume(returning: (open, closed)) }
+                        mailbox.requestReport { open, closed in continuation.resume(returning: (open, closed)) }
                     }
                 }
             }
@@ -98,14 +108,14 @@ public final class Reactor: Sendable {
     /// True while every reactor thread turned its loop within `withinMilliseconds`: the
     /// watchdog pings only then, so a stuck thread gets the daemon restarted.
     public func threadsAreTurning(withinMilliseconds limit: Int64) -> Bool {
-        let now = Clock.milliseconds()
-        return threads.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) <= limit }
+        let now = MonotonicTime.milliseconds()
+        return mailboxes.allSatisfy { now - $0.heartbeat.load(ordering: .relaxed) <= limit }
     }
 
     /// Test hook: stalls reactor thread 0 once for `milliseconds` (the watchdog test uses it).
     public func stallFirstThread(milliseconds: Int) {
-        threads.first?.pendingStall.store(milliseconds, ordering: .relaxed)
-        threads.first?.requestReport { _, _ in }
+        mailboxes.first?.pendingStall.store(milliseconds, ordering: .relaxed)
+        mailboxes.first?.requestReport { _, _ in }
     }
 
     /// Upper bounds (seconds) of `ReactorStatistics.loopDurationCumulativeCounts`; the last count is `+Inf`.
@@ -119,8 +129,8 @@ public final class Reactor: Sendable {
             messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, busySeconds: 0,
             loopDurationCumulativeCounts: Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1),
             rejectedByCode: [:])
-        for thread in threads {
-            let counters = thread.counters
+        for mailbox in mailboxes {
+            let counters = mailbox.counters
             statistics.subscriptions += counters.subscriptions.load(ordering: .relaxed)
             statistics.attachments += counters.attachments.load(ordering: .relaxed)
             statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
@@ -143,7 +153,22 @@ public final class Reactor: Sendable {
     }
 }
 
-private final class ThreadBox {
-    let thread: ReactorThread
-    init(_ thread: ReactorThread) { self.thread = thread }
+/// Carries a loop to its pthread.
+private final class LoopBox {
+    let loop: ReactorLoop
+    init(_ loop: ReactorLoop) { self.loop = loop }
+}
+
+/// State all reactor threads share.
+final class ReactorShared: Sendable {
+    /// SO_RCVBUF for TCP data connections; nil: the kernel's autotuning (`Reactor.receiveBuffer`).
+    let receiveBufferBytes: Int32?
+    /// Open data-port connections on all threads, against `maxConnections`.
+    let openConnections = Atomic<Int>(0)
+    let nextConnectionID = Atomic<UInt64>(0)
+    let shutdownGraceMilliseconds = Atomic<Int>(5_000)
+
+    init(receiveBufferBytes: Int32?) {
+        self.receiveBufferBytes = receiveBufferBytes
+    }
 }

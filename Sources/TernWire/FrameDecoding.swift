@@ -125,6 +125,16 @@ public struct PublishView {
 public enum MessageFrame {
     /// Header and fixed body fields: 8 + 4 + 8 bytes.
     public static let prefixSize = WireLimits.headerSize + WireLimits.messageBodyOverhead
+    /// Where `stream_id` (u32) sits in a MESSAGE frame.
+    public static let streamIDOffset = WireLimits.headerSize
+    /// Where `sequence` (u64) sits in a MESSAGE frame.
+    public static let sequenceOffset = WireLimits.headerSize + 4
+
+    /// The sequence of the MESSAGE frame that starts at `frameStart` in `bytes`.
+    @inlinable
+    public static func sequence(in bytes: UnsafeRawBufferPointer, frameStart: Int) -> UInt64 {
+        UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: frameStart + sequenceOffset, as: UInt64.self))
+    }
 
     /// Total frame size for a payload of `payloadCount` bytes.
     @inlinable
@@ -137,7 +147,7 @@ public enum MessageFrame {
     ) {
         FrameHeader.write(
             length: UInt32(WireLimits.messageBodyOverhead + payloadCount), type: .message, flags: 0, to: destination)
-        destination.storeBytes(of: streamID.bigEndian, toByteOffset: 8, as: UInt32.self)
-        (destination + 12).storeBytes(of: sequence.bigEndian, as: UInt64.self)
+        destination.storeBytes(of: streamID.bigEndian, toByteOffset: streamIDOffset, as: UInt32.self)
+        (destination + sequenceOffset).storeBytes(of: sequence.bigEndian, as: UInt64.self)
     }
 }

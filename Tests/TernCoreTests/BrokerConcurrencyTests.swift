@@ -147,7 +147,7 @@ struct BrokerConcurrencyTests {
         broker.installReaderGroups([watcher])
         for round in 0..<300 {
             let stream = try broker.createStream(serviceSid: broker.defaultServiceSid, uniqueName: nil, ttl: nil)
-            stream.memberMask.bitwiseOr(1, ordering: .sequentiallyConsistent)
+            #expect(stream.addMember(group: 0))
             let lastAccepted = Atomic<UInt64>(0)
             let started = Atomic<Bool>(false)
             let writer = JoinableThread {

@@ -338,7 +338,7 @@ struct BrokerTests {
         #expect(try publish(#"{"early":true}"#, to: stream) == 1)
         let start = stream.addReader(group: 0, ringCapacity: 4096)
         #expect(start.nextSequence == 2)
-        #expect(stream.deliveryMask.load(ordering: .relaxed) == 1)
+        #expect(stream.deliveringGroups == 1)
         let payloads = [#"{"a":1}"#, "{}", #"{"b":[1,2,3]}"#]
         var expected: [UInt8] = []
         for (offset, payload) in payloads.enumerated() {
@@ -352,7 +352,7 @@ struct BrokerTests {
         #expect(!result.lapped)
         #expect(Array(destination[..<result.bytes]) == expected)
         stream.removeReader(group: 0)
-        #expect(stream.deliveryMask.load(ordering: .relaxed) == 0)
+        #expect(stream.deliveringGroups == 0)
     }
 
     // MARK: Errors and limits

@@ -1,0 +1,176 @@
+import TernCore
+import TernWire
+
+extension DataPortSession {
+    // MARK: Publish (the hot request)
+
+    /// Validates one PUBLISH and adds it to `run`, the consecutive PUBLISH frames to one stream;
+    /// the run is appended to the ring under one lock when it ends (`flush`). A request that
+    /// fails is answered after the run before it is flushed, so answers keep request order.
+    ///
+    /// `run` is a local of the caller, not thread state: inout locals need no runtime
+    /// exclusivity checks, and this is the one path every message takes.
+    func collectPublish(_ connection: Connection, _ request: PublishView, into run: inout PublishRun) {
+        if run.connection !== connection || run.streamID != request.streamID {
+            flush(&run)
+            guard let stream = publishTarget(connection, streamID: request.streamID) else {
+                answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+                return
+            }
+            run.bind(connection: connection, stream: stream)
+        }
+        do {
+            try broker.validate(payload: request.payload)
+        } catch {
+            flush(&run)
+            answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            return
+        }
+        run.append(request.payload, requestID: request.requestID, ack: request.ack)
+        if run.isFull { flush(&run) }
+    }
+
+    /// Appends the collected run, answers its acknowledgements, and publishes singly what the
+    /// stream's rate limit refused (each gets its own answer). Must run before the read buffer
+    /// the payloads point into is reused. The run stays bound to its stream and connection.
+    func flush(_ run: inout PublishRun) {
+        guard !run.payloads.isEmpty, let stream = run.stream, let connection = run.connection else { return }
+        defer { run.clearMessages() }
+        let outcome = run.payloads.withUnsafeBufferPointer { payloads in
+            Result { () throws(BrokerError) in
+                try broker.publish(to: stream, validatedPayloads: payloads, writer: ringWriter)
+            }
+        }
+        let firstSequence: UInt64
+        let accepted: Int
+        switch outcome {
+        case .success(let published):
+            (firstSequence, accepted) = published
+        case .failure(let error):
+            for request in run.requests {
+                answerError(connection, requestID: request.requestID, error.wireCode, error.message)
+            }
+            return
+        }
+        if accepted > 0 { plane.turn.note(stream, bytes: run.frameBytes(accepted)) }
+        if accepted == run.payloads.count && !run.anyAck { return }
+        for (offset, request) in run.requests.enumerated() {
+            // An answer's write may have closed the connection: nothing more for or from it.
+            guard connection.state == .open else { return }
+            if offset < accepted {
+                guard request.ack else { continue }
+                plane.sendControl(
+                    connection,
+                    .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: firstSequence + UInt64(offset))))
+            } else {
+                publishSingly(connection, stream, requestID: request.requestID, ack: request.ack, payload: run.payloads[offset])
+            }
+        }
+    }
+
+    /// The stream a connection publishes to by id: the last one it used, else one of its own.
+    private func publishTarget(_ connection: Connection, streamID: UInt32) -> BrokerStream? {
+        if let cached = connection.lastPublishTarget, cached.id == streamID { return cached }
+        guard let subscription = connection.subscriptions[streamID] else { return nil }
+        connection.lastPublishTarget = subscription.stream
+        return subscription.stream
+    }
+
+    private func publishSingly(_ connection: Connection, _ stream: BrokerStream, requestID: UInt32, ack: Bool, payload: UnsafeRawBufferPointer) {
+        let sequence: UInt64
+        do {
+            sequence = try broker.publish(to: stream, payload: payload, wake: false)
+        } catch {
+            answerError(connection, requestID: requestID, error.wireCode, error.message)
+            return
+        }
+        plane.turn.note(stream, bytes: MessageFrame.size(payloadCount: payload.count))
+        if ack {
+            plane.sendControl(
+                connection,
+                .published(.init(requestID: requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)))
+        }
+    }
+
+    // MARK: Subscribe / unsubscribe
+
+    func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
+        let stream: BrokerStream
+        do {
+            stream = try broker.stream(named: request.stream)
+        } catch {
+            // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
+            let code = error.wireCode
+            answerError(connection, requestID: request.requestID, code, code == .streamNotFound ? "stream '\(request.stream)' not found" : error.message)
+            return
+        }
+        let delivering = !request.attachOnly
+        if let existing = connection.subscriptions[stream.id] {
+            guard existing.delivering != delivering else {
+                answerError(connection, requestID: request.requestID, .alreadySubscribed, "stream '\(request.stream)' is already \(delivering ? "subscribed" : "attached") on this connection")
+                return
+            }
+            plane.fanOut.leave(connection, streamID: stream.id)
+        } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
+            answerError(connection, requestID: request.requestID, .tooManySubscriptions, "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams")
+            return
+        }
+        guard let nextSequence = plane.fanOut.join(connection, stream: stream, delivering: delivering) else {
+            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            return
+        }
+        plane.sendControl(
+            connection,
+            .subscribed(
+                .init(
+                    requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
+                    nextSequence: nextSequence, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "",
+                    attachOnly: request.attachOnly)))
+    }
+
+    func unsubscribe(_ connection: Connection, requestID: UInt32, streamID: UInt32) {
+        guard connection.subscriptions[streamID] != nil else {
+            answerError(connection, requestID: requestID, .notSubscribed, "stream \(streamID) is not subscribed or attached on this connection")
+            return
+        }
+        plane.fanOut.sendDropNotices(connection, streamID: streamID)
+        plane.fanOut.leave(connection, streamID: streamID)
+        plane.sendControl(connection, .unsubscribed(requestID: requestID, streamID: streamID))
+    }
+
+    // MARK: Timers
+
+    /// Handshake timeout, PING and idle timeout, and the closing grace of one connection at `now`.
+    /// While the server stops (`stopping`), the shutdown grace bounds the final flush instead.
+    func checkTimers(_ connection: Connection, now: Int64, stopping: Bool) {
+        switch connection.state {
+        case .awaitingHello:
+            if now - connection.acceptedAt >= Int64(configuration.handshakeTimeoutMilliseconds) {
+                plane.counters.recordRejected(.handshakeTimeout)
+                fail(connection, requestID: 0, .handshakeTimeout, "no HELLO within \(configuration.handshakeTimeoutMilliseconds) ms")
+            }
+        case .open:
+            let interval = Int64(configuration.pingIntervalMilliseconds)
+            guard interval > 0 else { return }
+            if let sentAt = connection.pingSentAt {
+                if now - sentAt >= interval {
+                    plane.counters.recordRejected(.idleTimeout)
+                    fail(connection, requestID: 0, .idleTimeout, "no answer to PING within \(interval) ms")
+                }
+            } else if now - connection.lastHeard >= interval {
+                connection.pingSentAt = now
+                plane.sendControl(connection, .ping(UInt64(now)))
+            }
+        case .closing:
+            if !stopping && now - connection.closingSince >= Self.fatalCloseGraceMilliseconds {
+                plane.close(connection, reason: connection.closeReason)
+            }
+        case .closed:
+            break
+        }
+    }
+
+    /// How long a connection closed for a fatal error may take to read its ERROR before it is
+    /// closed regardless.
+    static let fatalCloseGraceMilliseconds: Int64 = 2_000
+}
