@@ -125,6 +125,29 @@ final class DataPlane {
 
     var hasQueuedFlushes: Bool { !flushQueue.isEmpty }
 
+    // MARK: Streams
+
+    /// Delivers the new frames of `dirty` streams and ends the `ended` ones, as the mailbox
+    /// reported them.
+    func streamsChanged(dirty: [BrokerStream], ended: [BrokerStream]) {
+        for stream in dirty {
+            if let local = fanOut.localStream(stream) { fanOut.drain(local) }
+        }
+        for stream in ended {
+            if let local = fanOut.localStream(stream) { fanOut.end(local, reason: stream.ended ?? .deleted) }
+        }
+    }
+
+    /// Drains again the streams whose rings held more than their last drain took.
+    func drainUnfinished() {
+        guard !fanOut.drainAgain.isEmpty else { return }
+        let streams = fanOut.drainAgain
+        fanOut.drainAgain.removeAll(keepingCapacity: true)
+        for stream in streams {
+            if let local = fanOut.localStream(stream) { fanOut.drain(local) }
+        }
+    }
+
     // MARK: Closing
 
     /// Closes the connection and forgets it: it leaves every stream, its channel is closed, the

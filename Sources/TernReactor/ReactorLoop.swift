@@ -150,15 +150,7 @@ final class ReactorLoop {
 
     /// Drains dirty streams, ends ended ones, answers report requests. True when a stop was requested.
     private func processMailbox() -> Bool {
-        var again: [BrokerStream] = []
-        swap(&again, &plane.fanOut.drainAgain)
-        defer {
-            again.removeAll(keepingCapacity: true)
-            if plane.fanOut.drainAgain.isEmpty { swap(&again, &plane.fanOut.drainAgain) }
-        }
-        for stream in again {
-            if let local = plane.fanOut.localStream(stream) { plane.fanOut.drain(local) }
-        }
+        plane.drainUnfinished()
         guard mailbox.hasWork else { return false }
         mailbox.take(into: &work)
         defer {
@@ -166,12 +158,7 @@ final class ReactorLoop {
             work.ended.removeAll(keepingCapacity: true)
             work.reports.removeAll(keepingCapacity: true)
         }
-        for stream in work.dirty {
-            if let local = plane.fanOut.localStream(stream) { plane.fanOut.drain(local) }
-        }
-        for stream in work.ended {
-            if let local = plane.fanOut.localStream(stream) { plane.fanOut.end(local, reason: stream.ended ?? .deleted) }
-        }
+        plane.streamsChanged(dirty: work.dirty, ended: work.ended)
         if !work.reports.isEmpty {
             let (open, closed) = report()
             for reply in work.reports { reply(open, closed) }
