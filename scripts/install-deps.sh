@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v swift >/dev/null || { echo "swift is not on PATH; install the Swift 6 toolchain first" >&2; exit 1; }
 
-# test: Twilio's official Python helper library, for tests/twilio/compat.py (TwilioLibraryTests),
+# test: Twilio's official Python helper library, for Tests/TwilioCompatibility/compat.py (TwilioLibraryTests),
 # in its own virtual environment at the repository root. Pinned, so a new release cannot change
 # what the compatibility test means without a commit saying so.
 if [ "${1:-build}" = test ]; then

@@ -137,6 +137,9 @@ public final class BroadcastRing: @unchecked Sendable {
         public var lastFrameStart: Int = 0
     }
 
+    /// Copies a reader retries after being lapped during a copy before it skips to the tail.
+    static let readAttempts = 8
+
     /// Copies whole frames from `cursor` on into `destination`, as many as fit.
     ///
     /// `destination` must hold at least the largest frame: a frame that does not fit is not
@@ -148,7 +151,7 @@ public final class BroadcastRing: @unchecked Sendable {
     public func read(from cursor: UInt64, into destination: UnsafeMutableRawBufferPointer) -> ReadResult {
         var cursor = cursor
         var lapped = false
-        for _ in 0..<8 {
+        for _ in 0..<Self.readAttempts {
             let end = tail.load(ordering: .acquiring)
             if end == cursor { return ReadResult(bytes: 0, cursor: cursor, lapped: lapped) }
             if end &- cursor > UInt64(capacity) || cursor > end {

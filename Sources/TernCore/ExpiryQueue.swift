@@ -4,8 +4,8 @@ import Synchronization
 /// expiry instead of a scan of all streams.
 ///
 /// Entries are never removed early: an update pushes a new entry and a delete leaves the old one
-/// behind. When an entry comes due, the caller checks it against the stream's current expiry
-/// (`isCurrent`) and skips stale ones.
+/// behind. When an entry comes due, the caller (`Broker.expireDue`) checks it against the
+/// stream's current expiry and registration and skips stale ones.
 final class ExpiryQueue: Sendable {
     struct Entry {
         var expires: UnixTime

@@ -52,7 +52,7 @@ public final class Reactor: Sendable {
 
     /// Starts the threads (plain pthreads: `epoll_wait` blocks, so never Swift concurrency).
     public func start() {
-        // Writes to closed sockets must fail with EPIPE, not kill the process (writev has no flags).
+        // Writes to closed sockets must fail with EPIPE, not kill the process (write has no MSG_NOSIGNAL).
         signal(SIGPIPE, SIG_IGN)
         var started: [pthread_t] = []
         let loops = unstarted.withLock { loops in

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// Twilio's official Python helper library against a real `ternd`: `tests/twilio/compat.py`
+/// Twilio's official Python helper library against a real `ternd`: `Tests/TwilioCompatibility/compat.py`
 /// drives services, streams, paging, messages, errors and authentication through the stock
 /// `twilio` package, pointed at ternd by its Sync base URL only.
 ///
@@ -11,7 +11,7 @@ import Testing
 @Suite(.serialized)
 struct TwilioLibraryTests {
     static let python = repositoryRoot + "/.venv-twilio/bin/python"
-    static let script = repositoryRoot + "/tests/twilio/compat.py"
+    static let script = repositoryRoot + "/Tests/TwilioCompatibility/compat.py"
 
     @Test func officialPythonLibraryWorksAgainstTernd() throws {
         try #require(
