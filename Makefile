@@ -76,3 +76,21 @@ uninstall:
 ## CHECK_UNITS_TERND=path/to/ternd also checks systemd/ternd.env against `ternd --help`.
 check-units:
 	systemd/check-units.sh $(CHECK_UNITS_TERND)
+
+# ---- fuzzing: libFuzzer targets of Fuzz/ (Fuzz/README.md) ----------------------------------------
+# `make fuzz` runs each target for FUZZ_SECONDS (FUZZ_TARGETS: some of frames json forms);
+# `make fuzz-ci` runs each for 20 s. Both replay Fuzz/Regressions first and fail on any crash.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= frames json forms
+
+.PHONY: fuzz fuzz-ci fuzz-corpus
+
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	scripts/fuzz.sh 20 frames json forms
+
+## Regenerates Fuzz/Corpus/*/seed-* and Fuzz/Dictionaries from protocol.md's test vectors.
+fuzz-corpus:
+	python3 Fuzz/make-corpus.py
