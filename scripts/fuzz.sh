@@ -48,7 +48,8 @@ for target in "${targets[@]}"; do
     echo "== $target: replaying ${#replay[@]} regression input(s)"
     if ! "$exe" -runs=1 "${replay[@]}" >"$scratch/logs/$target-regressions.log" 2>&1; then
       tail -n 40 "$scratch/logs/$target-regressions.log" >&2
-      echo "== $target: a regression input fails (log: $scratch/logs/$target-regressions.log)" >&2
+      input="$(grep -a '^Running: ' "$scratch/logs/$target-regressions.log" | tail -n 1 | cut -c10-)"
+      echo "== $target: regression input ${input:-?} fails (log: $scratch/logs/$target-regressions.log)" >&2
       failed=1
       summary+=("$target: REGRESSION FAILS")
       continue
