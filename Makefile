@@ -10,13 +10,14 @@ run: deps
 	$(SWIFT) run ternd $(ARGS)
 
 ## Everything CI runs: build, all tests against real daemons (Swift and the Python client), the
-## unit files, the ring under Thread Sanitizer.
+## unit files, each fuzz target for 20 s, the data plane under Thread Sanitizer.
 test: deps
 	scripts/install-deps.sh test
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	TERND_BIN="$$($(SWIFT) build --show-bin-path)/ternd" scripts/test-python.sh
 	CHECK_UNITS_TERND="$$($(SWIFT) build --show-bin-path)/ternd" $(MAKE) check-units
+	$(MAKE) fuzz-ci
 	$(MAKE) test-tsan
 
 ## The broadcast ring and broker core under Thread Sanitizer.
@@ -86,3 +87,21 @@ check-units:
 test-python:
 	$(SWIFT) build --product ternd
 	TERND_BIN="$${TERND_BIN:-$$($(SWIFT) build --show-bin-path)/ternd}" scripts/test-python.sh
+
+# ---- fuzzing: libFuzzer targets of Fuzz/ (Fuzz/README.md) ----------------------------------------
+# `make fuzz` runs each target for FUZZ_SECONDS (FUZZ_TARGETS: some of frames json forms);
+# `make fuzz-ci` runs each for 20 s. Both replay Fuzz/Regressions first and fail on any crash.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= frames json forms
+
+.PHONY: fuzz fuzz-ci fuzz-corpus
+
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-ci:
+	scripts/fuzz.sh 20 frames json forms
+
+## Regenerates Fuzz/Corpus/*/seed-* and Fuzz/Dictionaries from protocol.md's test vectors.
+fuzz-corpus:
+	python3 Fuzz/make-corpus.py

@@ -96,7 +96,8 @@ extension JSONObject {
         object("meta") { meta in
             meta.field("first_page_url", pageURL(0, nil))
             meta.field("key", listKey)
-            meta.field("next_page_url", page.next.map { pageURL(request.page + 1, $0) })
+            // `Page` is the client's own number ("simply for client state"): Int.max must not trap.
+            meta.field("next_page_url", page.next.map { pageURL(request.page == .max ? .max : request.page + 1, $0) })
             meta.field("page", request.page)
             meta.field("page_size", request.size)
             meta.field("previous_page_url", page.previous.map { pageURL(max(request.page - 1, 0), $0) })

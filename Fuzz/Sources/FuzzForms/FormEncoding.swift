@@ -1,0 +1,1 @@
+../../../Sources/TernClient/FormEncoding.swift

@@ -1,0 +1,1 @@
+../../../Sources/TernControl/JSONObject.swift

@@ -1,0 +1,1 @@
+../../../Sources/TernControl/Paging.swift

@@ -1,0 +1,1 @@
+../../../Sources/TernControl/PercentDecoding.swift
