@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import TernControl
 import TernCore
 import TernReactor
@@ -15,15 +16,14 @@ struct Daemon {
         DaemonLogHandler.levelSwitch.level = settings.logLevel
         let logger = Logger(label: "ternd")
         let notifier = SystemdNotifier()
-        // Before anything else: systemd's sockets, validated by name and kind.
+        // Before anything else: systemd's sockets, validated by name, kind and exposure.
         let activated = try SystemdListeners.take()
         try SystemdListeners.validate(activated)
         try checkExposure(of: activated)
-        let signals = ProcessSignals([SIGTERM, SIGINT, SIGHUP] + (settings.debugStallOnUSR1 ? [SIGUSR1] : []))
 
         let state = try StateFolder(path: settings.stateDirectory)
         let (sqlite, identity) = try state.open(logger: logger)
-        // Runs after the task group below has finished, i.e. after both ports have stopped writing.
+        // Runs after the service group below has finished, i.e. after both ports have stopped writing.
         defer { sqlite.close() }
         let store = ObservedStore(sqlite, logger: logger)
         let broker = try Broker(
@@ -40,7 +40,7 @@ struct Daemon {
         let reactor = try Reactor(broker: broker, configuration: reactorConfiguration, logger: logger)
         let data = try openDataListeners(activated: activated, state: state)
         for listener in data.all { try reactor.addListener(listener) }
-        reactor.start()
+        let status = StatusReporter(broker: broker, reactor: reactor)
 
         let control = ControlServer(
             broker: broker,
@@ -55,94 +55,51 @@ struct Daemon {
                 },
                 introspection: DaemonIntrospection(broker: broker, reactor: reactor, store: store),
                 connectionLimits: settings.control),
-            logger: logger)
-        let boundControlPort = AsyncStream.makeStream(of: ControlListenAddress.self)
+            logger: logger,
+            onBound: { bound in
+                // Every listener accepts now: the data port's were bound before the group started.
+                let controlAddress = ListenAddress(host: bound.host, port: bound.port)
+                logger.info(
+                    "serving",
+                    metadata: ["data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)"])
+                print(
+                    "ternd ready data=\(data.tcpAddress) control=\(controlAddress) unix=\(data.unixAddress) "
+                        + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
+                fflush(nil)
+                notifier.ready(status: status.line())
+            })
 
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do {
-                    try await control.run(onBound: { port in
-                        boundControlPort.continuation.yield(port)
-                        boundControlPort.continuation.finish()
-                    })
-                } catch {
-                    boundControlPort.continuation.finish()
-                    throw error
-                }
-            }
-            var boundAddress: ControlListenAddress?
-            for await address in boundControlPort.stream { boundAddress = address }
-            guard let bound = boundAddress else {
-                reactor.stop(graceMilliseconds: 0)
-                try await group.next()
-                throw StateError("the control port \(settings.controlListen) could not be opened")
-            }
-            let controlAddress = ListenAddress(host: bound.host, port: bound.port)
-            logger.info(
-                "serving",
-                metadata: ["data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)"])
-            print(
-                "ternd ready data=\(data.tcpAddress) control=\(controlAddress) unix=\(data.unixAddress) "
-                    + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
-            fflush(nil)
-            let status = StatusReporter(broker: broker, reactor: reactor)
-            notifier.ready(status: status.line())
-
-            // Expired streams are deleted within a fifth of a second; each pass only looks at the
-            // front of the broker's expiry heap.
-            group.addTask {
-                while !Task.isCancelled {
-                    broker.expireDue()
-                    try? await Task.sleep(for: .milliseconds(200))
-                }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(settings.statusIntervalMilliseconds))
-                    let line = status.line()
-                    notifier.status(line)
-                    logger.debug("status: \(line)")
-                }
-            }
-            if let every = notifier.watchdogPingInterval {
-                // Ping only while every reactor thread turns its loop: a stuck thread stops the
-                // pings and systemd restarts the daemon.
-                let limit = Int64(every.components.seconds * 1000 + every.components.attoseconds / 1_000_000_000_000_000)
-                group.addTask {
-                    while !Task.isCancelled {
-                        if reactor.threadsAreTurning(withinMilliseconds: max(limit, 1000)) {
-                            notifier.watchdog()
-                        } else {
-                            logger.error("a reactor thread is not turning; withholding the watchdog ping")
-                        }
-                        try? await Task.sleep(for: every)
-                    }
-                }
-            }
-
-            for await signal in signals.events {
-                if signal == SIGHUP {
-                    notifier.reloading()
-                    reload(broker: broker, logger: logger)
-                    notifier.ready(status: status.line())
-                    continue
-                }
-                if signal == SIGUSR1 {
-                    logger.warning("stalling reactor thread 0 for 5 s (--debug-stall-on-usr1)")
-                    reactor.stallFirstThread(milliseconds: 5000)
-                    continue
-                }
-                logger.info("signal \(signal): shutting down")
-                break
-            }
-            notifier.stopping()
-            group.cancelAll()
-            reactor.stop(graceMilliseconds: settings.shutdownGraceMilliseconds)
-            logger.info("data plane stopped")
-        }
+        // Started together; on SIGTERM/SIGINT shut down in reverse order: STOPPING=1 first, the
+        // timers, then the data plane (delivering what is buffered), the control port last.
+        var configuration = ServiceGroupConfiguration(
+            services: [
+                .init(service: control, serviceName: "control port"),
+                .init(
+                    service: DataPlaneService(reactor: reactor, graceMilliseconds: settings.shutdownGraceMilliseconds, logger: logger),
+                    serviceName: "data plane"),
+                .init(service: ExpiryService(broker: broker), serviceName: "expiry"),
+                .init(service: WatchdogService(notifier: notifier, reactor: reactor, logger: logger), serviceName: "watchdog"),
+                .init(
+                    service: ReloadService(
+                        notifier: notifier, status: status, reactor: reactor, stallOnUSR1: settings.debugStallOnUSR1,
+                        reload: { reload(broker: broker, logger: logger) }, logger: logger),
+                    serviceName: "reload"),
+                .init(
+                    service: StatusService(
+                        notifier: notifier, status: status, intervalMilliseconds: settings.statusIntervalMilliseconds,
+                        logger: logger),
+                    serviceName: "status"),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .milliseconds(
+            settings.shutdownGraceMilliseconds + Self.shutdownMarginMilliseconds)
+        try await ServiceGroup(configuration: configuration).run()
         if data.ownsUnixPath, let path = data.unixPath { unlink(path) }
         logger.info("stopped")
     }
+
+    /// Time past the shutdown grace for the control port's requests in flight and the joins.
+    static let shutdownMarginMilliseconds = 5_000
 
     /// Applies the loopback rule to systemd's sockets as `DaemonSettings` applies it to the flags.
     private func checkExposure(of activated: [String: [Int32]]) throws {
