@@ -32,21 +32,6 @@ struct DaemonIntrospection: ControlIntrospection {
 
     func connections() async -> ConnectionsView {
         let reports = await reactor.connectionReports()
-        return ConnectionsView(
-            open: reports.open.map { report in
-                ConnectionsView.Connection(
-                    id: report.id, peer: report.peer, clientName: report.clientName, state: report.state,
-                    reactorThread: report.reactorThread, uptimeMilliseconds: report.connectedForMilliseconds,
-                    subscribed: report.subscribed, attached: report.attached,
-                    messagesDelivered: report.messagesDelivered, messagesDropped: report.messagesDropped,
-                    bytesWritten: report.bytesWritten, framesReceived: report.framesReceived,
-                    pendingBytes: report.pendingBytes, outBufferAllocated: report.outBufferAllocated)
-            },
-            recentlyClosed: reports.closed.map { report in
-                ConnectionsView.ClosedConnection(
-                    id: report.id, peer: report.peer, clientName: report.clientName, reason: report.reason,
-                    closedAgoMilliseconds: report.closedAgoMilliseconds, messagesDelivered: report.messagesDelivered,
-                    messagesDropped: report.messagesDropped)
-            })
+        return ConnectionsView(open: reports.open, recentlyClosed: reports.closed)
     }
 }

@@ -131,4 +131,17 @@ struct ControlPortLimitTests {
         let names = (services.object["services"] as? [[String: Any]] ?? []).compactMap { $0["friendly_name"] as? String }
         #expect(!names.contains("short"), "a truncated request must not create anything")
     }
+
+    /// Found by the forms fuzzer: `Page=Int.max` with a next page overflowed building
+    /// `next_page_url` and crashed the daemon.
+    @Test func largestPageNumberIsAnsweredNotACrash() throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        for index in 0..<3 { _ = try daemon.createStream(uniqueName: "page-\(index)") }
+        let response = try HTTP.request(
+            port: daemon.controlPort, method: "GET",
+            path: "/v1/Services/\(daemon.serviceSid)/Streams?PageSize=1&Page=9223372036854775807")
+        #expect(response.status == 200)
+        #expect(try HTTP.request(port: daemon.controlPort, method: "GET", path: "/healthz").status == 200)
+    }
 }
