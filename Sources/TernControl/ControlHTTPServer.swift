@@ -26,6 +26,8 @@ struct ControlHTTPServer: Service {
 
     /// Hummingbird's defaults (`ServerConfiguration`).
     private static let backlog: Int32 = 256
+    /// Control traffic is light (REST calls, scrapes): one event loop serves it.
+    static let eventLoopThreads = 1
     /// Twilio's helper libraries send about ten header fields.
     private static let maxHeaderFieldCount = 100
 
@@ -56,7 +58,10 @@ struct ControlHTTPServer: Service {
             }
             return http.setup(channel: channel, logger: logger)
         }
-        let group = MultiThreadedEventLoopGroup.singleton
+        // Its own small group: the control port never competes with anything else on NIO's
+        // shared singleton, and stops with the server.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: Self.eventLoopThreads)
+        defer { group.shutdownGracefully { _ in } }
         let quiescing = ServerQuiescingHelper(group: group)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: Self.backlog)

@@ -5,14 +5,14 @@ extension DataPortSession {
     // MARK: Publish (the hot request)
 
     /// Validates one PUBLISH and adds it to `run`, the consecutive PUBLISH frames to one stream;
-    /// the run is appended to the ring under one lock when it ends (`flush`). A request that
+    /// the run is appended to the ring under one lock when it ends (`appendRun`). A request that
     /// fails is answered after the run before it is flushed, so answers keep request order.
     ///
     /// `run` is a local of the caller, not thread state: inout locals need no runtime
     /// exclusivity checks, and this is the one path every message takes.
     func collectPublish(_ connection: Connection, _ request: PublishView, into run: inout PublishRun) {
         if run.connection !== connection || run.streamID != request.streamID {
-            flush(&run)
+            appendRun(&run)
             guard let stream = publishTarget(connection, streamID: request.streamID) else {
                 answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
                 return
@@ -22,18 +22,18 @@ extension DataPortSession {
         do {
             try broker.validate(payload: request.payload)
         } catch {
-            flush(&run)
+            appendRun(&run)
             answerError(connection, requestID: request.requestID, error.wireCode, error.message)
             return
         }
         run.append(request.payload, requestID: request.requestID, ack: request.ack)
-        if run.isFull { flush(&run) }
+        if run.isFull { appendRun(&run) }
     }
 
     /// Appends the collected run, answers its acknowledgements, and publishes singly what the
     /// stream's rate limit refused (each gets its own answer). Must run before the read buffer
     /// the payloads point into is reused. The run stays bound to its stream and connection.
-    func flush(_ run: inout PublishRun) {
+    func appendRun(_ run: inout PublishRun) {
         guard !run.payloads.isEmpty, let stream = run.stream, let connection = run.connection else { return }
         defer { run.clearMessages() }
         let outcome = run.payloads.withUnsafeBufferPointer { payloads in

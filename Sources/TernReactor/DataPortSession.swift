@@ -34,7 +34,7 @@ final class DataPortSession {
         swap(&run, &parkedPublishRun)
         var framesReceived: UInt64 = 0
         defer {
-            flush(&run)
+            appendRun(&run)
             run.unbind()
             swap(&run, &parkedPublishRun)
             connection.framesReceived += framesReceived
@@ -46,7 +46,7 @@ final class DataPortSession {
                 guard let next = try splitter.next(in: bytes, at: offset) else { break }
                 slice = next
             } catch {
-                flush(&run)
+                appendRun(&run)
                 reject(connection, error, bytes: bytes, at: offset)
                 return bytes.count
             }
@@ -57,12 +57,12 @@ final class DataPortSession {
                     collectPublish(connection, try PublishView(header: slice.header, body: body), into: &run)
                 } else {
                     // It may change what the connection may publish to: the run starts afresh.
-                    flush(&run)
+                    appendRun(&run)
                     run.unbind()
                     try handleFrame(connection, header: slice.header, body: body)
                 }
             } catch {
-                flush(&run)
+                appendRun(&run)
                 reject(connection, error, bytes: bytes, at: offset)
                 return bytes.count
             }
