@@ -105,3 +105,14 @@ fuzz-ci:
 ## Regenerates Fuzz/Corpus/*/seed-* and Fuzz/Dictionaries from protocol.md's test vectors.
 fuzz-corpus:
 	python3 Fuzz/make-corpus.py
+
+# ---- formatting: swift-format with .swift-format (swift-nio's settings) --------------------
+.PHONY: format lint
+SWIFT_SOURCES = Sources Tests Package.swift Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift
+
+format:
+	swift format format --in-place --parallel --recursive $(SWIFT_SOURCES)
+
+## Fails on any formatting difference (CI runs it).
+lint:
+	swift format lint --strict --parallel --recursive $(SWIFT_SOURCES)

@@ -1,10 +1,12 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 /// Dependencies point one way, toward the core:
 /// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire.
+/// Tern's own targets: no warnings (a package depending on Tern does not inherit this setting).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
