@@ -40,6 +40,7 @@ struct Daemon {
         let reactor = try Reactor(broker: broker, configuration: reactorConfiguration, logger: logger)
         let data = try openDataListeners(activated: activated, state: state)
         for listener in data.all { try reactor.addListener(listener) }
+        reactor.start()  // stopped by DataPlaneService, however the group ends
         let status = StatusReporter(broker: broker, reactor: reactor)
 
         let control = ControlServer(
