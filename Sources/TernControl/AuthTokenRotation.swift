@@ -7,7 +7,7 @@ import TernCore
 final class AuthTokenRotation: Sendable {
     let credentials: CredentialsHolder
     private let persist: (@Sendable (String) throws -> Void)?
-    private let serial = Locked(())
+    private let serial = Locked(0)
 
     init(credentials: CredentialsHolder, persist: (@Sendable (String) throws -> Void)?) {
         self.credentials = credentials

@@ -22,8 +22,9 @@ public final class Broker: Sendable {
     /// change. Without it an update racing a delete stored the deleted stream again, and a
     /// create's name could be deleted before its row was inserted. Never taken on the message
     /// path. Lock order: `changes`, then the registry, service and stream locks, then a reactor
-    /// thread's inbox (see ARCHITECTURE.md).
-    private let changes = Locked(())
+    /// thread's inbox (see ARCHITECTURE.md). (It guards an `Int`, not `()`: Thread Sanitizer
+    /// reported the zero-sized value's inout access as a race with the unlocked read of the lock.)
+    private let changes = Locked(0)
     /// Set once by `installReaderGroups` before any traffic; read lock-free afterwards.
     nonisolated(unsafe) private var readerGroups: [any StreamReaderGroup] = []
 
