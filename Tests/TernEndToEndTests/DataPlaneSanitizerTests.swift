@@ -61,96 +61,107 @@ struct DataPlaneSanitizerTests {
         _ daemon: TernDaemon, prefix: String, atLeast count: Int, setUp: (RawDataClient) throws -> Void
     ) throws -> [RawDataClient] {
         var clients: [RawDataClient] = []
-        for attempt in 0..<(count + 32) {
-            let client = try RawDataClient(port: daemon.dataPort)
-            try client.handshake(name: "\(prefix)-\(attempt)")
-            try setUp(client)
-            clients.append(client)
+        for _ in 0..<16 {
+            // Connected four at a time, so that both threads are woken to accept.
+            let batch = try (0..<4).map { _ in try RawDataClient(port: daemon.dataPort) }
+            for client in batch {
+                try client.handshake(name: "\(prefix)-\(clients.count)")
+                try setUp(client)
+                clients.append(client)
+            }
             if clients.count >= count, try threads(of: prefix, in: daemon).count == 2 { return clients }
         }
-        throw HarnessError("\(prefix) clients never reached both reactor threads")
+        let connz = try HTTP.request(port: daemon.controlPort, method: "GET", path: "/connz").text
+        throw HarnessError("\(prefix) clients never reached both reactor threads: \(connz.prefix(600))")
     }
 
     static func threads(of prefix: String, in daemon: TernDaemon) throws -> Set<Int> {
-        let response = try HTTP.request(port: daemon.controlPort, method: "GET", path: "/connz")
-        let connections = response.object["connections"] as? [[String: Any]] ?? []
-        return Set(connections.compactMap { connection in
-            (connection["client_name"] as? String)?.hasPrefix(prefix + "-") == true ? connection["reactor_thread"] as? Int : nil
-        })
+        Set(try placement(of: prefix, in: daemon).values)
     }
 
-    /// Two publishers on different reactor threads publish to two streams at once; six or more
-    /// subscribers spread over both threads get every message of both, in order, then
-    /// STREAM_ENDED when the streams are deleted.
+    /// The reactor thread of each connection whose client name starts with `prefix-`, from /connz.
+    static func placement(of prefix: String, in daemon: TernDaemon) throws -> [String: Int] {
+        let response = try HTTP.request(port: daemon.controlPort, method: "GET", path: "/connz")
+        let connections = response.object["connections"] as? [[String: Any]] ?? []
+        var placement: [String: Int] = [:]
+        for connection in connections {
+            if let name = connection["client_name"] as? String, name.hasPrefix(prefix + "-"),
+                let thread = connection["reactor_thread"] as? Int
+            {
+                placement[name] = thread
+            }
+        }
+        return placement
+    }
+
+    /// Subscribers spread over both reactor threads; one subscriber on each thread also
+    /// publishes (a subscriber may publish to its streams), so publishers sit on both threads.
+    /// Both publish to two streams at once; every subscriber gets every message of both, in
+    /// order, then STREAM_ENDED when the streams are deleted.
     @Test func fanOutAcrossBothReactorThreads() throws {
         let daemon = try Self.start([])
         let sids = [try daemon.createStream(), try daemon.createStream()]
-        var subscribedAt: [[UInt32: UInt64]] = []
+        var ledgers: [[UInt32: Ledger]] = []
         let subscribers = try Self.spread(daemon, prefix: "subscriber", atLeast: 6) { client in
-            var next: [UInt32: UInt64] = [:]
+            var mine: [UInt32: Ledger] = [:]
             for (index, sid) in sids.enumerated() {
                 let subscribed = try client.subscribe(sid, requestID: UInt32(index + 1))
-                next[subscribed.streamID] = subscribed.nextSequence
+                mine[subscribed.streamID] = Ledger(nextSequence: subscribed.nextSequence)
             }
-            subscribedAt.append(next)
+            ledgers.append(mine)
         }
-        var attachments: [[UInt32]] = []
-        let publishers = try Self.spread(daemon, prefix: "publisher", atLeast: 2) { client in
-            attachments.append(try sids.enumerated().map { try client.subscribe($1, requestID: UInt32($0 + 1), attachOnly: true).streamID })
+        let placement = try Self.placement(of: "subscriber", in: daemon)
+        let publishing = [0, 1].compactMap { thread in
+            subscribers.indices.first { placement["subscriber-\($0)"] == thread }
         }
+        try #require(publishing.count == 2, "no subscriber on each reactor thread: \(placement)")
         let perPublisher = 400
         let done = DispatchGroup()
         let failures = Locked<[String]>([])
-        for (publisher, streamIDs) in zip(publishers, attachments) {
+        for index in publishing {
             var bytes: [UInt8] = []
-            for index in 0..<perPublisher {
-                for streamID in streamIDs {
-                    Frame.publish(.init(requestID: 1, streamID: streamID, payload: Array("{\"n\":\(index)}".utf8), ack: index == perPublisher - 1))
+            for number in 0..<perPublisher {
+                for streamID in ledgers[index].keys.sorted() {
+                    Frame.publish(.init(requestID: 9, streamID: streamID, payload: Array("{\"n\":\(number)}".utf8), ack: number == perPublisher - 1))
                         .encode(into: &bytes)
                 }
             }
-            let (fd, frames) = (publisher.fd, bytes)
+            let (fd, frames) = (subscribers[index].fd, bytes)
             DispatchQueue.global().async(group: done) {
                 do { try TestSocket.writeAll(fd, frames) } catch { failures.mutate { $0.append("\(error)") } }
             }
         }
         done.wait()
         #expect(failures.get().isEmpty, "\(failures.get())")
-        for publisher in publishers {
-            for _ in sids {
-                let answer = try publisher.next(timeout: 60)
-                guard case .published? = answer else {
-                    Issue.record("publisher got \(String(describing: answer)) instead of PUBLISHED")
-                    return
+        // Reads `subscriber` into its ledgers until `enough`.
+        func pump(_ index: Int, until enough: (_ published: Int, _ ended: Int) -> Bool) throws {
+            var published = 0
+            while !enough(published, ledgers[index].values.filter { $0.ended != nil }.count),
+                let frame = try subscribers[index].next(timeout: 60)
+            {
+                switch frame {
+                case .message(let message): ledgers[index][message.streamID, default: Ledger(nextSequence: 1)].message(sequence: message.sequence)
+                case .dropped(let notice): ledgers[index][notice.streamID, default: Ledger(nextSequence: 1)].dropped(count: notice.count)
+                case .streamEnded(let streamID, let reason): ledgers[index][streamID, default: Ledger(nextSequence: 1)].ended(reason)
+                case .published: published += 1
+                case .error(let error): Issue.record("subscriber \(index): ERROR \(error.code.name) \(error.message)")
+                default: break
                 }
             }
         }
+        for index in publishing { try pump(index) { published, _ in published == sids.count } }
         for sid in sids { #expect(try daemon.deleteStream(sid).status == 204) }
-        let expected = publishers.count * perPublisher
-        for (subscriber, nextSequences) in zip(subscribers, subscribedAt) {
-            var ledgers = nextSequences.mapValues { Ledger(nextSequence: $0) }
-            var ended = 0
-            while ended < sids.count, let frame = try subscriber.next(timeout: 60) {
-                switch frame {
-                case .message(let message):
-                    ledgers[message.streamID, default: Ledger(nextSequence: 1)].message(sequence: message.sequence)
-                case .dropped(let notice):
-                    ledgers[notice.streamID, default: Ledger(nextSequence: 1)].dropped(count: notice.count)
-                case .streamEnded(let streamID, let reason):
-                    ledgers[streamID, default: Ledger(nextSequence: 1)].ended(reason)
-                    ended += 1
-                default:
-                    break
-                }
-            }
-            #expect(ledgers.count == sids.count)
-            for ledger in ledgers.values {
+        let expected = publishing.count * perPublisher
+        for index in subscribers.indices {
+            try pump(index) { _, ended in ended == sids.count }
+            #expect(ledgers[index].count == sids.count)
+            for ledger in ledgers[index].values {
                 #expect(ledger.ended == .deleted)
                 #expect(ledger.violations.isEmpty, "\(ledger.violations.prefix(3))")
                 #expect(ledger.dropped == 0 && ledger.received == expected, "received \(ledger.received), dropped \(ledger.dropped) of \(expected)")
             }
         }
-        withExtendedLifetime((subscribers, publishers)) {}
+        withExtendedLifetime(subscribers) {}
         Self.expectClean(daemon)
     }
 
@@ -170,8 +181,8 @@ struct DataPlaneSanitizerTests {
         try publisher.handshake(name: "publisher")
         let attached = try publisher.subscribe(sid, attachOnly: true)
 
-        let chunks = 40
-        let perChunk = 50
+        let chunks = 80
+        let perChunk = 100
         var healthyLedger = Ledger(nextSequence: healthySubscribed.nextSequence)
         for chunk in 0..<chunks {
             try publisher.send(SlowConsumerTests.kilobytePublishes(perChunk, to: attached.streamID, ackLast: true, chunk: chunk))
