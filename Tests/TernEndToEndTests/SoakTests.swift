@@ -23,9 +23,12 @@ enum SoakKnobs {
     static let healthyPerFloodStream = 16
     static let slowPerFloodStream = 16
     /// Bytes of each flood message's payload.
-    static let payloadBytes = 512
+    static let payloadBytes = 1000
     /// Publishes per flood stream in one write, at most.
     static let publishBatch = 32
+    /// Slow subscribers also subscribe to one of `floodStreams` blast streams, which no healthy
+    /// subscriber holds back: the publisher sends them `blastRate` messages a second each.
+    static let blastRate = 500
 
     /// Connections that subscribe to a flood stream and unsubscribe again, in cycles.
     static var churners: Int { connections / 10 }
@@ -47,7 +50,7 @@ enum SoakKnobs {
 
     /// Slow subscribers: a small receive buffer, then alternately stalled and reading (ms).
     static let slowReceiveBuffer: Int32 = 4096
-    static let slowStallMilliseconds = 500...3000
+    static let slowStallMilliseconds = 1000...4000
     static let slowReadMilliseconds = 300...1500
 
     /// ternd's caps: small, so that the memory bound below means something.
@@ -99,7 +102,8 @@ struct SoakTests {
         defer { daemon.stop() }
         let baselineRSS = daemon.residentBytes
         let shared = SoakShared()
-        shared.sids = try (0...K.floodStreams).map { try daemon.createStream(uniqueName: "soak-\($0)") }
+        // Flood streams, the trickle stream, blast streams.
+        shared.sids = try (0...(2 * K.floodStreams)).map { try daemon.createStream(uniqueName: "soak-\($0)") }
 
         // The connections: HELLO and SUBSCRIBE pipelined, then handed to the poll threads.
         var clients: [SoakClient] = []
@@ -112,7 +116,9 @@ struct SoakTests {
                 client.progressSlot = healthySlot[stream]
                 healthySlot[stream] += 1
                 try client.subscribe(key: stream, sid: shared.sids[stream])
-            case .slow(let stream): try client.subscribe(key: stream, sid: shared.sids[stream])
+            case .slow(let stream):
+                try client.subscribe(key: stream, sid: shared.sids[stream])
+                try client.subscribe(key: K.floodStreams + 1 + stream, sid: shared.sids[K.floodStreams + 1 + stream])
             case .trickle: try client.subscribe(key: K.floodStreams, sid: shared.sids[K.floodStreams])
             case .churner, .doomed: break
             }
@@ -120,7 +126,7 @@ struct SoakTests {
             clients.append(client)
         }
         shared.progress = HealthyProgress(streams: K.floodStreams, slots: K.healthyPerFloodStream)
-        let expectedInitial = K.floodStreams * (K.healthyPerFloodStream + K.slowPerFloodStream) + K.trickleSubscribers
+        let expectedInitial = K.floodStreams * (K.healthyPerFloodStream + 2 * K.slowPerFloodStream) + K.trickleSubscribers
         var pollThreads: [JoinableThread] = []
         for thread in 0..<K.pollThreads {
             let mine = stride(from: thread, to: clients.count, by: K.pollThreads).map { clients[$0] }
@@ -184,7 +190,7 @@ struct SoakTests {
         #expect(try daemon.waitForMetric("tern_attachments", toBe: 0) == 0)
 
         // Memory: within the caps all along.
-        let bound = K.memoryBound(baseline: baselineRSS, streams: K.floodStreams + 2)
+        let bound = K.memoryBound(baseline: baselineRSS, streams: shared.sids.count + 1)
         let maxRSS = shared.maxRSS.load(ordering: .relaxed)
         #expect(maxRSS > 0 && maxRSS <= bound, "ternd's RSS peaked at \(maxRSS >> 20) MiB; bound \(bound >> 20) MiB")
 
@@ -194,7 +200,7 @@ struct SoakTests {
         let problems = shared.allProblems() + summary.problems
         #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(10).joined(separator: "; "))")
         #expect(summary.healthy == K.floodStreams * K.healthyPerFloodStream, "healthy subscriptions ended: \(summary.healthy)")
-        #expect(summary.slow == K.floodStreams * K.slowPerFloodStream, "slow subscriptions ended: \(summary.slow)")
+        #expect(summary.slow == 2 * K.floodStreams * K.slowPerFloodStream, "slow subscriptions ended: \(summary.slow)")
         #expect(summary.trickle == K.trickleSubscribers, "trickle subscriptions ended: \(summary.trickle)")
         #expect(summary.slowDropped > 0, "no slow subscriber lost anything: the soak proved nothing")
         #expect(summary.churnCycles > 0 && restCycles.get() > 0, "churn cycles \(summary.churnCycles), REST cycles \(restCycles.get())")
@@ -206,7 +212,7 @@ struct SoakTests {
             """
             soak: \(K.connections) connections, \(K.seconds) s run (setup \(Int(setupSeconds)) s, total \
             \(Int(Date().timeIntervalSince(started))) s); published \(published.flood) flood + \(published.trickle) \
-            trickle; slow subscribers lost \(summary.slowDropped) of \(summary.slowDue); \(summary.churnCycles) \
+            trickle + \(published.blast) blast; slow subscribers lost \(summary.slowDropped) of \(summary.slowDue); \(summary.churnCycles) \
             subscribe/unsubscribe cycles, \(restCycles.get()) REST cycles; RSS peak \(maxRSS >> 20) MiB \
             (start \(baselineRSS >> 20) MiB, bound \(bound >> 20) MiB)
             """)
@@ -607,6 +613,15 @@ struct PublisherResult {
     /// The last sequence published to each flood stream, and to the trickle stream.
     var flood: [UInt64] = []
     var trickle: UInt64 = 0
+    var blast: [UInt64] = []
+
+    /// The last sequence of the stream with this subscription key.
+    func last(key: Int) -> UInt64? {
+        if key < 0 { return nil }
+        if key < flood.count { return flood[key] }
+        if key == flood.count { return trickle }
+        return key - flood.count - 1 < blast.count ? blast[key - flood.count - 1] : nil
+    }
 }
 
 enum SoakPublisher {
@@ -629,6 +644,8 @@ enum SoakPublisher {
         let tricklePayload = Array("{\"tick\":true}".utf8)
         let trickle = K.floodStreams
         var nextTrickle = monotonicMilliseconds()
+        let blastStart = monotonicMilliseconds()
+        var blasted: UInt64 = 0
         var turns = 0
         while Date() < deadline {
             var batch: [UInt8] = []
@@ -638,6 +655,17 @@ enum SoakPublisher {
                     Frame.publish(.init(requestID: 0, streamID: streamIDs[stream], payload: payload)).encode(into: &batch)
                     last[stream] += 1
                 }
+            }
+            let blastDue = (monotonicMilliseconds() - blastStart) * UInt64(K.blastRate) / 1000
+            if blastDue > blasted {
+                let count = min(Int(blastDue - blasted), K.publishBatch)
+                for stream in 0..<K.floodStreams {
+                    for _ in 0..<count {
+                        Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle + 1 + stream], payload: payload)).encode(into: &batch)
+                        last[trickle + 1 + stream] += 1
+                    }
+                }
+                blasted += UInt64(count)
             }
             if monotonicMilliseconds() >= nextTrickle {
                 Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle], payload: tricklePayload)).encode(into: &batch)
@@ -651,9 +679,19 @@ enum SoakPublisher {
                 if case .ping(let opaque) = frame { try client.send(.pong(opaque)) } else { shared.problem("publisher got \(frame)") }
             }
         }
+        // A PING's PONG comes after every earlier frame was handled: then `last` is what was
+        // accepted (a publish still unread when its stream is deleted would be refused).
+        try client.send(.ping(0x50_4f_4b))
+        var ponged = false
+        while !ponged, let frame = try client.next(timeout: 60) {
+            if case .pong(0x50_4f_4b) = frame { ponged = true } else if case .ping(let opaque) = frame {
+                try client.send(.pong(opaque))
+            } else if case .pong = frame {} else { shared.problem("publisher got \(frame)") }
+        }
+        if !ponged { shared.problem("publisher: no PONG after the run") }
         // Its attachments end with the streams, after the run; it stays connected until then.
         shared.keepAlive.mutate { $0.append(client) }
-        return PublisherResult(flood: Array(last[0..<K.floodStreams]), trickle: last[trickle])
+        return PublisherResult(flood: Array(last[0..<K.floodStreams]), trickle: last[trickle], blast: Array(last[(trickle + 1)...]))
     }
 }
 
@@ -721,8 +759,7 @@ struct SoakSummary {
             let ledger = subscription.ledger
             let context = "\(client.role) fd \(client.fd)"
             if !ledger.violations.isEmpty { problems.append("\(context): \(ledger.violations.prefix(3))") }
-            let last: UInt64? = subscription.key < 0 ? nil
-                : subscription.key < published.flood.count ? published.flood[subscription.key] : published.trickle
+            let last = published.last(key: subscription.key)
             switch client.role {
             case .healthy, .trickle:
                 if case .healthy = client.role { healthy += 1 } else { trickle += 1 }
