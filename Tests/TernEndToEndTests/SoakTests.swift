@@ -68,7 +68,7 @@ enum SoakKnobs {
     static let perConnectionOverhead = 8 * 1024
     static let memoryAllowance = 48 << 20
     static func memoryBound(baseline: Int, streams: Int) -> Int {
-        baseline + (connections + 1) * (2 * outBuffer + perConnectionOverhead) + streams * ringBytes + memoryAllowance
+        baseline + (connections + 2) * (2 * outBuffer + perConnectionOverhead) + streams * ringBytes + memoryAllowance
     }
 
     /// Time limits of the phases around the run (seconds).
@@ -152,9 +152,18 @@ struct SoakTests {
         let publisherResult = Locked(PublisherResult())
         let publisher = JoinableThread(name: "soak-publisher") {
             do {
-                publisherResult.set(try SoakPublisher.run(port: daemon.dataPort, shared: shared, until: deadline))
+                let result = try SoakPublisher.run(port: daemon.dataPort, shared: shared, until: deadline, blast: false)
+                publisherResult.mutate { $0.flood = result.flood; $0.trickle = result.trickle }
             } catch {
                 shared.problem("publisher: \(error)")
+            }
+        }
+        let blaster = JoinableThread(name: "soak-blaster") {
+            do {
+                let result = try SoakPublisher.run(port: daemon.dataPort, shared: shared, until: deadline, blast: true)
+                publisherResult.mutate { $0.blast = result.blast }
+            } catch {
+                shared.problem("blaster: \(error)")
             }
         }
         let restCycles = Locked(0)
@@ -162,6 +171,7 @@ struct SoakTests {
             restCycles.set(SoakREST.run(daemon: daemon, shared: shared, until: deadline))
         }
         publisher.join()
+        blaster.join()
         rest.join()
         let published = publisherResult.get()
 
@@ -628,13 +638,20 @@ enum SoakPublisher {
     /// Floods every flood stream as fast as its healthy subscribers read (at most `window`
     /// ahead of the slowest) and publishes to the trickle stream `trickleRate` times a second,
     /// until `deadline`. One connection, attached to every stream; one sequence counter each.
-    static func run(port: Int, shared: SoakShared, until deadline: Date) throws -> PublisherResult {
+    /// With `blast`, only the blast streams (on a connection of its own, so that the flood's
+    /// publishes never wait behind the blast's in one socket); else the others.
+    static func run(port: Int, shared: SoakShared, until deadline: Date, blast: Bool) throws -> PublisherResult {
         typealias K = SoakKnobs
         let client = try RawDataClient(port: port)
-        try client.handshake(name: "soak-publisher")
+        try client.handshake(name: blast ? "soak-blaster" : "soak-publisher")
         var streamIDs: [UInt32] = []
         var last: [UInt64] = []
         for (index, sid) in shared.sids.enumerated() {
+            if blast != (index > K.floodStreams) {
+                streamIDs.append(0)
+                last.append(0)
+                continue
+            }
             let attached = try client.subscribe(sid, requestID: UInt32(index + 1), attachOnly: true)
             streamIDs.append(attached.streamID)
             last.append(attached.nextSequence - 1)
@@ -649,7 +666,7 @@ enum SoakPublisher {
         var turns = 0
         while Date() < deadline {
             var batch: [UInt8] = []
-            for stream in 0..<K.floodStreams {
+            for stream in 0..<K.floodStreams where !blast {
                 let allowed = Int(shared.progress.minimum(stream: stream) + K.window) - Int(last[stream])
                 for _ in 0..<max(0, min(allowed, K.publishBatch)) {
                     Frame.publish(.init(requestID: 0, streamID: streamIDs[stream], payload: payload)).encode(into: &batch)
@@ -657,7 +674,7 @@ enum SoakPublisher {
                 }
             }
             let blastDue = (monotonicMilliseconds() - blastStart) * UInt64(K.blastRate) / 1000
-            if blastDue > blasted {
+            if blast, blastDue > blasted {
                 let count = min(Int(blastDue - blasted), K.publishBatch)
                 for stream in 0..<K.floodStreams {
                     for _ in 0..<count {
@@ -667,7 +684,7 @@ enum SoakPublisher {
                 }
                 blasted += UInt64(count)
             }
-            if monotonicMilliseconds() >= nextTrickle {
+            if !blast, monotonicMilliseconds() >= nextTrickle {
                 Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle], payload: tricklePayload)).encode(into: &batch)
                 last[trickle] += 1
                 nextTrickle += UInt64(1000 / K.trickleRate)
