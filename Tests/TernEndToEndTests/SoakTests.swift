@@ -10,7 +10,7 @@ import TernWire
 /// 2 cores); `make soak` sets the environment for the large run.
 enum SoakKnobs {
     /// How long the flood and the churn run (`TERN_SOAK_SECONDS`).
-    static let seconds = environment("TERN_SOAK_SECONDS", default: 40)
+    static let seconds = environment("TERN_SOAK_SECONDS", default: 60)
     /// Data-port connections held at once, besides the publisher's (`TERN_SOAK_CONNECTIONS`).
     static let connections = environment("TERN_SOAK_CONNECTIONS", default: 2000)
     /// Client threads that multiplex the connections with poll() (`TERN_SOAK_POLL_THREADS`).
