@@ -2,7 +2,7 @@
 SWIFT ?= swift
 TSAN_BUILD ?= .build-tsan
 
-.PHONY: run test test-unit test-tsan build release deps clean-state
+.PHONY: run test test-unit test-tsan soak build release deps clean-state
 
 ## Run the daemon with embedded defaults (state in ./ternd-state, loopback only).
 run: deps
@@ -20,9 +20,20 @@ test: deps
 	$(MAKE) fuzz-ci
 	$(MAKE) test-tsan
 
-## The broadcast ring and broker core under Thread Sanitizer.
+## Thread Sanitizer: the broadcast ring and broker core, and the data plane end to end against
+## the ternd of the same TSan build (TERN_EXPECT_TSAN=1: the suite checks ternd is instrumented;
+## any ThreadSanitizer report in ternd's log, or its exit status 66, fails it).
 test-tsan:
-	$(SWIFT) test --scratch-path $(TSAN_BUILD) --sanitize=thread --filter TernCoreTests
+	$(SWIFT) build --build-tests --scratch-path $(TSAN_BUILD) --sanitize=thread
+	TERN_EXPECT_TSAN=1 $(SWIFT) test --scratch-path $(TSAN_BUILD) --sanitize=thread \
+		--filter "TernCoreTests|DataPlaneSanitizerTests"
+
+## The larger soak: 10,000 data-port connections for 10 minutes (TERN_SOAK_SECONDS,
+## TERN_SOAK_CONNECTIONS and TERN_SOAK_POLL_THREADS override); `make test` runs the CI size.
+soak:
+	$(SWIFT) build --build-tests
+	TERN_SOAK_SECONDS=$${TERN_SOAK_SECONDS:-600} TERN_SOAK_CONNECTIONS=$${TERN_SOAK_CONNECTIONS:-10000} \
+		$(SWIFT) test --skip-build --filter SoakTests
 
 build: deps
 	$(SWIFT) build

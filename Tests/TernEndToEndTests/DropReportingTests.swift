@@ -7,41 +7,6 @@ import TernWire
 /// after a gap and before STREAM_ENDED, and the counts equal the gaps exactly.
 @Suite(.serialized)
 struct DropReportingTests {
-    /// Reads a subscription to its STREAM_ENDED (or EOF) and checks the gap rule frame by frame.
-    struct Ledger {
-        var received = 0
-        var dropped: UInt64 = 0
-        /// Dropped counts announced since the last message, not yet matched by a gap.
-        var unmatched: UInt64 = 0
-        var lastSequence: UInt64
-        var ended: StreamEndReason?
-        var violations: [String] = []
-
-        init(nextSequence: UInt64) { lastSequence = nextSequence - 1 }
-
-        mutating func read(_ client: RawDataClient, timeout: Double = 15) throws {
-            while ended == nil, let frame = try client.next(timeout: timeout) {
-                switch frame {
-                case .message(let message):
-                    let gap = message.sequence - lastSequence - 1
-                    if gap != unmatched {
-                        violations.append("sequence \(lastSequence) -> \(message.sequence) after DROPPED totalling \(unmatched)")
-                    }
-                    unmatched = 0
-                    lastSequence = message.sequence
-                    received += 1
-                case .dropped(let notice):
-                    unmatched += notice.count
-                    dropped += notice.count
-                case .streamEnded(_, let reason):
-                    ended = reason
-                default:
-                    break
-                }
-            }
-        }
-    }
-
     private func floodedSubscriber(
         _ daemon: TernDaemon, stream: String, messages: Int
     ) throws -> (RawDataClient, Frame.Subscribed, published: Int) {
