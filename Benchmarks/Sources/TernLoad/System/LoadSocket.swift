@@ -1,10 +1,52 @@
-import CTernShims
 import Glibc
 
-/// The few socket calls the bench makes outside TernClient: connecting to NATS, Redis and the
-/// relay, blocking-with-deadline writes and reads during setup, and an abortive close that leaves
-/// no TIME_WAIT behind (10,000 subscribers a run would otherwise exhaust loopback ports).
-enum BenchSocket {
+/// The load generator's socket calls, in one place: connecting to NATS, Redis and the relay,
+/// nonblocking sends and receives that say what happened instead of leaving `errno` to each
+/// caller, blocking-with-deadline writes and reads during setup, and an abortive close that
+/// leaves no TIME_WAIT behind (10,000 subscribers a run would otherwise exhaust loopback ports).
+enum LoadSocket {
+    /// What one nonblocking `send` or `recv` did. EINTR is retried inside.
+    enum Transfer: Equatable {
+        /// This many bytes (always > 0).
+        case bytes(Int)
+        /// The socket has no room (send) or nothing to read (recv) now.
+        case wouldBlock
+        /// The peer closed the connection (recv returned 0).
+        case closed
+        /// Any other error, with its errno.
+        case failed(Int32)
+    }
+
+    /// One nonblocking `send` (MSG_NOSIGNAL).
+    @inline(__always)
+    static func send(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Transfer {
+        while true {
+            let sent = Glibc.send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+            if sent > 0 { return .bytes(sent) }
+            if sent == 0 { return .wouldBlock }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case let error: return .failed(error)
+            }
+        }
+    }
+
+    /// One nonblocking `recv`.
+    @inline(__always)
+    static func receive(_ fd: Int32, into buffer: UnsafeMutableRawPointer, _ count: Int) -> Transfer {
+        while true {
+            let received = recv(fd, buffer, count, 0)
+            if received > 0 { return .bytes(received) }
+            if received == 0 { return .closed }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            case let error: return .failed(error)
+            }
+        }
+    }
+
     /// Connects to `host:port` (blocking), then makes the socket nonblocking with TCP_NODELAY.
     static func connect(_ address: String) throws -> Int32 {
         let (host, port) = try split(address)
@@ -16,16 +58,21 @@ enum BenchSocket {
         guard status == 0, let first = info else { throw BenchError("cannot resolve '\(host)'") }
         defer { freeaddrinfo(first) }
         let fd = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw BenchError(call: "socket") }
         guard Glibc.connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
-            let error = errno
+            let error = BenchError(call: "connect \(address)")
             Glibc.close(fd)
-            throw BenchError("connect \(address): \(String(cString: strerror(error)))")
+            throw error
         }
+        configureAccepted(fd)
+        return fd
+    }
+
+    /// Nonblocking with TCP_NODELAY: how every connected socket of the generator and relay runs.
+    static func configureAccepted(_ fd: Int32) {
         var one: Int32 = 1
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
         setNonBlocking(fd)
-        return fd
     }
 
     static func split(_ address: String) throws -> (host: String, port: UInt16) {
@@ -57,13 +104,11 @@ enum BenchSocket {
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, deadline: UInt64) throws {
         var sent = 0
         while sent < bytes.count {
-            let count = send(fd, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
-            if count > 0 {
-                sent += count
-            } else if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                try wait(fd, for: Int16(POLLOUT), deadline: deadline)
-            } else {
-                throw BenchError("send: \(String(cString: strerror(errno)))")
+            switch send(fd, bytes.baseAddress! + sent, bytes.count - sent) {
+            case .bytes(let count): sent += count
+            case .wouldBlock: try wait(fd, for: Int16(POLLOUT), deadline: deadline)
+            case .closed: throw BenchError("the server closed the connection")
+            case .failed(let error): throw BenchError(call: "send", errno: error)
             }
         }
     }
@@ -71,31 +116,31 @@ enum BenchSocket {
     /// One read of whatever is there, waiting until `deadline`. Throws at end of stream.
     static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, deadline: UInt64) throws -> Int {
         while true {
-            let count = recv(fd, buffer.baseAddress, buffer.count, 0)
-            if count > 0 { return count }
-            if count == 0 { throw BenchError("the server closed the connection") }
-            guard errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR else {
-                throw BenchError("recv: \(String(cString: strerror(errno)))")
+            switch receive(fd, into: buffer.baseAddress!, buffer.count) {
+            case .bytes(let count): return count
+            case .wouldBlock: try wait(fd, for: Int16(POLLIN), deadline: deadline)
+            case .closed: throw BenchError("the server closed the connection")
+            case .failed(let error): throw BenchError(call: "recv", errno: error)
             }
-            try wait(fd, for: Int16(POLLIN), deadline: deadline)
         }
     }
 
+    /// Waits until `fd` is ready for `events`, or at most until `deadline`; throws if it passed.
     static func wait(_ fd: Int32, for events: Int16, deadline: UInt64) throws {
         let now = MonotonicClock.nanoseconds()
         guard now < deadline else { throw BenchError("timed out waiting for the server") }
+        poll(fd, for: events, milliseconds: Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+    }
+
+    /// One `poll` of one descriptor; returns the events that occurred (0 on timeout).
+    @discardableResult
+    static func poll(_ fd: Int32, for events: Int16, milliseconds: Int32) -> Int16 {
         var entry = pollfd(fd: fd, events: events, revents: 0)
-        _ = poll(&entry, 1, Int32(min((deadline - now) / 1_000_000 + 1, 1000)))
+        return Glibc.poll(&entry, 1, milliseconds) > 0 ? entry.revents : 0
     }
 
     /// Deadline `seconds` from now, in monotonic ns.
     static func deadline(after seconds: Double) -> UInt64 {
         MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
     }
-}
-
-/// A bench failure, printed as the error message.
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }

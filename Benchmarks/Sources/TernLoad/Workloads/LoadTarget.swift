@@ -1,24 +1,41 @@
-import ArgumentParser
+import TernClient
 
-/// Which broker a bench measures and where it is; shared by every load workload.
-struct BenchTargetOptions: ParsableArguments {
-    @OptionGroup var connection: ConnectionOptions
+/// How the generator reaches a ternd beyond its data port: the control port (streams are created
+/// over REST) and the credentials, as `tern` takes them.
+public struct TernEndpoint: Sendable {
+    public var controlURL: String
+    public var serviceSid: String?
+    public var accountSid: String?
+    public var authToken: String?
 
-    @Option(help: "Broker to measure: tern, nats, redis, or relay (the ideal relay of `tern bench relay`).")
-    var broker: BenchBrokerKind = .tern
+    public init(controlURL: String, serviceSid: String? = nil, accountSid: String? = nil, authToken: String? = nil) {
+        self.controlURL = controlURL
+        self.serviceSid = serviceSid
+        self.accountSid = accountSid
+        self.authToken = authToken
+    }
 
-    @Option(help: """
-        Broker address HOST:PORT (default: tern --data or $TERN_DATA, nats 127.0.0.1:4222, \
-        redis 127.0.0.1:6379, relay 127.0.0.1:7499).
-        """)
-    var address: String?
+    func makeControlClient() throws -> ControlClient {
+        var credentials: ControlClient.Credentials?
+        if let accountSid, let authToken {
+            credentials = ControlClient.Credentials(accountSid: accountSid, authToken: authToken)
+        }
+        return try ControlClient(baseURL: controlURL, serviceSid: serviceSid, credentials: credentials)
+    }
+}
 
-    @Flag(help: "Print the result as one JSON object.")
-    var json = false
+/// Which broker a run measures and where it is: runs a workload against it with that broker's
+/// adapter. Everything after setup is the same code for every broker.
+public struct LoadTarget: Sendable {
+    public var broker: BenchBrokerKind
+    public var address: String
+    /// Used when `broker` is `.tern`.
+    public var tern: TernEndpoint
 
-    var resolvedAddress: String {
-        if let address { return address }
-        return broker == .tern ? connection.dataAddress : broker.defaultAddress
+    public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint) {
+        self.broker = broker
+        self.address = address
+        self.tern = tern
     }
 
     /// Names for this run's NATS subjects and Redis channels, fresh each run.
@@ -27,14 +44,15 @@ struct BenchTargetOptions: ParsableArguments {
         return String(generator.next() as UInt64, radix: 16)
     }
 
-    func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws
+    /// Runs `plan`. With one stream, `fixedStream` names it (created if missing, kept); Tern's
+    /// streams of multi-stream runs are `<ternStreamPrefix>-<index>`.
+    public func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws
         -> BenchReport
     {
-        let address = resolvedAddress
         switch broker {
         case .tern:
             var peer = TernBenchPeer(
-                dataAddress: address, connection: connection, fixedStream: fixedStream, streamPrefix: ternStreamPrefix)
+                dataAddress: address, endpoint: tern, fixedStream: fixedStream, streamPrefix: ternStreamPrefix)
             return try plan.execute(&peer, broker: broker, address: address)
         case .nats:
             var peer = NATSBenchPeer(address: address, subjectPrefix: fixedStream ?? "bench.\(runPrefix)")
@@ -48,12 +66,10 @@ struct BenchTargetOptions: ParsableArguments {
         }
     }
 
-    func runIdle(_ idle: BenchIdleRun) throws -> IdleReport {
-        let address = resolvedAddress
+    public func runIdle(_ idle: BenchIdleRun) throws -> IdleReport {
         switch broker {
         case .tern:
-            var peer = TernBenchPeer(
-                dataAddress: address, connection: connection, fixedStream: nil, streamPrefix: "bench-idle")
+            var peer = TernBenchPeer(dataAddress: address, endpoint: tern, fixedStream: nil, streamPrefix: "bench-idle")
             return try idle.execute(&peer, broker: broker, address: address)
         case .nats:
             var peer = NATSBenchPeer(address: address, subjectPrefix: "bench.\(runPrefix)")
@@ -65,27 +81,5 @@ struct BenchTargetOptions: ParsableArguments {
             var peer = RelayBenchPeer(address: address)
             return try idle.execute(&peer, broker: broker, address: address)
         }
-    }
-
-    func print(_ report: BenchReport) {
-        Output.line(json ? report.json : report.text)
-        Output.flush()
-    }
-}
-
-/// Checks shared by the load workloads.
-enum BenchValidation {
-    static func payload(_ size: Int) throws {
-        guard size >= BenchPayload.minimumSize else {
-            throw ValidationError("--payload must be at least \(BenchPayload.minimumSize) bytes")
-        }
-    }
-
-    static func positive(_ value: Double, _ name: String) throws {
-        guard value > 0 else { throw ValidationError("\(name) must be positive") }
-    }
-
-    static func atLeastOne(_ value: Int, _ name: String) throws {
-        guard value >= 1 else { throw ValidationError("\(name) must be at least 1") }
     }
 }
