@@ -8,7 +8,7 @@ extension BenchBrokerKind: ExpressibleByArgument {}
 /// options (`--data`, `--control`, `--service`, credentials) are `tern`'s, with its environment
 /// variables: flags win over `TERN_*`, which win over `TWILIO_*` and the defaults.
 struct TargetOptions: ParsableArguments {
-    @Option(help: "Tern data port HOST:PORT (env TERN_DATA; default 127.0.0.1:7400).")
+    @Option(help: "Tern data port: HOST:PORT or a Unix socket path (env TERN_DATA; default 127.0.0.1:7400).")
     var data: String?
 
     @Option(help: "Tern control port base URL (env TERN_CONTROL; default http://127.0.0.1:7480).")

@@ -9,7 +9,9 @@ import Testing
 /// (`<repository>/.build/debug/ternd`, from `swift build` in the repository root). Without
 /// one the suite is skipped, with that reason. `tern-bench` is this package's build, found
 /// next to the test bundle.
-@Suite(.serialized, .enabled(if: Programs.ternd != nil, "no ternd: run `swift build` in the repository root or set TERND_BIN"))
+@Suite(
+    .serialized,
+    .enabled(if: Programs.ternd != nil, "no ternd: run `swift build` in the repository root or set TERND_BIN"))
 struct TernBenchCLITests {
     @Test(.timeLimit(.minutes(2))) func fanoutReportsThroughputAndLatency() throws {
         let daemon = try Daemon.start()
@@ -39,8 +41,8 @@ struct TernBenchCLITests {
         let daemon = try Daemon.start()
         defer { daemon.stop() }
         let result = try Programs.runTernBench(
-            ["fanout", "--subscribers", "2", "--payload", "29", "--duration", "1", "--rate", "2000", "--stream", "paced"]
-                + daemon.options)
+            ["fanout", "--subscribers", "2", "--payload", "29", "--duration", "1", "--rate", "2000"]
+                + ["--stream", "paced"] + daemon.options)
         try #require(result.status == 0, "\(result.stderr)")
         for field in ["published", "delivered", "delivery ratio", "dropped", "latency µs", "p50", "p99.9"] {
             #expect(result.stdout.contains(field), "text report names \(field)")

@@ -131,8 +131,8 @@ struct IncrementalScanner<Grammar: ScanGrammar>: BenchParser {
         case .message(let payloadStart, let payloadCount, let trailerCount):
             sink.message(payloadCount: payloadCount)
             if sampling {
-                sink.payloadHead(
-                    UnsafeRawBufferPointer(start: start + payloadStart, count: min(payloadCount, BenchPayload.headSize)))
+                let head = min(payloadCount, BenchPayload.headSize)
+                sink.payloadHead(UnsafeRawBufferPointer(start: start + payloadStart, count: head))
             }
             return payloadStart + payloadCount + trailerCount
         case .other(let size, let event):

@@ -24,7 +24,8 @@ struct TernGrammar: ScanGrammar {
         let frame: Frame
         do {
             let header = try FrameHeader.parse(bytes, maxBody: BenchParserLimits.maxControlBytes)
-            frame = try Frame.decode(header: header, body: UnsafeRawBufferPointer(rebasing: bytes[WireLimits.headerSize...]))
+            let body = UnsafeRawBufferPointer(rebasing: bytes[WireLimits.headerSize...])
+            frame = try Frame.decode(header: header, body: body)
         } catch {
             return .fatal("\(error)")
         }
