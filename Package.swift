@@ -24,7 +24,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         // The control port adopts a socket-activated fd through NIO's ServerBootstrap.
@@ -94,14 +93,12 @@ let package = Package(
             dependencies: [
                 "TernClient", "TernWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
-        // "tern" for BenchAdapterTests (`@testable import tern`: the bench's protocol adapters).
-        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "tern"]),
+        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
         .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire"]),
     ],

@@ -1,6 +1,7 @@
 import ArgumentParser
 
-/// `tern`: manage streams, publish, subscribe and benchmark a ternd server.
+/// `tern`: manage services and streams, publish, subscribe and rotate credentials on a ternd server.
+/// (The load generator is `tern-bench`, in the separate Benchmarks/ package.)
 @main
 struct TernCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,8 +13,7 @@ struct TernCommand: ParsableCommand {
             TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) when the server requires credentials (ternd --auth required).
             """,
         subcommands: [
-            StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, BenchCommand.self,
-            AuthCommand.self,
+            StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, AuthCommand.self,
         ]
     )
 

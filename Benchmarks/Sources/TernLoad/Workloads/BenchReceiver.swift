@@ -1,4 +1,4 @@
-import CTernShims
+import CLoadShims
 import Glibc
 import Histogram
 
@@ -16,12 +16,10 @@ final class BenchReceiver<Parser: BenchParser> {
     }
 
     static var readChunk: Int { 256 << 10 }
-    private static var maxEvents: Int32 { 1024 }
 
     private var subscribers: [Subscriber] = []
-    private let epollFD: Int32
+    private let epoll: Epoll
     private let buffer: UnsafeMutableRawBufferPointer
-    private let events: UnsafeMutablePointer<epoll_event>
     private var tally = ReceiverTally()
 
     /// Bytes read from all sockets: a cross-check on the parsers' counts (frames × frame size).
@@ -31,17 +29,13 @@ final class BenchReceiver<Parser: BenchParser> {
     private(set) var notices: [String] = []
 
     init() throws {
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        guard epollFD >= 0 else { throw BenchError("epoll_create1: \(String(cString: strerror(errno)))") }
+        epoll = try Epoll()
         buffer = .allocate(byteCount: Self.readChunk, alignment: 64)
-        events = .allocate(capacity: Int(Self.maxEvents))
     }
 
     deinit {
         closeAll()
-        Glibc.close(epollFD)
         buffer.deallocate()
-        events.deallocate()
     }
 
     var subscriberCount: Int { subscribers.count }
@@ -58,20 +52,14 @@ final class BenchReceiver<Parser: BenchParser> {
     func add(_ handle: BenchSocketHandle<Parser>, samples: Bool) throws {
         let index = subscribers.count
         subscribers.append(Subscriber(fd: handle.fd, parser: handle.parser, samples: samples))
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.u64 = UInt64(index)
-        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, handle.fd, &event) == 0 else {
-            throw BenchError("epoll_ctl: \(String(cString: strerror(errno)))")
-        }
+        try epoll.add(handle.fd, events: EPOLLIN.rawValue, token: UInt64(index))
     }
 
     /// Waits up to `timeoutMilliseconds` for readable sockets and reads each once.
     func pollOnce(timeoutMilliseconds: Int32) {
-        let ready = epoll_wait(epollFD, events, Self.maxEvents, timeoutMilliseconds)
-        guard ready > 0 else { return }
-        for slot in 0..<Int(ready) {
-            let index = Int(events[slot].data.u64)
+        let ready = epoll.wait(timeoutMilliseconds: timeoutMilliseconds)
+        for slot in 0..<ready {
+            let index = Int(epoll.event(slot).token)
             if subscribers[index].isOpen { readOnce(index) }
         }
     }
@@ -79,7 +67,7 @@ final class BenchReceiver<Parser: BenchParser> {
     /// Closes every socket at once (RST, no TIME_WAIT).
     func closeAll() {
         for index in subscribers.indices where subscribers[index].isOpen {
-            BenchSocket.abort(subscribers[index].fd)
+            LoadSocket.abort(subscribers[index].fd)
             subscribers[index].isOpen = false
         }
     }
@@ -88,8 +76,8 @@ final class BenchReceiver<Parser: BenchParser> {
     var openSubscribers: Int { subscribers.count - closedSubscribers - endedSubscribers }
 
     private func readOnce(_ index: Int) {
-        let count = recv(subscribers[index].fd, buffer.baseAddress, buffer.count, 0)
-        if count > 0 {
+        switch LoadSocket.receive(subscribers[index].fd, into: buffer.baseAddress!, buffer.count) {
+        case .bytes(let count):
             bytesRead &+= UInt64(count)
             let samples = subscribers[index].samples
             tally.now = samples ? BenchClock.now() : 0
@@ -99,10 +87,13 @@ final class BenchReceiver<Parser: BenchParser> {
             if samples { subscribers[index].lastSequence = tally.lastSequence }
             if tally.delivered != before { tally.lastDelivery = samples ? tally.now : BenchClock.now() }
             if tally.hasEvents { handleEvents(index) }
+        case .wouldBlock:
             return
+        case .closed:
+            close(index, notice: nil)
+        case .failed(let error):
+            close(index, notice: "subscriber \(index): \(BenchError(call: "recv", errno: error))")
         }
-        if count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return }
-        close(index, notice: count == 0 ? nil : "subscriber \(index): recv: \(String(cString: strerror(errno)))")
     }
 
     private func handleEvents(_ index: Int) {
@@ -110,7 +101,7 @@ final class BenchReceiver<Parser: BenchParser> {
         for event in events {
             switch event {
             case .reply(let bytes):
-                _ = bytes.withUnsafeBytes { send(subscribers[index].fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                _ = bytes.withUnsafeBytes { LoadSocket.send(subscribers[index].fd, $0.baseAddress!, $0.count) }
             case .ended:
                 if !subscribers[index].hasEnded {
                     subscribers[index].hasEnded = true
@@ -130,8 +121,8 @@ final class BenchReceiver<Parser: BenchParser> {
     private func close(_ index: Int, notice: String?) {
         guard subscribers[index].isOpen else { return }
         if let notice, notices.count < 20 { notices.append(notice) }
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, subscribers[index].fd, nil)
-        BenchSocket.abort(subscribers[index].fd)
+        epoll.remove(subscribers[index].fd)
+        LoadSocket.abort(subscribers[index].fd)
         subscribers[index].isOpen = false
         if !subscribers[index].hasEnded { closedSubscribers += 1 }
     }

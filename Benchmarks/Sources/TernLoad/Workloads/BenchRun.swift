@@ -1,26 +1,30 @@
 /// One load run, whatever the broker: streams × subscribers per stream, publishers writing for
 /// `duration` seconds, then a bounded drain. Every loop here ends by count or by time.
-struct BenchRun {
-    enum PublisherStreams {
+public struct BenchRun: Sendable {
+    public enum PublisherStreams: Sendable {
         /// Every publisher writes round-robin to every stream.
         case all
         /// Publisher p writes only to stream p (needs as many streams as publishers).
         case own
     }
 
-    var workload: String
-    var streams = 1
-    var subscribersPerStream = 1
-    var publishers = 1
-    var publisherStreams = PublisherStreams.all
-    var payloadSize = 64
-    var durationSeconds = 5.0
+    public var workload: String
+    public var streams = 1
+    public var subscribersPerStream = 1
+    public var publishers = 1
+    public var publisherStreams = PublisherStreams.all
+    public var payloadSize = 64
+    public var durationSeconds = 5.0
     /// Total messages per second over all publishers; nil = as fast as possible.
-    var rate: Double?
+    public var rate: Double?
     /// How many subscribers sample latency and sequence gaps (spread evenly); nil = all of them.
-    var latencySubscribers: Int? = 4
+    public var latencySubscribers: Int? = 4
     /// Longest wait, after publishing stops, for the last messages to arrive.
-    var drainSeconds = 2.0
+    public var drainSeconds = 2.0
+
+    public init(workload: String) {
+        self.workload = workload
+    }
 
     var totalSubscribers: Int { streams * subscribersPerStream }
 
@@ -111,16 +115,6 @@ struct BenchRun {
         let waitUntil = MonotonicClock.nanoseconds() + 12_000_000_000
         while !progress.publishersFinished && MonotonicClock.nanoseconds() < waitUntil {
             MonotonicClock.sleep(nanoseconds: 1_000_000)
-        }
-    }
-}
-
-extension FileDescriptorLimit {
-    /// Raises the limit and fails clearly if `count` descriptors still would not fit.
-    static func require(_ count: Int) throws {
-        let limit = raiseToHardLimit()
-        if limit > 0 && UInt64(count) > limit {
-            throw BenchError("this run needs \(count) file descriptors; the limit is \(limit) (raise `ulimit -Hn`)")
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Histogram
 
 /// The numbers a load run prints, as text or as one JSON object (what `Benchmarks/compare` reads).
-struct BenchReport {
+public struct BenchReport {
     var workload: String
     var broker: BenchBrokerKind
     var address: String
@@ -57,7 +57,7 @@ struct BenchReport {
         }
     }
 
-    var text: String {
+    public var text: String {
         func count(_ value: UInt64) -> String { value.formatted(.number) }
         func perSecond(_ value: Double) -> String { Int(value.rounded()).formatted(.number) }
         func fixed(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
@@ -85,7 +85,7 @@ struct BenchReport {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
+    public var json: String {
         var object: [String: Any] = [
             "workload": workload,
             "broker": broker.rawValue,

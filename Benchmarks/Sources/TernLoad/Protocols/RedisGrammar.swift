@@ -1,4 +1,3 @@
-import CTernShims
 import Glibc
 
 /// Redis RESP2 as a subscribed client (or a publisher) receives it:
@@ -7,112 +6,9 @@ import Glibc
 ///     *3\r\n$9\r\nsubscribe\r\n$<n>\r\n<channel>\r\n:<count>\r\n             (SUBSCRIBE confirmed)
 ///     :<n>\r\n  +PONG\r\n  -ERR …\r\n                                         (replies)
 ///
-/// Each push is scanned in place up to its payload, which is then skipped unread (but for the
-/// sampled head).
-struct RedisStreamParser: BenchParser {
-    let sampling: Bool
-    /// Payload and trailing CRLF bytes of the current message still to skip.
-    private var skip = 0
-    /// The start of a push or reply cut by the end of the previous input.
-    private var pending: [UInt8] = []
-    private var failed = false
-
-    init(sampling: Bool) {
-        self.sampling = sampling
-    }
-
-    private enum Scan {
-        case needMore
-        /// A `message` push; the payload starts at `payloadStart`.
-        case message(payloadStart: Int, payloadCount: Int)
-        /// A complete push or reply of `size` bytes that is not a message.
-        case other(size: Int, event: BenchEvent?)
-        case invalid(String)
-    }
-
-    mutating func parse<Sink: BenchSink>(_ bytes: UnsafeRawBufferPointer, into sink: inout Sink) {
-        guard !failed, let base = bytes.baseAddress, bytes.count > 0 else { return }
-        let count = bytes.count
-        var offset = 0
-        if skip > 0 {
-            offset = min(skip, count)
-            skip -= offset
-            if offset == count { return }
-        }
-        if !pending.isEmpty {
-            var held: [UInt8] = []
-            swap(&held, &pending)
-            var size = 0
-            while true {
-                let scan = held.withUnsafeBytes { self.scan($0.baseAddress!, $0.count) }
-                if case .needMore = scan {
-                    guard held.count < BenchParserLimits.maxControlBytes else {
-                        return fail("reply longer than \(BenchParserLimits.maxControlBytes) bytes", &sink)
-                    }
-                    if offset == count {
-                        pending = held
-                        return
-                    }
-                    let take = min(64, count - offset)
-                    held.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: take))
-                    offset += take
-                    continue
-                }
-                size = held.withUnsafeBytes { handle(scan, at: $0.baseAddress!, &sink) }
-                break
-            }
-            if failed { return }
-            offset -= held.count - size
-            if offset > count {
-                skip = offset - count
-                offset = count
-            }
-            held.removeAll(keepingCapacity: true)
-            pending = held
-            if skip > 0 || offset == count { return }
-        }
-        while offset < count {
-            let scan = self.scan(base + offset, count - offset)
-            if case .needMore = scan { break }
-            let size = handle(scan, at: base + offset, &sink)
-            if failed { return }
-            if size > count - offset {
-                skip = size - (count - offset)
-                return
-            }
-            offset += size
-        }
-        if offset < count {
-            pending.append(contentsOf: UnsafeRawBufferPointer(start: base + offset, count: count - offset))
-        }
-    }
-
-    /// Reports a scanned push; returns its total size in bytes.
-    private mutating func handle<Sink: BenchSink>(_ scan: Scan, at start: UnsafeRawPointer, _ sink: inout Sink) -> Int {
-        switch scan {
-        case .needMore:
-            return 0
-        case .message(let payloadStart, let payloadCount):
-            sink.message(payloadCount: payloadCount)
-            if sampling {
-                sink.payloadHead(
-                    UnsafeRawBufferPointer(
-                        start: start + payloadStart, count: min(payloadCount, BenchPayload.headSize)))
-            }
-            return payloadStart + payloadCount + 2
-        case .other(let size, let event):
-            if let event {
-                if case .fatal(let reason) = event { fail(reason, &sink) } else { sink.event(event) }
-            }
-            return size
-        case .invalid(let reason):
-            fail(reason, &sink)
-            return 0
-        }
-    }
-
-    // MARK: Scanning
-
+/// Each push is scanned in place up to its payload, which the scanner then skips unread (but for
+/// the sampled head).
+struct RedisGrammar: ScanGrammar {
     /// Reads `<digits>\r\n` (optionally negative) at `offset`; returns the value and the offset after it.
     @inline(__always)
     private func number(_ start: UnsafeRawPointer, _ available: Int, at offset: Int) -> (value: Int, next: Int)?? {
@@ -151,7 +47,7 @@ struct RedisStreamParser: BenchParser {
     private static let messageKind = Array("message".utf8)
     private static let subscribeKind = Array("subscribe".utf8)
 
-    private func scan(_ start: UnsafeRawPointer, _ available: Int) -> Scan {
+    func scan(_ start: UnsafeRawPointer, _ available: Int) -> ScanStep {
         guard available > 0 else { return .needMore }
         let type = start.load(as: UInt8.self)
         switch type {
@@ -176,8 +72,8 @@ struct RedisStreamParser: BenchParser {
     }
 
     /// A push: an array of bulk strings and integers. Returns `.message` as soon as the payload's
-    /// bulk header (and the sampled head) is in; anything else only when complete.
-    private func scanArray(_ start: UnsafeRawPointer, _ available: Int) -> Scan {
+    /// bulk header is in; anything else only when complete.
+    private func scanArray(_ start: UnsafeRawPointer, _ available: Int) -> ScanStep {
         guard let header = number(start, available, at: 1) else { return .needMore }
         guard let (elements, afterHeader) = header, elements >= 0 else { return .invalid("bad array length") }
         var offset = afterHeader
@@ -199,8 +95,7 @@ struct RedisStreamParser: BenchParser {
                 continue
             }
             if kind == 1 && element == 2 {
-                let needed = bodyStart + (sampling ? min(length, BenchPayload.headSize) : 0)
-                return available >= needed ? .message(payloadStart: bodyStart, payloadCount: length) : .needMore
+                return .message(payloadStart: bodyStart, payloadCount: length, trailerCount: 2)
             }
             guard available >= bodyStart + length + 2 else { return .needMore }
             if element == 0 {
@@ -215,10 +110,7 @@ struct RedisStreamParser: BenchParser {
         }
         return .other(size: offset, event: kind == 2 ? .ready : nil)
     }
-
-    private mutating func fail<Sink: BenchSink>(_ reason: String, _ sink: inout Sink) {
-        failed = true
-        pending = []
-        sink.event(.fatal(reason))
-    }
 }
+
+/// Redis's parser: pushes scanned in place, payloads skipped.
+typealias RedisStreamParser = IncrementalScanner<RedisGrammar>

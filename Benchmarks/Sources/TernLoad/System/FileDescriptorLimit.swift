@@ -1,7 +1,7 @@
 import Glibc
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit, so a bench can hold thousands of sockets.
-enum FileDescriptorLimit {
+/// Raises the soft RLIMIT_NOFILE to the hard limit, so a run can hold thousands of sockets.
+public enum FileDescriptorLimit {
     /// Returns the soft limit now in force.
     @discardableResult
     static func raiseToHardLimit() -> UInt64 {
@@ -13,5 +13,13 @@ enum FileDescriptorLimit {
             if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) == 0 { return UInt64(raised.rlim_cur) }
         }
         return UInt64(limit.rlim_cur)
+    }
+
+    /// Raises the limit and fails clearly if `count` descriptors still would not fit.
+    public static func require(_ count: Int) throws {
+        let limit = raiseToHardLimit()
+        if limit > 0 && UInt64(count) > limit {
+            throw BenchError("this run needs \(count) file descriptors; the limit is \(limit) (raise `ulimit -Hn`)")
+        }
     }
 }

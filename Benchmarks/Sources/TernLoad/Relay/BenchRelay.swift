@@ -1,4 +1,4 @@
-import CTernShims
+import CLoadShims
 import Glibc
 
 /// The ideal relay: what a broker would be if fan-out were nothing but copying bytes.
@@ -12,16 +12,14 @@ import Glibc
 /// One thread, one epoll; after its one-byte hello a connection is edge-triggered, registered
 /// once for reading and writing. Its first byte says what it is: "S" (answered "K" once
 /// registered) or "P".
-final class BenchRelay {
+public final class BenchRelay {
     private enum Role { case unknown, subscriber, publisher }
 
     private final class Peer {
         let fd: Int32
         var role = Role.unknown
-        var pending: UnsafeMutableRawPointer?
-        var pendingCapacity = 0
-        var pendingStart = 0
-        var pendingEnd = 0
+        /// Subscribers: bytes a send did not take, sent first when the socket has room again.
+        let pending = ByteQueue()
         var overLimit = false
         /// Subscribers: the socket took everything last time (edge-triggered EPOLLOUT sets it again).
         var writable = true
@@ -29,38 +27,12 @@ final class BenchRelay {
         var mayHaveData = false
 
         init(fd: Int32) { self.fd = fd }
-        deinit { pending?.deallocate() }
-
-        var pendingCount: Int { pendingEnd - pendingStart }
-
-        func enqueue(_ bytes: UnsafeRawPointer, _ count: Int) {
-            if pendingCapacity - pendingEnd < count {
-                let live = pendingCount
-                if pendingCapacity - live >= count, let pending {
-                    pending.copyMemory(from: pending + pendingStart, byteCount: live)
-                } else {
-                    var capacity = max(pendingCapacity * 2, 64 << 10)
-                    while capacity - live < count { capacity *= 2 }
-                    let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-                    if let pending {
-                        grown.copyMemory(from: pending + pendingStart, byteCount: live)
-                        pending.deallocate()
-                    }
-                    pending = grown
-                    pendingCapacity = capacity
-                }
-                pendingStart = 0
-                pendingEnd = live
-            }
-            (pending! + pendingEnd).copyMemory(from: bytes, byteCount: count)
-            pendingEnd += count
-        }
     }
 
     let batchBytes: Int
     let maxPendingBytes: Int
     private let listenFD: Int32
-    private let epollFD: Int32
+    private let epoll: Epoll
     private var peers: [Int32: Peer] = [:]
     private var subscribers: [Peer] = []
     private var publishers: [Peer] = []
@@ -68,14 +40,14 @@ final class BenchRelay {
     private var publishersPaused = false
     private let batch: UnsafeMutableRawPointer
     /// The address actually bound (port 0 resolved).
-    let boundAddress: String
+    public let boundAddress: String
 
-    init(listen address: String, batchBytes: Int, maxPendingBytes: Int) throws {
+    public init(listen address: String, batchBytes: Int, maxPendingBytes: Int) throws {
         self.batchBytes = batchBytes
         self.maxPendingBytes = maxPendingBytes
-        let (host, port) = try BenchSocket.split(address)
+        let (host, port) = try LoadSocket.split(address)
         let listenFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listenFD >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
+        guard listenFD >= 0 else { throw BenchError(call: "socket") }
         var one: Int32 = 1
         setsockopt(listenFD, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var socketAddress = sockaddr_in()
@@ -90,7 +62,7 @@ final class BenchRelay {
             }
         }
         guard bound == 0, Glibc.listen(listenFD, 4096) == 0 else {
-            throw BenchError("bind/listen \(address): \(String(cString: strerror(errno)))")
+            throw BenchError(call: "bind/listen \(address)")
         }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         withUnsafeMutablePointer(to: &socketAddress) {
@@ -98,30 +70,26 @@ final class BenchRelay {
         }
         boundAddress = "\(host):\(UInt16(bigEndian: socketAddress.sin_port))"
         self.listenFD = listenFD
-        BenchSocket.setNonBlocking(listenFD)
-        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        LoadSocket.setNonBlocking(listenFD)
+        epoll = try Epoll()
         batch = .allocate(byteCount: batchBytes, alignment: 64)
-        watch(listenFD, events: EPOLLIN.rawValue, operation: EPOLL_CTL_ADD)
+        try epoll.add(listenFD, events: EPOLLIN.rawValue, token: Self.token(listenFD))
     }
 
     deinit {
         batch.deallocate()
-        Glibc.close(epollFD)
         Glibc.close(listenFD)
     }
 
     /// Serves until `seconds` have passed (the relay always ends on its own).
-    func run(forSeconds seconds: Double) {
+    public func run(forSeconds seconds: Double) {
         let end = MonotonicClock.nanoseconds() + UInt64(seconds * 1e9)
-        let capacity: Int32 = 1024
-        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: Int(capacity))
-        defer { events.deallocate() }
         while MonotonicClock.nanoseconds() < end {
             let busy = !publishersPaused && publishers.contains { $0.mayHaveData }
-            let ready = epoll_wait(epollFD, events, capacity, busy ? 0 : 100)
-            for slot in 0..<Int(max(ready, 0)) {
-                let fd = Int32(truncatingIfNeeded: events[slot].data.u64)
-                let flags = events[slot].events
+            let ready = epoll.wait(timeoutMilliseconds: busy ? 0 : 100)
+            for slot in 0..<ready {
+                let (token, flags) = epoll.event(slot)
+                let fd = Int32(truncatingIfNeeded: token)
                 if fd == listenFD {
                     acceptAll()
                     continue
@@ -145,11 +113,13 @@ final class BenchRelay {
         for _ in 0..<256 {
             let fd = accept(listenFD, nil, nil)
             guard fd >= 0 else { return }
-            BenchSocket.setNonBlocking(fd)
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-            peers[fd] = Peer(fd: fd)
-            watch(fd, events: EPOLLIN.rawValue, operation: EPOLL_CTL_ADD)
+            LoadSocket.configureAccepted(fd)
+            do {
+                try epoll.add(fd, events: EPOLLIN.rawValue, token: Self.token(fd))
+                peers[fd] = Peer(fd: fd)
+            } catch {
+                Glibc.close(fd)
+            }
         }
     }
 
@@ -157,22 +127,24 @@ final class BenchRelay {
         switch peer.role {
         case .unknown:
             var hello: UInt8 = 0
-            let count = recv(peer.fd, &hello, 1, 0)
-            if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { return drop(peer) }
-            guard count == 1 else { return }
+            switch LoadSocket.receive(peer.fd, into: &hello, 1) {
+            case .bytes: break
+            case .wouldBlock: return
+            case .closed, .failed: return drop(peer)
+            }
             let edge = EPOLLET.rawValue | EPOLLRDHUP.rawValue
             if hello == RelayWire.subscriberHello {
                 peer.role = .subscriber
                 subscribers.append(peer)
                 // Registered once for both directions, edge-triggered: no epoll_ctl per batch.
-                watch(peer.fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | edge, operation: EPOLL_CTL_MOD)
+                epoll.modify(peer.fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | edge, token: Self.token(peer.fd))
                 var accepted = RelayWire.subscriberAccepted
-                _ = send(peer.fd, &accepted, 1, Int32(MSG_NOSIGNAL))
+                _ = LoadSocket.send(peer.fd, &accepted, 1)
             } else if hello == RelayWire.publisherHello {
                 peer.role = .publisher
                 publishers.append(peer)
                 peer.mayHaveData = true
-                watch(peer.fd, events: EPOLLIN.rawValue | edge, operation: EPOLL_CTL_MOD)
+                epoll.modify(peer.fd, events: EPOLLIN.rawValue | edge, token: Self.token(peer.fd))
             } else {
                 drop(peer)
             }
@@ -182,10 +154,11 @@ final class BenchRelay {
         case .subscriber:
             // Subscribers send nothing after their hello; read and discard, notice the close.
             for _ in 0..<16 {
-                let count = recv(peer.fd, batch, batchBytes, 0)
-                if count > 0 { continue }
-                if count == 0 || (errno != EAGAIN && errno != EINTR) { drop(peer) }
-                return
+                switch LoadSocket.receive(peer.fd, into: batch, batchBytes) {
+                case .bytes: continue
+                case .wouldBlock: return
+                case .closed, .failed: return drop(peer)
+                }
             }
         }
     }
@@ -201,14 +174,14 @@ final class BenchRelay {
             var drained = false
             var closed = false
             for _ in 0..<64 where filled < batchBytes && !drained {
-                let count = recv(peer.fd, batch + filled, batchBytes - filled, 0)
-                if count > 0 {
+                switch LoadSocket.receive(peer.fd, into: batch + filled, batchBytes - filled) {
+                case .bytes(let count):
                     filled += count
-                } else if count < 0 && errno == EINTR {
-                    continue
-                } else {
+                case .wouldBlock:
                     drained = true
-                    closed = count == 0 || errno != EAGAIN
+                case .closed, .failed:
+                    drained = true
+                    closed = true
                 }
             }
             if filled > 0 { forward(filled) }
@@ -224,20 +197,22 @@ final class BenchRelay {
     private func forward(_ count: Int) {
         var failed: [Peer] = []
         for subscriber in subscribers {
-            if subscriber.pendingCount == 0 && subscriber.writable {
-                let written = send(subscriber.fd, batch, count, Int32(MSG_NOSIGNAL))
-                if written == count { continue }
-                if written < 0 && errno != EAGAIN && errno != EINTR {
+            if subscriber.pending.isEmpty && subscriber.writable {
+                var sent = 0
+                switch LoadSocket.send(subscriber.fd, batch, count) {
+                case .bytes(let written) where written == count: continue
+                case .bytes(let written): sent = written
+                case .wouldBlock: break
+                case .closed, .failed:
                     failed.append(subscriber)
                     continue
                 }
                 subscriber.writable = false
-                let sent = max(written, 0)
-                subscriber.enqueue(batch + sent, count - sent)
+                subscriber.pending.append(batch + sent, count - sent)
             } else {
-                subscriber.enqueue(batch, count)
+                subscriber.pending.append(batch, count)
             }
-            if !subscriber.overLimit && subscriber.pendingCount > maxPendingBytes {
+            if !subscriber.overLimit && subscriber.pending.count > maxPendingBytes {
                 subscriber.overLimit = true
                 subscribersOverLimit += 1
             }
@@ -247,24 +222,18 @@ final class BenchRelay {
     }
 
     private func flush(_ peer: Peer) {
-        while peer.pendingCount > 0 {
-            let written = send(peer.fd, peer.pending! + peer.pendingStart, peer.pendingCount, Int32(MSG_NOSIGNAL))
-            if written > 0 {
-                peer.pendingStart += written
-                continue
-            }
-            if written < 0 && errno == EINTR { continue }
-            if written < 0 && errno == EAGAIN {
+        flushing: while let bytes = peer.pending.readable, !peer.pending.isEmpty {
+            switch LoadSocket.send(peer.fd, bytes, peer.pending.count) {
+            case .bytes(let written):
+                peer.pending.consume(written)
+            case .wouldBlock:
                 peer.writable = false
-                break
+                break flushing
+            case .closed, .failed:
+                return drop(peer)
             }
-            return drop(peer)
         }
-        if peer.pendingCount == 0 {
-            peer.pendingStart = 0
-            peer.pendingEnd = 0
-        }
-        if peer.overLimit && peer.pendingCount <= maxPendingBytes / 2 {
+        if peer.overLimit && peer.pending.count <= maxPendingBytes / 2 {
             peer.overLimit = false
             subscribersOverLimit -= 1
             resumeIfClear()
@@ -278,7 +247,7 @@ final class BenchRelay {
 
     private func drop(_ peer: Peer) {
         guard peers.removeValue(forKey: peer.fd) != nil else { return }
-        epoll_ctl(epollFD, EPOLL_CTL_DEL, peer.fd, nil)
+        epoll.remove(peer.fd)
         Glibc.close(peer.fd)
         if peer.overLimit {
             peer.overLimit = false
@@ -289,10 +258,6 @@ final class BenchRelay {
         resumeIfClear()
     }
 
-    private func watch(_ fd: Int32, events: UInt32, operation: Int32) {
-        var event = epoll_event()
-        event.events = events
-        event.data.u64 = UInt64(UInt32(bitPattern: fd))
-        epoll_ctl(epollFD, operation, fd, &event)
-    }
+    /// A descriptor as an epoll token.
+    private static func token(_ fd: Int32) -> UInt64 { UInt64(UInt32(bitPattern: fd)) }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
+import TernLoad
 
-/// `tern bench fanout`: one publisher, N subscribers on one stream, as fast as possible (or paced).
+/// `tern-bench fanout`: one publisher, N subscribers on one stream, as fast as possible (or paced).
 struct BenchFanoutCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fanout",
@@ -12,7 +13,7 @@ struct BenchFanoutCommand: ParsableCommand {
             """
     )
 
-    @OptionGroup var target: BenchTargetOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(help: "Subscriber connections.")
     var subscribers: Int = 16
@@ -47,17 +48,17 @@ struct BenchFanoutCommand: ParsableCommand {
         plan.durationSeconds = duration
         plan.rate = rate
         plan.latencySubscribers = latencySubscribers
-        target.print(try target.run(plan, fixedStream: stream))
+        target.print(try target.loadTarget.run(plan, fixedStream: stream))
     }
 }
 
-/// `tern bench latency`: a fixed, evenly paced rate to N subscribers; every subscriber samples.
+/// `tern-bench latency`: a fixed, evenly paced rate to N subscribers; every subscriber samples.
 struct BenchLatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
         abstract: "Measure delivery latency at a fixed publish rate: p50, p90, p99, p99.9, max.")
 
-    @OptionGroup var target: BenchTargetOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(help: "Subscriber connections (all sample latency).")
     var subscribers: Int = 100
@@ -85,18 +86,18 @@ struct BenchLatencyCommand: ParsableCommand {
         plan.payloadSize = payload
         plan.durationSeconds = duration
         plan.latencySubscribers = nil
-        target.print(try target.run(plan))
+        target.print(try target.loadTarget.run(plan))
     }
 }
 
-/// `tern bench manystreams`: S streams × K subscribers each; one publisher round-robin over them.
+/// `tern-bench manystreams`: S streams × K subscribers each; one publisher round-robin over them.
 struct BenchManyStreamsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manystreams",
         abstract: "Measure many streams: S streams × K subscribers, one publisher writing round-robin.",
         discussion: "Tern streams are named <prefix>-<i>, created when missing and kept for later runs.")
 
-    @OptionGroup var target: BenchTargetOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(help: "Streams (each with its own subscribers).")
     var streams: Int = 1000
@@ -135,11 +136,11 @@ struct BenchManyStreamsCommand: ParsableCommand {
         plan.durationSeconds = duration
         plan.rate = rate
         plan.latencySubscribers = latencySubscribers
-        target.print(try target.run(plan, ternStreamPrefix: streamPrefix))
+        target.print(try target.loadTarget.run(plan, ternStreamPrefix: streamPrefix))
     }
 }
 
-/// `tern bench publishers`: P publishers into one stream, or each into its own.
+/// `tern-bench publishers`: P publishers into one stream, or each into its own.
 struct BenchPublishersCommand: ParsableCommand {
     enum Layout: String, ExpressibleByArgument, CaseIterable {
         /// All publishers write to one stream.
@@ -152,7 +153,7 @@ struct BenchPublishersCommand: ParsableCommand {
         commandName: "publishers",
         abstract: "Measure many publishers: P publishers into one stream (shared) or into P streams (own).")
 
-    @OptionGroup var target: BenchTargetOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(help: "Publisher connections, each on its own thread.")
     var publishers: Int = 4
@@ -189,18 +190,18 @@ struct BenchPublishersCommand: ParsableCommand {
         plan.payloadSize = payload
         plan.durationSeconds = duration
         plan.rate = rate
-        target.print(try target.run(plan, ternStreamPrefix: "bench-pub"))
+        target.print(try target.loadTarget.run(plan, ternStreamPrefix: "bench-pub"))
     }
 }
 
-/// `tern bench idle`: C subscribers that receive nothing; server memory per connection.
+/// `tern-bench idle`: C subscribers that receive nothing; server memory per connection.
 struct BenchIdleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idle",
         abstract: "Measure idle connections: C subscribers on one stream, server RSS per connection.",
         discussion: "RSS is read from /proc/<--server-pid>/status before connecting and after the hold.")
 
-    @OptionGroup var target: BenchTargetOptions
+    @OptionGroup var target: TargetOptions
 
     @Option(help: "Idle subscriber connections.")
     var connections: Int = 1000
@@ -217,8 +218,8 @@ struct BenchIdleCommand: ParsableCommand {
     }
 
     func run() throws {
-        let report = try target.runIdle(BenchIdleRun(connections: connections, holdSeconds: hold, serverPID: serverPid))
-        Output.line(target.json ? report.json : report.text)
-        Output.flush()
+        let report = try target.loadTarget.runIdle(
+            BenchIdleRun(connections: connections, holdSeconds: hold, serverPID: serverPid))
+        target.print(text: report.text, json: report.json)
     }
 }

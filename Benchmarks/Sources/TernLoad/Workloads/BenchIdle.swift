@@ -2,10 +2,16 @@ import Foundation
 
 /// The idle workload: C subscribers that receive nothing, and what they cost the server in
 /// resident memory (from /proc/<pid>/status, so the server must run on this machine).
-struct BenchIdleRun {
-    var connections: Int
-    var holdSeconds: Double
-    var serverPID: Int32?
+public struct BenchIdleRun: Sendable {
+    public var connections: Int
+    public var holdSeconds: Double
+    public var serverPID: Int32?
+
+    public init(connections: Int, holdSeconds: Double, serverPID: Int32?) {
+        self.connections = connections
+        self.holdSeconds = holdSeconds
+        self.serverPID = serverPID
+    }
 
     func execute<Peer: BenchPeer>(_ peer: inout Peer, broker: BenchBrokerKind, address: String) throws -> IdleReport {
         try FileDescriptorLimit.require(connections + 64)
@@ -39,7 +45,7 @@ struct BenchIdleRun {
     }
 }
 
-struct IdleReport {
+public struct IdleReport {
     var broker: BenchBrokerKind
     var address: String
     var connections: Int
@@ -57,7 +63,7 @@ struct IdleReport {
         return Double(after - before) * 1024 / Double(connections)
     }
 
-    var text: String {
+    public var text: String {
         var lines = [
             "idle: \(connections) subscribers on \(broker.rawValue) at \(address), "
                 + "held \(String(format: "%.1f", holdSeconds)) s"
@@ -74,7 +80,7 @@ struct IdleReport {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
+    public var json: String {
         var object: [String: Any] = [
             "workload": "idle", "broker": broker.rawValue, "address": address, "connections": connections,
             "hold_s": holdSeconds, "setup_s": setupSeconds, "still_open": stillOpen,

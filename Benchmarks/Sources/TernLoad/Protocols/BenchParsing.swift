@@ -25,12 +25,8 @@ protocol BenchSink {
     mutating func event(_ event: BenchEvent)
 }
 
-/// A push parser for one broker's server-to-client byte stream.
-///
-/// `parse` takes the bytes of each read as they come, cut anywhere: state carried between calls
-/// is a count of bytes to skip and, at most, the start of one message (its header or control
-/// line plus the sampled payload head), never a whole payload. Large runs of messages are walked
-/// in place.
+/// A push parser for one broker's server-to-client byte stream: `parse` takes the bytes of each
+/// read as they come, cut anywhere. Every broker's is an `IncrementalScanner` over its grammar.
 protocol BenchParser: Sendable {
     init(sampling: Bool)
     mutating func parse<Sink: BenchSink>(_ bytes: UnsafeRawBufferPointer, into sink: inout Sink)

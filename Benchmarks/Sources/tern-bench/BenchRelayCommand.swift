@@ -1,15 +1,15 @@
 import ArgumentParser
-import CTernShims
 import Glibc
+import TernLoad
 
-/// `tern bench relay`: serve the ideal relay that `--broker relay` measures.
+/// `tern-bench relay`: serve the ideal relay that `--broker relay` measures.
 struct BenchRelayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relay",
         abstract: "Run the ideal relay: the publisher's bytes to every subscriber, no broker logic.",
         discussion: """
             Prints `relay ready address=HOST:PORT` once listening, then serves on one thread until \
-            --max-seconds pass or it is signalled. Measure it with `tern bench fanout --broker relay`.
+            --max-seconds pass or it is signalled. Measure it with `tern-bench fanout --broker relay`.
             """)
 
     @Option(help: "Listen address (IPv4 HOST:PORT; port 0 picks one).")
@@ -34,8 +34,7 @@ struct BenchRelayCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         try FileDescriptorLimit.require(64)
         let relay = try BenchRelay(listen: listen, batchBytes: batchBytes, maxPendingBytes: maxPending)
-        Output.line("relay ready address=\(relay.boundAddress)")
-        Output.flush()
+        Console.line("relay ready address=\(relay.boundAddress)")
         relay.run(forSeconds: maxSeconds)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import CTernShims
 import Glibc
 
 /// One publisher: its own connection on its own thread, writing batches of messages as fast as
@@ -48,7 +47,7 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
         defer { buffer.deallocate() }
         var connection = Incoming(fd: handle.socket.fd, parser: handle.socket.parser)
         defer { connection.deallocate() }
-        defer { BenchSocket.abort(handle.socket.fd) }
+        defer { LoadSocket.abort(handle.socket.fd) }
         var sequences = [UInt64](repeating: 0, count: images.count)
         var nextStream = 0
 
@@ -151,14 +150,17 @@ private struct Incoming<Parser: BenchParser> {
         var sent = 0
         var stalledSince: UInt64 = 0
         while sent < bytes.count {
-            let count = send(fd, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
-            if count > 0 {
+            switch LoadSocket.send(fd, bytes.baseAddress! + sent, bytes.count - sent) {
+            case .bytes(let count):
                 sent += count
                 stalledSince = 0
                 continue
-            }
-            guard count < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) else {
-                throw BenchError("publisher send: \(String(cString: strerror(errno)))")
+            case .wouldBlock:
+                break
+            case .closed:
+                throw BenchError("the broker closed the publisher's connection")
+            case .failed(let error):
+                throw BenchError(call: "publisher send", errno: error)
             }
             let now = MonotonicClock.nanoseconds()
             if stalledSince == 0 { stalledSince = now }
@@ -166,9 +168,8 @@ private struct Incoming<Parser: BenchParser> {
                 throw BenchError("the broker took nothing from the publisher for 10 s")
             }
             if progress.stopRequested.load(ordering: .relaxed) { throw BenchError("stopped while writing") }
-            var entry = pollfd(fd: fd, events: Int16(POLLOUT) | Int16(POLLIN), revents: 0)
-            _ = poll(&entry, 1, 10)
-            if entry.revents & Int16(POLLIN) != 0 { try readOnce(progress: progress) }
+            let ready = LoadSocket.poll(fd, for: Int16(POLLOUT) | Int16(POLLIN), milliseconds: 10)
+            if ready & Int16(POLLIN) != 0 { try readOnce(progress: progress) }
         }
         try sendReplies()
     }
@@ -181,11 +182,12 @@ private struct Incoming<Parser: BenchParser> {
     /// One nonblocking read; false when nothing was there.
     @discardableResult
     private mutating func readOnce(progress: BenchProgress) throws -> Bool {
-        let count = recv(fd, readBuffer.baseAddress, readBuffer.count, 0)
-        if count == 0 { throw BenchError("the broker closed the publisher's connection") }
-        if count < 0 {
-            if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { return false }
-            throw BenchError("publisher recv: \(String(cString: strerror(errno)))")
+        let count: Int
+        switch LoadSocket.receive(fd, into: readBuffer.baseAddress!, readBuffer.count) {
+        case .bytes(let received): count = received
+        case .wouldBlock: return false
+        case .closed: throw BenchError("the broker closed the publisher's connection")
+        case .failed(let error): throw BenchError(call: "publisher recv", errno: error)
         }
         sink.errors = 0
         parser.parse(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]), into: &sink)
@@ -199,7 +201,7 @@ private struct Incoming<Parser: BenchParser> {
         guard !sink.replies.isEmpty else { return }
         let replies = sink.replies
         sink.replies.removeAll()
-        try BenchSocket.writeAll(fd, replies, deadline: BenchSocket.deadline(after: 10))
+        try LoadSocket.writeAll(fd, replies, deadline: LoadSocket.deadline(after: 10))
     }
 }
 

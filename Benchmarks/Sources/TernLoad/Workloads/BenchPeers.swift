@@ -6,22 +6,22 @@ struct TernBenchPeer: BenchPeer {
     typealias Parser = TernStreamParser
 
     var dataAddress: String
-    var connection: ConnectionOptions
+    var endpoint: TernEndpoint
     /// Use (or create) this stream when the run has one stream.
     var fixedStream: String?
     /// Stream names for multi-stream runs are `<prefix>-<index>`; they are kept for later runs.
     var streamPrefix: String
     private(set) var createdStream: String?
 
-    init(dataAddress: String, connection: ConnectionOptions, fixedStream: String?, streamPrefix: String) {
+    init(dataAddress: String, endpoint: TernEndpoint, fixedStream: String?, streamPrefix: String) {
         self.dataAddress = dataAddress
-        self.connection = connection
+        self.endpoint = endpoint
         self.fixedStream = fixedStream
         self.streamPrefix = streamPrefix
     }
 
     mutating func prepareStreams(count: Int) throws -> [String] {
-        let control = try connection.makeControlClient()
+        let control = try endpoint.makeControlClient()
         if count == 1 {
             if let fixedStream {
                 do {
@@ -39,7 +39,7 @@ struct TernBenchPeer: BenchPeer {
         }
         // Many streams: attach each by name, creating the missing ones. Kept for the next run.
         let names = (0..<count).map { "\(streamPrefix)-\($0)" }
-        let probe = try DataConnection(dataAddress, clientName: "tern bench setup")
+        let probe = try DataConnection(dataAddress, clientName: "tern-bench setup")
         defer { probe.close() }
         for name in names {
             do {
@@ -52,7 +52,7 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern bench publisher")
+        let data = try DataConnection(dataAddress, clientName: "tern-bench publisher")
         if payloadCount > Int(data.welcome.maxPayload) {
             throw BenchError("--payload \(payloadCount) exceeds the server's max_payload \(data.welcome.maxPayload)")
         }
@@ -68,7 +68,7 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern bench subscriber")
+        let data = try DataConnection(dataAddress, clientName: "tern-bench subscriber")
         _ = try data.subscribe(stream)
         let socket = try data.detach()
         var parser = Parser(sampling: sampling)
@@ -79,7 +79,7 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func cleanup() {
-        guard let createdStream, let control = try? connection.makeControlClient() else { return }
+        guard let createdStream, let control = try? endpoint.makeControlClient() else { return }
         try? control.deleteStream(createdStream)
     }
 }
@@ -96,12 +96,12 @@ struct NATSBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         var parser = Parser(sampling: false)
         do {
             try BenchHandshake.run(fd: fd, sending: NATSWire.connect + NATSWire.ping, parser: &parser)
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         let templates = streams.map { NATSWire.publish(subject: $0, payloadCount: payloadCount) }
@@ -109,14 +109,14 @@ struct NATSBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         var parser = Parser(sampling: sampling)
         do {
             try BenchHandshake.run(
                 fd: fd, sending: NATSWire.connect + NATSWire.subscribe(subject: stream, sid: 1) + NATSWire.ping,
                 parser: &parser)
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         return BenchSocketHandle(fd: fd, parser: parser)
@@ -137,12 +137,12 @@ struct RedisBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         var parser = Parser(sampling: false)
         do {
             try BenchHandshake.run(fd: fd, sending: RedisWire.ping, parser: &parser)
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         let templates = streams.map { RedisWire.publish(channel: $0, payloadCount: payloadCount) }
@@ -150,12 +150,12 @@ struct RedisBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         var parser = Parser(sampling: sampling)
         do {
             try BenchHandshake.run(fd: fd, sending: RedisWire.subscribe(channel: stream), parser: &parser)
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         return BenchSocketHandle(fd: fd, parser: parser)
@@ -177,11 +177,11 @@ struct RelayBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         do {
-            try BenchSocket.writeAll(fd, [RelayWire.publisherHello], deadline: BenchSocket.deadline(after: 10))
+            try LoadSocket.writeAll(fd, [RelayWire.publisherHello], deadline: LoadSocket.deadline(after: 10))
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         return BenchPublisherHandle(
@@ -190,15 +190,15 @@ struct RelayBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let fd = try BenchSocket.connect(address)
+        let fd = try LoadSocket.connect(address)
         do {
-            let deadline = BenchSocket.deadline(after: 10)
-            try BenchSocket.writeAll(fd, [RelayWire.subscriberHello], deadline: deadline)
+            let deadline = LoadSocket.deadline(after: 10)
+            try LoadSocket.writeAll(fd, [RelayWire.subscriberHello], deadline: deadline)
             var answer: UInt8 = 0
-            _ = try withUnsafeMutableBytes(of: &answer) { try BenchSocket.read(fd, into: $0, deadline: deadline) }
+            _ = try withUnsafeMutableBytes(of: &answer) { try LoadSocket.read(fd, into: $0, deadline: deadline) }
             guard answer == RelayWire.subscriberAccepted else { throw BenchError("the relay answered \(answer)") }
         } catch {
-            BenchSocket.abort(fd)
+            LoadSocket.abort(fd)
             throw error
         }
         return BenchSocketHandle(fd: fd, parser: Parser(sampling: sampling))

@@ -8,7 +8,7 @@
 /// `T` is the send time in ns since `BenchClock.epoch` (11 hex digits: 4.8 hours), `S` the
 /// message's sequence on its stream, from 1 (10 hex digits). Publisher and receivers run in the
 /// same process, so they share the epoch.
-struct BenchPayload {
+public enum BenchPayload {
     /// Offset of the first timestamp digit (after `{"t":"`).
     static let timestampOffset = 6
     static let timestampWidth = 11
@@ -17,7 +17,7 @@ struct BenchPayload {
     /// Bytes of payload a receiver needs to read time and sequence.
     static let headSize = sequenceOffset + sequenceWidth
     /// `{"t":"` + 21 digits + `"}`.
-    static let minimumSize = headSize + 2
+    public static let minimumSize = headSize + 2
     /// `,"p":""`: the smallest padding field.
     private static let paddingFieldOverhead = 7
 

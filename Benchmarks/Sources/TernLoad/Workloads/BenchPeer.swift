@@ -1,12 +1,10 @@
-import ArgumentParser
-
 /// Which server a bench talks to. Every workload runs unchanged against each.
-enum BenchBrokerKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+public enum BenchBrokerKind: String, CaseIterable, Sendable {
     case tern, nats, redis
-    /// The ideal relay (`tern bench relay`): forwards the publisher's bytes to every subscriber.
+    /// The ideal relay (`tern-bench relay`): forwards the publisher's bytes to every subscriber.
     case relay
 
-    var defaultAddress: String {
+    public var defaultAddress: String {
         switch self {
         case .tern: return "127.0.0.1:7400"
         case .nats: return "127.0.0.1:4222"
@@ -50,18 +48,18 @@ enum BenchHandshake {
     static func run<Parser: BenchParser>(
         fd: Int32, sending request: [UInt8], parser: inout Parser, readyCount: Int = 1
     ) throws {
-        let deadline = BenchSocket.deadline(after: timeoutSeconds)
-        try BenchSocket.writeAll(fd, request, deadline: deadline)
+        let deadline = LoadSocket.deadline(after: timeoutSeconds)
+        try LoadSocket.writeAll(fd, request, deadline: deadline)
         var sink = RecordingSink()
         var readies = 0
         var buffer = [UInt8](repeating: 0, count: 4096)
         while readies < readyCount {
-            let count = try buffer.withUnsafeMutableBytes { try BenchSocket.read(fd, into: $0, deadline: deadline) }
+            let count = try buffer.withUnsafeMutableBytes { try LoadSocket.read(fd, into: $0, deadline: deadline) }
             buffer.withUnsafeBytes { parser.parse(UnsafeRawBufferPointer(rebasing: $0[0..<count]), into: &sink) }
             for event in sink.events {
                 switch event {
                 case .ready: readies += 1
-                case .reply(let bytes): try BenchSocket.writeAll(fd, bytes, deadline: deadline)
+                case .reply(let bytes): try LoadSocket.writeAll(fd, bytes, deadline: deadline)
                 case .error(let text), .fatal(let text): throw BenchError("server refused: \(text)")
                 case .dropped, .ended: break
                 }

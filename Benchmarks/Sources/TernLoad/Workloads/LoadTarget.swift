@@ -1,0 +1,85 @@
+import TernClient
+
+/// How the generator reaches a ternd beyond its data port: the control port (streams are created
+/// over REST) and the credentials, as `tern` takes them.
+public struct TernEndpoint: Sendable {
+    public var controlURL: String
+    public var serviceSid: String?
+    public var accountSid: String?
+    public var authToken: String?
+
+    public init(controlURL: String, serviceSid: String? = nil, accountSid: String? = nil, authToken: String? = nil) {
+        self.controlURL = controlURL
+        self.serviceSid = serviceSid
+        self.accountSid = accountSid
+        self.authToken = authToken
+    }
+
+    func makeControlClient() throws -> ControlClient {
+        var credentials: ControlClient.Credentials?
+        if let accountSid, let authToken {
+            credentials = ControlClient.Credentials(accountSid: accountSid, authToken: authToken)
+        }
+        return try ControlClient(baseURL: controlURL, serviceSid: serviceSid, credentials: credentials)
+    }
+}
+
+/// Which broker a run measures and where it is: runs a workload against it with that broker's
+/// adapter. Everything after setup is the same code for every broker.
+public struct LoadTarget: Sendable {
+    public var broker: BenchBrokerKind
+    public var address: String
+    /// Used when `broker` is `.tern`.
+    public var tern: TernEndpoint
+
+    public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint) {
+        self.broker = broker
+        self.address = address
+        self.tern = tern
+    }
+
+    /// Names for this run's NATS subjects and Redis channels, fresh each run.
+    private var runPrefix: String {
+        var generator = SystemRandomNumberGenerator()
+        return String(generator.next() as UInt64, radix: 16)
+    }
+
+    /// Runs `plan`. With one stream, `fixedStream` names it (created if missing, kept); Tern's
+    /// streams of multi-stream runs are `<ternStreamPrefix>-<index>`.
+    public func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws
+        -> BenchReport
+    {
+        switch broker {
+        case .tern:
+            var peer = TernBenchPeer(
+                dataAddress: address, endpoint: tern, fixedStream: fixedStream, streamPrefix: ternStreamPrefix)
+            return try plan.execute(&peer, broker: broker, address: address)
+        case .nats:
+            var peer = NATSBenchPeer(address: address, subjectPrefix: fixedStream ?? "bench.\(runPrefix)")
+            return try plan.execute(&peer, broker: broker, address: address)
+        case .redis:
+            var peer = RedisBenchPeer(address: address, channelPrefix: fixedStream ?? "bench:\(runPrefix)")
+            return try plan.execute(&peer, broker: broker, address: address)
+        case .relay:
+            var peer = RelayBenchPeer(address: address)
+            return try plan.execute(&peer, broker: broker, address: address)
+        }
+    }
+
+    public func runIdle(_ idle: BenchIdleRun) throws -> IdleReport {
+        switch broker {
+        case .tern:
+            var peer = TernBenchPeer(dataAddress: address, endpoint: tern, fixedStream: nil, streamPrefix: "bench-idle")
+            return try idle.execute(&peer, broker: broker, address: address)
+        case .nats:
+            var peer = NATSBenchPeer(address: address, subjectPrefix: "bench.\(runPrefix)")
+            return try idle.execute(&peer, broker: broker, address: address)
+        case .redis:
+            var peer = RedisBenchPeer(address: address, channelPrefix: "bench:\(runPrefix)")
+            return try idle.execute(&peer, broker: broker, address: address)
+        case .relay:
+            var peer = RelayBenchPeer(address: address)
+            return try idle.execute(&peer, broker: broker, address: address)
+        }
+    }
+}
