@@ -8,18 +8,21 @@ import TernWire
 ///
 /// One per reactor thread; the per-connection state lives in `Connection`.
 final class DataPortSession {
-    unowned let plane: DataPlane
+    /// The plane owns this session and outlives it. `unowned(unsafe)`: a checked `unowned`
+    /// reference costs an atomic retain and release on every use, and this one is used per message.
+    unowned(unsafe) let plane: DataPlane
+    let broker: Broker
+    let configuration: ReactorConfiguration
     let splitter: FrameSplitter
     /// Where publish runs are encoded before they are copied into a ring.
     let ringWriter = RingWriter()
     /// The buffers of the PUBLISH run, kept between calls so their capacity is reused.
     var parkedPublishRun = PublishRun.withCapacity()
 
-    var broker: Broker { plane.broker }
-    var configuration: ReactorConfiguration { plane.configuration }
-
     init(plane: DataPlane) {
         self.plane = plane
+        broker = plane.broker
+        configuration = plane.configuration
         splitter = FrameSplitter(maxBody: plane.configuration.maxFrameBody)
     }
 

@@ -28,7 +28,9 @@ final class LocalStream {
 ///
 /// It changes the core's stream state only through `BrokerStream`'s operations.
 final class StreamFanOut {
-    unowned let plane: DataPlane
+    /// The plane owns this fan-out and outlives it (`unowned(unsafe)`: no atomic retain per use,
+    /// and it is used per delivery).
+    unowned(unsafe) let plane: DataPlane
     var index: Int { plane.index }
     private(set) var localStreams: [UInt32: LocalStream] = [:]
     /// Scratch space for a run of ring frames, written as-is to every subscriber.
