@@ -127,3 +127,12 @@ format:
 ## Fails on any formatting difference (CI runs it).
 lint:
 	swift format lint --strict --parallel --recursive $(SWIFT_SOURCES)
+
+# ---- what CI checks beyond `make test` ---------------------------------------------------
+## A release build of every product, and the Benchmarks package (load generator and
+## micro-benchmarks) built with its tests run, so neither can rot unseen.
+.PHONY: ci-builds
+ci-builds:
+	$(SWIFT) build -c release
+	$(SWIFT) build --package-path Benchmarks --build-tests
+	TERND_BIN="$$($(SWIFT) build --show-bin-path)/ternd" $(SWIFT) test --package-path Benchmarks --skip-build
