@@ -7,7 +7,8 @@ TSAN_BUILD ?= .build-tsan
 ## Run the daemon with embedded defaults (state in ./ternd-state, loopback only).
 run: deps
 	$(SWIFT) build --product ternd
-	$(SWIFT) run ternd $(ARGS)
+	$(SWIFT) build --product tern
+	"$$($(SWIFT) build --show-bin-path)/ternd" $(ARGS)
 
 ## Everything CI runs: build, all tests against real daemons (Swift and the Python client), the
 ## unit files, each fuzz target for 20 s, the data plane under Thread Sanitizer.
