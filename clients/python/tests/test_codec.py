@@ -236,4 +236,4 @@ def test_encoder_refuses_oversize_strings() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_frame_classes_know_their_type(name: str) -> None:
-    assert EXPECTED[name].TYPE == VECTORS[name][4]
+    assert VECTORS[name][4] == EXPECTED[name].TYPE
