@@ -101,10 +101,10 @@ test-python:
 	TERND_BIN="$${TERND_BIN:-$$($(SWIFT) build --show-bin-path)/ternd}" scripts/test-python.sh
 
 # ---- fuzzing: libFuzzer targets of Fuzz/ (Fuzz/README.md) ----------------------------------------
-# `make fuzz` runs each target for FUZZ_SECONDS (FUZZ_TARGETS: some of frames json forms);
+# `make fuzz` runs each target for FUZZ_SECONDS (FUZZ_TARGETS: some of frames json forms session);
 # `make fuzz-ci` runs each for 20 s. Both replay Fuzz/Regressions first and fail on any crash.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= frames json forms
+FUZZ_TARGETS ?= frames json forms session
 
 .PHONY: fuzz fuzz-ci fuzz-corpus
 
@@ -112,7 +112,7 @@ fuzz:
 	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-ci:
-	scripts/fuzz.sh 20 frames json forms
+	scripts/fuzz.sh 20 frames json forms session
 
 ## Regenerates Fuzz/Corpus/*/seed-* and Fuzz/Dictionaries from protocol.md's test vectors.
 fuzz-corpus:

@@ -16,8 +16,16 @@ import PackageDescription
 /// this flag, a target of one file would be compiled as a script with its own `main`.
 let fuzzTarget: [SwiftSetting] = [.unsafeFlags(["-parse-as-library"])]
 
+/// The session target compiles the broker core and the data plane with `-enable-testing`, so it
+/// can drive them through the test suite's embedded harness (`@testable import`), as the unit
+/// tests do.
+let testable: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
+
 let package = Package(
     name: "TernFuzz",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
     targets: [
         // Sources/TernWire -> ../../Sources/TernWire: the whole wire codec, as a module.
         .target(name: "TernWire", path: "Sources/TernWire"),
@@ -28,5 +36,19 @@ let package = Package(
         // Form/query decoding, PageToken and paging (symlinked from TernControl), with the
         // client's form encoder (TernClient) and the JSON writer checked against the validator.
         .executableTarget(name: "FuzzForms", swiftSettings: fuzzTarget),
+        // Sources/{CTernShims,TernCore,TernReactor} -> the main package's modules.
+        .target(name: "CTernShims", path: "Sources/CTernShims"),
+        .target(name: "TernCore", dependencies: ["TernWire", "CTernShims"], path: "Sources/TernCore", swiftSettings: testable),
+        .target(
+            name: "TernReactor",
+            dependencies: ["TernCore", "TernWire", "CTernShims", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/TernReactor", swiftSettings: testable),
+        // The data-port session state machine and fan-out, driven by scripts of client frames,
+        // raw bytes, clock moves, socket stalls, REST publishes and deletes, through the test
+        // suite's EmbeddedDataPlane (symlinked from Tests/TernReactorTests/Harness).
+        .executableTarget(
+            name: "FuzzSession",
+            dependencies: ["TernCore", "TernReactor", "TernWire", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: fuzzTarget),
     ]
 )

@@ -158,13 +158,47 @@ def forms(all_vectors):
     write_dict("forms", entries)
 
 
+def session():
+    """Scripts for FuzzSession (Fuzz/Sources/FuzzSession/SessionRun.swift): each step is an op
+    byte, a connection byte (0-2) and the op's arguments. Ops: 0 a frame, 1 a frame in two
+    reads, 2 raw bytes, 3 move the clock, 4 stall the socket, 5 drain it, 6 publish over REST,
+    7 delete or recreate a stream. Frame kinds: 0 HELLO, 1 SUBSCRIBE, 2 UNSUBSCRIBE, 3 PUBLISH,
+    4 PING, 5 PONG, 6 a server frame."""
+    def hello(c): return bytes([0, c, 0, 1, 1])
+    def sub(c, name, attach=0): return bytes([0, c, 1, name, attach])
+    def pub(c, flags, stream): return bytes([0, c, 3, flags, stream])
+    def rest(stream, count): return bytes([6, 0, stream, count])
+    def clock(quarters): return bytes([3, 0, quarters])
+    def stall(c): return bytes([4, c])
+    def drain(c, room): return bytes([5, c, room])
+    def delete(stream): return bytes([7, 0, stream])
+    seeds = {
+        "hello-subscribe-publish": hello(0) + hello(1) + sub(0, 0) + sub(1, 0) + pub(1, 1, 0) + pub(1, 0, 0) + rest(0, 10),
+        "slow-consumer": hello(0) + sub(0, 0) + stall(0) + rest(0, 39) * 3 + drain(0, 0) + rest(0, 5),
+        "lapped": hello(0) + sub(0, 0) + stall(0) + rest(0, 39) * 12 + drain(0, 0),
+        "delete-recreate": hello(0) + sub(0, 1) + rest(1, 3) + delete(1) + delete(1) + sub(0, 1) + rest(1, 2),
+        "timeouts": hello(0) + clock(200) + clock(200) + bytes([0, 1, 4, 0, 0, 0, 1]) + clock(100),
+        "split-and-raw": bytes([1, 0, 0, 1, 1, 3]) + bytes([2, 0, 5, 0, 0, 0, 1, 5]) + hello(2) + sub(2, 3) + sub(2, 4) + sub(2, 5),
+        "attach-publish": hello(0) + sub(0, 0, 1) + pub(0, 5, 0) + pub(0, 7, 0) + pub(0, 9, 1) + sub(0, 0, 0) + bytes([0, 0, 2, 0]),
+    }
+    write_corpus("session", seeds)
+    entries = [("hello_v1", hello(0)), ("hello_v1_conn1", hello(1)), ("subscribe_alpha", sub(0, 0)),
+               ("subscribe_beta", sub(0, 1)), ("attach_alpha", sub(0, 0, 1)), ("publish_ack_alpha", pub(0, 1, 0)),
+               ("publish_alpha", pub(0, 0, 0)), ("unsubscribe_alpha", bytes([0, 0, 2, 0])),
+               ("rest_publish_alpha", rest(0, 39)), ("clock_30s", clock(120)), ("stall", stall(0)),
+               ("drain_all", drain(0, 0)), ("delete_alpha", delete(0)),
+               ("raw_header_publish", bytes([0, 0, 0, 0, 4, 0, 0, 0])), ("raw_header_hello", bytes([0, 0, 0, 0, 1, 0, 0, 0]))]
+    write_dict("session", entries)
+
+
 def main():
     all_vectors = list(vectors())
     assert all_vectors, "no test vectors found in protocol.md"
     frames(all_vectors, frame_types())
     json(all_vectors)
     forms(all_vectors)
-    for target in ("frames", "json", "forms"):
+    session()
+    for target in ("frames", "json", "forms", "session"):
         count = len(list((FUZZ / "Corpus" / target).glob("seed-*")))
         print(f"Fuzz/Corpus/{target}: {count} seeds, Fuzz/Dictionaries/{target}.dict")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Fuzz/ and runs each for a bounded time (Fuzz/README.md).
-# Usage: scripts/fuzz.sh [seconds per target, default 60] [target…]   targets: frames json forms
+# Usage: scripts/fuzz.sh [seconds per target, default 60] [target…]   targets: frames json forms session
 #
 # For each target: replays every file of Fuzz/Regressions/<target>/ (any failure fails the
 # script), then fuzzes for the given seconds from a scratch corpus in .build-fuzz/corpus/<target>
@@ -15,14 +15,15 @@ scratch="${FUZZ_SCRATCH:-$root/.build-fuzz}"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frames json forms)
+[ ${#targets[@]} -gt 0 ] || targets=(frames json forms session)
 
-declare -A product=([frames]=FuzzFrames [json]=FuzzJSON [forms]=FuzzForms)
+declare -A product=([frames]=FuzzFrames [json]=FuzzJSON [forms]=FuzzForms [session]=FuzzSession)
 # Longest input per target: a maximal default frame (8 + 8192 bytes) and its settings byte;
-# JSON payloads up to max_payload (4096); form fields, where longer inputs add no new paths.
-declare -A max_len=([frames]=8201 [json]=4096 [forms]=1024)
+# JSON payloads up to max_payload (4096); form fields, where longer inputs add no new paths;
+# session scripts of up to 256 steps.
+declare -A max_len=([frames]=8201 [json]=4096 [forms]=1024 [session]=2048)
 for target in "${targets[@]}"; do
-  [ -n "${product[$target]:-}" ] || { echo "unknown fuzz target '$target' (frames, json, forms)" >&2; exit 2; }
+  [ -n "${product[$target]:-}" ] || { echo "unknown fuzz target '$target' (frames, json, forms, session)" >&2; exit 2; }
 done
 
 build=("$swift" build -c release --package-path "$root/Fuzz" --scratch-path "$scratch/build"

@@ -1,0 +1,1 @@
+../../../Tests/TernReactorTests/Harness/EmbeddedDataPlane.swift
