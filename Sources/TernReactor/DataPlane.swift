@@ -60,7 +60,7 @@ final class DataPlane {
             switch bytes.withUnsafeBytes({ connection.io.write($0) }) {
             case .wrote(let written):
                 connection.bytesWritten += UInt64(written)
-                counters.bytesOut.add(UInt64(written), ordering: .relaxed)
+                counters.add(UInt64(written), to: .bytesOut)
                 if written == bytes.count {
                     if connection.state == .closing { flush(connection) }
                     return
@@ -90,7 +90,7 @@ final class DataPlane {
             case .wrote(let written):
                 connection.outbound.consume(written)
                 connection.bytesWritten += UInt64(written)
-                counters.bytesOut.add(UInt64(written), ordering: .relaxed)
+                counters.add(UInt64(written), to: .bytesOut)
                 if written == 0 { connection.writable = false }
             case .wouldBlock:
                 connection.writable = false
@@ -158,7 +158,7 @@ final class DataPlane {
         connection.state = .closed
         connection.io.close()
         shared.openConnections.subtract(1, ordering: .relaxed)
-        counters.connectionsClosed.add(1, ordering: .relaxed)
+        counters.add(1, to: .connectionsClosed)
         rememberClosed(connection, reason: reason)
         onClose?(connection)
         logger.debug("connection \(connection.id) (\(connection.peer)) closed: \(reason)")

@@ -122,33 +122,8 @@ public final class Reactor: Sendable {
     public static var loopDurationBucketBounds: [Double] { LoopDurationBuckets.upperBoundsSeconds }
 
     public var statistics: ReactorStatistics {
-        var statistics = ReactorStatistics(
-            openConnections: shared.openConnections.load(ordering: .relaxed), subscriptions: 0, attachments: 0,
-            connectionsAccepted: 0,
-            connectionsRefused: 0, connectionsRefusedAtFileLimit: 0, acceptErrors: 0, messagesDelivered: 0, messagesDroppedSlowConsumer: 0,
-            messagesDroppedLapped: 0, bytesIn: 0, bytesOut: 0, loopIterations: 0, busySeconds: 0,
-            loopDurationCumulativeCounts: Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1),
-            rejectedByCode: [:])
-        for mailbox in mailboxes {
-            let counters = mailbox.counters
-            statistics.subscriptions += counters.subscriptions.load(ordering: .relaxed)
-            statistics.attachments += counters.attachments.load(ordering: .relaxed)
-            statistics.connectionsAccepted += counters.connectionsAccepted.load(ordering: .relaxed)
-            statistics.connectionsRefused += counters.connectionsRefused.load(ordering: .relaxed)
-            statistics.connectionsRefusedAtFileLimit += counters.connectionsRefusedAtFileLimit.load(ordering: .relaxed)
-            statistics.acceptErrors += counters.acceptErrors.load(ordering: .relaxed)
-            statistics.messagesDelivered += counters.messagesDelivered.load(ordering: .relaxed)
-            statistics.messagesDroppedSlowConsumer += counters.messagesDroppedSlow.load(ordering: .relaxed)
-            statistics.messagesDroppedLapped += counters.messagesLapped.load(ordering: .relaxed)
-            statistics.bytesIn += counters.bytesIn.load(ordering: .relaxed)
-            statistics.bytesOut += counters.bytesOut.load(ordering: .relaxed)
-            statistics.loopIterations += counters.loopIterations.load(ordering: .relaxed)
-            statistics.busySeconds += Double(counters.busyNanoseconds.load(ordering: .relaxed)) / 1e9
-            for (index, count) in counters.loopDurationBuckets.cumulative.enumerated() {
-                statistics.loopDurationCumulativeCounts[index] += count
-            }
-            statistics.rejectedByCode.merge(counters.rejectedByCode, uniquingKeysWith: +)
-        }
+        var statistics = ReactorStatistics(openConnections: shared.openConnections.load(ordering: .relaxed))
+        for mailbox in mailboxes { statistics.add(mailbox.counters) }
         return statistics
     }
 }

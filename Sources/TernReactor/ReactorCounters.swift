@@ -2,36 +2,33 @@ import Synchronization
 import TernCore
 import TernWire
 
-/// Per-thread counters, written by the owning thread and read by status lines and metrics.
+/// One reactor thread's counts, written by that thread and read by status lines and metrics:
+/// a slot per `DataPlaneCounter`, the loop-duration histogram, and refusals by error code.
 final class ReactorCounters: Sendable {
-    let connectionsAccepted = Atomic<UInt64>(0)
-    let connectionsClosed = Atomic<UInt64>(0)
-    let connectionsRefused = Atomic<UInt64>(0)
-    /// Connections refused because the process ran out of file descriptors (EMFILE/ENFILE).
-    let connectionsRefusedAtFileLimit = Atomic<UInt64>(0)
-    /// Other failed accepts (ENOBUFS, ENOMEM, …).
-    let acceptErrors = Atomic<UInt64>(0)
-    let messagesDelivered = Atomic<UInt64>(0)
-    let messagesDroppedSlow = Atomic<UInt64>(0)
-    let messagesLapped = Atomic<UInt64>(0)
-    let bytesIn = Atomic<UInt64>(0)
-    let bytesOut = Atomic<UInt64>(0)
-    let loopIterations = Atomic<UInt64>(0)
-    /// Subscriptions (receiving) and attachments (publishing only) open right now.
-    let subscriptions = Atomic<Int>(0)
-    let attachments = Atomic<Int>(0)
-    /// Time spent working (outside epoll_wait), and loop turns by how long their work took.
-    let busyNanoseconds = Atomic<UInt64>(0)
+    private let slots: DataPlaneCounterSlots
+    /// Time per loop turn's work.
     let loopDurationBuckets = LoopDurationBuckets()
     /// Requests and frames refused, by error code. Rare, so a lock is fine.
     private let rejected = Locked<[ErrorCode: UInt64]>([:])
 
+    init() {
+        slots = InlineArray { _ in Atomic<UInt64>(0) }
+        precondition(slots.count == DataPlaneCounter.allCases.count, "DataPlaneCounterSlots has a slot per DataPlaneCounter case")
+    }
+
+    func add(_ amount: UInt64, to counter: DataPlaneCounter) {
+        slots[counter.rawValue].add(amount, ordering: .relaxed)
+    }
+
+    /// Gauges go down too: two's complement, read back by `value(_:)`.
+    func add(gauge delta: Int, to counter: DataPlaneCounter) {
+        slots[counter.rawValue].wrappingAdd(UInt64(bitPattern: Int64(delta)), ordering: .relaxed)
+    }
+
+    func value(_ counter: DataPlaneCounter) -> UInt64 { slots[counter.rawValue].load(ordering: .relaxed) }
+
     func countSubscription(delivering: Bool, _ delta: Int) {
-        if delivering {
-            subscriptions.add(delta, ordering: .relaxed)
-        } else {
-            attachments.add(delta, ordering: .relaxed)
-        }
+        add(gauge: delta, to: delivering ? .subscriptions : .attachments)
     }
 
     func recordRejected(_ code: ErrorCode) {
@@ -41,26 +38,34 @@ final class ReactorCounters: Sendable {
     var rejectedByCode: [ErrorCode: UInt64] { rejected.withLock { $0 } }
 }
 
-/// A snapshot of the data plane's counters, summed over all reactor threads.
+/// A snapshot of the data plane's counts, summed over all reactor threads.
 public struct ReactorStatistics: Sendable {
     public var openConnections: Int
-    public var subscriptions: Int
-    public var attachments: Int
-    public var connectionsAccepted: UInt64
-    public var connectionsRefused: UInt64
-    public var connectionsRefusedAtFileLimit: UInt64
-    public var acceptErrors: UInt64
-    public var messagesDelivered: UInt64
-    public var messagesDroppedSlowConsumer: UInt64
-    public var messagesDroppedLapped: UInt64
-    public var bytesIn: UInt64
-    public var bytesOut: UInt64
-    public var loopIterations: UInt64
-    public var busySeconds: Double
+    private var sums: [UInt64]
     /// Loop turns whose work took at most each of `LoopDurationBuckets.upperBoundsSeconds`
     /// (cumulative, as Prometheus histograms count).
     public var loopDurationCumulativeCounts: [UInt64]
-    public var rejectedByCode: [ErrorCode: UInt64]
+    public var rejectedByCode: [ErrorCode: UInt64] = [:]
+
+    init(openConnections: Int) {
+        self.openConnections = openConnections
+        sums = Array(repeating: 0, count: DataPlaneCounter.allCases.count)
+        loopDurationCumulativeCounts = Array(repeating: 0, count: LoopDurationBuckets.upperBoundsSeconds.count + 1)
+    }
+
+    /// The sum over threads; a gauge's sum as a signed number.
+    public subscript(_ counter: DataPlaneCounter) -> Int64 { Int64(bitPattern: sums[counter.rawValue]) }
+
+    /// The value as its series reports it (`busyNanoseconds` in seconds).
+    public func reported(_ counter: DataPlaneCounter) -> Double { Double(self[counter]) / counter.series.divisor }
+
+    mutating func add(_ counters: ReactorCounters) {
+        for counter in DataPlaneCounter.allCases { sums[counter.rawValue] &+= counters.value(counter) }
+        for (index, count) in counters.loopDurationBuckets.cumulative.enumerated() {
+            loopDurationCumulativeCounts[index] += count
+        }
+        rejectedByCode.merge(counters.rejectedByCode, uniquingKeysWith: +)
+    }
 }
 
 /// A fixed-bucket histogram of loop-turn durations: the reactor's latency as an operator sees it.

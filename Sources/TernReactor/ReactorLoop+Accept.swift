@@ -15,7 +15,7 @@ extension ReactorLoop {
                 } else {
                     // ENOBUFS, ENOMEM, EPERM (firewall): the listener stays readable, so
                     // accepting again at once would spin; the next timer tick retries.
-                    counters.acceptErrors.add(1, ordering: .relaxed)
+                    counters.add(1, to: .acceptErrorsOther)
                     logger.warning("accept on \(listener.address) failed: \(String(cString: strerror(error)))")
                     pauseAccepting()
                 }
@@ -30,7 +30,7 @@ extension ReactorLoop {
     /// connection is accepted and closed at once, so its client sees the refusal instead of a
     /// hang; without one, accepting pauses until the next timer tick.
     private func refuseAtDescriptorLimit(_ listener: ListeningSocket, error: Int32) {
-        counters.connectionsRefusedAtFileLimit.add(1, ordering: .relaxed)
+        counters.add(1, to: .acceptErrorsAtFileLimit)
         logger.warning(
             "accept on \(listener.address) failed: \(String(cString: strerror(error))); refusing connections until descriptors are free (raise LimitNOFILE= or lower --max-connections)")
         if reserveDescriptor.release() {
@@ -67,7 +67,7 @@ extension ReactorLoop {
                 .init(requestID: 0, code: .tooManyConnections, message: "server is at its limit of \(configuration.maxConnections) connections")
             ).encoded()
             _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            counters.connectionsRefused.add(1, ordering: .relaxed)
+            counters.add(1, to: .connectionsRefused)
             Glibc.close(fd)
             return
         }
@@ -95,7 +95,7 @@ extension ReactorLoop {
             plane.close(connection, reason: "epoll add failed")
             return
         }
-        counters.connectionsAccepted.add(1, ordering: .relaxed)
+        counters.add(1, to: .connectionsAccepted)
         logger.debug("connection \(connection.id) from \(connection.peer)")
     }
 }

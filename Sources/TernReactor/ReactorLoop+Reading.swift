@@ -63,7 +63,7 @@ extension ReactorLoop {
             }
             connection.lastHeard = MonotonicTime.milliseconds()
             connection.pingSentAt = nil
-            counters.bytesIn.add(UInt64(received), ordering: .relaxed)
+            counters.add(UInt64(received), to: .bytesIn)
             let total = leftover + received
             let consumed = plane.session.receive(UnsafeRawBufferPointer(rebasing: readBuffer[0..<total]), from: connection)
             if connection.state == .closing || connection.state == .closed { return }

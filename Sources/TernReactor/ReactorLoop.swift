@@ -103,10 +103,10 @@ final class ReactorLoop {
             mailbox.sleeping.store(false, ordering: .sequentiallyConsistent)
             defer {
                 let spent = MonotonicTime.nanoseconds() &- turnStart
-                counters.busyNanoseconds.add(spent, ordering: .relaxed)
+                counters.add(spent, to: .busyNanoseconds)
                 counters.loopDurationBuckets.record(nanoseconds: spent)
             }
-            counters.loopIterations.add(1, ordering: .relaxed)
+            counters.add(1, to: .loopIterations)
             mailbox.heartbeat.store(MonotonicTime.milliseconds(), ordering: .relaxed)
             let stall = mailbox.pendingStall.exchange(0, ordering: .relaxed)
             if stall > 0 { usleep(UInt32(stall) * 1000) }

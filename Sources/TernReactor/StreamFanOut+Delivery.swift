@@ -23,7 +23,7 @@ extension StreamFanOut {
             if firstSequence > local.expectedSequence {
                 // Lapped: the frames in between were overwritten before this thread copied them.
                 let lost = firstSequence - local.expectedSequence
-                plane.counters.messagesLapped.add(lost * UInt64(local.subscribers.count), ordering: .relaxed)
+                plane.counters.add(lost * UInt64(local.subscribers.count), to: .messagesDroppedLapped)
                 for subscriber in local.subscribers {
                     subscriber.recordDrop(streamID: local.stream.id, count: lost, reason: .lapped)
                 }
@@ -54,7 +54,7 @@ extension StreamFanOut {
             // stream, so that stream's messages are dropped (and counted) until it can.
             if connection.subscriptions[streamID]?.hasPendingDrops == true {
                 connection.recordDrop(streamID: streamID, count: UInt64(batchFrameCount), reason: .slowConsumer)
-                plane.counters.messagesDroppedSlow.add(UInt64(batchFrameCount), ordering: .relaxed)
+                plane.counters.add(UInt64(batchFrameCount), to: .messagesDroppedSlowConsumer)
                 return
             }
         }
@@ -63,7 +63,7 @@ extension StreamFanOut {
             switch connection.io.write(batch) {
             case .wrote(let written):
                 connection.bytesWritten += UInt64(written)
-                plane.counters.bytesOut.add(UInt64(written), ordering: .relaxed)
+                plane.counters.add(UInt64(written), to: .bytesOut)
                 if written == batch.count {
                     creditDelivered(connection, frames: batchFrameCount)
                     return
@@ -109,7 +109,7 @@ extension StreamFanOut {
         let dropped = starts.count - cutFrame
         if dropped > 0 {
             connection.recordDrop(streamID: streamID, count: UInt64(dropped), reason: .slowConsumer)
-            plane.counters.messagesDroppedSlow.add(UInt64(dropped), ordering: .relaxed)
+            plane.counters.add(UInt64(dropped), to: .messagesDroppedSlowConsumer)
         }
         creditDelivered(connection, frames: cutFrame)
         if connection.writable { plane.queueFlush(connection) }
@@ -117,7 +117,7 @@ extension StreamFanOut {
 
     private func creditDelivered(_ connection: Connection, frames: Int) {
         connection.messagesDelivered += UInt64(frames)
-        plane.counters.messagesDelivered.add(UInt64(frames), ordering: .relaxed)
+        plane.counters.add(UInt64(frames), to: .messagesDelivered)
     }
 }
 

@@ -12,52 +12,22 @@ enum MetricsDataPlane {
     static func render(statistics: ReactorStatistics, broker: Broker, storeFailures: UInt64) -> [UInt8] {
         var text = MetricsText()
         text.gauge("tern_connections_open", help: "Data-port connections open now.", statistics.openConnections)
-        text.counter(
-            "tern_connections_accepted_total", help: "Data-port connections accepted.", statistics.connectionsAccepted)
-        text.counter(
-            "tern_connections_refused_total", help: "Data-port connections refused (over --max-connections).",
-            statistics.connectionsRefused)
-        text.counter(
-            "tern_accept_errors_total",
-            help: "Data-port accepts that failed: fd_limit (the process is out of file descriptors; the "
-                + "connection is closed at once), other (ENOBUFS, ENOMEM, …). Accepting pauses briefly after each.",
-            label: "reason",
-            [("fd_limit", statistics.connectionsRefusedAtFileLimit), ("other", statistics.acceptErrors)])
-        text.gauge(
-            "tern_subscriptions", help: "Subscriptions receiving messages now, over all connections.",
-            statistics.subscriptions)
-        text.gauge(
-            "tern_attachments", help: "Publish-only attachments to streams now, over all connections.",
-            statistics.attachments)
         text.gauge("tern_streams", help: "Streams that exist now, in all services.", broker.streamCount)
         text.counter(
             "tern_messages_published_total", help: "Messages accepted for publishing, over REST and the data port.",
             broker.messagesPublished.load(ordering: .relaxed))
-        text.counter(
-            "tern_messages_delivered_total", help: "MESSAGE frames queued to subscribers (one per subscriber).",
-            statistics.messagesDelivered)
-        text.counter(
-            "tern_messages_dropped_total",
-            help: "Messages lost: slow_consumer (out-buffer full), lapped (ring overran the reader), "
-                + "rate_limited (publish refused by --publish-rate).",
-            label: "reason",
-            [
-                ("slow_consumer", statistics.messagesDroppedSlowConsumer),
-                ("lapped", statistics.messagesDroppedLapped),
-                ("rate_limited", broker.messagesRateLimited.load(ordering: .relaxed)),
-            ])
+        renderCounters(statistics, into: &text, extra: [
+            DataPlaneCounter.Series.droppedFamily: [
+                ([("reason", "rate_limited")], String(broker.messagesRateLimited.load(ordering: .relaxed)))
+            ]
+        ])
         text.counter(
             "tern_frames_rejected_total", help: "Data-port requests and frames answered with ERROR, by error code.",
             label: "code", ErrorCode.allCases.map { ($0.name, statistics.rejectedByCode[$0] ?? 0) })
-        text.counter("tern_bytes_in_total", help: "Bytes read from data-port connections.", statistics.bytesIn)
-        text.counter("tern_bytes_out_total", help: "Bytes written to data-port connections.", statistics.bytesOut)
         text.histogram(
             "tern_reactor_loop_duration_seconds", help: "Work per reactor loop turn (time outside epoll_wait).",
             upperBounds: Reactor.loopDurationBucketBounds, cumulativeCounts: statistics.loopDurationCumulativeCounts,
-            sum: statistics.busySeconds)
-        text.counter(
-            "tern_reactor_busy_seconds_total", help: "Time reactor threads spent working, summed over threads.",
-            statistics.busySeconds)
+            sum: statistics.reported(.busyNanoseconds))
         text.counter(
             "tern_streams_expired_total", help: "Streams deleted because their TTL ran out.",
             broker.streamsExpired.load(ordering: .relaxed))
@@ -66,5 +36,27 @@ enum MetricsDataPlane {
             help: "Writes the SQLite store refused (each logged with its cause; REST answered 500/20500).",
             storeFailures)
         return text.bytes
+    }
+
+    /// Every `DataPlaneCounter`, one family per series name in declaration order, with `extra`
+    /// samples from outside the data plane appended to their family.
+    private static func renderCounters(
+        _ statistics: ReactorStatistics, into text: inout MetricsText, extra: [String: [([(String, String)], String)]]
+    ) {
+        var families: [(series: DataPlaneCounter.Series, samples: [([(String, String)], String)])] = []
+        for counter in DataPlaneCounter.allCases {
+            let series = counter.series
+            let value = series.divisor == 1 ? String(statistics[counter]) : MetricsText.number(statistics.reported(counter))
+            let sample = (series.label.map { [($0.name, $0.value)] } ?? [], value)
+            if let index = families.firstIndex(where: { $0.series.family == series.family }) {
+                families[index].samples.append(sample)
+            } else {
+                families.append((series, [sample]))
+            }
+        }
+        for (series, samples) in families {
+            let type = series.kind == .counter ? "counter" : "gauge"
+            text.family(series.family, help: series.help, type: type, samples + (extra[series.family] ?? []))
+        }
     }
 }

@@ -24,6 +24,12 @@ struct MetricsText {
         for (labelValue, value) in values { sample(name, [(label, labelValue)], String(value)) }
     }
 
+    /// One family of any type, its samples given as (label pairs, value already formatted).
+    mutating func family(_ name: String, help: String, type: String, _ samples: [([(String, String)], String)]) {
+        header(name, help: help, type: type)
+        for (labels, value) in samples { sample(name, labels, value) }
+    }
+
     mutating func gauge(_ name: String, help: String, _ value: Int) {
         header(name, help: help, type: "gauge")
         sample(name, [], String(value))

@@ -13,7 +13,7 @@ final class StatusReporter: Sendable {
         self.broker = broker
         self.reactor = reactor
         let statistics = reactor.statistics
-        last = Mutex((Self.now(), broker.messagesPublished.load(ordering: .relaxed), statistics.messagesDelivered))
+        last = Mutex((Self.now(), broker.messagesPublished.load(ordering: .relaxed), UInt64(statistics[.messagesDelivered])))
     }
 
     func line() -> String {
@@ -22,11 +22,11 @@ final class StatusReporter: Sendable {
         let now = Self.now()
         let (inRate, outRate) = last.withLock { last -> (Double, Double) in
             let seconds = max(now - last.time, 0.001)
-            defer { last = (now, published, statistics.messagesDelivered) }
-            return (Double(published - last.published) / seconds, Double(statistics.messagesDelivered - last.delivered) / seconds)
+            defer { last = (now, published, UInt64(statistics[.messagesDelivered])) }
+            return (Double(published - last.published) / seconds, Double(UInt64(statistics[.messagesDelivered]) - last.delivered) / seconds)
         }
-        let drops = statistics.messagesDroppedSlowConsumer + statistics.messagesDroppedLapped
-        return "connections=\(statistics.openConnections) subscribers=\(statistics.subscriptions) "
+        let drops = statistics[.messagesDroppedSlowConsumer] + statistics[.messagesDroppedLapped]
+        return "connections=\(statistics.openConnections) subscribers=\(statistics[.subscriptions]) "
             + "streams=\(broker.streamCount) in=\(Int(inRate))/s out=\(Int(outRate))/s drops=\(drops)"
     }
 

@@ -80,7 +80,7 @@ struct FanOutTests {
         let runs = zip(subscribers, before).map { Array($0.io.written[$1...]) }
         #expect(runs[0].count == 50 * (MessageFrame.prefixSize + 108))
         #expect(runs[1] == runs[0] && runs[2] == runs[0])
-        #expect(harness.mailbox.counters.messagesDelivered.load(ordering: .relaxed) == 150)
+        #expect(harness.mailbox.counters.value(.messagesDelivered) == 150)
     }
 
     /// A stalled subscriber keeps whole frames up to its out-buffer, loses the rest, and learns
@@ -105,7 +105,7 @@ struct FanOutTests {
         #expect(ledger.dropped[.slowConsumer, default: 0] > 0)
         #expect(UInt64(ledger.received.count) + ledger.totalDropped == 1005)
         #expect(ledger.received.last == subscribed.nextSequence + 1004)
-        #expect(harness.mailbox.counters.messagesDroppedSlow.load(ordering: .relaxed) == ledger.totalDropped)
+        #expect(harness.mailbox.counters.value(.messagesDroppedSlowConsumer) == ledger.totalDropped)
     }
 
     /// While a DROPPED cannot be sent (the out-buffer is more than half full), later messages of

@@ -32,7 +32,7 @@ struct SessionTests {
             #expect(client.isClosed)
         }
         #expect(harness.shared.openConnections.load(ordering: .relaxed) == 0)
-        #expect(harness.mailbox.counters.connectionsClosed.load(ordering: .relaxed) == 20)
+        #expect(harness.mailbox.counters.value(.connectionsClosed) == 20)
         #expect(harness.plane.recentlyClosed.count == 20)
     }
 
