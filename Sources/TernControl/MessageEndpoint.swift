@@ -13,13 +13,7 @@ extension ControlAPI {
         guard let data = request.form.value("Data"), !data.allSatisfy(Self.isJSONWhitespace) else {
             throw .invalidMessageData("the 'Data' parameter is required")
         }
-        let outcome = data.withUnsafeBytes { payload -> Result<UInt64, BrokerError> in
-            do throws(BrokerError) {
-                return .success(try broker.publish(to: stream, payload: payload))
-            } catch {
-                return .failure(error)
-            }
-        }
+        let outcome = Result { () throws(BrokerError) in try broker.publish(to: stream, payload: data.span.bytes) }
         switch outcome {
         case .success(let sequence):
             return .json(.created) { json in

@@ -320,10 +320,10 @@ public final class Broker: Sendable {
     // MARK: Publishing
 
     /// Checks a payload against the size limit and the JSON-object rule.
-    public func validate(payload: UnsafeRawBufferPointer) throws(BrokerError) {
+    public func validate(payload: RawSpan) throws(BrokerError) {
         let limit = maxPayload.load(ordering: .relaxed)
-        guard payload.count <= limit else {
-            throw .payloadTooLarge(size: payload.count, limit: limit)
+        guard payload.byteCount <= limit else {
+            throw .payloadTooLarge(size: payload.byteCount, limit: limit)
         }
         guard JSONObjectValidator.isObject(payload) else { throw .invalidPayload }
     }
@@ -332,11 +332,13 @@ public final class Broker: Sendable {
     ///
     /// The MESSAGE frame is encoded once, into the ring. With `wake` false the caller promises to
     /// call `wakeReaders(of:)` itself (the data port does so once per loop turn).
-    public func publish(to stream: BrokerStream, payload: UnsafeRawBufferPointer, wake: Bool = true) throws(BrokerError)
+    public func publish(to stream: BrokerStream, payload: RawSpan, wake: Bool = true) throws(BrokerError)
         -> UInt64
     {
         try validate(payload: payload)
-        let appended = withUnsafePointer(to: payload) { stream.append(UnsafeBufferPointer(start: $0, count: 1), writer: nil) }
+        let appended = payload.withUnsafeBytes { bytes in
+            withUnsafePointer(to: bytes) { stream.append(UnsafeBufferPointer(start: $0, count: 1), writer: nil) }
+        }
         guard let appended else { throw .streamNotFound(stream.sid) }
         guard appended.accepted == 1 else {
             messagesRateLimited.add(1, ordering: .relaxed)
@@ -357,10 +359,10 @@ public final class Broker: Sendable {
     /// `writer` is the calling thread's `RingWriter`, where the run is encoded before it is copied
     /// into the ring.
     public func publish(
-        to stream: BrokerStream, validatedPayloads payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
-        writer: RingWriter? = nil
+        to stream: BrokerStream, validatedRun run: PayloadRun, writer: RingWriter? = nil
     ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
-        guard let appended = stream.append(payloads, writer: writer) else { throw .streamNotFound(stream.sid) }
+        let appended = run.withUnsafePayloads(first: run.count) { stream.append($0, writer: writer) }
+        guard let appended else { throw .streamNotFound(stream.sid) }
         let (first, accepted) = appended
         messagesPublished.add(UInt64(accepted), ordering: .relaxed)
         return (first, accepted)

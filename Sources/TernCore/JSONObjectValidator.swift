@@ -17,6 +17,10 @@ public enum JSONObjectValidator {
         bytes.withUnsafeBytes { isObject($0) }
     }
 
+    public static func isObject(_ bytes: RawSpan) -> Bool {
+        bytes.withUnsafeBytes { isObject($0) }
+    }
+
     /// Where the scanner is in the grammar; the position travels separately.
     private enum State {
         /// After `{` or `[`: a key or `}`, a value or `]`.
@@ -31,8 +35,9 @@ public enum JSONObjectValidator {
         case closed
     }
 
-    /// True if `bytes` is a JSON object, optionally surrounded by whitespace.
-    public static func isObject(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// True if `bytes` is a JSON object, optionally surrounded by whitespace. (Internal: the
+    /// public overloads take safe views; the fuzzer calls this one with libFuzzer's buffer.)
+    static func isObject(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let count = bytes.count
         var index = skipWhitespace(bytes, from: 0)
         guard index < count, bytes[index] == .openBrace else { return false }

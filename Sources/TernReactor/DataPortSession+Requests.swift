@@ -20,13 +20,13 @@ extension DataPortSession {
             run.bind(connection: connection, stream: stream)
         }
         do {
-            try broker.validate(payload: request.payload)
+            try broker.validate(payload: request.payload.bytes)
         } catch {
             appendRun(&run)
             answerError(connection, requestID: request.requestID, error.wireCode, error.message)
             return
         }
-        run.append(request.payload, requestID: request.requestID, ack: request.ack)
+        run.append(request)
         if run.isFull { appendRun(&run) }
     }
 
@@ -36,10 +36,8 @@ extension DataPortSession {
     func appendRun(_ run: inout PublishRun) {
         guard !run.payloads.isEmpty, let stream = run.stream, let connection = run.connection else { return }
         defer { run.clearMessages() }
-        let outcome = run.payloads.withUnsafeBufferPointer { payloads in
-            Result { () throws(BrokerError) in
-                try broker.publish(to: stream, validatedPayloads: payloads, writer: ringWriter)
-            }
+        let outcome = Result { () throws(BrokerError) in
+            try broker.publish(to: stream, validatedRun: run.payloads, writer: ringWriter)
         }
         let firstSequence: UInt64
         let accepted: Int
@@ -52,7 +50,7 @@ extension DataPortSession {
             }
             return
         }
-        if accepted > 0 { plane.turn.note(stream, bytes: run.frameBytes(accepted)) }
+        if accepted > 0 { plane.turn.note(stream, bytes: run.payloads.frameBytes(first: accepted)) }
         if accepted == run.payloads.count && !run.anyAck { return }
         for (offset, request) in run.requests.enumerated() {
             // An answer's write may have closed the connection: nothing more for or from it.
@@ -63,7 +61,9 @@ extension DataPortSession {
                     connection,
                     .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: firstSequence + UInt64(offset))))
             } else {
-                publishSingly(connection, stream, requestID: request.requestID, ack: request.ack, payload: run.payloads[offset])
+                run.payloads.withPayload(offset) { payload in
+                    publishSingly(connection, stream, requestID: request.requestID, ack: request.ack, payload: payload)
+                }
             }
         }
     }
@@ -76,7 +76,7 @@ extension DataPortSession {
         return subscription.stream
     }
 
-    private func publishSingly(_ connection: Connection, _ stream: BrokerStream, requestID: UInt32, ack: Bool, payload: UnsafeRawBufferPointer) {
+    private func publishSingly(_ connection: Connection, _ stream: BrokerStream, requestID: UInt32, ack: Bool, payload: RawSpan) {
         let sequence: UInt64
         do {
             sequence = try broker.publish(to: stream, payload: payload, wake: false)
@@ -84,7 +84,7 @@ extension DataPortSession {
             answerError(connection, requestID: requestID, error.wireCode, error.message)
             return
         }
-        plane.turn.note(stream, bytes: MessageFrame.size(payloadCount: payload.count))
+        plane.turn.note(stream, bytes: MessageFrame.size(payloadCount: payload.byteCount))
         if ack {
             plane.sendControl(
                 connection,

@@ -21,7 +21,7 @@ struct PublishRun {
     private(set) var stream: BrokerStream?
     /// The stream's id, compared per frame without touching the stream object.
     private(set) var streamID: UInt32 = 0
-    private(set) var payloads: [UnsafeRawBufferPointer] = []
+    private(set) var payloads = PayloadRun(capacity: 0)
     private(set) var requests: [Request] = []
     /// True if a collected request asked for PUBLISHED.
     private(set) var anyAck = false
@@ -31,7 +31,7 @@ struct PublishRun {
     /// Empty buffers with room for a full run, to be reused from read to read.
     static func withCapacity() -> PublishRun {
         var run = PublishRun()
-        run.payloads.reserveCapacity(maxMessages)
+        run.payloads = PayloadRun(capacity: maxMessages)
         run.requests.reserveCapacity(maxMessages)
         return run
     }
@@ -44,22 +44,15 @@ struct PublishRun {
         streamID = stream.id
     }
 
-    mutating func append(_ payload: UnsafeRawBufferPointer, requestID: UInt32, ack: Bool) {
-        payloads.append(payload)
-        requests.append(Request(requestID: requestID, ack: ack))
-        anyAck = anyAck || ack
-    }
-
-    /// Bytes of the MESSAGE frames of the first `count` payloads.
-    func frameBytes(_ count: Int) -> Int {
-        var bytes = count * MessageFrame.prefixSize
-        for payload in payloads[..<count] { bytes += payload.count }
-        return bytes
+    mutating func append(_ request: PublishView) {
+        payloads.append(request)
+        requests.append(Request(requestID: request.requestID, ack: request.ack))
+        anyAck = anyAck || request.ack
     }
 
     /// Forgets the collected messages; the run stays bound.
     mutating func clearMessages() {
-        payloads.removeAll(keepingCapacity: true)
+        payloads.removeAll()
         requests.removeAll(keepingCapacity: true)
         anyAck = false
     }

@@ -83,9 +83,8 @@ struct BrokerConcurrencyTests {
                     for counter in 0..<Self.messagesPerWriter {
                         if counter & 255 == 0 && monotonicMilliseconds() > deadline { break }
                         do {
-                            let sequence = try Self.payload(writer: writer, counter: counter).withUnsafeBytes {
-                                try broker.publish(to: stream, payload: $0)
-                            }
+                            let sequence = try broker.publish(
+                                to: stream, payload: Self.payload(writer: writer, counter: counter).span.bytes)
                             report.sequences.append(sequence)
                         } catch {
                             report.failures.append("publish failed: \(error)")
@@ -155,7 +154,7 @@ struct BrokerConcurrencyTests {
                 while true {
                     started.store(true, ordering: .releasing)
                     do {
-                        let sequence = try payload.withUnsafeBytes { try broker.publish(to: stream, payload: $0, wake: false) }
+                        let sequence = try broker.publish(to: stream, payload: payload.span.bytes, wake: false)
                         lastAccepted.store(sequence, ordering: .releasing)
                     } catch {
                         return

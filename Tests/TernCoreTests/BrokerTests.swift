@@ -13,18 +13,15 @@ struct BrokerTests {
     }
 
     func publish(_ text: String, to stream: BrokerStream) throws -> UInt64 {
-        try Array(text.utf8).withUnsafeBytes { try broker.publish(to: stream, payload: $0) }
+        try broker.publish(to: stream, payload: Array(text.utf8).span.bytes)
     }
 
     func publishError(_ bytes: [UInt8], to stream: BrokerStream) -> BrokerError? {
         do {
-            _ = try bytes.withUnsafeBytes { try broker.publish(to: stream, payload: $0) }
+            _ = try broker.publish(to: stream, payload: bytes.span.bytes)
             return nil
-        } catch let error as BrokerError {
-            return error
         } catch {
-            Issue.record("unexpected \(error)")
-            return nil
+            return error
         }
     }
 
@@ -266,11 +263,14 @@ struct BrokerTests {
         #expect(publishError(Array("{}".utf8), to: stream) == .streamNotFound(stream.sid))
         // Refused under the publish lock, before a sequence is taken, on both publish paths.
         #expect(stream.nextSequence == 1)
-        let refused = Array("{}".utf8).withUnsafeBytes { payload in
-            withUnsafePointer(to: payload) { single in
-                Result { () throws(BrokerError) in
-                    try broker.publish(to: stream, validatedPayloads: UnsafeBufferPointer(start: single, count: 1))
-                }
+        var frame: [UInt8] = []
+        Frame.publish(.init(requestID: 1, streamID: stream.id, payload: Array("{}".utf8))).encode(into: &frame)
+        let refused = frame.withUnsafeBytes { raw in
+            Result { () throws(BrokerError) in
+                let header = try! FrameHeader.parse(raw, maxBody: raw.count)
+                var run = PayloadRun(capacity: 1)
+                run.append(try! PublishView(header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])))
+                return try broker.publish(to: stream, validatedRun: run)
             }
         }
         guard case .failure(.streamNotFound) = refused else {

@@ -182,7 +182,7 @@ struct FanOutTests {
         // Published from another thread's point of view: straight into the broker, no drain between.
         let payload = Array("{\"p\":\"\(String(repeating: "y", count: 1000))\"}".utf8)
         for _ in 0..<300 {
-            _ = try payload.withUnsafeBytes { try harness.broker.publish(to: stream, payload: $0, wake: true) }
+            _ = try harness.broker.publish(to: stream, payload: payload.span.bytes, wake: true)
         }
         harness.finishTurn()
         for (index, reader) in readers.enumerated() {

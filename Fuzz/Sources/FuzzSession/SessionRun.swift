@@ -143,7 +143,7 @@ final class SessionRun {
         for number in 0..<count {
             let payload = Array(#"{"rest":\#(number)}"#.utf8)
             do {
-                _ = try payload.withUnsafeBytes { try harness.broker.publish(to: stream, payload: $0) }
+                _ = try harness.broker.publish(to: stream, payload: payload.span.bytes)
             } catch {
                 check(stream.ended != nil, "REST publish to a live stream refused: \(error)")
             }
