@@ -1,3 +1,4 @@
+import Logging
 import TernCore
 import TernWire
 
@@ -19,12 +20,16 @@ import TernWire
 ///   member.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    _ = silentLogging
     let script = ScriptReader(UnsafeRawBufferPointer(start: data, count: size))
     guard let run = try? SessionRun() else { fatalError("invariant broken: the embedded data plane did not start") }
     run.play(script)
     run.finish()
     return 0
 }
+
+/// The data plane logs every fatal close at info level: thousands of lines a second here.
+let silentLogging: Void = LoggingSystem.bootstrap { _ in SwiftLogNoOpLogHandler() }
 
 func check(_ condition: Bool, _ message: @autoclosure () -> String, file: StaticString = #file, line: UInt = #line) {
     if !condition { fatalError("invariant broken: \(message())", file: file, line: line) }
