@@ -120,7 +120,12 @@ fuzz-corpus:
 
 # ---- formatting: swift-format with .swift-format (swift-nio's settings) --------------------
 .PHONY: format lint
-SWIFT_SOURCES = Sources Tests Package.swift Benchmarks/Package.swift Benchmarks/Benchmarks Fuzz/Package.swift
+# Tern's own Swift files: the packages' sources and tests, the fuzz harnesses (their links to the
+# main sources are formatted there), the manifests.
+SWIFT_SOURCES = Sources Tests Package.swift Benchmarks/Package.swift Benchmarks/Sources Benchmarks/Tests \
+	Benchmarks/Benchmarks Fuzz/Package.swift $(wildcard Fuzz/Sources/Fuzz*/Fuzz*.swift) \
+	Fuzz/Sources/FuzzSession/SessionRun.swift Fuzz/Sources/FuzzSession/ServerTranscript.swift \
+	Fuzz/Sources/FuzzForms/ControlErrorStandIn.swift
 
 format:
 	swift format format --in-place --parallel --recursive $(SWIFT_SOURCES)

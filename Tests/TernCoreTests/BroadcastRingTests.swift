@@ -117,7 +117,7 @@ struct BroadcastRingTests {
             buffer.copyBytes(from: array)
             return buffer
         }
-        defer { storage.forEach { $0.deallocate() } }
+        defer { for buffer in storage { buffer.deallocate() } }
         body(zip(storage, arrays).map { UnsafeRawBufferPointer(rebasing: $0.0[..<$0.1.count]) })
     }
 

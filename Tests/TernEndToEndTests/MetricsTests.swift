@@ -280,7 +280,8 @@ struct MetricsTests {
             "# TYPE a gauge\na 1\n# HELP a late\n",  // HELP after the samples
             "# TYPE a gauge\n# TYPE a counter\na 1\n",  // second TYPE
             "# TYPE a flavour\na 1\n",  // unknown type
-            "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",  // not cumulative
+            // not cumulative
+            "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n",
             "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n",  // no +Inf
             "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n",  // +Inf differs from _count
         ]

@@ -25,7 +25,7 @@ func registerDeliveryBenchmarks() {
             }
             defer {
                 batch.deallocate()
-                outBuffers.forEach { $0.deallocate() }
+                for buffer in outBuffers { buffer.deallocate() }
             }
             let payload = jsonPayload(size: 64)
             var delivered = 0
