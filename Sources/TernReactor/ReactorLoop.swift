@@ -157,8 +157,15 @@ final class ReactorLoop {
             work.dirty.removeAll(keepingCapacity: true)
             work.ended.removeAll(keepingCapacity: true)
             work.reports.removeAll(keepingCapacity: true)
+            work.revokedKeys.removeAll(keepingCapacity: true)
         }
         plane.streamsChanged(dirty: work.dirty, ended: work.ended)
+        if !work.revokedKeys.isEmpty {
+            let revoked = Set(work.revokedKeys)
+            for case let connection? in connections {
+                if let keySid = connection.accessToken?.keySid, revoked.contains(keySid) { plane.session.revoke(connection) }
+            }
+        }
         if !work.reports.isEmpty {
             let (open, closed) = report()
             for reply in work.reports { reply(open, closed) }

@@ -1,0 +1,82 @@
+"""Access Tokens from the Python client: HELLO with a token, TOKEN_EXPIRING, refresh_token."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any, Dict, List, Tuple
+
+import pytest
+
+from conftest import Ternd
+from tern_client import Connection, ConnectionState, Message, ServerError, StreamEnded, connect
+from tern_client.codec import TokenExpiring
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def mint(ternd: Ternd, key: Tuple[str, str], identity: str = "py-worker", ttl: int = 60) -> str:
+    """An Access Token as Twilio's helper library mints one (AccessToken + SyncGrant)."""
+    now = int(time.time())
+    header = {"alg": "HS256", "typ": "JWT", "cty": "twilio-fpa;v=1"}
+    payload: Dict[str, Any] = {
+        "jti": f"{key[0]}-{now}",
+        "grants": {"identity": identity, "data_sync": {"service_sid": ternd.service}},
+        "iss": key[0],
+        "sub": ternd.account,
+        "nbf": now,
+        "exp": now + ttl,
+    }
+    signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(payload).encode())
+    signature = hmac.new(key[1].encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(signature)
+
+
+def create_key(ternd: Ternd) -> Tuple[str, str]:
+    created = ternd.rest("POST", f"/2010-04-01/Accounts/{ternd.account}/Keys.json", {"FriendlyName": "py"})
+    return created["sid"], created["secret"]
+
+
+async def test_refresh_keeps_the_subscription_past_the_old_expiry(token_ternd: Ternd) -> None:
+    key = create_key(token_ternd)
+    name = token_ternd.create_stream()
+    warnings: List[TokenExpiring] = []
+    async with Connection.open(token_ternd.data, token=mint(token_ternd, key, ttl=3), reconnect=False,
+                               on_token_expiring=warnings.append) as conn:  # fmt: skip
+        assert conn.welcome is not None and conn.welcome.version == 2
+        sub = await conn.subscribe(name)
+        deadline = time.monotonic() + 5
+        while not warnings and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert warnings and warnings[0].remaining_ms <= 2000
+        with pytest.raises(ServerError) as refused:
+            await conn.refresh_token(mint(token_ternd, (key[0], "wrong secret")))
+        assert refused.value.code == 12 and not refused.value.fatal
+        expires_at = await conn.refresh_token(mint(token_ternd, key, ttl=60))
+        assert expires_at >= int(time.time()) + 55
+        await asyncio.sleep(2.5)
+        token_ternd.publish_rest(name, '{"after": "refresh"}')
+        event = await asyncio.wait_for(sub.__anext__(), 5)
+        assert isinstance(event, Message) and event.data == {"after": "refresh"}
+
+
+async def test_without_refresh_the_connection_ends_with_token_expired(token_ternd: Ternd) -> None:
+    key = create_key(token_ternd)
+    conn = await connect(token_ternd.data, token=mint(token_ternd, key, ttl=2), reconnect=False)
+    try:
+        sub = await conn.subscribe(token_ternd.create_stream())
+        with pytest.raises(StreamEnded) as ended:
+            await asyncio.wait_for(sub.__anext__(), 6)
+        assert ended.value.reason == 13  # TOKEN_EXPIRED
+        deadline = time.monotonic() + 3
+        while conn.state is not ConnectionState.CLOSED and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert conn.state is ConnectionState.CLOSED
+    finally:
+        await conn.close()
