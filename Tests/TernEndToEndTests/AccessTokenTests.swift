@@ -69,11 +69,14 @@ struct AccessTokenTests {
         let connz = try setup.daemon.request("GET", "/connz", token: setup.authToken)
         let connections = connz.object["connections"] as? [[String: Any]] ?? []
         #expect(connections.contains { $0["identity"] as? String == "worker-42" && $0["key_sid"] as? String == setup.key.sid }, "\(connz.text)")
-        // Without --auth required a token is still verified (its grants narrow), and refused if bad.
+        // Without --auth required a token is still verified (its grants narrow), and refused if bad:
+        // this one names another server's account.
         let open = try TernDaemon.start()
         defer { open.stop() }
         let refused = try RawDataClient(port: open.dataPort)
-        Self.expectFatal(try refused.hello(token: setup.token()), .keyRevoked)
+        Self.expectFatal(try refused.hello(token: setup.token()), .tokenInvalid)
+        let anonymous = try RawDataClient(port: open.dataPort)
+        guard case .welcome? = try anonymous.hello(token: "") else { throw HarnessError("anonymous refused without auth") }
     }
 
     /// Each kind of bad token gets its own fatal code; a bystander keeps its subscription and

@@ -88,11 +88,12 @@ struct DecodingRejectionTests {
     @Test("strings at their limit decode; one byte more is malformed")
     func stringLimits() throws {
         let x = UInt8(ascii: "x")
-        let atLimit = Self.frame(.hello, body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: 256)))
-        #expect(try splitAndDecode(atLimit) == .frame(.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: 256)))))
+        let token = WireLimits.maxTokenBytes
+        let atLimit = Self.frame(.hello, body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: token)))
+        #expect(try splitAndDecode(atLimit) == .frame(.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: token)))))
         for body in [
             Self.helloBody(clientName: .init(repeating: x, count: 65)),
-            Self.helloBody(clientName: [], token: .init(repeating: x, count: 257)),
+            Self.helloBody(clientName: [], token: .init(repeating: x, count: token + 1)),
         ] {
             #expect(wireError { try splitAndDecode(Self.frame(.hello, body: body)) }?.code == .malformedFrame)
         }
@@ -275,10 +276,10 @@ struct DecodingRejectionTests {
         }
     }
 
-    @Test("every type byte version 1 does not define is UNKNOWN_FRAME_TYPE")
+    @Test("every type byte versions 1 and 2 do not define is UNKNOWN_FRAME_TYPE")
     func unknownTypes() {
         let known = Set(FrameType.allCases.map(\.rawValue))
-        #expect(known.count == 14)
+        #expect(known.count == 17)
         for raw in 0...255 where !known.contains(UInt8(raw)) {
             let header: [UInt8] = [0, 0, 0, 0, UInt8(raw), 0, 0, 0]
             #expect(wireError { try parseHeader(header, maxBody: defaultMaxFrameBody) }?.code == .unknownFrameType)
