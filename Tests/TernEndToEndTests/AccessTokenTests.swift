@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TernAuth
+import TernClient
 import TernWire
 
 /// Access Tokens on a real ternd's data port: accepted, refused precisely, grants per stream,
@@ -267,5 +268,35 @@ struct AccessTokenTests {
         _ = try setup.daemon.request(
             "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
         guard case .message? = try bystander.nextSkippingPings() else { throw HarnessError("bystander disturbed") }
+    }
+
+    /// The Swift client library: an Access Token in HELLO, TOKEN_EXPIRING from `nextFrame`,
+    /// `refreshToken`, and a refusal as a thrown, non-fatal error.
+    @Test func swiftClientRefreshesItsToken() throws {
+        let setup = try Setup(["--token-clock-skew", "0", "--token-expiry-warning", "2"])
+        defer { setup.daemon.stop() }
+        let connection = try DataConnection("127.0.0.1:\(setup.daemon.dataPort)", token: setup.token(ttl: 3))
+        defer { connection.close() }
+        #expect(connection.welcome.version == 2)
+        let news = try connection.subscribe("news")
+        guard case .tokenExpiring(let expiring)? = try connection.nextFrame(timeout: .seconds(5)) else {
+            throw HarnessError("no TOKEN_EXPIRING")
+        }
+        #expect(expiring.remainingMilliseconds <= 2000)
+        do {
+            try connection.refreshToken(setup.token(ttl: 60, identity: "other"))
+            Issue.record("a token of another identity was accepted")
+        } catch TernClientError.server(let error) {
+            #expect(error.code == .refreshRefused && !error.fatal)
+        }
+        let expiresAt = try connection.refreshToken(setup.token(ttl: 60))
+        #expect(expiresAt >= UInt64(Date().timeIntervalSince1970) + 55)
+        Thread.sleep(forTimeInterval: 2.5)
+        _ = try setup.daemon.request(
+            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
+        guard case .message(let message)? = try connection.nextFrame(timeout: .seconds(5)) else {
+            throw HarnessError("the connection ended despite the refresh")
+        }
+        #expect(message.streamID == news.streamID)
     }
 }
