@@ -63,7 +63,7 @@ async def test_refresh_keeps_the_subscription_past_the_old_expiry(token_ternd: T
         await asyncio.sleep(2.5)
         token_ternd.publish_rest(name, '{"after": "refresh"}')
         event = await asyncio.wait_for(sub.__anext__(), 5)
-        assert isinstance(event, Message) and event.data == {"after": "refresh"}
+        assert isinstance(event, Message) and event.json() == {"after": "refresh"}
 
 
 async def test_without_refresh_the_connection_ends_with_token_expired(token_ternd: Ternd) -> None:

@@ -457,7 +457,9 @@ class RefreshToken:
     token: str
 
     def encode(self) -> bytes:
-        return _frame(FrameType.REFRESH_TOKEN, 0, _U32.pack(self.request_id) + _str(self.token, MAX_TOKEN_BYTES, "token"))
+        return _frame(
+            FrameType.REFRESH_TOKEN, 0, _U32.pack(self.request_id) + _str(self.token, MAX_TOKEN_BYTES, "token")
+        )
 
 
 @dataclass
