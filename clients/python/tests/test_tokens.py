@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -47,14 +47,18 @@ async def test_refresh_keeps_the_subscription_past_the_old_expiry(token_ternd: T
     key = create_key(token_ternd)
     name = token_ternd.create_stream()
     warnings: List[TokenExpiring] = []
+    warned = asyncio.Event()
+
+    def on_token_expiring(frame: TokenExpiring) -> None:
+        warnings.append(frame)
+        warned.set()
+
     async with Connection.open(token_ternd.data, token=mint(token_ternd, key, ttl=3), reconnect=False,
-                               on_token_expiring=warnings.append) as conn:  # fmt: skip
+                               on_token_expiring=on_token_expiring) as conn:  # fmt: skip
         assert conn.welcome is not None and conn.welcome.version == 2
         sub = await conn.subscribe(name)
-        deadline = time.monotonic() + 5
-        while not warnings and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert warnings and warnings[0].remaining_ms <= 2000
+        await asyncio.wait_for(warned.wait(), 5)
+        assert len(warnings) == 1 and warnings[0].remaining_ms <= 2000
         with pytest.raises(ServerError) as refused:
             await conn.refresh_token(mint(token_ternd, (key[0], "wrong secret")))
         assert refused.value.code == 12 and not refused.value.fatal
@@ -68,15 +72,19 @@ async def test_refresh_keeps_the_subscription_past_the_old_expiry(token_ternd: T
 
 async def test_without_refresh_the_connection_ends_with_token_expired(token_ternd: Ternd) -> None:
     key = create_key(token_ternd)
-    conn = await connect(token_ternd.data, token=mint(token_ternd, key, ttl=2), reconnect=False)
+    closed = asyncio.Event()
+
+    def on_state_change(state: ConnectionState, error: Optional[BaseException]) -> None:
+        if state is ConnectionState.CLOSED:
+            closed.set()
+
+    conn = await connect(token_ternd.data, token=mint(token_ternd, key, ttl=2), reconnect=False,
+                         on_state_change=on_state_change)  # fmt: skip
     try:
         sub = await conn.subscribe(token_ternd.create_stream())
         with pytest.raises(StreamEnded) as ended:
             await asyncio.wait_for(sub.__anext__(), 6)
         assert ended.value.reason == 13  # TOKEN_EXPIRED
-        deadline = time.monotonic() + 3
-        while conn.state is not ConnectionState.CLOSED and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert conn.state is ConnectionState.CLOSED
+        await asyncio.wait_for(closed.wait(), 3)
     finally:
         await conn.close()
