@@ -67,7 +67,10 @@ final class ReactorLoop {
             index: index, broker: broker, configuration: configuration, counters: mailbox.counters, shared: shared,
             logger: logger)
         epoll = try Epoll()
-        readBuffer = .allocate(byteCount: Self.readSize + configuration.maxFrameBody + WireLimits.headerSize, alignment: 16)
+        // A partial frame waiting for its rest is copied in front of each read: room for the
+        // largest frame, which may be a HELLO or REFRESH_TOKEN above `maxFrameBody`.
+        let largestFrame = max(configuration.maxFrameBody, WireLimits.maxTokenFrameBody) + WireLimits.headerSize
+        readBuffer = .allocate(byteCount: Self.readSize + largestFrame, alignment: 16)
         streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
         try epoll.add(mailbox.wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
         plane.onClose = { [unowned self] connection in self.forget(connection) }

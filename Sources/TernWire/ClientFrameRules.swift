@@ -7,12 +7,13 @@ public enum ClientFrameRules {
     /// - Parameter helloAccepted: whether the connection's HELLO was accepted (WELCOME sent).
     /// - Throws: `HELLO_REQUIRED` for anything but HELLO before it (whatever the body holds);
     ///   `UNEXPECTED_FRAME` for a second HELLO or a server-to-client type.
-    ///   - version: the connection's version once HELLO was accepted: a type of a later version is
-    ///     as unknown as an undefined one (`UNKNOWN_FRAME_TYPE`).
+    ///   - version: the connection's version once HELLO was accepted: a client-to-server type of a
+    ///     later version is as unknown as an undefined one (`UNKNOWN_FRAME_TYPE`). A server-to-client
+    ///     type is `UNEXPECTED_FRAME` from a client in every version.
     public static func check(_ type: FrameType, helloAccepted: Bool, version: UInt16 = WireLimits.protocolVersion)
         throws(WireError)
     {
-        if type.sinceVersion > version {
+        if type.isClientToServer && type.sinceVersion > version {
             throw WireError(.unknownFrameType, "frame type 0x\(String(type.rawValue, radix: 16)) is not defined in version \(version)")
         }
         if !helloAccepted {

@@ -28,6 +28,9 @@ public enum WireLimits {
     public static let maxHelloBody = 2 + 2 + 2 + maxClientNameBytes + 2 + maxTokenBytes
     /// Largest valid REFRESH_TOKEN body (request id and token); accepted likewise.
     public static let maxRefreshTokenBody = 4 + 2 + maxTokenBytes
+    /// The larger of the two: a server's read buffer must hold a frame this large whatever its
+    /// `max_frame_body`.
+    public static let maxTokenFrameBody = max(maxHelloBody, maxRefreshTokenBody)
     /// Longest `message` in ERROR.
     public static let maxErrorMessageBytes = 1024
     /// Bytes of a MESSAGE body before the payload: stream id (4) and sequence (8).

@@ -299,4 +299,31 @@ struct AccessTokenTests {
         }
         #expect(message.streamID == news.streamID)
     }
+
+    /// A token of several KiB in a HELLO above a small `--max-frame`, arriving in pieces with
+    /// more frames behind it in the same read: accepted, and the frames after it answered.
+    @Test func largeTokenAboveMaxFrameArrivingInPieces() throws {
+        let setup = try Setup(["--max-payload", "512", "--max-frame", "1024"])
+        defer { setup.daemon.stop() }
+        let patterns = (0..<200).map { "prices.region-\($0).*" }
+        let token = setup.token(grants: StreamGrants(subscribe: patterns, publish: ["orders"]))
+        #expect(token.utf8.count > 6000 && token.utf8.count <= WireLimits.maxTokenBytes, "\(token.utf8.count) bytes")
+        let hello = Frame.hello(.init(minVersion: 1, maxVersion: 2, clientName: "big", token: token)).encoded()
+        var pings: [UInt8] = []
+        for opaque in 0..<4000 { Frame.ping(UInt64(opaque)).encode(into: &pings) }
+        let client = try RawDataClient(port: setup.daemon.dataPort)
+        try client.send(Array(hello.prefix(100)))
+        Thread.sleep(forTimeInterval: 0.2)
+        try client.send(Array(hello.dropFirst(100)) + pings)
+        guard case .welcome(let welcome)? = try client.next() else { throw HarnessError("no WELCOME") }
+        #expect(welcome.maxFrameBody == 1024)
+        for opaque in 0..<4000 {
+            guard case .pong(let echoed)? = try client.next(), echoed == UInt64(opaque) else {
+                throw HarnessError("PONG \(opaque) missing")
+            }
+        }
+        // The big token's grants are in force.
+        try client.send(.subscribe(.init(requestID: 1, stream: "news")))
+        Self.expectRequestError(try client.next(), .subscribeNotGranted, requestID: 1)
+    }
 }
