@@ -15,6 +15,7 @@ import pytest
 from conftest import Ternd
 from tern_client import Connection, ConnectionState, Message, ServerError, StreamEnded, connect
 from tern_client.codec import TokenExpiring
+from tern_client.sync import Connection as SyncConnection
 
 
 def _b64(data: bytes) -> str:
@@ -88,3 +89,15 @@ async def test_without_refresh_the_connection_ends_with_token_expired(token_tern
         await asyncio.wait_for(closed.wait(), 3)
     finally:
         await conn.close()
+
+
+def test_blocking_connection_refreshes_its_token(token_ternd: Ternd) -> None:
+    key = create_key(token_ternd)
+    name = token_ternd.create_stream()
+    with SyncConnection(token_ternd.data, token=mint(token_ternd, key, ttl=60), reconnect=False) as conn:
+        sub = conn.subscribe(name)
+        expires_at = conn.refresh_token(mint(token_ternd, key, ttl=120))
+        assert expires_at >= int(time.time()) + 115
+        token_ternd.publish_rest(name, '{"n": 1}')
+        event = sub.next(timeout=5)
+        assert isinstance(event, Message) and event.json() == {"n": 1}
