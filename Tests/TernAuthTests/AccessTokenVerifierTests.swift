@@ -145,6 +145,21 @@ struct AccessTokenVerifierTests {
         }
     }
 
+    /// Deep nesting in an ignored claim, as deep as a token's size allows: refused or skipped,
+    /// never a crash.
+    @Test func deeplyNestedJSONDoesNotCrashTheVerifier() {
+        let depth = 2850
+        let nested = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        let body = payload().dropLast() + ",\"x\":\(nested)}"
+        let token = signed(header: Self.header, payload: String(body))
+        #expect(token.utf8.count <= AccessToken.maxBytes)
+        do {
+            _ = try verify(token)
+        } catch {
+            guard case .malformed = error else { Issue.record("\(error)"); return }
+        }
+    }
+
     @Test func tooManyGrantPatternsAreMalformed() {
         let many = StreamGrants(subscribe: (0...StreamGrants.maxPatterns).map { "s\($0)" })
         #expect(throws: AccessTokenError.self) { try verify(mint(grants: many)) }
