@@ -120,6 +120,7 @@ final class DataPortSession {
         if AccessToken.looksLikeJWT(hello.token) {
             // An Access Token is verified whether or not the server requires auth: its grants narrow.
             adopt(try verify(hello.token), on: connection)
+            plane.logger.debug("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token accepted")
         } else if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
             throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
         }
