@@ -32,18 +32,29 @@ let package = Package(
         // /metrics: swift-metrics API, Prometheus text backend.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.9.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        // HMAC-SHA256 for API key secrets and Access Tokens (JWT HS256).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Syscalls Glibc does not export (epoll, eventfd, accept4) and the ring's word-atomic copies.
         .target(name: "CTernShims"),
         // Pure wire codec: frame layout, encode/decode, limits. No I/O.
         .target(name: "TernWire", swiftSettings: strict),
+        // Credentials: API key secrets (hashed), Twilio Access Tokens (JWT HS256), per-stream grants.
+        // Pure: no sockets, no files, no clock of its own.
+        .target(
+            name: "TernAuth",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         // Streams, registry, broadcast rings, sids, limits. No sockets, no files.
-        .target(name: "TernCore", dependencies: ["TernWire", "CTernShims"], swiftSettings: strict),
+        .target(name: "TernCore", dependencies: ["TernWire", "TernAuth", "CTernShims"], swiftSettings: strict),
         // epoll threads, listeners, connections, out-buffers.
         .target(
             name: "TernReactor",
-            dependencies: ["TernCore", "TernWire", "CTernShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TernCore", "TernWire", "TernAuth", "CTernShims", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // Twilio-compatible REST API on Hummingbird.
@@ -78,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "ternd",
             dependencies: [
-                "TernCore", "TernReactor", "TernControl", "TernStore", "TernSystemd", "TernWire",
+                "TernCore", "TernReactor", "TernControl", "TernStore", "TernSystemd", "TernWire", "TernAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -91,16 +102,17 @@ let package = Package(
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernClient", "TernWire",
+                "TernClient", "TernWire", "TernAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
-        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire"]),
+        .testTarget(name: "TernAuthTests", dependencies: ["TernAuth"]),
+        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "TernAuth"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
-        .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire"]),
+        .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire", "TernAuth"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -41,21 +41,29 @@ public final class DataConnection {
 
     /// Connects to `address` (`host:port`, or a Unix socket path) and performs the handshake.
     public convenience init(
-        _ address: String, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10)
+        _ address: String, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10),
+        maxVersion: UInt16 = WireLimits.protocolVersion
     ) throws {
-        try self.init(endpoint: DataEndpoint(parsing: address), clientName: clientName, token: token, timeout: timeout)
+        try self.init(
+            endpoint: DataEndpoint(parsing: address), clientName: clientName, token: token, timeout: timeout,
+            maxVersion: maxVersion)
     }
 
     /// Connects to `endpoint` and performs the HELLO/WELCOME handshake.
     /// - Throws: `TernClientError.server` if the server refuses (e.g. `TOO_MANY_CONNECTIONS`,
     ///   `AUTH_FAILED`), `.timedOut` if no WELCOME arrives within `timeout`.
+    ///   - token: the auth token, or an Access Token (protocol.md §4.13).
+    ///   - maxVersion: the highest protocol version to offer (2: token refresh and expiry warnings).
     public init(
-        endpoint: DataEndpoint, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10)
+        endpoint: DataEndpoint, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10),
+        maxVersion: UInt16 = WireLimits.protocolVersion
     ) throws {
         let transport = FrameTransport(fd: try SocketCalls.connect(to: endpoint))
         transport.append(
-            .hello(Frame.Hello(minVersion: WireLimits.protocolVersion, maxVersion: WireLimits.protocolVersion,
-                               clientName: clientName, token: token)))
+            .hello(
+                Frame.Hello(
+                    minVersion: WireLimits.minimumProtocolVersion, maxVersion: maxVersion, clientName: clientName,
+                    token: token)))
         guard let reply = try transport.readFrame(until: Deadline(after: timeout)) else {
             throw TernClientError.timedOut("no WELCOME from \(endpoint) within \(timeout)")
         }
@@ -125,6 +133,19 @@ public final class DataConnection {
         return try text.withUTF8 { try publish(streamID: streamID, payload: UnsafeRawBufferPointer($0), ack: ack) }
     }
 
+    /// Replaces the connection's Access Token before it expires (version 2; answer the
+    /// `.tokenExpiring` frame `nextFrame` hands out with this). Returns the new `exp`.
+    /// - Throws: `TernClientError.server` with the token's error (`TOKEN_EXPIRED`,
+    ///   `TOKEN_SIGNATURE_INVALID`, `REFRESH_REFUSED`, …; not fatal: the old token stays).
+    @discardableResult
+    public func refreshToken(_ token: String) throws -> UInt64 {
+        let requestID = takeRequestID()
+        transport.append(.refreshToken(requestID: requestID, token: token))
+        let answer = try awaitAnswer(to: requestID, request: "REFRESH_TOKEN")
+        guard case .tokenRefreshed(_, let expiresAt) = answer else { throw unexpected(answer, for: "REFRESH_TOKEN") }
+        return expiresAt
+    }
+
     /// Sends every buffered frame.
     /// - Parameter timeout: how long to wait for the socket to take it all; nil waits as long as
     ///   needed. A server that stops reading makes this throw `.timedOut` instead of hanging.
@@ -136,7 +157,7 @@ public final class DataConnection {
 
     // MARK: Pushed frames
 
-    /// The next frame the server pushed: `.message`, `.dropped`, `.streamEnded`, or `.error`
+    /// The next frame the server pushed: `.message`, `.dropped`, `.streamEnded`, `.tokenExpiring`, or `.error`
     /// (a refused unacknowledged publish, or a fatal error just before the server closes).
     /// Returns nil if none arrives within `timeout` (nil waits forever; `.zero` only looks at
     /// what is already received). Buffered publishes are sent while waiting.
@@ -146,7 +167,7 @@ public final class DataConnection {
         let deadline = Deadline(after: timeout)
         while let frame = try transport.readFrame(until: deadline) {
             switch frame {
-            case .message, .dropped, .streamEnded, .error: return frame
+            case .message, .dropped, .streamEnded, .error, .tokenExpiring: return frame
             case .ping(let opaque): transport.append(.pong(opaque))
             default: continue  // a PONG, or the late answer to a request that timed out
             }
@@ -185,9 +206,10 @@ public final class DataConnection {
             case .subscribed(let answer) where answer.requestID == requestID: return frame
             case .unsubscribed(let answerID, _) where answerID == requestID: return frame
             case .published(let answer) where answer.requestID == requestID: return frame
+            case .tokenRefreshed(let answerID, _) where answerID == requestID: return frame
             case .error(let error) where error.requestID == requestID || error.fatal:
                 throw TernClientError.server(error)
-            case .message, .dropped, .streamEnded, .error: queuedEvents.append(frame)
+            case .message, .dropped, .streamEnded, .error, .tokenExpiring: queuedEvents.append(frame)
             case .ping(let opaque): transport.append(.pong(opaque))
             default: continue
             }

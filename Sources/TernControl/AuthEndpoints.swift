@@ -9,13 +9,28 @@ extension ControlAPI {
     /// `WWW-Authenticate` of every 401, so browsers and curl know to offer Basic credentials.
     static let authenticateChallenge = #"Basic realm="Tern""#
 
+    /// Who sent a request.
+    enum Principal: Equatable {
+        /// Authentication is off.
+        case anonymous
+        /// Account sid and auth token.
+        case account
+        /// An API key's sid and secret (Twilio's `Client(key_sid, secret, account_sid)`).
+        case apiKey(String)
+    }
+
     /// Throws 401/20003 unless authentication is off or `authorization` (the header's value)
-    /// names this account. Compares in constant time (see `Credentials.accepts`).
-    func authenticate(authorization: String?) throws(ControlError) {
-        guard let credentials = configuration.credentials else { return }
-        guard let authorization, let basic = BasicAuthorization(header: authorization),
-            credentials.current.accepts(user: basic.user, password: basic.password)
-        else { throw .unauthenticated }
+    /// names this account (`AC…:auth token`) or one of its API keys (`SK…:secret`). Compares in
+    /// constant time (see `Credentials.accepts`, `KeySecret.matches`).
+    func authenticate(authorization: String?) throws(ControlError) -> Principal {
+        guard let credentials = configuration.credentials else { return .anonymous }
+        guard let authorization, let basic = BasicAuthorization(header: authorization) else { throw .unauthenticated }
+        if basic.user.hasPrefix("SK") {
+            guard broker.keyAccepts(sid: basic.user, secret: basic.password) else { throw .unauthenticated }
+            return .apiKey(basic.user)
+        }
+        guard credentials.current.accepts(user: basic.user, password: basic.password) else { throw .unauthenticated }
+        return .account
     }
 
     /// Makes a new auth token, saves it through `ControlAPIConfiguration.persistAuthToken`, puts it

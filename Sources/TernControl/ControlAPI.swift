@@ -49,6 +49,16 @@ struct ControlAPI: Sendable {
             return try publishMessage(serviceSid: serviceSid, streamKey: streamKey, request)
         case .authToken:
             return try rotateAuthToken(request)
+        case .keys(let accountSid):
+            try requireAccount(accountSid, request)
+            return request.method == .post ? try createKey(request) : try listKeys(accountSid: accountSid, request)
+        case .key(let accountSid, let sid):
+            try requireAccount(accountSid, request)
+            switch request.method {
+            case .post: return try updateKey(sid: sid, request)
+            case .delete: return try deleteKey(sid: sid, request)
+            default: return try fetchKey(sid: sid, request)
+            }
         case .metrics:
             return try await metrics(request)
         case .connections:

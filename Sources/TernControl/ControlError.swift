@@ -14,7 +14,9 @@ import TernCore
 /// | unknown stream, by sid or by unique name (also: deleted meanwhile) | 404  | 20404 |
 /// | `POST /v1/Tern/AuthToken` while authentication is off             | 404  | 20404 |
 /// | method not allowed on a known path (`Allow` header lists the good ones) | 405 | 20004 |
-/// | `FriendlyName` of a service not UTF-8, or over 255 characters     | 400  | 20002 |
+/// | `FriendlyName` of a service not UTF-8, or over 255 characters (a key's: over 64) | 400  | 20002 |
+/// | an API key (`SK…:secret`) used on `…/Keys…` or `/v1/Tern/AuthToken` | 403 | 20403 |
+/// | unknown API key sid, or an account sid in a `/2010-04-01/Accounts/…` path that is not this server's | 404 | 20404 |
 /// | deleting the default service (the data port resolves bare stream names in it) | 403 | 20403 |
 /// | `UniqueName` already used in the service                          | 409  | 54301 |
 /// | `UniqueName` empty, over 320 characters, sid-shaped, or not UTF-8 | 400  | 54302 |
@@ -72,6 +74,13 @@ struct ControlError: Error, Sendable, Equatable {
         ControlError(
             status: .notFound, code: 20404,
             message: "The requested resource \(resourcePath) was not found: authentication is off (ternd --auth off)")
+    }
+
+    /// Twilio's standard API keys cannot manage keys or credentials.
+    static func keyForbidden(_ sid: String) -> ControlError {
+        ControlError(
+            status: .forbidden, code: 20403,
+            message: "Forbidden: API key \(sid) cannot manage API keys or the auth token; use the account's auth token")
     }
 
     static func invalidFriendlyName(_ why: String) -> ControlError {
@@ -172,7 +181,8 @@ extension ControlError {
     /// The REST answer to a broker refusal. `resourcePath` names the resource for a 404.
     init(_ error: BrokerError, resourcePath: String, maxPayload: Int) {
         switch error {
-        case .serviceNotFound, .streamNotFound: self = .notFound(resourcePath)
+        case .serviceNotFound, .streamNotFound, .keyNotFound: self = .notFound(resourcePath)
+        case .invalidFriendlyName(let why): self = .invalidFriendlyName(why)
         case .uniqueNameTaken(let name): self = .uniqueNameTaken(name)
         case .invalidUniqueName(let why): self = .invalidUniqueName(why)
         case .invalidTtl(let why): self = .invalidTtl(why)

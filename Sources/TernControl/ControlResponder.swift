@@ -34,8 +34,10 @@ struct ControlResponder: HTTPResponder {
         let resourcePath = path.hasPrefix("/v1/") ? String(path.dropFirst(3)) : path
         // Credentials first, so that without them even the shape of the API (which paths exist,
         // which methods they take) stays hidden; only the health check is open to all.
-        if route != .health { try api.authenticate(authorization: request.headers[.authorization]) }
+        var principal = ControlAPI.Principal.anonymous
+        if route != .health { principal = try api.authenticate(authorization: request.headers[.authorization]) }
         guard let route else { throw ControlError.notFound(resourcePath) }
+        if case .apiKey(let sid) = principal, route.needsAccountCredentials { throw ControlError.keyForbidden(sid) }
         guard route.allowedMethods.contains(request.method) else {
             var reply = ControlReply.error(.methodNotAllowed(request.method))
             reply.allow = route.allowedMethods

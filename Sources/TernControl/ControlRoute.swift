@@ -12,6 +12,10 @@ enum ControlRoute: Equatable {
     case messages(serviceSid: String, streamKey: String)
     /// `/v1/Tern/AuthToken`: Tern's own token rotation (not a Twilio resource).
     case authToken
+    /// `/2010-04-01/Accounts/{AccountSid}/Keys.json`: Twilio's API keys.
+    case keys(accountSid: String)
+    /// `/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}.json`.
+    case key(accountSid: String, sid: String)
     /// `/metrics`: Prometheus text.
     case metrics
     /// `/connz`: the data port's connections (as nats-server's `/connz`).
@@ -37,6 +41,10 @@ enum ControlRoute: Equatable {
             self = .streams(serviceSid: decoded[2])
         case 5 where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams":
             self = .stream(serviceSid: decoded[2], key: decoded[4])
+        case 4 where decoded[0] == "2010-04-01" && decoded[1] == "Accounts" && decoded[3] == "Keys.json":
+            self = .keys(accountSid: decoded[2])
+        case 5 where decoded[0] == "2010-04-01" && decoded[1] == "Accounts" && decoded[3] == "Keys" && decoded[4].hasSuffix(".json"):
+            self = .key(accountSid: decoded[2], sid: String(decoded[4].dropLast(5)))
         case 6
         where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams" && decoded[5] == "Messages":
             self = .messages(serviceSid: decoded[2], streamKey: decoded[4])
@@ -48,8 +56,8 @@ enum ControlRoute: Equatable {
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
         case .health, .metrics, .connections: return [.get]
-        case .services, .streams: return [.get, .post]
-        case .service, .stream: return [.get, .post, .delete]
+        case .services, .streams, .keys: return [.get, .post]
+        case .service, .stream, .key: return [.get, .post, .delete]
         case .messages, .authToken: return [.post]
         }
     }
@@ -65,6 +73,8 @@ enum ControlRoute: Equatable {
         case .stream: return "/v1/Services/{ServiceSid}/Streams/{Sid}"
         case .messages: return "/v1/Services/{ServiceSid}/Streams/{Sid}/Messages"
         case .authToken: return "/v1/Tern/AuthToken"
+        case .keys: return "/2010-04-01/Accounts/{AccountSid}/Keys.json"
+        case .key: return "/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}.json"
         case .metrics: return "/metrics"
         case .connections: return "/connz"
         }
@@ -74,5 +84,16 @@ enum ControlRoute: Equatable {
     var carriesMessageData: Bool {
         if case .messages = self { return true }
         return false
+    }
+}
+
+extension ControlRoute {
+    /// Routes only the account's own credentials may use: an API key may not manage keys or
+    /// rotate the auth token (as Twilio's standard keys may not).
+    var needsAccountCredentials: Bool {
+        switch self {
+        case .keys, .key, .authToken: return true
+        default: return false
+        }
     }
 }

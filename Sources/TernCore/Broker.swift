@@ -1,4 +1,5 @@
 import Synchronization
+import TernAuth
 import TernWire
 
 /// The broker core: services, streams, publishing, expiry and the hand-off to reader groups.
@@ -16,7 +17,9 @@ public final class Broker: Sendable {
     private let registry = StreamRegistry()
     private let services: Locked<[String: SyncService]>
     private let expiries = ExpiryQueue()
-    private let store: (any BrokerStore)?
+    let store: (any BrokerStore)?
+    /// API keys and the root their secrets derive from (`Broker+Keys.swift`).
+    let keyRing: KeyRing
     /// Control-plane changes (create, update, delete, expiry) happen one at a time, each with its
     /// store write: a check and the write that depends on it cannot interleave with another
     /// change. Without it an update racing a delete stored the deleted stream again, and a
@@ -35,10 +38,13 @@ public final class Broker: Sendable {
 
     /// - Parameters:
     ///   - services: the stored services; the default service is created if it is not among them.
+    ///   - keys: the stored API keys; `keyRoot` the secret their secrets derive from (`KeySecret`).
     public init(
         limits: BrokerLimits, accountSid: String, defaultServiceSid: String, services stored: [SyncService] = [],
-        store: (any BrokerStore)? = nil, now: UnixTime = .now()
+        keys: [APIKey] = [], keyRoot: [UInt8] = KeySecret.generateRoot(), store: (any BrokerStore)? = nil,
+        now: UnixTime = .now()
     ) throws(BrokerError) {
+        keyRing = KeyRing(root: keyRoot, keys: keys)
         currentLimits = Locked(limits)
         maxPayload = Atomic(limits.maxPayload)
         self.accountSid = accountSid
@@ -104,6 +110,16 @@ public final class Broker: Sendable {
             services.withLock { _ = $0.removeValue(forKey: sid) }
             for stream in registry.streams(serviceSid: sid) { endStream(stream, reason: .deleted) }
         }
+    }
+
+    /// Runs a control-plane change under `changes` (one at a time, with its store write).
+    func withChanges<Result>(_ body: () throws(BrokerError) -> Result) throws(BrokerError) -> Result {
+        try changes.withLock { _ throws(BrokerError) -> Result in try body() }
+    }
+
+    /// Calls `body` for every installed reader group.
+    func forEachReaderGroup(_ body: (any StreamReaderGroup) -> Void) {
+        for group in readerGroups { body(group) }
     }
 
     private func requireService(_ sid: String) throws(BrokerError) {

@@ -15,6 +15,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
     case storageFailed(String)
     /// Limits given to `reload(limits:)` that cannot work.
     case invalidLimits(String)
+    case keyNotFound(String)
+    case invalidFriendlyName(String)
 
     /// The data-port error code for this error.
     public var wireCode: ErrorCode {
@@ -24,7 +26,7 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .payloadTooLarge: return .payloadTooLarge
         case .invalidPayload: return .invalidPayload
         case .rateLimited: return .rateLimited
-        case .storageFailed, .invalidLimits: return .streamNotFound
+        case .storageFailed, .invalidLimits, .keyNotFound, .invalidFriendlyName: return .streamNotFound
         }
     }
 
@@ -42,6 +44,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .rateLimited(let rate): return "Stream publish rate exceeded (\(rate) messages per second)"
         case .storageFailed(let why): return "Storage failed: \(why)"
         case .invalidLimits(let why): return "Invalid limits: \(why)"
+        case .keyNotFound(let sid): return "The requested resource /Keys/\(sid) was not found"
+        case .invalidFriendlyName(let why): return why
         }
     }
 }

@@ -21,6 +21,11 @@ public protocol BrokerStore: Sendable {
     func deleteStream(sid: String) throws
     /// Deletes several streams in one transaction (expiry sweeps).
     func deleteStreams(sids: [String]) throws
+    /// Inserts a new API key (its salted secret hash, never the secret); throws if its sid exists.
+    func insertKey(_ key: APIKey) throws
+    /// Updates a stored key's friendly name and date; false if it is not stored.
+    func updateKey(_ key: APIKey) throws -> Bool
+    func deleteKey(sid: String) throws
 }
 
 /// A stream as stored: everything but the live state (ring, sequence, subscribers).

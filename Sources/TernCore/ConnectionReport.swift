@@ -5,6 +5,9 @@ public struct ConnectionReport: Sendable {
     public var id: UInt64
     public var peer: String
     public var clientName: String
+    /// The Access Token's `grants.identity` and signing key, for connections that presented one.
+    public var identity: String?
+    public var keySid: String?
     public var state: String
     public var reactorThread: Int
     public var uptimeMilliseconds: Int64
@@ -42,11 +45,22 @@ public struct ConnectionReport: Sendable {
     }
 }
 
+extension ConnectionReport {
+    /// The report with the connection's token identity.
+    public func withIdentity(_ identity: String?, keySid: String?) -> ConnectionReport {
+        var report = self
+        report.identity = identity
+        report.keySid = keySid
+        return report
+    }
+}
+
 /// A connection that closed recently, with why.
 public struct ClosedConnectionReport: Sendable {
     public var id: UInt64
     public var peer: String
     public var clientName: String
+    public var identity: String?
     public var reason: String
     public var closedAgoMilliseconds: Int64
     public var messagesDelivered: UInt64
@@ -54,11 +68,12 @@ public struct ClosedConnectionReport: Sendable {
 
     public init(
         id: UInt64, peer: String, clientName: String, reason: String, closedAgoMilliseconds: Int64,
-        messagesDelivered: UInt64, messagesDropped: UInt64
+        messagesDelivered: UInt64, messagesDropped: UInt64, identity: String? = nil
     ) {
         self.id = id
         self.peer = peer
         self.clientName = clientName
+        self.identity = identity
         self.reason = reason
         self.closedAgoMilliseconds = closedAgoMilliseconds
         self.messagesDelivered = messagesDelivered

@@ -8,6 +8,7 @@ public enum Sid {
         case service = "IS"
         case account = "AC"
         case message = "TZ"
+        case apiKey = "SK"
     }
 
     public static func generate(_ kind: Kind) -> String {

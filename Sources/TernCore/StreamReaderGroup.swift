@@ -12,4 +12,8 @@ public protocol StreamReaderGroup: AnyObject, Sendable {
     /// `stream` ended (`stream.ended` says why). Called once, for groups in `stream.memberMask`.
     /// The group drains what is left, tells its subscribers and forgets the stream.
     func streamEnded(_ stream: BrokerStream)
+
+    /// The API key `keySid` was deleted: the group ends its connections authenticated by it.
+    /// Called once per group.
+    func keyRevoked(_ keySid: String)
 }

@@ -1,3 +1,4 @@
+import TernAuth
 import TernCore
 import TernWire
 
@@ -18,6 +19,9 @@ final class Connection {
     struct Subscription {
         let stream: BrokerStream
         var delivering: Bool
+        /// The connection's token grants PUBLISH here (always true without a token): decided
+        /// once at SUBSCRIBE, so PUBLISH never looks at grants.
+        var mayPublish = true
         /// Messages lost since the last DROPPED notice, by reason.
         var droppedSlow: UInt64 = 0
         var droppedLapped: UInt64 = 0
@@ -32,6 +36,14 @@ final class Connection {
     let acceptedAt: Int64
     var state: State = .awaitingHello
     var clientName = ""
+    /// The protocol version agreed in WELCOME.
+    var version: UInt16 = 1
+    /// The verified Access Token the connection opened (or last refreshed) with, if any.
+    var accessToken: AccessToken?
+    /// Monotonic ms at which the token (with the clock skew) expires.
+    var tokenDeadline: Int64?
+    /// TOKEN_EXPIRING was sent for the current token.
+    var tokenWarned = false
     /// Last time any bytes arrived (monotonic ms), for the idle check.
     var lastHeard: Int64
     var pingSentAt: Int64?
@@ -72,6 +84,12 @@ final class Connection {
         acceptedAt = now
         lastHeard = now
         outbound = OutboundBuffer(limit: outBufferBytes)
+    }
+
+    /// " as <identity>" for logs, when the connection presented an Access Token.
+    var identityNote: String {
+        guard let accessToken else { return "" }
+        return " as \(accessToken.identity) with key \(accessToken.keySid)"
     }
 
     /// Records `count` lost messages for a subscription, to be reported with DROPPED.

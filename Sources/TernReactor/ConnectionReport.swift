@@ -15,5 +15,7 @@ extension ConnectionReport {
             messagesDropped: connection.messagesDropped, bytesWritten: connection.bytesWritten,
             framesReceived: connection.framesReceived, pendingBytes: connection.outbound.count,
             outBufferAllocated: connection.outbound.allocatedBytes)
+        identity = connection.accessToken?.identity
+        keySid = connection.accessToken?.keySid
     }
 }

@@ -17,6 +17,8 @@ final class DataPlane {
     let logger: Logger
     /// Monotonic milliseconds; the embedded harness passes a clock it moves itself.
     let now: () -> Int64
+    /// Wall-clock Unix seconds, for Access Token `nbf`/`exp`; the harness moves it too.
+    let unixSeconds: () -> Int64
     private(set) var fanOut: StreamFanOut!
     private(set) var session: DataPortSession!
     /// Connections with output to write once the current step is over.
@@ -32,8 +34,10 @@ final class DataPlane {
 
     init(
         index: Int, broker: Broker, configuration: ReactorConfiguration, counters: ReactorCounters,
-        shared: ReactorShared, logger: Logger, now: @escaping () -> Int64 = MonotonicTime.milliseconds
+        shared: ReactorShared, logger: Logger, now: @escaping () -> Int64 = MonotonicTime.milliseconds,
+        unixSeconds: @escaping () -> Int64 = { UnixTime.now().milliseconds / 1000 }
     ) {
+        self.unixSeconds = unixSeconds
         self.index = index
         self.shared = shared
         self.broker = broker
@@ -161,7 +165,7 @@ final class DataPlane {
         counters.add(1, to: .connectionsClosed)
         rememberClosed(connection, reason: reason)
         onClose?(connection)
-        logger.debug("connection \(connection.id) (\(connection.peer)) closed: \(reason)")
+        logger.debug("connection \(connection.id) (\(connection.peer)\(connection.identityNote)) closed: \(reason)")
     }
 
     private func rememberClosed(_ connection: Connection, reason: String) {
@@ -171,7 +175,7 @@ final class DataPlane {
                 ClosedConnectionReport(
                     id: connection.id, peer: connection.peer, clientName: connection.clientName, reason: reason,
                     closedAgoMilliseconds: 0, messagesDelivered: connection.messagesDelivered,
-                    messagesDropped: connection.messagesDropped),
+                    messagesDropped: connection.messagesDropped, identity: connection.accessToken?.identity),
                 now()
             ))
     }

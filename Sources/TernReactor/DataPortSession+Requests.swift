@@ -14,7 +14,13 @@ extension DataPortSession {
         if run.connection !== connection || run.streamID != request.streamID {
             appendRun(&run)
             guard let stream = publishTarget(connection, streamID: request.streamID) else {
-                answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+                if connection.subscriptions[request.streamID] != nil {
+                    answerError(
+                        connection, requestID: request.requestID, .publishNotGranted,
+                        "the connection's Access Token does not grant publishing to stream \(request.streamID)")
+                } else {
+                    answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+                }
                 return
             }
             run.bind(connection: connection, stream: stream)
@@ -71,7 +77,7 @@ extension DataPortSession {
     /// The stream a connection publishes to by id: the last one it used, else one of its own.
     private func publishTarget(_ connection: Connection, streamID: UInt32) -> BrokerStream? {
         if let cached = connection.lastPublishTarget, cached.id == streamID { return cached }
-        guard let subscription = connection.subscriptions[streamID] else { return nil }
+        guard let subscription = connection.subscriptions[streamID], subscription.mayPublish else { return nil }
         connection.lastPublishTarget = subscription.stream
         return subscription.stream
     }
@@ -105,6 +111,11 @@ extension DataPortSession {
             return
         }
         let delivering = !request.attachOnly
+        var mayPublish = true
+        if let token = connection.accessToken {
+            guard let granted = grantCheck(connection, token, stream: stream, request: request) else { return }
+            mayPublish = granted
+        }
         if let existing = connection.subscriptions[stream.id] {
             guard existing.delivering != delivering else {
                 answerError(connection, requestID: request.requestID, .alreadySubscribed, "stream '\(request.stream)' is already \(delivering ? "subscribed" : "attached") on this connection")
@@ -119,6 +130,7 @@ extension DataPortSession {
             answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
             return
         }
+        if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
         plane.sendControl(
             connection,
             .subscribed(
@@ -150,6 +162,7 @@ extension DataPortSession {
                 fail(connection, requestID: 0, .handshakeTimeout, "no HELLO within \(configuration.handshakeTimeoutMilliseconds) ms")
             }
         case .open:
+            if let deadline = connection.tokenDeadline, checkToken(connection, deadline: deadline, now: now) { return }
             let interval = Int64(configuration.pingIntervalMilliseconds)
             guard interval > 0 else { return }
             if let sentAt = connection.pingSentAt {

@@ -1,3 +1,4 @@
+import TernAuth
 import TernCore
 import TernWire
 
@@ -84,7 +85,9 @@ final class DataPortSession {
     /// runs). Throws only for connection-level (fatal) violations; request-level problems are
     /// answered with a non-fatal ERROR here.
     private func handleFrame(_ connection: Connection, header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
-        try ClientFrameRules.check(header.type, helloAccepted: connection.state != .awaitingHello)
+        try ClientFrameRules.check(
+            header.type, helloAccepted: connection.state != .awaitingHello,
+            version: connection.state == .awaitingHello ? WireLimits.protocolVersion : connection.version)
         switch header.type {
         case .hello:
             try hello(connection, Frame.decode(header: header, body: body))
@@ -100,7 +103,11 @@ final class DataPortSession {
         case .pong:
             _ = try Frame.decode(header: header, body: body)
             connection.pingSentAt = nil
-        case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error:
+        case .refreshToken:
+            guard case .refreshToken(let requestID, let token) = try Frame.decode(header: header, body: body) else { return }
+            refresh(connection, requestID: requestID, token: token)
+        case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
+            .tokenExpiring, .tokenRefreshed:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break
@@ -110,10 +117,15 @@ final class DataPortSession {
     private func hello(_ connection: Connection, _ frame: Frame) throws(WireError) {
         guard case .hello(let hello) = frame else { return }
         let version = try ClientFrameRules.version(for: hello)
-        if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
+        if AccessToken.looksLikeJWT(hello.token) {
+            // An Access Token is verified whether or not the server requires auth: its grants narrow.
+            adopt(try verify(hello.token), on: connection)
+            plane.logger.debug("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token accepted")
+        } else if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
             throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
         }
         connection.clientName = hello.clientName
+        connection.version = version
         connection.state = .open
         plane.sendControl(
             connection,
@@ -137,7 +149,8 @@ final class DataPortSession {
     /// A protocol violation: one exit for all of them, logging a snippet of the offending bytes.
     private func reject(_ connection: Connection, _ error: WireError, bytes: UnsafeRawBufferPointer, at offset: Int) {
         let snippet = bytes[offset..<min(bytes.count, offset + 16)].map { String($0, radix: 16) }.joined(separator: " ")
-        plane.logger.info("closing connection \(connection.id) (\(connection.peer)): \(error) [bytes: \(snippet)]")
+        plane.logger.info(
+            "closing connection \(connection.id) (\(connection.peer)\(connection.identityNote)): \(error) [bytes: \(snippet)]")
         plane.counters.recordRejected(error.code)
         fail(connection, requestID: 0, error.code, error.message)
     }

@@ -27,6 +27,10 @@ public struct ReactorConfiguration: Sendable {
     public var readBudgetBytes: Int = 4 << 20
     /// When set, HELLO must carry the account's auth token as `token` (else AUTH_FAILED).
     public var credentials: CredentialsHolder?
+    /// Seconds of clock difference allowed on an Access Token's `nbf` and `exp`.
+    public var tokenClockSkewSeconds: Int = 10
+    /// How long before its token expires a version-2 connection gets TOKEN_EXPIRING.
+    public var tokenExpiryWarningMilliseconds: Int = 60_000
     /// Shown in WELCOME.
     public var serverName: String = "ternd"
 
@@ -39,9 +43,6 @@ public struct ReactorConfiguration: Sendable {
             problems.append(
                 "max frame (\(maxFrameBody)) must be at least max payload + \(WireLimits.frameBodySlack) (\(maxPayload + WireLimits.frameBodySlack))")
         }
-        if maxFrameBody < WireLimits.maxHelloBody {
-            problems.append("max frame (\(maxFrameBody)) must be at least \(WireLimits.maxHelloBody), the largest HELLO")
-        }
         if outBufferBytes < maxFrameBody + WireLimits.headerSize {
             problems.append("out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))")
         }
@@ -50,6 +51,10 @@ public struct ReactorConfiguration: Sendable {
         if maxSubscriptionsPerConnection < 1 { problems.append("max subscriptions must be at least 1") }
         if handshakeTimeoutMilliseconds < 1 { problems.append("handshake timeout must be positive") }
         if pingIntervalMilliseconds < 0 { problems.append("ping interval must not be negative") }
+        if tokenClockSkewSeconds < 0 || tokenClockSkewSeconds > 3600 {
+            problems.append("token clock skew must be between 0 and 3600 seconds")
+        }
+        if tokenExpiryWarningMilliseconds < 0 { problems.append("token expiry warning must not be negative") }
         return problems
     }
 }

@@ -67,7 +67,10 @@ final class ReactorLoop {
             index: index, broker: broker, configuration: configuration, counters: mailbox.counters, shared: shared,
             logger: logger)
         epoll = try Epoll()
-        readBuffer = .allocate(byteCount: Self.readSize + configuration.maxFrameBody + WireLimits.headerSize, alignment: 16)
+        // A partial frame waiting for its rest is copied in front of each read: room for the
+        // largest frame, which may be a HELLO or REFRESH_TOKEN above `maxFrameBody`.
+        let largestFrame = max(configuration.maxFrameBody, WireLimits.maxTokenFrameBody) + WireLimits.headerSize
+        readBuffer = .allocate(byteCount: Self.readSize + largestFrame, alignment: 16)
         streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
         try epoll.add(mailbox.wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
         plane.onClose = { [unowned self] connection in self.forget(connection) }
@@ -157,8 +160,15 @@ final class ReactorLoop {
             work.dirty.removeAll(keepingCapacity: true)
             work.ended.removeAll(keepingCapacity: true)
             work.reports.removeAll(keepingCapacity: true)
+            work.revokedKeys.removeAll(keepingCapacity: true)
         }
         plane.streamsChanged(dirty: work.dirty, ended: work.ended)
+        if !work.revokedKeys.isEmpty {
+            let revoked = Set(work.revokedKeys)
+            for case let connection? in connections {
+                if let keySid = connection.accessToken?.keySid, revoked.contains(keySid) { plane.session.revoke(connection) }
+            }
+        }
         if !work.reports.isEmpty {
             let (open, closed) = report()
             for reply in work.reports { reply(open, closed) }

@@ -12,6 +12,8 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
         var dirty: [BrokerStream] = []
         var ended: [BrokerStream] = []
         var reports: [ReportReply] = []
+        /// API keys deleted since the last turn.
+        var revokedKeys: [String] = []
         var stop = false
     }
 
@@ -43,6 +45,10 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
         post { $0.ended.append(stream) }
     }
 
+    func keyRevoked(_ keySid: String) {
+        post { $0.revokedKeys.append(keySid) }
+    }
+
     /// Asks the thread for a report of its connections; `reply` runs on the thread.
     func requestReport(_ reply: @escaping ReportReply) {
         post { $0.reports.append(reply) }
@@ -71,6 +77,7 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
             swap(&taken.dirty, &waiting.dirty)
             swap(&taken.ended, &waiting.ended)
             swap(&taken.reports, &waiting.reports)
+            swap(&taken.revokedKeys, &waiting.revokedKeys)
             taken.stop = waiting.stop
             waiting.stop = false
             pending.store(0, ordering: .sequentiallyConsistent)

@@ -44,6 +44,21 @@ enum StoreSchema {
                     );
                     """)
         }
+        migrator.registerMigration("v2 api keys") { db in
+            // A key's secret is never stored: only a random salt and SHA-256(salt ‖ secret).
+            try db.execute(
+                sql: """
+                    CREATE TABLE api_keys (
+                        sid TEXT PRIMARY KEY NOT NULL,
+                        account_sid TEXT NOT NULL,
+                        friendly_name TEXT,
+                        date_created INTEGER NOT NULL,
+                        date_updated INTEGER NOT NULL,
+                        secret_salt BLOB NOT NULL,
+                        secret_hash BLOB NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 }

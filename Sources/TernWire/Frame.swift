@@ -17,6 +17,22 @@ public enum Frame: Equatable, Sendable {
     case error(ErrorFrame)
     case ping(UInt64)
     case pong(UInt64)
+    /// Version 2 (protocol.md §4.13).
+    case refreshToken(requestID: UInt32, token: String)
+    case tokenExpiring(TokenExpiring)
+    case tokenRefreshed(requestID: UInt32, expiresAt: UInt64)
+
+    /// TOKEN_EXPIRING: the connection's token expires at `expiresAt` (Unix seconds), in
+    /// `remainingMilliseconds` by the server's clock.
+    public struct TokenExpiring: Equatable, Sendable {
+        public var expiresAt: UInt64
+        public var remainingMilliseconds: UInt32
+
+        public init(expiresAt: UInt64, remainingMilliseconds: UInt32) {
+            self.expiresAt = expiresAt
+            self.remainingMilliseconds = remainingMilliseconds
+        }
+    }
 
     public struct Hello: Equatable, Sendable {
         public var minVersion: UInt16
@@ -179,4 +195,9 @@ public enum StreamEndReason: UInt8, Sendable {
     case deleted = 1
     case expired = 2
     case shutdown = 3
+    /// The connection's Access Token expired without a refresh (the connection then closes with
+    /// ERROR `TOKEN_EXPIRED`, the same number).
+    case tokenExpired = 13
+    /// The API key that signed the connection's token was deleted (then ERROR `KEY_REVOKED`).
+    case keyRevoked = 15
 }

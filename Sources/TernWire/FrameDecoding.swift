@@ -97,6 +97,14 @@ extension Frame {
             frame = .ping(try reader.readU64("opaque"))
         case .pong:
             frame = .pong(try reader.readU64("opaque"))
+        case .refreshToken:
+            frame = .refreshToken(
+                requestID: try reader.readU32("request_id"), token: try reader.readString("token", limit: WireLimits.maxTokenBytes))
+        case .tokenExpiring:
+            frame = .tokenExpiring(
+                TokenExpiring(expiresAt: try reader.readU64("expires_at"), remainingMilliseconds: try reader.readU32("remaining_ms")))
+        case .tokenRefreshed:
+            frame = .tokenRefreshed(requestID: try reader.readU32("request_id"), expiresAt: try reader.readU64("expires_at"))
         }
         try reader.expectEnd(header.type)
         return frame

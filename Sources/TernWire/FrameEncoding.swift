@@ -15,6 +15,9 @@ extension Frame {
         case .error: return .error
         case .ping: return .ping
         case .pong: return .pong
+        case .refreshToken: return .refreshToken
+        case .tokenExpiring: return .tokenExpiring
+        case .tokenRefreshed: return .tokenRefreshed
         }
     }
 
@@ -85,6 +88,15 @@ extension Frame {
             body.string(error.message, limit: WireLimits.maxErrorMessageBytes)
         case .ping(let opaque), .pong(let opaque):
             body.u64(opaque)
+        case .refreshToken(let requestID, let token):
+            body.u32(requestID)
+            body.string(token, limit: WireLimits.maxTokenBytes)
+        case .tokenExpiring(let expiring):
+            body.u64(expiring.expiresAt)
+            body.u32(expiring.remainingMilliseconds)
+        case .tokenRefreshed(let requestID, let expiresAt):
+            body.u32(requestID)
+            body.u64(expiresAt)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

@@ -27,8 +27,22 @@ public struct FrameHeader: Equatable, Sendable {
         let type: FrameType? = rawType == FrameType.publish.rawValue ? .publish : FrameType(rawValue: rawType)
         guard Int(length) <= maxBody, let type, bytes.loadUnaligned(fromByteOffset: 6, as: UInt16.self) == 0,
             flags & ~type.definedFlags == 0
-        else { throw refusal(bytes, maxBody: maxBody) }
+        else { return try parseBeyondLimit(bytes, maxBody: maxBody) }
         return FrameHeader(length: length, type: type, flags: flags)
+    }
+
+    /// A header `parse` did not pass at once: a HELLO or REFRESH_TOKEN over `maxBody` but within
+    /// its type's fixed allowance (`FrameType.fixedBodyAllowance`) is accepted; anything else is
+    /// refused. Out of line: only token frames come here.
+    @usableFromInline
+    static func parseBeyondLimit(_ bytes: UnsafeRawBufferPointer, maxBody: Int) throws(WireError) -> FrameHeader {
+        let length = bytes.loadBigEndianUInt32(at: 0)
+        if let type = FrameType(rawValue: bytes[4]), Int(length) <= max(maxBody, type.fixedBodyAllowance),
+            bytes[6] == 0, bytes[7] == 0, bytes[5] & ~type.definedFlags == 0
+        {
+            return FrameHeader(length: length, type: type, flags: bytes[5])
+        }
+        throw refusal(bytes, maxBody: maxBody)
     }
 
     /// Why `parse` refused a header, checked in the order protocol.md gives.
@@ -37,8 +51,9 @@ public struct FrameHeader: Equatable, Sendable {
         let length = bytes.loadBigEndianUInt32(at: 0)
         let rawType = bytes[4]
         let flags = bytes[5]
-        if Int(length) > maxBody {
-            return WireError(.frameTooLarge, "frame body of \(length) bytes exceeds the limit of \(maxBody)")
+        let allowance = FrameType(rawValue: rawType)?.fixedBodyAllowance ?? 0
+        if Int(length) > max(maxBody, allowance) {
+            return WireError(.frameTooLarge, "frame body of \(length) bytes exceeds the limit of \(max(maxBody, allowance))")
         }
         guard let type = FrameType(rawValue: rawType) else {
             return WireError(.unknownFrameType, "unknown frame type 0x\(String(rawType, radix: 16))")

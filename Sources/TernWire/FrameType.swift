@@ -1,4 +1,4 @@
-/// The frame types of protocol version 1 (protocol.md, section 4).
+/// The frame types of protocol versions 1 and 2 (protocol.md, section 4).
 ///
 /// Client-to-server types live in `0x01...0x7f`, server-to-client types in `0x81...0xff`;
 /// `ping` and `pong` travel both ways.
@@ -9,6 +9,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case publish = 0x04
     case ping = 0x05
     case pong = 0x06
+    /// Version 2: a new Access Token for a live connection.
+    case refreshToken = 0x08
     case welcome = 0x81
     case subscribed = 0x82
     case unsubscribed = 0x83
@@ -17,6 +19,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case dropped = 0x86
     case streamEnded = 0x87
     case error = 0x88
+    /// Version 2: the connection's Access Token expires soon.
+    case tokenExpiring = 0x89
+    /// Version 2: the answer to REFRESH_TOKEN.
+    case tokenRefreshed = 0x8a
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
     @inlinable
@@ -31,6 +37,26 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
 
     /// Whether a client may send this type (`ping`/`pong` go both ways).
     public var isClientToServer: Bool { rawValue < 0x80 }
+
+    /// The protocol version that introduced this type; on a connection of a lower version it is
+    /// as unknown as an undefined type.
+    public var sinceVersion: UInt16 {
+        switch self {
+        case .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
+        default: return 1
+        }
+    }
+
+    /// The largest body a frame of this type may have whatever the server's `max_frame_body`:
+    /// HELLO and REFRESH_TOKEN carry tokens of up to `maxTokenBytes`, and must fit before the
+    /// client knows the limit.
+    public var fixedBodyAllowance: Int {
+        switch self {
+        case .hello: return WireLimits.maxHelloBody
+        case .refreshToken: return WireLimits.maxRefreshTokenBody
+        default: return 0
+        }
+    }
 }
 
 /// Flag bits, named per frame type. They share bit 0 because no type defines two flags yet.

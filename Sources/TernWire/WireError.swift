@@ -10,6 +10,11 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case idleTimeout = 8
     case tooManyConnections = 9
     case authFailed = 10
+    case tokenInvalid = 11
+    case tokenSignatureInvalid = 12
+    case tokenExpired = 13
+    case tokenNotYetValid = 14
+    case keyRevoked = 15
     case streamNotFound = 100
     case notSubscribed = 101
     case alreadySubscribed = 102
@@ -18,8 +23,13 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case invalidPayload = 105
     case invalidStreamName = 106
     case rateLimited = 107
+    case serviceNotGranted = 112
+    case subscribeNotGranted = 113
+    case publishNotGranted = 114
+    case refreshRefused = 115
 
-    /// Connection-level errors end the connection; request-level errors do not.
+    /// Connection-level errors end the connection; request-level errors do not. The token codes
+    /// 11–15 are request-level (FATAL clear) when they answer a REFRESH_TOKEN.
     public var isFatal: Bool { rawValue < 100 }
 
     /// The name protocol.md uses, e.g. `STREAM_NOT_FOUND`.
@@ -35,6 +45,11 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .idleTimeout: return "IDLE_TIMEOUT"
         case .tooManyConnections: return "TOO_MANY_CONNECTIONS"
         case .authFailed: return "AUTH_FAILED"
+        case .tokenInvalid: return "TOKEN_INVALID"
+        case .tokenSignatureInvalid: return "TOKEN_SIGNATURE_INVALID"
+        case .tokenExpired: return "TOKEN_EXPIRED"
+        case .tokenNotYetValid: return "TOKEN_NOT_YET_VALID"
+        case .keyRevoked: return "KEY_REVOKED"
         case .streamNotFound: return "STREAM_NOT_FOUND"
         case .notSubscribed: return "NOT_SUBSCRIBED"
         case .alreadySubscribed: return "ALREADY_SUBSCRIBED"
@@ -43,6 +58,10 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .invalidPayload: return "INVALID_PAYLOAD"
         case .invalidStreamName: return "INVALID_STREAM_NAME"
         case .rateLimited: return "RATE_LIMITED"
+        case .serviceNotGranted: return "SERVICE_NOT_GRANTED"
+        case .subscribeNotGranted: return "SUBSCRIBE_NOT_GRANTED"
+        case .publishNotGranted: return "PUBLISH_NOT_GRANTED"
+        case .refreshRefused: return "REFRESH_REFUSED"
         }
     }
 }

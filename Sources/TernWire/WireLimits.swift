@@ -1,8 +1,10 @@
-/// Fixed sizes of protocol version 1. Server-configurable limits (payload, frame body,
+/// Fixed sizes of the protocol. Server-configurable limits (payload, frame body,
 /// subscriptions) are announced in WELCOME; these are the ones that never change.
 public enum WireLimits {
-    /// The protocol version this codec speaks.
-    public static let protocolVersion: UInt16 = 1
+    /// The highest protocol version this codec speaks.
+    public static let protocolVersion: UInt16 = 2
+    /// The lowest protocol version this codec speaks.
+    public static let minimumProtocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).
     public static let headerSize = 8
     /// Longest unique name, in Unicode scalar values (Twilio's unique-name limit of 320
@@ -17,11 +19,18 @@ public enum WireLimits {
     public static let maxStreamFieldBytes = serviceSidPrefixBytes + maxStreamNameBytes
     /// Longest `client_name` in HELLO.
     public static let maxClientNameBytes = 64
-    /// Longest `token` in HELLO.
-    public static let maxTokenBytes = 256
-    /// Largest valid HELLO body: two versions and both strings at their limits. A server's
-    /// `max_frame_body` is never below it, so a HELLO fits before WELCOME announces the limit.
+    /// Longest `token` in HELLO and REFRESH_TOKEN: an Access Token with stream grants runs to a
+    /// few KiB.
+    public static let maxTokenBytes = 8192
+    /// Largest valid HELLO body: two versions and both strings at their limits. A HELLO of up to
+    /// this size is accepted whatever the server's `max_frame_body`, so it fits before WELCOME
+    /// announces the limit.
     public static let maxHelloBody = 2 + 2 + 2 + maxClientNameBytes + 2 + maxTokenBytes
+    /// Largest valid REFRESH_TOKEN body (request id and token); accepted likewise.
+    public static let maxRefreshTokenBody = 4 + 2 + maxTokenBytes
+    /// The larger of the two: a server's read buffer must hold a frame this large whatever its
+    /// `max_frame_body`.
+    public static let maxTokenFrameBody = max(maxHelloBody, maxRefreshTokenBody)
     /// Longest `message` in ERROR.
     public static let maxErrorMessageBytes = 1024
     /// Bytes of a MESSAGE body before the payload: stream id (4) and sequence (8).

@@ -25,6 +25,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Auth token for HTTP Basic auth and HELLO (env TERN_AUTH_TOKEN, else TWILIO_AUTH_TOKEN).")
     var authToken: String?
 
+    @Option(help: "An Access Token for HELLO instead of the auth token (env TERN_ACCESS_TOKEN; `tern token create`).")
+    var accessToken: String?
+
     private var environment: [String: String] { ProcessInfo.processInfo.environment }
 
     var dataAddress: String { data ?? environment["TERN_DATA"] ?? "127.0.0.1:7400" }
@@ -44,6 +47,7 @@ struct ConnectionOptions: ParsableArguments {
     }
 
     func makeDataConnection(clientName: String = "tern") throws -> DataConnection {
-        try DataConnection(dataAddress, clientName: clientName, token: resolvedAuthToken ?? "")
+        let token = accessToken ?? environment["TERN_ACCESS_TOKEN"] ?? resolvedAuthToken ?? ""
+        return try DataConnection(dataAddress, clientName: clientName, token: token)
     }
 }

@@ -10,10 +10,11 @@ struct TernCommand: ParsableCommand {
         discussion: """
             Every command takes --data, --control and --service (also from TERN_DATA, TERN_CONTROL and \
             TERN_SERVICE_SID), and --account-sid/--auth-token (TERN_ACCOUNT_SID, TERN_AUTH_TOKEN, else \
-            TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) when the server requires credentials (ternd --auth required).
+            TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) when the server requires credentials (ternd --auth required);             sub and pub take --access-token (TERN_ACCESS_TOKEN) instead, an Access Token from `tern token create`.
             """,
         subcommands: [
             StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, AuthCommand.self,
+            KeysCommand.self, TokenCommand.self,
         ]
     )
 

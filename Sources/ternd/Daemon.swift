@@ -28,7 +28,8 @@ struct Daemon {
         let store = ObservedStore(sqlite, logger: logger)
         let broker = try Broker(
             limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid,
-            services: try sqlite.loadServices(), store: store)
+            services: try sqlite.loadServices(), keys: try sqlite.loadKeys(), keyRoot: try state.loadOrCreateKeyRoot(),
+            store: store)
         let restored = try broker.restore(sqlite.loadStreams())
         logger.info("restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down")
 

@@ -53,6 +53,8 @@ struct DaemonSettings {
         reactor.handshakeTimeoutMilliseconds = Int(options.handshakeTimeout * 1000)
         reactor.pingIntervalMilliseconds = Int(options.pingInterval * 1000)
         reactor.serverName = "ternd/\(Ternd.version)"
+        reactor.tokenClockSkewSeconds = options.tokenClockSkew
+        reactor.tokenExpiryWarningMilliseconds = Int(options.tokenExpiryWarning * 1000)
         shutdownGraceMilliseconds = Int(options.shutdownGrace * 1000)
         guard let level = Logger.Level(rawValue: options.logLevel) else {
             throw ValidationError("unknown log level '\(options.logLevel)'")
@@ -108,6 +110,10 @@ struct DaemonSettings {
         if reactor.pingIntervalMilliseconds != running.reactor.pingIntervalMilliseconds { names.append("ping-interval") }
         if limits.ringBytes != running.limits.ringBytes { names.append("ring-bytes") }
         if authRequired != running.authRequired { names.append("auth") }
+        if reactor.tokenClockSkewSeconds != running.reactor.tokenClockSkewSeconds { names.append("token-clock-skew") }
+        if reactor.tokenExpiryWarningMilliseconds != running.reactor.tokenExpiryWarningMilliseconds {
+            names.append("token-expiry-warning")
+        }
         return names
     }
 }

@@ -23,6 +23,9 @@ final class ObservedStore: BrokerStore, Sendable {
     func updateStream(_ record: StreamRecord) throws -> Bool { try observed { try store.updateStream(record) } }
     func deleteStream(sid: String) throws { try observed { try store.deleteStream(sid: sid) } }
     func deleteStreams(sids: [String]) throws { try observed { try store.deleteStreams(sids: sids) } }
+    func insertKey(_ key: APIKey) throws { try observed { try store.insertKey(key) } }
+    func updateKey(_ key: APIKey) throws -> Bool { try observed { try store.updateKey(key) } }
+    func deleteKey(sid: String) throws { try observed { try store.deleteKey(sid: sid) } }
     func saveIdentity(_ identity: StoredIdentity) throws { try observed { try store.saveIdentity(identity) } }
 
     private func observed<Result>(_ body: () throws -> Result) throws -> Result {

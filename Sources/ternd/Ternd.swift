@@ -85,6 +85,16 @@ struct Ternd: AsyncParsableCommand {
     @Option(help: "Credentials: 'required' (HTTP Basic on REST, token in HELLO) or 'off'. Non-loopback listeners need 'required'.")
     var auth: AuthMode = .off
 
+    @Option(
+        name: .customLong("token-clock-skew"),
+        help: "Seconds of clock difference allowed on an Access Token's nbf and exp (TOKEN_NOT_YET_VALID / TOKEN_EXPIRED).")
+    var tokenClockSkew = 10
+
+    @Option(
+        name: .customLong("token-expiry-warning"),
+        help: "Seconds before its Access Token expires that a version-2 connection gets TOKEN_EXPIRING.")
+    var tokenExpiryWarning: Double = 60
+
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO.")
     var handshakeTimeout: Double = 10
 
@@ -116,7 +126,7 @@ struct Ternd: AsyncParsableCommand {
         "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
         "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
-        "status-interval",
+        "status-interval", "token-clock-skew", "token-expiry-warning",
     ]
 
     static func main() async {

@@ -130,6 +130,7 @@ struct BrokerConcurrencyTests {
 
     /// Records, when told a stream ended, the sequence its next message would have had.
     final class EndWatcher: StreamReaderGroup, @unchecked Sendable {
+        func keyRevoked(_ keySid: String) {}
         let nextSequenceAtEnd = Atomic<UInt64>(0)
         func streamHasNewFrames(_ stream: BrokerStream) {}
         func streamEnded(_ stream: BrokerStream) {

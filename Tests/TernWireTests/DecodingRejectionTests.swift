@@ -88,11 +88,12 @@ struct DecodingRejectionTests {
     @Test("strings at their limit decode; one byte more is malformed")
     func stringLimits() throws {
         let x = UInt8(ascii: "x")
-        let atLimit = Self.frame(.hello, body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: 256)))
-        #expect(try splitAndDecode(atLimit) == .frame(.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: 256)))))
+        let token = WireLimits.maxTokenBytes
+        let atLimit = Self.frame(.hello, body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: token)))
+        #expect(try splitAndDecode(atLimit) == .frame(.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: token)))))
         for body in [
             Self.helloBody(clientName: .init(repeating: x, count: 65)),
-            Self.helloBody(clientName: [], token: .init(repeating: x, count: 257)),
+            Self.helloBody(clientName: [], token: .init(repeating: x, count: token + 1)),
         ] {
             #expect(wireError { try splitAndDecode(Self.frame(.hello, body: body)) }?.code == .malformedFrame)
         }
@@ -118,11 +119,33 @@ struct DecodingRejectionTests {
         }
     }
 
-    @Test("the largest HELLO fits every max_frame_body a server may announce")
-    func largestHello() throws {
-        let hello = Frame.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: 256)))
+    @Test("the largest HELLO and REFRESH_TOKEN pass the header check whatever max_frame_body is; one byte more does not")
+    func largestTokenFrames() throws {
+        let token = String(repeating: "x", count: WireLimits.maxTokenBytes)
+        let hello = Frame.hello(.init(clientName: String(repeating: "x", count: 64), token: token))
+        let refresh = Frame.refreshToken(requestID: 1, token: token)
         #expect(hello.encoded().count == WireLimits.headerSize + WireLimits.maxHelloBody)
-        #expect(WireLimits.maxHelloBody == 328)
+        #expect(refresh.encoded().count == WireLimits.headerSize + WireLimits.maxRefreshTokenBody)
+        #expect(WireLimits.maxHelloBody == 8264 && WireLimits.maxRefreshTokenBody == 8198)
+        for frame in [hello, refresh] {
+            let bytes = frame.encoded()
+            let splitter = FrameSplitter(maxBody: 1024)
+            let slice = try bytes.withUnsafeBytes { try splitter.next(in: $0, at: 0) }
+            #expect(slice?.end == bytes.count)
+            let decoded = try bytes.withUnsafeBytes { raw in
+                try Frame.decode(header: slice!.header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...]))
+            }
+            #expect(decoded == frame)
+            var oneMore = bytes
+            oneMore[3] &+= 1
+            let refused = wireError { _ = try oneMore.withUnsafeBytes { try splitter.next(in: $0, at: 0) } }
+            #expect(refused?.code == .frameTooLarge)
+        }
+        // Other types stay held to max_frame_body.
+        let ping = [UInt8](Frame.ping(1).encoded().prefix(4)) + [0x05, 0, 0, 0]
+        var large = ping
+        large[2] = 0x08  // 2048 bytes
+        #expect(wireError { _ = try large.withUnsafeBytes { try FrameSplitter(maxBody: 1024).next(in: $0, at: 0) } }?.code == .frameTooLarge)
     }
 
     @Test("before HELLO only HELLO passes; after it, HELLO and server-to-client types are unexpected")
@@ -134,6 +157,20 @@ struct DecodingRejectionTests {
             let after = wireError { try ClientFrameRules.check(type, helloAccepted: true) }
             let expectedAfter: ErrorCode? = type == .hello || type.rawValue >= 0x80 ? .unexpectedFrame : nil
             #expect(after?.code == expectedAfter, "\(type) after HELLO")
+            // On a version-1 connection the version-2 types are unknown.
+            let onVersion1 = wireError { try ClientFrameRules.check(type, helloAccepted: true, version: 1) }
+            let unknownOnVersion1 = type.sinceVersion > 1 && type.isClientToServer
+            #expect(onVersion1?.code == (unknownOnVersion1 ? .unknownFrameType : expectedAfter), "\(type) on version 1")
+        }
+    }
+
+    @Test("HELLO gets the highest version both sides speak")
+    func versionChoice() throws {
+        #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 1, clientName: "")) == 1)
+        #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 2, clientName: "")) == 2)
+        #expect(try ClientFrameRules.version(for: .init(minVersion: 2, maxVersion: 9, clientName: "")) == 2)
+        for (low, high) in [(UInt16(3), UInt16(4)), (0, 0), (2, 1)] {
+            #expect(wireError { try ClientFrameRules.version(for: .init(minVersion: low, maxVersion: high, clientName: "")) }?.code == .unsupportedVersion)
         }
     }
 
@@ -240,10 +277,10 @@ struct DecodingRejectionTests {
         }
     }
 
-    @Test("every type byte version 1 does not define is UNKNOWN_FRAME_TYPE")
+    @Test("every type byte versions 1 and 2 do not define is UNKNOWN_FRAME_TYPE")
     func unknownTypes() {
         let known = Set(FrameType.allCases.map(\.rawValue))
-        #expect(known.count == 14)
+        #expect(known.count == 17)
         for raw in 0...255 where !known.contains(UInt8(raw)) {
             let header: [UInt8] = [0, 0, 0, 0, UInt8(raw), 0, 0, 0]
             #expect(wireError { try parseHeader(header, maxBody: defaultMaxFrameBody) }?.code == .unknownFrameType)

@@ -60,6 +60,14 @@ struct FrameRoundTripTests {
         .ping(maxU64),
         .pong(0),
         .pong(maxU64),
+        .refreshToken(requestID: 0, token: ""),
+        .refreshToken(requestID: maxU32, token: text(WireLimits.maxTokenBytes)),
+        .tokenExpiring(.init(expiresAt: 0, remainingMilliseconds: 0)),
+        .tokenExpiring(.init(expiresAt: maxU64, remainingMilliseconds: maxU32)),
+        .tokenRefreshed(requestID: 0, expiresAt: 0),
+        .tokenRefreshed(requestID: maxU32, expiresAt: maxU64),
+        .streamEnded(streamID: 2, reason: .tokenExpired),
+        .streamEnded(streamID: 3, reason: .keyRevoked),
     ]
 
     @Test("encode then decode gives the same frame", arguments: frames)

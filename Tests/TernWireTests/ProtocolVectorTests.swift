@@ -36,6 +36,13 @@ struct ProtocolVectorTests {
             "error-fatal": .error(.init(requestID: 0, code: .helloRequired, message: "hello required", fatal: true)),
             "ping": .ping(42),
             "pong": .pong(42),
+            "hello-version-2": .hello(.init(minVersion: 1, maxVersion: 2, clientName: "worker-7", token: "eyJ9.eyJ9.s")),
+            "refresh-token": .refreshToken(requestID: 9, token: "eyJ9.eyJ9.s"),
+            "token-expiring": .tokenExpiring(.init(expiresAt: 1_700_000_000, remainingMilliseconds: 60_000)),
+            "token-refreshed": .tokenRefreshed(requestID: 9, expiresAt: 1_700_003_600),
+            "stream-ended-token-expired": .streamEnded(streamID: 3, reason: .tokenExpired),
+            "error-refresh-expired": .error(
+                .init(requestID: 9, code: .tokenExpired, message: "the Access Token expired", fatal: false)),
         ]
     }()
 
@@ -58,6 +65,9 @@ struct ProtocolVectorTests {
         "second-hello": (.unexpectedFrame, .open),
         "client-sends-message": (.unexpectedFrame, .open),
         "hello-min-above-max": (.unsupportedVersion, .new),
+        "client-sends-token-expiring": (.unexpectedFrame, .open),
+        "hello-too-large": (.frameTooLarge, .new),
+        "token-over-limit": (.malformedFrame, .new),
     ]
 
     /// The `open` vectors that give HELLO_REQUIRED instead when sent as a connection's first
@@ -65,6 +75,7 @@ struct ProtocolVectorTests {
     /// gives the same code in both states.
     static let helloRequiredWhenFirst: Set<String> = [
         "short-body", "trailing-bytes", "string-overrun", "not-utf8", "utf8-surrogate", "client-sends-message",
+        "client-sends-token-expiring",
     ]
     static let acceptedWhenFirst: Set<String> = ["second-hello"]
 

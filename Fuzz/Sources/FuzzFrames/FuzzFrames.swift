@@ -122,7 +122,9 @@ struct StreamCheck {
         check(slice.bodyStart == offset + WireLimits.headerSize, "body starts at \(slice.bodyStart), not after the header")
         check(slice.end == slice.bodyStart + Int(header.length), "slice end \(slice.end) disagrees with length")
         check(slice.end <= stream.count, "slice ends at \(slice.end), past the \(stream.count)-byte buffer")
-        check(Int(header.length) <= maxBody, "accepted a \(header.length)-byte body over max \(maxBody)")
+        check(
+            Int(header.length) <= max(maxBody, header.type.fixedBodyAllowance),
+            "accepted a \(header.length)-byte body over max \(maxBody)")
         check(header.flags & ~header.type.definedFlags == 0, "accepted undefined flags on \(header.type)")
         let bytes = Array(stream[offset..<offset + 8])
         let length = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
@@ -135,7 +137,7 @@ struct StreamCheck {
     func checkRefusal(_ error: WireError, header bytes: UnsafeRawBufferPointer) {
         let length = Int(bytes[0]) << 24 | Int(bytes[1]) << 16 | Int(bytes[2]) << 8 | Int(bytes[3])
         let expected: ErrorCode
-        if length > maxBody {
+        if length > max(maxBody, FrameType(rawValue: bytes[4])?.fixedBodyAllowance ?? 0) {
             expected = .frameTooLarge
         } else if let type = FrameType(rawValue: bytes[4]) {
             check(bytes[6] != 0 || bytes[7] != 0 || bytes[5] & ~type.definedFlags != 0, "refused a valid header")
@@ -304,6 +306,16 @@ enum EncoderCheck {
         case .pong:
             frame = .pong(fields.u64())
             expected = frame
+        case .refreshToken:
+            let (requestID, token) = (fields.u32(), fields.string())
+            frame = .refreshToken(requestID: requestID, token: token)
+            expected = .refreshToken(requestID: requestID, token: cut(token, WireLimits.maxTokenBytes))
+        case .tokenExpiring:
+            frame = .tokenExpiring(.init(expiresAt: fields.u64(), remainingMilliseconds: fields.u32()))
+            expected = frame
+        case .tokenRefreshed:
+            frame = .tokenRefreshed(requestID: fields.u32(), expiresAt: fields.u64())
+            expected = frame
         }
         let encoded = frame.encoded()
         check(encoded.count >= WireLimits.headerSize && encoded[4] == type.rawValue, "encoded header wrong for \(type)")
@@ -322,6 +334,7 @@ enum EncoderCheck {
         case (.subscribed(let x), .subscribed(let y)):
             return x.streamSid.utf8.elementsEqual(y.streamSid.utf8) && x.uniqueName.utf8.elementsEqual(y.uniqueName.utf8)
         case (.error(let x), .error(let y)): return x.message.utf8.elementsEqual(y.message.utf8)
+        case (.refreshToken(_, let x), .refreshToken(_, let y)): return x.utf8.elementsEqual(y.utf8)
         default: return true
         }
     }

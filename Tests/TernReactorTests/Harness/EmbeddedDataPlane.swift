@@ -35,7 +35,11 @@ final class EmbeddedDataPlane {
     let plane: DataPlane
     let mailbox: ReactorMailbox
     let shared = ReactorShared(receiveBufferBytes: nil)
-    var clock: Int64 = 1_000_000
+    var clock: Int64 = EmbeddedDataPlane.startClock
+    static let startClock: Int64 = 1_000_000
+    /// The wall clock (Unix seconds) when `clock` is at its start; it moves with `clock`.
+    static let unixEpoch: Int64 = 1_700_000_000
+    var unixSeconds: Int64 { Self.unixEpoch + (clock - Self.startClock) / 1000 }
     private var nextSlot: Int32 = 1000
     private var work = ReactorMailbox.Work()
 
@@ -49,7 +53,8 @@ final class EmbeddedDataPlane {
         let clock = ClockBox()
         plane = DataPlane(
             index: 0, broker: broker, configuration: configuration, counters: mailbox.counters, shared: shared,
-            logger: Logger(label: "embedded"), now: { clock.now })
+            logger: Logger(label: "embedded"), now: { clock.now },
+            unixSeconds: { Self.unixEpoch + (clock.now - Self.startClock) / 1000 })
         clockBox = clock
         clockBox.now = self.clock
     }

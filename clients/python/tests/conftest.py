@@ -220,3 +220,9 @@ def rate_ternd() -> Iterator[Ternd]:
 @pytest.fixture(scope="session")
 def auth_ternd() -> Iterator[Ternd]:
     yield from _start(["--auth", "required"])
+
+
+@pytest.fixture
+def token_ternd() -> Iterator[Ternd]:
+    """Auth required, no clock skew, TOKEN_EXPIRING 2 s before a token expires."""
+    yield from _start(["--auth", "required", "--token-clock-skew", "0", "--token-expiry-warning", "2"])

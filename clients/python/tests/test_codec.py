@@ -24,9 +24,12 @@ from tern_client.codec import (
     Pong,
     Publish,
     Published,
+    RefreshToken,
     StreamEndedFrame,
     Subscribe,
     Subscribed,
+    TokenExpiring,
+    TokenRefreshed,
     Unsubscribe,
     Unsubscribed,
     Welcome,
@@ -56,6 +59,12 @@ EXPECTED: Dict[str, Frame] = {
     "error-fatal": ErrorFrame(0, 4, "hello required", fatal=True),
     "ping": Ping(42),
     "pong": Pong(42),
+    "hello-version-2": Hello(1, 2, "worker-7", "eyJ9.eyJ9.s"),
+    "refresh-token": RefreshToken(9, "eyJ9.eyJ9.s"),
+    "token-expiring": TokenExpiring(1700000000, 60000),
+    "token-refreshed": TokenRefreshed(9, 1700003600),
+    "stream-ended-token-expired": StreamEndedFrame(3, 13),
+    "error-refresh-expired": ErrorFrame(9, 13, "the Access Token expired"),
 }
 
 #: The error code each ```invalid block must produce.
@@ -72,6 +81,8 @@ EXPECTED_ERRORS = {
     "type-before-reserved": 3,
     "not-utf8": 1,
     "utf8-surrogate": 1,
+    "hello-too-large": 2,
+    "token-over-limit": 1,
 }
 
 #: ```invalid blocks whose code comes from the server's connection state (HELLO first, frame
@@ -81,6 +92,7 @@ SESSION_RULES = {
     "hello-required-before-body": 4,
     "second-hello": 5,
     "client-sends-message": 5,
+    "client-sends-token-expiring": 5,
     "hello-min-above-max": 6,
 }
 

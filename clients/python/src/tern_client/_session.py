@@ -19,6 +19,7 @@ from .codec import (
     Pong,
     Published,
     Subscribed,
+    TokenRefreshed,
     Unsubscribe,
     Unsubscribed,
     Welcome,
@@ -32,7 +33,7 @@ from .exceptions import (
     server_error,
 )
 
-_ANSWER_TYPES = (Subscribed, Unsubscribed, Published)
+_ANSWER_TYPES = (Subscribed, Unsubscribed, Published, TokenRefreshed)
 #: Queued output that is sent at once instead of at the end of the event loop's turn.
 _CORK_BYTES = 64 << 10
 

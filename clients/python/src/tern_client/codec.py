@@ -45,9 +45,12 @@ __all__ = [
     "Pong",
     "Publish",
     "Published",
+    "RefreshToken",
     "StreamEndedFrame",
     "Subscribe",
     "Subscribed",
+    "TokenExpiring",
+    "TokenRefreshed",
     "Unsubscribe",
     "Unsubscribed",
     "Welcome",
@@ -58,13 +61,15 @@ __all__ = [
     "reason_name",
 ]
 
-PROTOCOL_VERSION = 1
+#: The highest protocol version this client speaks; it offers 1 to this in HELLO.
+PROTOCOL_VERSION = 2
 HEADER_SIZE = 8
 #: Longest stream sid or unique name in SUBSCRIBE, in characters, and in UTF-8 bytes.
 MAX_STREAM_NAME_CHARACTERS = 320
 MAX_STREAM_NAME_BYTES = 4 * MAX_STREAM_NAME_CHARACTERS
 MAX_CLIENT_NAME_BYTES = 64
-MAX_TOKEN_BYTES = 256
+#: Longest HELLO / REFRESH_TOKEN token: an Access Token with stream grants runs to a few KiB.
+MAX_TOKEN_BYTES = 8192
 MAX_ERROR_MESSAGE_BYTES = 1024
 #: The frame body limit used before WELCOME announces the server's (protocol default).
 DEFAULT_MAX_FRAME_BODY = 8192
@@ -77,6 +82,7 @@ class FrameType(IntEnum):
     PUBLISH = 0x04
     PING = 0x05
     PONG = 0x06
+    REFRESH_TOKEN = 0x08
     WELCOME = 0x81
     SUBSCRIBED = 0x82
     UNSUBSCRIBED = 0x83
@@ -85,6 +91,8 @@ class FrameType(IntEnum):
     DROPPED = 0x86
     STREAM_ENDED = 0x87
     ERROR = 0x88
+    TOKEN_EXPIRING = 0x89
+    TOKEN_REFRESHED = 0x8A
 
 
 class ErrorCode(IntEnum):
@@ -98,6 +106,11 @@ class ErrorCode(IntEnum):
     IDLE_TIMEOUT = 8
     TOO_MANY_CONNECTIONS = 9
     AUTH_FAILED = 10
+    TOKEN_INVALID = 11
+    TOKEN_SIGNATURE_INVALID = 12
+    TOKEN_EXPIRED = 13
+    TOKEN_NOT_YET_VALID = 14
+    KEY_REVOKED = 15
     STREAM_NOT_FOUND = 100
     NOT_SUBSCRIBED = 101
     ALREADY_SUBSCRIBED = 102
@@ -106,6 +119,10 @@ class ErrorCode(IntEnum):
     INVALID_PAYLOAD = 105
     INVALID_STREAM_NAME = 106
     RATE_LIMITED = 107
+    SERVICE_NOT_GRANTED = 112
+    SUBSCRIBE_NOT_GRANTED = 113
+    PUBLISH_NOT_GRANTED = 114
+    REFRESH_REFUSED = 115
 
 
 class DropReason(IntEnum):
@@ -117,6 +134,8 @@ class EndReason(IntEnum):
     DELETED = 1
     EXPIRED = 2
     SHUTDOWN = 3
+    TOKEN_EXPIRED = 13
+    KEY_REVOKED = 15
 
 
 #: Frame types each side may send (PING and PONG go both ways).
@@ -428,6 +447,47 @@ class Pong:
         return _frame(FrameType.PONG, 0, _U64.pack(self.opaque))
 
 
+@dataclass
+class RefreshToken:
+    """Version 2: a new Access Token for a live connection (protocol.md §4.13)."""
+
+    TYPE: ClassVar[int] = FrameType.REFRESH_TOKEN
+
+    request_id: int
+    token: str
+
+    def encode(self) -> bytes:
+        return _frame(
+            FrameType.REFRESH_TOKEN, 0, _U32.pack(self.request_id) + _str(self.token, MAX_TOKEN_BYTES, "token")
+        )
+
+
+@dataclass
+class TokenExpiring:
+    """Version 2: the connection's Access Token expires at ``expires_at`` (Unix seconds)."""
+
+    TYPE: ClassVar[int] = FrameType.TOKEN_EXPIRING
+
+    expires_at: int
+    remaining_ms: int
+
+    def encode(self) -> bytes:
+        return _frame(FrameType.TOKEN_EXPIRING, 0, struct.pack(">QI", self.expires_at, self.remaining_ms))
+
+
+@dataclass
+class TokenRefreshed:
+    """Version 2: the answer to REFRESH_TOKEN, with the new token's ``exp``."""
+
+    TYPE: ClassVar[int] = FrameType.TOKEN_REFRESHED
+
+    request_id: int
+    expires_at: int
+
+    def encode(self) -> bytes:
+        return _frame(FrameType.TOKEN_REFRESHED, 0, struct.pack(">IQ", self.request_id, self.expires_at))
+
+
 Frame = Union[
     Hello,
     Welcome,
@@ -443,6 +503,9 @@ Frame = Union[
     ErrorFrame,
     Ping,
     Pong,
+    RefreshToken,
+    TokenExpiring,
+    TokenRefreshed,
 ]
 
 
@@ -497,6 +560,8 @@ _II = struct.Struct(">II")
 _IQB = struct.Struct(">IQB")
 _IB = struct.Struct(">IB")
 _IH = struct.Struct(">IH")
+_QI = struct.Struct(">QI")
+_IQ = struct.Struct(">IQ")
 
 
 def frame_name(frame_type: int) -> str:
@@ -549,8 +614,15 @@ def decode_body(frame_type: int, flags: int, body: Union[bytes, memoryview]) -> 
     elif frame_type == FrameType.PUBLISH:
         request_id, stream_id = reader.unpack(_II)
         frame = Publish(request_id, stream_id, reader.rest(), bool(flags & 1))
+    elif frame_type == FrameType.REFRESH_TOKEN:
+        (request_id,) = reader.unpack(_U32)
+        frame = RefreshToken(request_id, reader.string(MAX_TOKEN_BYTES, "token"))
+    elif frame_type == FrameType.TOKEN_EXPIRING:
+        frame = TokenExpiring(*reader.unpack(_QI))
+    elif frame_type == FrameType.TOKEN_REFRESHED:
+        frame = TokenRefreshed(*reader.unpack(_IQ))
     else:
-        raise ProtocolError("not defined in version 1", code=3, frame=reader.name)
+        raise ProtocolError("not defined in versions 1 and 2", code=3, frame=reader.name)
     reader.end()
     return frame
 

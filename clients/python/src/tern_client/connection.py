@@ -39,9 +39,12 @@ from .codec import (
     Message,
     Ping,
     Published,
+    RefreshToken,
     StreamEndedFrame,
     Subscribe,
     Subscribed,
+    TokenExpiring,
+    TokenRefreshed,
     Unsubscribe,
     Unsubscribed,
     Welcome,
@@ -84,7 +87,10 @@ class Connection:
 
     Args:
         address: ``host:port``, ``[v6]:port``, ``unix:PATH`` or a path containing ``/``.
-        token: the account's auth token, sent in HELLO (needed with ``ternd --auth required``).
+        token: the account's auth token, or an Access Token (a JWT minted with an API key, e.g. by
+            Twilio's ``AccessToken`` with a ``SyncGrant``), sent in HELLO.
+        on_token_expiring: called with the TOKEN_EXPIRING frame some seconds before the Access
+            Token expires; answer it with :meth:`refresh_token` (protocol version 2).
         client_name: shown in the server's logs and ``/connz``; at most 64 bytes.
         connect_timeout: seconds for the socket and the HELLO/WELCOME handshake.
         request_timeout: default seconds to wait for an answer (or for CONNECTED while reconnecting).
@@ -120,6 +126,7 @@ class Connection:
         on_error: Optional[ErrorCallback] = None,
         max_pending: int = DEFAULT_MAX_PENDING,
         keepalive: bool = True,
+        on_token_expiring: Optional[Callable[[TokenExpiring], None]] = None,
     ) -> None:
         self.address = address
         self._address = parse_address(address)
@@ -135,6 +142,7 @@ class Connection:
         self._on_error = on_error
         self.max_pending = max_pending
         self.keepalive = keepalive
+        self._on_token_expiring = on_token_expiring
 
         self.state = ConnectionState.CLOSED
         self.welcome: Optional[Welcome] = None
@@ -247,6 +255,23 @@ class Connection:
             target = self._find(stream, receiving_only=False) or await self.attach(stream, timeout=timeout)
             self._publishers[stream] = target
         return await target.publish(data, ack=ack, timeout=timeout)
+
+    async def refresh_token(self, token: str, *, timeout: Optional[float] = None) -> int:
+        """Replaces the connection's Access Token without reconnecting (REFRESH_TOKEN); returns the
+        new token's ``exp``. Later reconnects present the new token. A refusal raises the server's
+        error (``TOKEN_EXPIRED``, ``TOKEN_SIGNATURE_INVALID``, ``REFRESH_REFUSED``, ...) and the
+        current token stays in force. Needs protocol version 2."""
+        timeout = self.request_timeout if timeout is None else timeout
+        session = await self._ready_session(timeout)
+        if self.welcome is None or self.welcome.version < 2:
+            raise ConnectError("token refresh needs protocol version 2; the server chose version 1")
+        request_id = self._next_request_id()
+        future = session.expect(request_id, TokenRefreshed)
+        session.write(RefreshToken(request_id, token).encode())
+        answer = await self._wait(session, request_id, future, timeout, "REFRESH_TOKEN")
+        assert isinstance(answer, TokenRefreshed)
+        self._token = token
+        return answer.expires_at
 
     async def ping(self, timeout: Optional[float] = None) -> float:
         """Sends PING and waits for PONG; returns the round trip in seconds."""
@@ -431,7 +456,7 @@ class Connection:
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            session.write(Hello(PROTOCOL_VERSION, PROTOCOL_VERSION, self._client_name, self._token).encode())
+            session.write(Hello(1, PROTOCOL_VERSION, self._client_name, self._token).encode())
             welcome = await asyncio.wait_for(asyncio.shield(session.welcome), self.connect_timeout)
         except asyncio.TimeoutError:
             session.abort(ConnectError("handshake timed out"))
@@ -442,9 +467,11 @@ class Connection:
         except TernError as error:
             session.abort(error)
             raise ConnectError(f"handshake with {self.address} failed: {error}") from error
-        if welcome.version != PROTOCOL_VERSION:
+        if not 1 <= welcome.version <= PROTOCOL_VERSION:
             session.abort(ConnectError("version"))
-            raise ConnectError(f"the server chose protocol version {welcome.version}; this client speaks 1")
+            raise ConnectError(
+                f"the server chose protocol version {welcome.version}; this client speaks 1 to {PROTOCOL_VERSION}"
+            )
         self.welcome = welcome
         for held in self._holding:  # a new socket starts reading; the next batch pauses it again
             held._holding = False
@@ -477,6 +504,8 @@ class Connection:
                     woken.add(sub)
             elif isinstance(frame, StreamEndedFrame):
                 self._stream_ended(frame)
+            elif isinstance(frame, TokenExpiring) and self._on_token_expiring is not None:
+                self._on_token_expiring(frame)
         limit = self.max_pending
         for sub in woken:
             sub._wake()

@@ -195,6 +195,9 @@ def server_error(code: int, message: str, *, request_id: int = 0, fatal: bool = 
     An unknown code is request-level unless ``fatal`` is set (protocol.md section 5).
     """
     cls: Optional[Type[ServerError]] = _BY_CODE.get(code)
+    if 11 <= code <= 15 and not fatal:
+        # The token codes answer a REFRESH_TOKEN without FATAL: the connection stays (§4.13).
+        return RequestError(code, message, request_id=request_id, fatal=False)
     if cls is None or (fatal and not issubclass(cls, FatalServerError)):
         cls = FatalServerError if fatal or 1 <= code <= 99 else RequestError
     return cls(code, message, request_id=request_id, fatal=fatal or issubclass(cls, FatalServerError))

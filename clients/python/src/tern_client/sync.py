@@ -161,6 +161,11 @@ class Connection:
     def ping(self, timeout: Optional[float] = None) -> float:
         return self._runner.run(self._inner.ping(timeout))
 
+    def refresh_token(self, token: str, *, timeout: Optional[float] = None) -> int:
+        """Replaces the Access Token (REFRESH_TOKEN); returns its ``exp``. ``on_token_expiring``
+        runs on the connection's own thread: call this from another one."""
+        return self._runner.run(self._inner.refresh_token(token, timeout=timeout))
+
     def wait_connected(self, timeout: Optional[float] = None) -> None:
         self._runner.run(self._inner.wait_connected(timeout))
 

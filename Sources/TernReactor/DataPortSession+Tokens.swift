@@ -1,0 +1,133 @@
+import TernAuth
+import TernCore
+import TernWire
+
+/// Access Tokens on the data port (protocol.md §4.13): verified at HELLO and at REFRESH_TOKEN,
+/// grants checked at SUBSCRIBE, expiry watched by the connection timer scan, revocation told by
+/// the mailbox. Nothing here runs per message.
+extension DataPortSession {
+    /// Verifies a token against the broker's keys and the wall clock.
+    /// - Throws: the token's refusal as a fatal `WireError` (the caller decides whether it is fatal).
+    func verify(_ token: String) throws(WireError) -> AccessToken {
+        let verifier = AccessTokenVerifier(
+            accountSid: broker.accountSid, clockSkewSeconds: Int64(configuration.tokenClockSkewSeconds))
+        do {
+            return try verifier.verify(token, now: plane.unixSeconds()) { [broker] sid in broker.keySecret(sid: sid) }
+        } catch {
+            throw WireError(Self.code(for: error), error.description)
+        }
+    }
+
+    static func code(for error: AccessTokenError) -> ErrorCode {
+        switch error {
+        case .malformed: return .tokenInvalid
+        case .badSignature: return .tokenSignatureInvalid
+        case .expired: return .tokenExpired
+        case .notYetValid: return .tokenNotYetValid
+        case .unknownKey: return .keyRevoked
+        }
+    }
+
+    /// Makes `token` the connection's: its identity, grants and expiry timer.
+    func adopt(_ token: AccessToken, on connection: Connection) {
+        connection.accessToken = token
+        let remainingMilliseconds = (token.expires + Int64(configuration.tokenClockSkewSeconds) - plane.unixSeconds()) * 1000
+        connection.tokenDeadline = plane.now() + remainingMilliseconds
+        connection.tokenWarned = false
+    }
+
+    /// SUBSCRIBE under a token: nil after answering a refusal; else whether PUBLISH is granted too.
+    func grantCheck(_ connection: Connection, _ token: AccessToken, stream: BrokerStream, request: Frame.Subscribe) -> Bool? {
+        guard stream.serviceSid == token.serviceSid else {
+            answerError(
+                connection, requestID: request.requestID, .serviceNotGranted,
+                "stream '\(request.stream)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)")
+            return nil
+        }
+        let mayPublish = token.allows(.publish, streamSid: stream.sid, uniqueName: stream.uniqueName)
+        if request.attachOnly {
+            guard mayPublish else {
+                answerError(
+                    connection, requestID: request.requestID, .publishNotGranted,
+                    "the Access Token does not grant publishing to stream '\(request.stream)'")
+                return nil
+            }
+        } else if !token.allows(.subscribe, streamSid: stream.sid, uniqueName: stream.uniqueName) {
+            answerError(
+                connection, requestID: request.requestID, .subscribeNotGranted,
+                "the Access Token does not grant subscribing to stream '\(request.stream)'")
+            return nil
+        }
+        return mayPublish
+    }
+
+    /// REFRESH_TOKEN: a new token for the same identity, service and grants takes over the
+    /// connection's expiry. A refusal is a request-level ERROR; the current token stays.
+    func refresh(_ connection: Connection, requestID: UInt32, token text: String) {
+        guard let current = connection.accessToken else {
+            refuseRefresh(connection, requestID, .refreshRefused, "this connection did not open with an Access Token")
+            return
+        }
+        let token: AccessToken
+        do {
+            token = try verify(text)
+        } catch {
+            refuseRefresh(connection, requestID, error.code, error.message)
+            return
+        }
+        guard token.identity == current.identity, token.serviceSid == current.serviceSid,
+            token.streamGrants == current.streamGrants
+        else {
+            refuseRefresh(
+                connection, requestID, .refreshRefused,
+                "the new token must carry the same identity, service and stream grants (reconnect to change them)")
+            return
+        }
+        adopt(token, on: connection)
+        plane.sendControl(connection, .tokenRefreshed(requestID: requestID, expiresAt: UInt64(token.expires)))
+    }
+
+    private func refuseRefresh(_ connection: Connection, _ requestID: UInt32, _ code: ErrorCode, _ message: String) {
+        plane.counters.recordRejected(code)
+        plane.sendControl(connection, .error(.init(requestID: requestID, code: code, message: message, fatal: false)))
+    }
+
+    /// The timer scan's look at a token: TOKEN_EXPIRING once (version 2), then the end. True when
+    /// the connection was ended.
+    func checkToken(_ connection: Connection, deadline: Int64, now: Int64) -> Bool {
+        if now >= deadline {
+            plane.counters.recordRejected(.tokenExpired)
+            plane.logger.info("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token expired")
+            endForCredentials(
+                connection, reason: .tokenExpired, code: .tokenExpired,
+                "the Access Token expired at \(connection.accessToken?.expires ?? 0) (Unix seconds) and was not refreshed")
+            return true
+        }
+        let warning = Int64(configuration.tokenExpiryWarningMilliseconds)
+        if !connection.tokenWarned && connection.version >= 2 && now >= deadline - warning {
+            connection.tokenWarned = true
+            let expires = connection.accessToken.map { UInt64($0.expires) } ?? 0
+            plane.sendControl(
+                connection,
+                .tokenExpiring(.init(expiresAt: expires, remainingMilliseconds: UInt32(clamping: deadline - now))))
+        }
+        return false
+    }
+
+    /// The key that signed this connection's token was deleted.
+    func revoke(_ connection: Connection) {
+        guard connection.state == .open, let keySid = connection.accessToken?.keySid else { return }
+        plane.counters.recordRejected(.keyRevoked)
+        plane.logger.info("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): API key deleted")
+        endForCredentials(connection, reason: .keyRevoked, code: .keyRevoked, "API key \(keySid) was deleted")
+    }
+
+    /// Ends every subscription with STREAM_ENDED `reason`, then the connection with a fatal ERROR.
+    private func endForCredentials(_ connection: Connection, reason: StreamEndReason, code: ErrorCode, _ message: String) {
+        for streamID in connection.subscriptions.keys.sorted() {
+            plane.fanOut.sendDropNotices(connection, streamID: streamID)
+            plane.sendControl(connection, .streamEnded(streamID: streamID, reason: reason))
+        }
+        fail(connection, requestID: 0, code, message)
+    }
+}
