@@ -130,7 +130,7 @@ struct TokenSessionTests {
         let b = try anonymous.subscribe("news")
         #expect(a.streamID == b.streamID)
         let stream = try harness.broker.stream(named: "news")
-        _ = try Array(#"{"x":1}"#.utf8).withUnsafeBytes { try harness.broker.publish(to: stream, payload: $0) }
+        _ = try harness.broker.publish(to: stream, payload: Array(#"{"x":1}"#.utf8).span.bytes)
         harness.finishTurn()
         let first = try withToken.received()
         #expect(first == (try anonymous.received()))

@@ -135,6 +135,9 @@ final class GatedStore: BrokerStore {
 
     func deleteStream(sid: String) throws { try inner.deleteStream(sid: sid) }
     func deleteStreams(sids: [String]) throws { try inner.deleteStreams(sids: sids) }
+    func insertKey(_ key: APIKey) throws { try inner.insertKey(key) }
+    func updateKey(_ key: APIKey) throws -> Bool { try inner.updateKey(key) }
+    func deleteKey(sid: String) throws { try inner.deleteKey(sid: sid) }
 }
 
 /// Runs a broker call on its own thread; `wait` gives its outcome, or nil if it has not
