@@ -25,6 +25,7 @@ let package = Package(
     name: "TernFuzz",
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Sources/TernWire -> ../../Sources/TernWire: the whole wire codec, as a module.
@@ -36,19 +37,26 @@ let package = Package(
         // Form/query decoding, PageToken and paging (symlinked from TernControl), with the
         // client's form encoder (TernClient) and the JSON writer checked against the validator.
         .executableTarget(name: "FuzzForms", swiftSettings: fuzzTarget),
-        // Sources/{CTernShims,TernCore,TernReactor} -> the main package's modules.
+        // Sources/{CTernShims,TernAuth,TernCore,TernReactor} -> the main package's modules.
         .target(name: "CTernShims", path: "Sources/CTernShims"),
-        .target(name: "TernCore", dependencies: ["TernWire", "CTernShims"], path: "Sources/TernCore", swiftSettings: testable),
+        .target(name: "TernAuth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/TernAuth"),
+        .target(
+            name: "TernCore", dependencies: ["TernWire", "TernAuth", "CTernShims"], path: "Sources/TernCore",
+            swiftSettings: testable),
         .target(
             name: "TernReactor",
-            dependencies: ["TernCore", "TernWire", "CTernShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TernCore", "TernWire", "TernAuth", "CTernShims", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/TernReactor", swiftSettings: testable),
         // The data-port session state machine and fan-out, driven by scripts of client frames,
         // raw bytes, clock moves, socket stalls, REST publishes and deletes, through the test
         // suite's EmbeddedDataPlane (symlinked from Tests/TernReactorTests/Harness).
         .executableTarget(
             name: "FuzzSession",
-            dependencies: ["TernCore", "TernReactor", "TernWire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TernCore", "TernReactor", "TernWire", "TernAuth", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: fuzzTarget),
     ]
 )

@@ -237,6 +237,21 @@ func decodeOne(_ bytes: [UInt8]) -> Frame {
     }
 }
 
+/// Splits a buffer that holds exactly one frame and checks that decoding refuses it with `code`.
+func checkRefused(_ bytes: [UInt8], _ code: ErrorCode) {
+    bytes.withUnsafeBytes { raw in
+        do throws(WireError) {
+            guard let slice = try FrameSplitter(maxBody: Int(UInt32.max)).next(in: raw, at: 0) else {
+                fatalError("encoded frame incomplete")
+            }
+            _ = try Frame.decode(header: slice.header, body: UnsafeRawBufferPointer(rebasing: raw[slice.bodyStart...]))
+            fatalError("invariant broken: a frame that must be refused with \(code.name) decoded")
+        } catch {
+            check(error.code == code, "refused with \(error.code.name), expected \(code.name)")
+        }
+    }
+}
+
 /// Builds a frame from arbitrary field values, encodes it and decodes it back. Strings longer
 /// than their field's limit come back cut at the limit on a scalar boundary; everything else
 /// comes back unchanged.
@@ -262,6 +277,12 @@ enum EncoderCheck {
             (frame, expected) = (.welcome(welcome), .welcome(welcome))
         case .subscribe:
             let subscribe = Frame.Subscribe(requestID: fields.u32(), stream: fields.string(), attachOnly: fields.bool())
+            if subscribe.stream.utf8.count > WireLimits.maxStreamFieldBytes {
+                // The encoder does not cut a stream name (that would name another stream): the
+                // server refuses the frame as malformed (protocol.md 2.1).
+                checkRefused(Frame.subscribe(subscribe).encoded(), .malformedFrame)
+                return
+            }
             (frame, expected) = (.subscribe(subscribe), .subscribe(subscribe))
         case .subscribed:
             let subscribed = Frame.Subscribed(

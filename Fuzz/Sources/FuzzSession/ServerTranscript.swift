@@ -71,9 +71,11 @@ final class ServerTranscript {
             expected[message.streamID] = (message.sequence + 1, 0)
         case .streamEnded(let streamID, _):
             expected[streamID] = nil
-        case .welcome, .ping, .pong:
+        case .tokenRefreshed(let requestID, _):
+            answered(requestID)
+        case .welcome, .ping, .pong, .tokenExpiring:
             break
-        case .hello, .subscribe, .unsubscribe, .publish:
+        case .hello, .subscribe, .unsubscribe, .publish, .refreshToken:
             fatalError("invariant broken: the server wrote a client-to-server frame: \(frame)")
         }
     }
