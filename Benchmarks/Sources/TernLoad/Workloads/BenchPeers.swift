@@ -39,7 +39,7 @@ struct TernBenchPeer: BenchPeer {
         }
         // Many streams: attach each by name, creating the missing ones. Kept for the next run.
         let names = (0..<count).map { "\(streamPrefix)-\($0)" }
-        let probe = try DataConnection(dataAddress, clientName: "tern-bench setup")
+        let probe = try DataConnection(dataAddress, clientName: "tern-bench setup", token: endpoint.helloToken)
         defer { probe.close() }
         for name in names {
             do {
@@ -52,7 +52,7 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern-bench publisher")
+        let data = try DataConnection(dataAddress, clientName: "tern-bench publisher", token: endpoint.helloToken)
         if payloadCount > Int(data.welcome.maxPayload) {
             throw BenchError("--payload \(payloadCount) exceeds the server's max_payload \(data.welcome.maxPayload)")
         }
@@ -68,7 +68,7 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern-bench subscriber")
+        let data = try DataConnection(dataAddress, clientName: "tern-bench subscriber", token: endpoint.helloToken)
         _ = try data.subscribe(stream)
         let socket = try data.detach()
         var parser = Parser(sampling: sampling)

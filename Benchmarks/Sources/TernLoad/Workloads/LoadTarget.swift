@@ -7,13 +7,22 @@ public struct TernEndpoint: Sendable {
     public var serviceSid: String?
     public var accountSid: String?
     public var authToken: String?
+    /// The token every data-port connection presents in HELLO: an Access Token, else the auth
+    /// token (what a server with `--auth required` wants), else none.
+    public var accessToken: String?
 
-    public init(controlURL: String, serviceSid: String? = nil, accountSid: String? = nil, authToken: String? = nil) {
+    public init(
+        controlURL: String, serviceSid: String? = nil, accountSid: String? = nil, authToken: String? = nil,
+        accessToken: String? = nil
+    ) {
         self.controlURL = controlURL
         self.serviceSid = serviceSid
         self.accountSid = accountSid
         self.authToken = authToken
+        self.accessToken = accessToken
     }
+
+    var helloToken: String { accessToken ?? authToken ?? "" }
 
     func makeControlClient() throws -> ControlClient {
         var credentials: ControlClient.Credentials?
