@@ -54,7 +54,7 @@ public final class DataConnection {
     ) throws {
         let transport = FrameTransport(fd: try SocketCalls.connect(to: endpoint))
         transport.append(
-            .hello(Frame.Hello(minVersion: WireLimits.protocolVersion, maxVersion: WireLimits.protocolVersion,
+            .hello(Frame.Hello(minVersion: WireLimits.minProtocolVersion, maxVersion: WireLimits.protocolVersion,
                                clientName: clientName, token: token)))
         guard let reply = try transport.readFrame(until: Deadline(after: timeout)) else {
             throw TernClientError.timedOut("no WELCOME from \(endpoint) within \(timeout)")

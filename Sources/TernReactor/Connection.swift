@@ -21,7 +21,8 @@ final class Connection {
         /// Messages lost since the last DROPPED notice, by reason.
         var droppedSlow: UInt64 = 0
         var droppedLapped: UInt64 = 0
-        var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 }
+        var droppedNotRetained: UInt64 = 0
+        var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 || droppedNotRetained > 0 }
     }
 
     /// The reactor's key for it: the socket's descriptor (a made-up slot in the embedded harness).
@@ -32,6 +33,8 @@ final class Connection {
     let acceptedAt: Int64
     var state: State = .awaitingHello
     var clientName = ""
+    /// The protocol version WELCOME chose (1 until then).
+    var version: UInt16 = 1
     /// Last time any bytes arrived (monotonic ms), for the idle check.
     var lastHeard: Int64
     var pingSentAt: Int64?
@@ -81,6 +84,7 @@ final class Connection {
         switch reason {
         case .slowConsumer: subscription.droppedSlow += count
         case .lapped: subscription.droppedLapped += count
+        case .notRetained: subscription.droppedNotRetained += count
         }
         messagesDropped += count
         subscriptions[streamID] = subscription

@@ -84,7 +84,7 @@ final class DataPortSession {
     /// runs). Throws only for connection-level (fatal) violations; request-level problems are
     /// answered with a non-fatal ERROR here.
     private func handleFrame(_ connection: Connection, header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
-        try ClientFrameRules.check(header.type, helloAccepted: connection.state != .awaitingHello)
+        try ClientFrameRules.check(header.type, helloAccepted: connection.state != .awaitingHello, version: connection.version)
         switch header.type {
         case .hello:
             try hello(connection, Frame.decode(header: header, body: body))
@@ -100,7 +100,11 @@ final class DataPortSession {
         case .pong:
             _ = try Frame.decode(header: header, body: body)
             connection.pingSentAt = nil
-        case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error:
+        case .resume:
+            guard case .resume(let request) = try Frame.decode(header: header, body: body) else { return }
+            resume(connection, request)
+        case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
+            .resumed:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break
@@ -114,6 +118,7 @@ final class DataPortSession {
             throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
         }
         connection.clientName = hello.clientName
+        connection.version = version
         connection.state = .open
         plane.sendControl(
             connection,

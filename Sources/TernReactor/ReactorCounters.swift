@@ -14,6 +14,11 @@ final class ReactorCounters: Sendable {
     let messagesDelivered = Atomic<UInt64>(0)
     let messagesDroppedSlow = Atomic<UInt64>(0)
     let messagesLapped = Atomic<UInt64>(0)
+    /// RESUMEs answered with SUBSCRIBED, frames replayed to them, and messages they asked for
+    /// that the ring no longer held.
+    let resumes = Atomic<UInt64>(0)
+    let messagesReplayed = Atomic<UInt64>(0)
+    let messagesNotRetained = Atomic<UInt64>(0)
     let bytesIn = Atomic<UInt64>(0)
     let bytesOut = Atomic<UInt64>(0)
     let loopIterations = Atomic<UInt64>(0)
@@ -53,6 +58,9 @@ public struct ReactorStatistics: Sendable {
     public var messagesDelivered: UInt64
     public var messagesDroppedSlowConsumer: UInt64
     public var messagesDroppedLapped: UInt64
+    public var messagesDroppedNotRetained: UInt64 = 0
+    public var resumes: UInt64 = 0
+    public var messagesReplayed: UInt64 = 0
     public var bytesIn: UInt64
     public var bytesOut: UInt64
     public var loopIterations: UInt64

@@ -17,6 +17,8 @@ public enum Frame: Equatable, Sendable {
     case error(ErrorFrame)
     case ping(UInt64)
     case pong(UInt64)
+    case resume(Resume)
+    case resumed(Resumed)
 
     public struct Hello: Equatable, Sendable {
         public var minVersion: UInt16
@@ -103,6 +105,36 @@ public enum Frame: Equatable, Sendable {
         }
     }
 
+    /// Version 2: subscribe and continue after the last sequence seen under `sidPrefix`.
+    public struct Resume: Equatable, Sendable {
+        public var requestID: UInt32
+        /// The sid prefix the client saw `afterSequence` under (all zero if it saw none).
+        public var sidPrefix: SidPrefix
+        /// The last sequence the client saw; 0 asks for everything from sequence 1.
+        public var afterSequence: UInt64
+        public var stream: String
+
+        public init(requestID: UInt32, sidPrefix: SidPrefix, afterSequence: UInt64, stream: String) {
+            self.requestID = requestID
+            self.sidPrefix = sidPrefix
+            self.afterSequence = afterSequence
+            self.stream = stream
+        }
+    }
+
+    /// Version 2: follows the SUBSCRIBED that answers a RESUME and says how it resumed.
+    public struct Resumed: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        public var outcome: ResumeOutcome
+
+        public init(requestID: UInt32, streamID: UInt32, outcome: ResumeOutcome) {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.outcome = outcome
+        }
+    }
+
     public struct Published: Equatable, Sendable {
         public var requestID: UInt32
         public var streamID: UInt32
@@ -172,6 +204,17 @@ public enum DropReason: UInt8, Sendable {
     case slowConsumer = 1
     /// The server's reader fell a whole ring behind the publisher.
     case lapped = 2
+    /// Version 2: a RESUME asked for messages the stream's ring no longer held.
+    case notRetained = 3
+}
+
+/// How a RESUME was answered (RESUMED `outcome`, protocol version 2).
+public enum ResumeOutcome: UInt8, Sendable {
+    /// Same server run: the subscription continues right after the client's sequence.
+    case continued = 1
+    /// The sid prefix is not the stream's current one (the server restarted, or the client saw
+    /// none): the subscription starts at sequence 1 of this run; what came before is unknown.
+    case restarted = 2
 }
 
 /// Why a stream ended (STREAM_ENDED `reason`).

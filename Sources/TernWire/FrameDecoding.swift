@@ -93,6 +93,22 @@ extension Frame {
             // An unknown code is kept as the nearest generic one so old clients survive new servers.
             let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
             frame = .error(ErrorFrame(requestID: requestID, code: code, rawCode: rawCode, message: message, fatal: fatal))
+        case .resume:
+            frame = .resume(
+                Resume(
+                    requestID: try reader.readU32("request_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    afterSequence: try reader.readU64("after_sequence"),
+                    stream: try reader.readString("stream", limit: WireLimits.maxStreamFieldBytes)
+                )
+            )
+        case .resumed:
+            let requestID = try reader.readU32("request_id")
+            let streamID = try reader.readU32("stream_id")
+            let rawOutcome = try reader.readU8("outcome")
+            // protocol.md §4.14: an unknown outcome means the client's sequence space is gone.
+            let outcome = ResumeOutcome(rawValue: rawOutcome) ?? .restarted
+            frame = .resumed(Resumed(requestID: requestID, streamID: streamID, outcome: outcome))
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

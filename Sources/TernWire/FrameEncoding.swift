@@ -15,6 +15,8 @@ extension Frame {
         case .error: return .error
         case .ping: return .ping
         case .pong: return .pong
+        case .resume: return .resume
+        case .resumed: return .resumed
         }
     }
 
@@ -85,6 +87,15 @@ extension Frame {
             body.string(error.message, limit: WireLimits.maxErrorMessageBytes)
         case .ping(let opaque), .pong(let opaque):
             body.u64(opaque)
+        case .resume(let resume):
+            body.u32(resume.requestID)
+            body.bytes8(resume.sidPrefix)
+            body.u64(resume.afterSequence)
+            body.string(resume.stream, limit: Int(UInt16.max))
+        case .resumed(let resumed):
+            body.u32(resumed.requestID)
+            body.u32(resumed.streamID)
+            body.u8(resumed.outcome.rawValue)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

@@ -18,6 +18,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case invalidPayload = 105
     case invalidStreamName = 106
     case rateLimited = 107
+    case resumeAhead = 108
 
     /// Connection-level errors end the connection; request-level errors do not.
     public var isFatal: Bool { rawValue < 100 }
@@ -43,6 +44,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .invalidPayload: return "INVALID_PAYLOAD"
         case .invalidStreamName: return "INVALID_STREAM_NAME"
         case .rateLimited: return "RATE_LIMITED"
+        case .resumeAhead: return "RESUME_AHEAD"
         }
     }
 }

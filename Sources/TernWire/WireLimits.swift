@@ -1,8 +1,10 @@
-/// Fixed sizes of protocol version 1. Server-configurable limits (payload, frame body,
+/// Fixed sizes of the protocol (versions 1 and 2). Server-configurable limits (payload, frame body,
 /// subscriptions) are announced in WELCOME; these are the ones that never change.
 public enum WireLimits {
-    /// The protocol version this codec speaks.
-    public static let protocolVersion: UInt16 = 1
+    /// The highest protocol version this codec speaks (2: resumable subscriptions).
+    public static let protocolVersion: UInt16 = 2
+    /// The lowest protocol version this codec speaks.
+    public static let minProtocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).
     public static let headerSize = 8
     /// Longest unique name, in Unicode scalar values (Twilio's unique-name limit of 320

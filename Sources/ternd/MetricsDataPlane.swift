@@ -39,13 +39,26 @@ enum MetricsDataPlane {
         text.counter(
             "tern_messages_dropped_total",
             help: "Messages lost: slow_consumer (out-buffer full), lapped (ring overran the reader), "
+                + "not_retained (a resume asked for more than the ring held), "
                 + "rate_limited (publish refused by --publish-rate).",
             label: "reason",
             [
                 ("slow_consumer", statistics.messagesDroppedSlowConsumer),
                 ("lapped", statistics.messagesDroppedLapped),
+                ("not_retained", statistics.messagesDroppedNotRetained),
                 ("rate_limited", broker.messagesRateLimited.load(ordering: .relaxed)),
             ])
+        text.counter(
+            "tern_resumes_total", help: "RESUME requests answered with SUBSCRIBED (protocol version 2).",
+            statistics.resumes)
+        text.counter(
+            "tern_messages_replayed_total",
+            help: "MESSAGE frames replayed from rings to resuming subscribers (the ring size is the resume window).",
+            statistics.messagesReplayed)
+        text.gauge(
+            "tern_resume_rings_retained",
+            help: "Rings kept with no subscriber so a subscriber can resume (--resume-retention).",
+            broker.idleRingCount)
         text.counter(
             "tern_frames_rejected_total", help: "Data-port requests and frames answered with ERROR, by error code.",
             label: "code", ErrorCode.allCases.map { ($0.name, statistics.rejectedByCode[$0] ?? 0) })

@@ -54,7 +54,7 @@ struct BadInputTests {
         try expectFatal(daemon, [0x00, 0x00, 0x00, 0x04, 0x03, 0x00, 0x00, 0x00, 0, 0, 0, 5], .malformedFrame)
         try expectFatal(daemon, [0x00, 0x00, 0x00, 0x08, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1], .malformedFrame)
         try expectFatal(
-            daemon, Frame.hello(.init(minVersion: 2, maxVersion: 3, clientName: "future")).encoded(), handshake: false,
+            daemon, Frame.hello(.init(minVersion: 3, maxVersion: 4, clientName: "future")).encoded(), handshake: false,
             .unsupportedVersion)
 
         // A frame cut off by the client closing its side.

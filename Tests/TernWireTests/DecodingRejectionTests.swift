@@ -190,7 +190,7 @@ struct DecodingRejectionTests {
 
     @Test("unknown DROPPED and STREAM_ENDED reasons are malformed")
     func unknownReasons() {
-        for reason: UInt8 in [0, 3, 255] {
+        for reason: UInt8 in [0, 4, 255] {
             let body: [UInt8] = [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 1] + [reason]
             #expect(wireError { try splitAndDecode(Self.frame(.dropped, body: body)) }?.code == .malformedFrame)
         }
@@ -240,10 +240,10 @@ struct DecodingRejectionTests {
         }
     }
 
-    @Test("every type byte version 1 does not define is UNKNOWN_FRAME_TYPE")
+    @Test("every type byte versions 1 and 2 do not define is UNKNOWN_FRAME_TYPE")
     func unknownTypes() {
         let known = Set(FrameType.allCases.map(\.rawValue))
-        #expect(known.count == 14)
+        #expect(known.count == 16)
         for raw in 0...255 where !known.contains(UInt8(raw)) {
             let header: [UInt8] = [0, 0, 0, 0, UInt8(raw), 0, 0, 0]
             #expect(wireError { try parseHeader(header, maxBody: defaultMaxFrameBody) }?.code == .unknownFrameType)
