@@ -285,7 +285,7 @@ enum EncoderCheck {
             frame = .message(.init(streamID: fields.u32(), sequence: fields.u64(), payload: fields.rest()))
             expected = frame
         case .dropped:
-            let reason = DropReason(rawValue: 1 + fields.u8() % 2)!
+            let reason = DropReason(rawValue: 1 + fields.u8() % 3)!
             frame = .dropped(.init(streamID: fields.u32(), count: fields.u64(), reason: reason))
             expected = frame
         case .streamEnded:
@@ -303,6 +303,15 @@ enum EncoderCheck {
             expected = frame
         case .pong:
             frame = .pong(fields.u64())
+            expected = frame
+        case .resume:
+            let resume = Frame.Resume(
+                requestID: fields.u32(), sidPrefix: SidPrefix(value: fields.u64()), afterSequence: fields.u64(),
+                stream: fields.string())
+            (frame, expected) = (.resume(resume), .resume(resume))
+        case .resumed:
+            let outcome = ResumeOutcome(rawValue: 1 + fields.u8() % 2)!
+            frame = .resumed(.init(requestID: fields.u32(), streamID: fields.u32(), outcome: outcome))
             expected = frame
         }
         let encoded = frame.encoded()
