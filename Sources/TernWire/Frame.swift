@@ -166,12 +166,17 @@ public enum Frame: Equatable, Sendable {
     public struct Dropped: Equatable, Sendable {
         public var streamID: UInt32
         public var count: UInt64
+        /// The reason, or `slowConsumer` if this codec does not know the one on the wire: a loss
+        /// of `count` messages all the same (protocol.md §5.1).
         public var reason: DropReason
+        /// The reason exactly as on the wire, so newer reasons can still be shown.
+        public var rawReason: UInt8
 
-        public init(streamID: UInt32, count: UInt64, reason: DropReason) {
+        public init(streamID: UInt32, count: UInt64, reason: DropReason, rawReason: UInt8? = nil) {
             self.streamID = streamID
             self.count = count
             self.reason = reason
+            self.rawReason = rawReason ?? reason.rawValue
         }
     }
 

@@ -76,7 +76,7 @@ extension Frame {
         case .dropped(let dropped):
             body.u32(dropped.streamID)
             body.u64(dropped.count)
-            body.u8(dropped.reason.rawValue)
+            body.u8(dropped.rawReason)
         case .streamEnded(let streamID, let reason):
             body.u32(streamID)
             body.u8(reason.rawValue)

@@ -188,15 +188,16 @@ struct DecodingRejectionTests {
         #expect(wireError { try splitAndDecode(bytes) }?.code == .malformedFrame)
     }
 
-    @Test("unknown DROPPED and STREAM_ENDED reasons are malformed")
-    func unknownReasons() {
+    @Test("unknown DROPPED and STREAM_ENDED reasons decode as a loss and an end (protocol.md 5.1)")
+    func unknownReasons() throws {
         for reason: UInt8 in [0, 4, 255] {
-            let body: [UInt8] = [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 1] + [reason]
-            #expect(wireError { try splitAndDecode(Self.frame(.dropped, body: body)) }?.code == .malformedFrame)
+            let body: [UInt8] = [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 9] + [reason]
+            let decoded = try splitAndDecode(Self.frame(.dropped, body: body))
+            #expect(decoded == .frame(.dropped(.init(streamID: 1, count: 9, reason: .slowConsumer, rawReason: reason))))
         }
         for reason: UInt8 in [0, 4, 255] {
             let body: [UInt8] = [0, 0, 0, 1, reason]
-            #expect(wireError { try splitAndDecode(Self.frame(.streamEnded, body: body)) }?.code == .malformedFrame)
+            #expect(try splitAndDecode(Self.frame(.streamEnded, body: body)) == .frame(.streamEnded(streamID: 1, reason: .deleted)))
         }
     }
 
