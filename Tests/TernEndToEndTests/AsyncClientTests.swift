@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import TernClient
 import TernWire
@@ -116,4 +117,29 @@ struct AsyncClientTests {
         _ = await task.result
         #expect(try await waitFor(daemon, "tern_connections_open", toBe: 0))
     }
+
+    /// A server that stops answering (SIGSTOP) makes a request throw `timedOut` after the
+    /// request timeout; once it answers again the connection is usable.
+    @Test func unansweredRequestsTimeOut() async throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        _ = try daemon.createStream(uniqueName: "paused")
+        _ = try daemon.createStream(uniqueName: "later")
+        let client = TernAsyncClient(
+            endpoint: try DataEndpoint(parsing: "127.0.0.1:\(daemon.dataPort)"), requestTimeout: .milliseconds(300))
+        try await client.withConnection { connection in
+            kill(daemon.pid, SIGSTOP)
+            let started = ContinuousClock.now
+            do {
+                _ = try await connection.subscribe("paused")
+                Issue.record("a stopped server answered")
+            } catch TernClientError.timedOut {
+                #expect(ContinuousClock.now - started < .seconds(5))
+            }
+            kill(daemon.pid, SIGCONT)
+            let later = try await connection.subscribe("later")
+            #expect(later.uniqueName == "later")
+        }
+    }
 }
+

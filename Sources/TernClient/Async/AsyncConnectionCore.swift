@@ -20,7 +20,10 @@ actor AsyncConnectionCore {
     private var routes: [UInt32: SubscriptionState] = [:]
     /// Streams attached for publishing on the current socket, by the name used.
     private var attached: [String: UInt32] = [:]
-    private var openWaiters: [CheckedContinuation<Void, any Error>] = []
+    private var openWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+    private var nextWaiterID: UInt64 = 0
+    /// SUBSCRIBEs whose caller gave up waiting: a late SUBSCRIBED is undone with UNSUBSCRIBE.
+    private var abandoned: Set<UInt32> = []
 
     private enum Pending {
         case request(CheckedContinuation<Frame, any Error>)
@@ -130,6 +133,7 @@ actor AsyncConnectionCore {
             let id = newRequestID()
             let resuming = version >= 2
             pending[id] = .restore(subscription, resuming: resuming)
+            armTimeout(id)
             if resuming {
                 subscription.resumedAfter = subscription.position
                 send(.resume(.init(requestID: id, sidPrefix: subscription.sidPrefix, afterSequence: subscription.position, stream: subscription.name)))
@@ -140,8 +144,8 @@ actor AsyncConnectionCore {
         isOpen = true
         everOpened = true
         let waiters = openWaiters
-        openWaiters = []
-        for waiter in waiters { waiter.resume() }
+        openWaiters = [:]
+        for waiter in waiters.values { waiter.resume() }
     }
 
     private func dropSession(_ error: any Error) {
@@ -165,8 +169,8 @@ actor AsyncConnectionCore {
         subscriptions = []
         routes = [:]
         let waiters = openWaiters
-        openWaiters = []
-        for waiter in waiters { waiter.resume(throwing: terminal!) }
+        openWaiters = [:]
+        for waiter in waiters.values { waiter.resume(throwing: terminal!) }
     }
 
     /// Ends the connection: the socket closes and every subscription finishes.
@@ -179,7 +183,44 @@ actor AsyncConnectionCore {
     func waitUntilOpen() async throws {
         if isOpen { return }
         if let terminal { throw terminal }
-        try await withCheckedThrowingContinuation { openWaiters.append($0) }
+        nextWaiterID += 1
+        let id = nextWaiterID
+        let timeout = client.requestTimeout
+        // Reconnecting is rare and slow: a sleeping task per waiter is cheap enough.
+        Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.expireWaiter(id)
+        }
+        try await withCheckedThrowingContinuation { openWaiters[id] = $0 }
+    }
+
+    private func expireWaiter(_ id: UInt64) {
+        openWaiters.removeValue(forKey: id)?.resume(
+            throwing: TernClientError.timedOut("not connected within \(client.requestTimeout)"))
+    }
+
+    /// Fails request `id` if it is still unanswered after the request timeout (an event-loop
+    /// timer, no task per request).
+    private func armTimeout(_ id: UInt32) {
+        guard let channel else { return }
+        let nanoseconds = client.requestTimeout.components.seconds * 1_000_000_000
+            + client.requestTimeout.components.attoseconds / 1_000_000_000
+        channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { [weak self] in
+            Task { await self?.expire(id) }
+        }
+    }
+
+    private func expire(_ id: UInt32) {
+        guard let entry = pending.removeValue(forKey: id) else { return }
+        let error = TernClientError.timedOut("no answer to request \(id) within \(client.requestTimeout)")
+        switch entry {
+        case .request(let continuation): continuation.resume(throwing: error)
+        case .subscribe(_, let continuation):
+            abandoned.insert(id)
+            continuation.resume(throwing: error)
+        case .restore:
+            channel?.close(promise: nil)  // a server that does not answer: reconnect
+        }
     }
 
     // MARK: Requests
@@ -190,6 +231,7 @@ actor AsyncConnectionCore {
         return try await withCheckedThrowingContinuation { continuation in
             pending[id] = .subscribe(name, continuation)
             send(.subscribe(.init(requestID: id, stream: name)))
+            armTimeout(id)
         }
     }
 
@@ -222,6 +264,7 @@ actor AsyncConnectionCore {
         return try await withCheckedThrowingContinuation { continuation in
             pending[id] = .request(continuation)
             send(frame)
+            armTimeout(id)
         }
     }
 
@@ -275,7 +318,12 @@ actor AsyncConnectionCore {
     }
 
     private func answer(_ requestID: UInt32, _ frame: Frame) {
-        guard let entry = pending.removeValue(forKey: requestID) else { return }
+        guard let entry = pending.removeValue(forKey: requestID) else {
+            if abandoned.remove(requestID) != nil, case .subscribed(let late) = frame {
+                send(.unsubscribe(requestID: 0, streamID: late.streamID))  // nobody wants it any more
+            }
+            return
+        }
         switch (entry, frame) {
         case (.request(let continuation), .error(let error)):
             continuation.resume(throwing: TernClientError.server(error))

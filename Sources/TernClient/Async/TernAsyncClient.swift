@@ -24,14 +24,18 @@ public struct TernAsyncClient: Sendable {
     public var reconnect: ReconnectPolicy
     /// How long connecting and the handshake may take, each time.
     public var connectTimeout: Duration
+    /// How long a request (subscribe, acknowledged publish) waits for its answer, and for the
+    /// connection to be back while it reconnects; then it throws `TernClientError.timedOut`.
+    public var requestTimeout: Duration
     /// The highest protocol version asked for in HELLO (2; 1 turns resume off).
     public var maxVersion: UInt16
 
     public init(
         endpoint: DataEndpoint, clientName: String = "tern-client-swift", token: String = "",
         reconnect: ReconnectPolicy = ReconnectPolicy(), connectTimeout: Duration = .seconds(10),
-        maxVersion: UInt16 = WireLimits.protocolVersion
+        requestTimeout: Duration = .seconds(10), maxVersion: UInt16 = WireLimits.protocolVersion
     ) {
+        self.requestTimeout = requestTimeout
         self.endpoint = endpoint
         self.clientName = clientName
         self.token = token
