@@ -20,7 +20,9 @@ extension StreamFanOut {
         var cursor = stream.replayStart(in: ring, after: sequence).map(\.position)
         var replayedAny = false
         while let position = cursor, position < end, connection.state == .open {
-            guard let result = ring.readRange(from: position, upTo: end, into: batchBuffer), result.bytes > 0 else { break }
+            guard let result = ring.readRange(from: position, upTo: end, into: batchBuffer), result.bytes > 0 else {
+                break
+            }
             cursor = result.cursor
             let batch = UnsafeRawBufferPointer(rebasing: batchBuffer[0..<result.bytes])
             var starts: [Int] = []
@@ -34,7 +36,10 @@ extension StreamFanOut {
             if replayFrom > expected {
                 if !replayedAny { plane.counters.messagesNotRetained.add(replayFrom - expected, ordering: .relaxed) }
                 connection.recordDrop(
-                    streamID: stream.id, count: replayFrom - expected, reason: replayedAny ? .lapped : .notRetained)
+                    streamID: stream.id,
+                    count: replayFrom - expected,
+                    reason: replayedAny ? .lapped : .notRetained
+                )
             }
             replayedAny = true
             batchFrameStarts = starts[skip...].map { $0 - from }
@@ -47,7 +52,10 @@ extension StreamFanOut {
         if expected < endSequence {
             if !replayedAny { plane.counters.messagesNotRetained.add(endSequence - expected, ordering: .relaxed) }
             connection.recordDrop(
-                streamID: stream.id, count: endSequence - expected, reason: replayedAny ? .lapped : .notRetained)
+                streamID: stream.id,
+                count: endSequence - expected,
+                reason: replayedAny ? .lapped : .notRetained
+            )
         }
         // Nothing may follow for a while: report the loss now if there is room (else as usual).
         queueDropNotices(connection)

@@ -1,21 +1,26 @@
 import Foundation
 import Glibc
-import Testing
 import TernClient
 import TernWire
+import Testing
 
 /// The async Swift client against real daemons: subscriptions as async sequences, publish with
 /// and without acknowledgement, reconnect and resume across a kill -9 and restart (the restart is
 /// reported), the version-1 fallback, and a cancelled task closing its connection.
 @Suite(.serialized)
 struct AsyncClientTests {
-    private func client(_ address: String, maxVersion: UInt16 = 2, initialDelay: Duration = .milliseconds(50)) throws
+    private func client(
+        _ address: String,
+        maxVersion: UInt16 = 2,
+        initialDelay: Duration = .milliseconds(50)
+    ) throws
         -> TernAsyncClient
     {
         TernAsyncClient(
             endpoint: try DataEndpoint(parsing: address),
             reconnect: ReconnectPolicy(initialDelay: initialDelay, maxDelay: .seconds(1), maxAttempts: 100),
-            maxVersion: maxVersion)
+            maxVersion: maxVersion
+        )
     }
 
     /// Polls `/metrics` without blocking a cooperative thread between scrapes.
@@ -48,7 +53,9 @@ struct AsyncClientTests {
                 guard case .message(let message, let sid) = try await next(&events) else {
                     throw HarnessError("expected a message")
                 }
-                #expect(message.sequence == expected && sid.hasPrefix("TZ") && sid.hasSuffix(String(expected, radix: 16)))
+                #expect(
+                    message.sequence == expected && sid.hasPrefix("TZ") && sid.hasSuffix(String(expected, radix: 16))
+                )
             }
             do {
                 _ = try await connection.subscribe("no-such-stream")
@@ -81,7 +88,9 @@ struct AsyncClientTests {
             #expect(back.lastSequence == 3 && back.nextSequence == 1)
             #expect(try await next(&events) == .dropped(count: 1, reason: .notRetained, rawReason: 3))
             #expect(try await connection.publish("survives", payload: Array("{}".utf8)) == 2)
-            guard case .message(let message, _) = try await next(&events) else { throw HarnessError("expected a message") }
+            guard case .message(let message, _) = try await next(&events) else {
+                throw HarnessError("expected a message")
+            }
             #expect(message.sequence == 2)
             #expect(await connection.reconnects == 1)
         }
@@ -126,7 +135,9 @@ struct AsyncClientTests {
         _ = try daemon.createStream(uniqueName: "paused")
         _ = try daemon.createStream(uniqueName: "later")
         let client = TernAsyncClient(
-            endpoint: try DataEndpoint(parsing: "127.0.0.1:\(daemon.dataPort)"), requestTimeout: .milliseconds(300))
+            endpoint: try DataEndpoint(parsing: "127.0.0.1:\(daemon.dataPort)"),
+            requestTimeout: .milliseconds(300)
+        )
         try await client.withConnection { connection in
             kill(daemon.pid, SIGSTOP)
             let started = ContinuousClock.now
@@ -142,4 +153,3 @@ struct AsyncClientTests {
         }
     }
 }
-

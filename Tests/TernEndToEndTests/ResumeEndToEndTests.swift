@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// RESUME (protocol version 2) against a real ternd: replay from the ring with the exact loss
 /// before it, the answer after a daemon restart, and a storm of 1,000 resumes that leaves a live
@@ -19,17 +19,25 @@ struct ResumeEndToEndTests {
         let payload = Array("{\"pad\":\"\(String(repeating: "z", count: 90))\"}".utf8)
         var bytes: [UInt8] = []
         for index in 0..<count {
-            Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == count - 1)).encode(into: &bytes)
+            Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == count - 1)).encode(
+                into: &bytes
+            )
         }
         try client.send(bytes)
         guard case .published? = try client.next() else { throw HarnessError("no PUBLISHED") }
     }
 
-    private func resume(_ client: RawDataClient, _ stream: String, prefix: SidPrefix, after: UInt64) throws
+    private func resume(
+        _ client: RawDataClient,
+        _ stream: String,
+        prefix: SidPrefix,
+        after: UInt64
+    ) throws
         -> (Frame.Subscribed, Frame.Resumed)
     {
         try client.send(.resume(.init(requestID: 4, sidPrefix: prefix, afterSequence: after, stream: stream)))
-        guard case .subscribed(let subscribed)? = try client.next(), case .resumed(let resumed)? = try client.next() else {
+        guard case .subscribed(let subscribed)? = try client.next(), case .resumed(let resumed)? = try client.next()
+        else {
             throw HarnessError("no SUBSCRIBED + RESUMED")
         }
         return (subscribed, resumed)
@@ -51,7 +59,9 @@ struct ResumeEndToEndTests {
         let (publisher, streamID) = try publisher(daemon, stream)
         try publish(publisher, streamID, count: 10)
         var seen = Ledger(nextSequence: subscribed.nextSequence)
-        while seen.lastSequence < 10, case .message(let message)? = try first.next() { seen.message(sequence: message.sequence) }
+        while seen.lastSequence < 10, case .message(let message)? = try first.next() {
+            seen.message(sequence: message.sequence)
+        }
         #expect(seen.received == 10)
         first.finishWriting()  // the worker goes away; its stream's ring stays for the retention
         _ = first.closedByServer()
@@ -115,7 +125,9 @@ struct ResumeEndToEndTests {
         // A sequence this run has not reached, under its own prefix: RESUME_AHEAD, not fatal.
         let ahead = try RawDataClient(port: again.dataPort)
         try ahead.handshake(maxVersion: 2)
-        try ahead.send(.resume(.init(requestID: 9, sidPrefix: subscribed.sidPrefix, afterSequence: 2, stream: "restarts")))
+        try ahead.send(
+            .resume(.init(requestID: 9, sidPrefix: subscribed.sidPrefix, afterSequence: 2, stream: "restarts"))
+        )
         guard case .error(let error)? = try ahead.next() else { throw HarnessError("no ERROR") }
         #expect(error.code == .resumeAhead && !error.fatal && error.requestID == 9)
     }
@@ -134,7 +146,8 @@ struct ResumeEndToEndTests {
         let rssBefore = rssKilobytes(daemon.pid)
 
         var hello: [UInt8] = Frame.hello(.init(maxVersion: 2, clientName: "storm")).encoded()
-        Frame.resume(.init(requestID: 1, sidPrefix: liveSubscribed.sidPrefix, afterSequence: 50, stream: "storm")).encode(into: &hello)
+        Frame.resume(.init(requestID: 1, sidPrefix: liveSubscribed.sidPrefix, afterSequence: 50, stream: "storm"))
+            .encode(into: &hello)
         let resumers = try (0..<1000).map { _ in
             let client = try RawDataClient(port: daemon.dataPort)
             try client.send(hello)

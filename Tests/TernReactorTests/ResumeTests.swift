@@ -1,6 +1,6 @@
-import Testing
 import TernCore
 import TernWire
+import Testing
 
 @testable import TernReactor
 
@@ -28,11 +28,16 @@ struct ResumeTests {
 
     /// SUBSCRIBED and RESUMED answering a RESUME, and the frames after them.
     private func resume(
-        _ client: EmbeddedClient, _ name: String, prefix: SidPrefix, after: UInt64, requestID: UInt32 = 7
+        _ client: EmbeddedClient,
+        _ name: String,
+        prefix: SidPrefix,
+        after: UInt64,
+        requestID: UInt32 = 7
     ) throws -> (Frame.Subscribed, Frame.Resumed, [Frame]) {
         client.send(.resume(.init(requestID: requestID, sidPrefix: prefix, afterSequence: after, stream: name)))
         let frames = try client.received()
-        guard frames.count >= 2, case .subscribed(let subscribed) = frames[0], case .resumed(let resumed) = frames[1] else {
+        guard frames.count >= 2, case .subscribed(let subscribed) = frames[0], case .resumed(let resumed) = frames[1]
+        else {
             throw EmbeddedError("no SUBSCRIBED + RESUMED: \(frames.prefix(3))")
         }
         #expect(subscribed.requestID == requestID && resumed.requestID == requestID)
@@ -108,7 +113,9 @@ struct ResumeTests {
 
         let resumer = try client(harness)
         let (subscribed, _, frames) = try resume(resumer, "gap", prefix: liveSubscribed.sidPrefix, after: 10)
-        guard case .dropped(let dropped)? = frames.first else { throw EmbeddedError("no DROPPED first: \(frames.first!)") }
+        guard case .dropped(let dropped)? = frames.first else {
+            throw EmbeddedError("no DROPPED first: \(frames.first!)")
+        }
         #expect(dropped.reason == .notRetained && dropped.count > 0)
         var ledger = Ledger(subscribed: subscribed)
         ledger.read(frames)
@@ -242,7 +249,16 @@ struct ResumeTests {
         try publish(harness, stream, count: 100)
         let resumers = try (0..<200).map { _ in try client(harness) }
         for (index, resumer) in resumers.enumerated() {
-            resumer.send(.resume(.init(requestID: 1, sidPrefix: stream.sidPrefix, afterSequence: UInt64(index % 100), stream: "storm")))
+            resumer.send(
+                .resume(
+                    .init(
+                        requestID: 1,
+                        sidPrefix: stream.sidPrefix,
+                        afterSequence: UInt64(index % 100),
+                        stream: "storm"
+                    )
+                )
+            )
         }
         try publish(harness, stream, count: 10)
         liveLedger.read(try live.received())

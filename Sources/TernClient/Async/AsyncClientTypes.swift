@@ -35,7 +35,9 @@ public struct ReconnectPolicy: Sendable {
     public var maxAttempts: Int?
 
     public init(
-        enabled: Bool = true, initialDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5),
+        enabled: Bool = true,
+        initialDelay: Duration = .milliseconds(100),
+        maxDelay: Duration = .seconds(5),
         maxAttempts: Int? = nil
     ) {
         self.enabled = enabled

@@ -68,7 +68,8 @@ actor AsyncConnectionCore {
                 return
             }
             failures = everOpened && failures == 0 ? 1 : failures + 1
-            let permanent = (error as? TernClientError)?.errorCode.map { [.authFailed, .unsupportedVersion].contains($0) } ?? false
+            let permanent =
+                (error as? TernClientError)?.errorCode.map { [.authFailed, .unsupportedVersion].contains($0) } ?? false
             let exhausted = client.reconnect.maxAttempts.map { failures > $0 } ?? false
             if !everOpened || permanent || !client.reconnect.enabled || exhausted {
                 finishAll(error)
@@ -87,7 +88,16 @@ actor AsyncConnectionCore {
         let channel = try await connect(forwardingTo: sink)
         self.channel = channel
         defer { channel.close(promise: nil) }
-        send(.hello(.init(minVersion: WireLimits.minProtocolVersion, maxVersion: client.maxVersion, clientName: client.clientName, token: client.token)))
+        send(
+            .hello(
+                .init(
+                    minVersion: WireLimits.minProtocolVersion,
+                    maxVersion: client.maxVersion,
+                    clientName: client.clientName,
+                    token: client.token
+                )
+            )
+        )
         var iterator = frames.makeAsyncIterator()
         switch try await iterator.next() {
         case .welcome(let welcome)?: opened(welcome)
@@ -101,19 +111,25 @@ actor AsyncConnectionCore {
         }
     }
 
-    private func connect(forwardingTo sink: AsyncThrowingStream<Frame, any Error>.Continuation) async throws -> any Channel {
+    private func connect(
+        forwardingTo sink: AsyncThrowingStream<Frame, any Error>.Continuation
+    ) async throws -> any Channel {
         let address: SocketAddress
         switch client.endpoint {
         case .tcp(let host, let port): address = try SocketAddress.makeAddressResolvingHost(host, port: Int(port))
         case .unix(let path): address = try SocketAddress(unixDomainSocketPath: path)
         }
-        let milliseconds = client.connectTimeout.components.seconds * 1000 + client.connectTimeout.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds =
+            client.connectTimeout.components.seconds * 1000 + client.connectTimeout.components.attoseconds
+            / 1_000_000_000_000_000
         var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(milliseconds))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandlers(
-                        ByteToMessageHandler(ServerFrameDecoder()), FrameForwarder(sink: sink))
+                        ByteToMessageHandler(ServerFrameDecoder()),
+                        FrameForwarder(sink: sink)
+                    )
                 }
             }
         if case .tcp = client.endpoint { bootstrap = bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1) }
@@ -136,7 +152,16 @@ actor AsyncConnectionCore {
             armTimeout(id)
             if resuming {
                 subscription.resumedAfter = subscription.position
-                send(.resume(.init(requestID: id, sidPrefix: subscription.sidPrefix, afterSequence: subscription.position, stream: subscription.name)))
+                send(
+                    .resume(
+                        .init(
+                            requestID: id,
+                            sidPrefix: subscription.sidPrefix,
+                            afterSequence: subscription.position,
+                            stream: subscription.name
+                        )
+                    )
+                )
             } else {
                 send(.subscribe(.init(requestID: id, stream: subscription.name)))
             }
@@ -196,14 +221,16 @@ actor AsyncConnectionCore {
 
     private func expireWaiter(_ id: UInt64) {
         openWaiters.removeValue(forKey: id)?.resume(
-            throwing: TernClientError.timedOut("not connected within \(client.requestTimeout)"))
+            throwing: TernClientError.timedOut("not connected within \(client.requestTimeout)")
+        )
     }
 
     /// Fails request `id` if it is still unanswered after the request timeout (an event-loop
     /// timer, no task per request).
     private func armTimeout(_ id: UInt32) {
         guard let channel else { return }
-        let nanoseconds = client.requestTimeout.components.seconds * 1_000_000_000
+        let nanoseconds =
+            client.requestTimeout.components.seconds * 1_000_000_000
             + client.requestTimeout.components.attoseconds / 1_000_000_000
         channel.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) { [weak self] in
             Task { await self?.expire(id) }
@@ -243,7 +270,10 @@ actor AsyncConnectionCore {
         } else if let id = attached[name] {
             streamID = id
         } else {
-            guard case .subscribed(let answer) = try await request({ .subscribe(.init(requestID: $0, stream: name, attachOnly: true)) })
+            guard
+                case .subscribed(let answer) = try await request({
+                    .subscribe(.init(requestID: $0, stream: name, attachOnly: true))
+                })
             else { throw TernClientError.protocolViolation("SUBSCRIBE answered without SUBSCRIBED") }
             attached[name] = answer.streamID
             streamID = answer.streamID
@@ -252,7 +282,10 @@ actor AsyncConnectionCore {
             send(.publish(.init(requestID: 0, streamID: streamID, payload: payload)))
             return nil
         }
-        guard case .published(let published) = try await request({ .publish(.init(requestID: $0, streamID: streamID, payload: payload, ack: true)) })
+        guard
+            case .published(let published) = try await request({
+                .publish(.init(requestID: $0, streamID: streamID, payload: payload, ack: true))
+            })
         else { throw TernClientError.protocolViolation("PUBLISH answered without PUBLISHED") }
         return published.sequence
     }
@@ -285,9 +318,13 @@ actor AsyncConnectionCore {
         case .message(let message):
             guard let subscription = routes[message.streamID] else { return }
             subscription.lastSequence = message.sequence
-            subscription.continuation.yield(.message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence)))
+            subscription.continuation.yield(
+                .message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence))
+            )
         case .dropped(let dropped):
-            routes[dropped.streamID]?.continuation.yield(.dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
+            routes[dropped.streamID]?.continuation.yield(
+                .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason)
+            )
         case .subscribed(let subscribed):
             answer(subscribed.requestID, frame)
         case .resumed(let resumed):
@@ -296,7 +333,16 @@ actor AsyncConnectionCore {
             let restarted = resumed.outcome != .continued
             if restarted { subscription.lastSequence = 0 }
             subscription.continuation.yield(
-                .resubscribed(.init(lastSequence: after, nextSequence: subscription.nextSequence, serverRestarted: restarted, resumed: true, missed: restarted ? nil : 0)))
+                .resubscribed(
+                    .init(
+                        lastSequence: after,
+                        nextSequence: subscription.nextSequence,
+                        serverRestarted: restarted,
+                        resumed: true,
+                        missed: restarted ? nil : 0
+                    )
+                )
+            )
         case .unsubscribed(let requestID, _):
             answer(requestID, frame)
         case .published(let published):
@@ -307,7 +353,9 @@ actor AsyncConnectionCore {
             attached = attached.filter { $0.value != streamID }
             guard let subscription = routes.removeValue(forKey: streamID) else { return }
             subscriptions.removeAll { $0 === subscription }
-            subscription.continuation.finish(throwing: TernClientError.streamEnded(streamSid: subscription.streamSid, reason: reason))
+            subscription.continuation.finish(
+                throwing: TernClientError.streamEnded(streamSid: subscription.streamSid, reason: reason)
+            )
         case .error(let error):
             if !error.fatal { answer(error.requestID, frame) }
         case .ping(let opaque):
@@ -341,8 +389,13 @@ actor AsyncConnectionCore {
             routes[subscribed.streamID] = subscription
             continuation.resume(
                 returning: TernSubscription(
-                    streamSid: subscribed.streamSid, uniqueName: subscribed.uniqueName, streamID: subscribed.streamID,
-                    nextSequence: subscribed.nextSequence, events: events))
+                    streamSid: subscribed.streamSid,
+                    uniqueName: subscribed.uniqueName,
+                    streamID: subscribed.streamID,
+                    nextSequence: subscribed.nextSequence,
+                    events: events
+                )
+            )
         case (.subscribe(_, let continuation), .error(let error)):
             continuation.resume(throwing: TernClientError.server(error))
         case (.restore(let subscription, let resuming), .subscribed(let subscribed)):
@@ -357,7 +410,16 @@ actor AsyncConnectionCore {
                 if restarted { subscription.lastSequence = 0 }
                 let missed = restarted ? nil : subscribed.nextSequence - min(since + 1, subscribed.nextSequence)
                 subscription.continuation.yield(
-                    .resubscribed(.init(lastSequence: since, nextSequence: subscribed.nextSequence, serverRestarted: restarted, resumed: false, missed: missed)))
+                    .resubscribed(
+                        .init(
+                            lastSequence: since,
+                            nextSequence: subscribed.nextSequence,
+                            serverRestarted: restarted,
+                            resumed: false,
+                            missed: missed
+                        )
+                    )
+                )
             }
         case (.restore(let subscription, _), .error(let error)):
             subscriptions.removeAll { $0 === subscription }

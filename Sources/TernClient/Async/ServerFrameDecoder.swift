@@ -27,7 +27,9 @@ struct ServerFrameDecoder: ByteToMessageDecoder {
         guard buffer.readableBytes >= total else { return .needMoreData }
         guard let type = FrameType(rawValue: rawType) else {
             guard rawType >= 0x80 else {
-                throw TernClientError.protocolViolation("client frame type 0x\(String(rawType, radix: 16)) from the server")
+                throw TernClientError.protocolViolation(
+                    "client frame type 0x\(String(rawType, radix: 16)) from the server"
+                )
             }
             buffer.moveReaderIndex(forwardBy: total)  // a newer server's frame: skip it
             return .continue
@@ -37,7 +39,9 @@ struct ServerFrameDecoder: ByteToMessageDecoder {
         let frame = try buffer.withUnsafeReadableBytes { raw in
             do {
                 return try Frame.decode(
-                    header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize..<total]))
+                    header: header,
+                    body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize..<total])
+                )
             } catch {
                 throw TernClientError.protocolViolation("\(type): \(error)")
             }
@@ -47,7 +51,11 @@ struct ServerFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws
+    mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws
         -> DecodingState
     {
         while try decode(context: context, buffer: &buffer) == .continue {}

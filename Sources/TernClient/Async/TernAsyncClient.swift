@@ -31,9 +31,13 @@ public struct TernAsyncClient: Sendable {
     public var maxVersion: UInt16
 
     public init(
-        endpoint: DataEndpoint, clientName: String = "tern-client-swift", token: String = "",
-        reconnect: ReconnectPolicy = ReconnectPolicy(), connectTimeout: Duration = .seconds(10),
-        requestTimeout: Duration = .seconds(10), maxVersion: UInt16 = WireLimits.protocolVersion
+        endpoint: DataEndpoint,
+        clientName: String = "tern-client-swift",
+        token: String = "",
+        reconnect: ReconnectPolicy = ReconnectPolicy(),
+        connectTimeout: Duration = .seconds(10),
+        requestTimeout: Duration = .seconds(10),
+        maxVersion: UInt16 = WireLimits.protocolVersion
     ) {
         self.requestTimeout = requestTimeout
         self.endpoint = endpoint
