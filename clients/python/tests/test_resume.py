@@ -10,8 +10,7 @@ from typing import Iterator, List
 import pytest
 
 from conftest import Ternd, _start
-from tern_client import Connection, ConnectionState, Dropped, DropReason, Message, Resubscribed
-from tern_client.exceptions import ResumeAheadError
+from tern_client import Connection, ConnectionState, Dropped, DropReason, Message, Resubscribed, ResumeAheadError
 
 FAST = {"reconnect_wait": 0.05, "reconnect_wait_max": 0.5}
 
