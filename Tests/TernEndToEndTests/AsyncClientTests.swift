@@ -152,4 +152,63 @@ struct AsyncClientTests {
             #expect(later.uniqueName == "later")
         }
     }
+
+    /// A consumer that does not keep up: past `maxPending` the client stops reading, so the
+    /// server drops for it (and says so) instead of this process buffering without bound; every
+    /// message is then delivered or counted.
+    @Test func slowConsumerIsBoundedAndToldExactly() async throws {
+        let daemon = try TernDaemon.start(extraArguments: ["--out-buffer", "64K"])
+        defer { daemon.stop() }
+        let stream = try daemon.createStream(uniqueName: "slow")
+        let client = TernAsyncClient(
+            endpoint: try DataEndpoint(parsing: "127.0.0.1:\(daemon.dataPort)"),
+            maxPending: 1000
+        )
+        try await client.withConnection { connection in
+            let subscription = try await connection.subscribe("slow")
+            let publisher = try RawDataClient(port: daemon.dataPort)
+            try publisher.handshake()
+            let streamID = try publisher.subscribe(stream, attachOnly: true).streamID
+            let payload = Array("{\"pad\":\"\(String(repeating: "s", count: 100))\"}".utf8)
+            for _ in 0..<50 {
+                var batch: [UInt8] = []
+                for index in 0..<1000 {
+                    Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == 999)).encode(
+                        into: &batch
+                    )
+                }
+                try publisher.send(batch)
+                guard case .published? = try publisher.next() else { throw HarnessError("no PUBLISHED") }
+            }
+            #expect(try await waitForDrops(daemon))
+            var delivered = 0
+            var dropped: UInt64 = 0
+            var last: UInt64 = 0
+            for try await event in subscription {
+                switch event {
+                case .message(let message, _):
+                    #expect(message.sequence > last)
+                    last = message.sequence
+                    delivered += 1
+                case .dropped(let count, let reason, _):
+                    #expect(reason == .slowConsumer)
+                    dropped += count
+                case .resubscribed:
+                    Issue.record("unexpected reconnect")
+                }
+                if UInt64(delivered) + dropped == 50_000 { break }
+            }
+            #expect(UInt64(delivered) + dropped == 50_000 && dropped > 0 && delivered >= 1000)
+        }
+    }
+
+    private func waitForDrops(_ daemon: TernDaemon) async throws -> Bool {
+        for _ in 0..<100 {
+            if (try daemon.metrics().value("tern_messages_dropped_total", ["reason": "slow_consumer"]) ?? 0) > 0 {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
 }

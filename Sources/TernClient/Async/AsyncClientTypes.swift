@@ -67,8 +67,31 @@ public struct TernSubscription: AsyncSequence, Sendable {
     public let streamID: UInt32
     public let nextSequence: UInt64
     let events: AsyncThrowingStream<SubscriptionEvent, any Error>
+    let core: AsyncConnectionCore
+    let key: Int
 
-    public func makeAsyncIterator() -> AsyncThrowingStream<SubscriptionEvent, any Error>.AsyncIterator {
-        events.makeAsyncIterator()
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(inner: events.makeAsyncIterator(), core: core, key: key)
+    }
+
+    /// Tells the connection, every `reportEvery` events, how many were taken, so it can stop and
+    /// restart reading its socket (`TernAsyncClient.maxPending`) at one actor call per batch.
+    public struct Iterator: AsyncIteratorProtocol {
+        var inner: AsyncThrowingStream<SubscriptionEvent, any Error>.AsyncIterator
+        let core: AsyncConnectionCore
+        let key: Int
+        var taken = 0
+        static let reportEvery = 256
+
+        public mutating func next() async throws -> SubscriptionEvent? {
+            let event = try await inner.next()
+            taken += 1
+            if taken >= Self.reportEvery || event == nil {
+                let count = taken
+                taken = 0
+                await core.taken(key, count)
+            }
+            return event
+        }
     }
 }

@@ -22,6 +22,9 @@ actor AsyncConnectionCore {
     private var attached: [String: UInt32] = [:]
     private var openWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
     private var nextWaiterID: UInt64 = 0
+    private var nextSubscriptionKey = 0
+    /// Reading the socket is paused: a subscription holds more than `maxPending` events.
+    private var readingPaused = false
     /// SUBSCRIBEs whose caller gave up waiting: a late SUBSCRIBED is undone with UNSUBSCRIBE.
     private var abandoned: Set<UInt32> = []
 
@@ -34,7 +37,10 @@ actor AsyncConnectionCore {
 
     /// One subscription's routing and position; touched only inside the actor.
     private final class SubscriptionState {
+        let key: Int
         let name: String
+        /// Events yielded and not yet taken by the iterator (counted in batches, see `taken`).
+        var buffered = 0
         let continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation
         var streamID: UInt32 = 0
         var sidPrefix = SidPrefix(value: 0)
@@ -46,7 +52,8 @@ actor AsyncConnectionCore {
         /// The sequence a resume continues after.
         var position: UInt64 { lastSequence > 0 ? lastSequence : nextSequence - 1 }
 
-        init(name: String, continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation) {
+        init(key: Int, name: String, continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation) {
+            self.key = key
             self.name = name
             self.continuation = continuation
         }
@@ -175,6 +182,7 @@ actor AsyncConnectionCore {
 
     private func dropSession(_ error: any Error) {
         isOpen = false
+        readingPaused = false  // a new socket reads; the next delivery pauses it again if need be
         channel = nil
         let failed = pending
         pending = [:]
@@ -318,13 +326,13 @@ actor AsyncConnectionCore {
         case .message(let message):
             guard let subscription = routes[message.streamID] else { return }
             subscription.lastSequence = message.sequence
-            subscription.continuation.yield(
+            deliver(
+                subscription,
                 .message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence))
             )
         case .dropped(let dropped):
-            routes[dropped.streamID]?.continuation.yield(
-                .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason)
-            )
+            guard let subscription = routes[dropped.streamID] else { return }
+            deliver(subscription, .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
         case .subscribed(let subscribed):
             answer(subscribed.requestID, frame)
         case .resumed(let resumed):
@@ -332,7 +340,8 @@ actor AsyncConnectionCore {
             subscription.resumedAfter = nil
             let restarted = resumed.outcome != .continued
             if restarted { subscription.lastSequence = 0 }
-            subscription.continuation.yield(
+            deliver(
+                subscription,
                 .resubscribed(
                     .init(
                         lastSequence: after,
@@ -365,6 +374,43 @@ actor AsyncConnectionCore {
         }
     }
 
+    /// Hands an event to a subscription's iterator. Past `maxPending` events not yet taken the
+    /// connection stops reading its socket, so the server, not this process, holds (and when
+    /// its out-buffer is full, drops and counts) what a slow consumer cannot take.
+    private func deliver(_ subscription: SubscriptionState, _ event: SubscriptionEvent) {
+        subscription.continuation.yield(event)
+        subscription.buffered += 1
+        if subscription.buffered > client.maxPending && !readingPaused {
+            readingPaused = true
+            _ = channel?.setOption(ChannelOptions.autoRead, value: false)
+        }
+    }
+
+    /// The iterator of subscription `key` took `count` events.
+    func taken(_ key: Int, _ count: Int) {
+        guard let subscription = subscriptions.first(where: { $0.key == key }) else { return }
+        subscription.buffered = max(0, subscription.buffered - count)
+        resumeReadingIfDrained()
+    }
+
+    /// Subscription `key`'s stream terminated (its consuming task was cancelled, or it finished):
+    /// leave the stream on the server too.
+    func released(_ key: Int) {
+        guard let subscription = subscriptions.first(where: { $0.key == key }) else { return }
+        subscriptions.removeAll { $0 === subscription }
+        if routes[subscription.streamID] === subscription {
+            routes[subscription.streamID] = nil
+            if isOpen { send(.unsubscribe(requestID: 0, streamID: subscription.streamID)) }
+        }
+        resumeReadingIfDrained()
+    }
+
+    private func resumeReadingIfDrained() {
+        guard readingPaused, subscriptions.allSatisfy({ $0.buffered <= client.maxPending / 2 }) else { return }
+        readingPaused = false
+        _ = channel?.setOption(ChannelOptions.autoRead, value: true)
+    }
+
     private func answer(_ requestID: UInt32, _ frame: Frame) {
         guard let entry = pending.removeValue(forKey: requestID) else {
             if abandoned.remove(requestID) != nil, case .subscribed(let late) = frame {
@@ -380,7 +426,12 @@ actor AsyncConnectionCore {
         case (.subscribe(let name, let continuation), .subscribed(let subscribed)):
             // Routed now, before the frames right behind the answer are handled.
             let (events, sink) = AsyncThrowingStream<SubscriptionEvent, any Error>.makeStream()
-            let subscription = SubscriptionState(name: name, continuation: sink)
+            nextSubscriptionKey += 1
+            let key = nextSubscriptionKey
+            let subscription = SubscriptionState(key: key, name: name, continuation: sink)
+            sink.onTermination = { [weak self] _ in
+                Task { await self?.released(key) }
+            }
             subscription.streamID = subscribed.streamID
             subscription.sidPrefix = subscribed.sidPrefix
             subscription.streamSid = subscribed.streamSid
@@ -393,7 +444,9 @@ actor AsyncConnectionCore {
                     uniqueName: subscribed.uniqueName,
                     streamID: subscribed.streamID,
                     nextSequence: subscribed.nextSequence,
-                    events: events
+                    events: events,
+                    core: self,
+                    key: key
                 )
             )
         case (.subscribe(_, let continuation), .error(let error)):
@@ -409,7 +462,8 @@ actor AsyncConnectionCore {
             if !resuming {
                 if restarted { subscription.lastSequence = 0 }
                 let missed = restarted ? nil : subscribed.nextSequence - min(since + 1, subscribed.nextSequence)
-                subscription.continuation.yield(
+                deliver(
+                    subscription,
                     .resubscribed(
                         .init(
                             lastSequence: since,

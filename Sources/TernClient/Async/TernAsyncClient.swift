@@ -29,6 +29,10 @@ public struct TernAsyncClient: Sendable {
     public var requestTimeout: Duration
     /// The highest protocol version asked for in HELLO (2; 1 turns resume off).
     public var maxVersion: UInt16
+    /// Events one subscription may hold that its consumer has not taken; past it the connection
+    /// stops reading its socket until the consumer has taken half, and the server drops (and
+    /// reports with DROPPED) what does not fit its out-buffer. Memory stays bounded.
+    public var maxPending: Int
 
     public init(
         endpoint: DataEndpoint,
@@ -37,9 +41,11 @@ public struct TernAsyncClient: Sendable {
         reconnect: ReconnectPolicy = ReconnectPolicy(),
         connectTimeout: Duration = .seconds(10),
         requestTimeout: Duration = .seconds(10),
-        maxVersion: UInt16 = WireLimits.protocolVersion
+        maxVersion: UInt16 = WireLimits.protocolVersion,
+        maxPending: Int = 16_384
     ) {
         self.requestTimeout = requestTimeout
+        self.maxPending = maxPending
         self.endpoint = endpoint
         self.clientName = clientName
         self.token = token
