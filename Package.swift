@@ -85,7 +85,15 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "TernSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
         // Client library: data-port connections and a small REST client.
-        .target(name: "TernClient", dependencies: ["TernWire", "CTernShims"], swiftSettings: strict),
+        .target(
+            name: "TernClient",
+            dependencies: [
+                "TernWire", "CTernShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "ternd",
             dependencies: [

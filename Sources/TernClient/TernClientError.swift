@@ -21,6 +21,8 @@ public enum TernClientError: Error, Equatable, Sendable, CustomStringConvertible
     case protocolViolation(String)
     /// An address, URL or argument the client cannot use.
     case invalidArgument(String)
+    /// The stream of a subscription ended (deleted or expired): no more events come.
+    case streamEnded(streamSid: String, reason: StreamEndReason)
 
     /// The data-port error code, when the server sent one.
     public var errorCode: ErrorCode? {
@@ -39,6 +41,7 @@ public enum TernClientError: Error, Equatable, Sendable, CustomStringConvertible
         case .system(let call, let errno): return "\(call): \(String(cString: strerror(errno)))"
         case .protocolViolation(let detail): return "protocol violation: \(detail)"
         case .invalidArgument(let detail): return "invalid argument: \(detail)"
+        case .streamEnded(let sid, let reason): return "stream \(sid) ended: \(reason)"
         }
     }
 }

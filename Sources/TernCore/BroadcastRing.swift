@@ -31,6 +31,18 @@ public final class BroadcastRing: @unchecked Sendable {
     private let tail = Atomic<UInt64>(0)
     /// Start of the newest complete frame: where a lapped reader starts again.
     private let latest = Atomic<UInt64>(0)
+    /// Replay checkpoints: per segment of the ring (a 1/`checkpointSlots` of it), the start and
+    /// sequence of the first piece the writer began there in its current lap. Written once per appended piece, never
+    /// per frame; read by `replayStart` under the same lock that serialises the writers.
+    private let checkpoints: UnsafeMutablePointer<Checkpoint>
+    private let segmentShift: UInt64
+    static let checkpointSlots = 256
+
+    /// A frame start and its sequence.
+    public struct Checkpoint: Equatable, Sendable {
+        public var position: UInt64
+        public var sequence: UInt64
+    }
 
     /// - Parameter capacity: a power of two, at least twice the largest frame.
     public init(capacity: Int) {
@@ -42,10 +54,48 @@ public final class BroadcastRing: @unchecked Sendable {
             fatalError("mmap of a \(capacity)-byte ring failed: errno \(errno)")
         }
         memory = mapped
+        checkpoints = .allocate(capacity: Self.checkpointSlots)
+        checkpoints.initialize(repeating: Checkpoint(position: 0, sequence: 0), count: Self.checkpointSlots)
+        segmentShift = UInt64(max(1, capacity / Self.checkpointSlots).trailingZeroBitCount)
     }
 
     deinit {
         munmap(memory, capacity)
+        checkpoints.deallocate()
+    }
+
+    /// Where a replay of the frames after `sequence` starts: the newest checkpoint still in the
+    /// ring at or before sequence + 1, else the oldest one still in the ring (the frames before
+    /// it are gone). Nil when the ring holds no checkpoint. Caller serialises with the writers.
+    public func replayStart(after sequence: UInt64) -> Checkpoint? {
+        let end = tail.load(ordering: .relaxed)
+        var best: Checkpoint?
+        var oldest: Checkpoint?
+        for slot in 0..<Self.checkpointSlots {
+            let checkpoint = checkpoints[slot]
+            // Unused, or overwritten since (its frame no longer lies in the last `capacity` bytes).
+            guard checkpoint.sequence > 0, checkpoint.position < end, end - checkpoint.position <= UInt64(capacity)
+            else { continue }
+            if checkpoint.sequence <= sequence + 1, checkpoint.sequence > best?.sequence ?? 0 { best = checkpoint }
+            if checkpoint.sequence < oldest?.sequence ?? .max { oldest = checkpoint }
+        }
+        return best ?? oldest
+    }
+
+    /// Copies whole frames from `cursor` up to `limit` (a frame boundary, at most the tail) into
+    /// `destination`. Nil if the writer lapped the range: the bytes in it are gone.
+    public func readRange(from cursor: UInt64, upTo limit: UInt64, into destination: UnsafeMutableRawBufferPointer)
+        -> ReadResult?
+    {
+        guard cursor < limit else { return ReadResult(bytes: 0, cursor: cursor, lapped: false) }
+        let end = tail.load(ordering: .acquiring)
+        guard limit <= end, end &- cursor <= UInt64(capacity) else { return nil }
+        let count = min(Int(limit - cursor), destination.count)
+        ctern_ring_load(destination.baseAddress, memory, capacity, cursor, count)
+        atomicMemoryFence(ordering: .acquiring)
+        guard tailIntent.load(ordering: .relaxed) &- cursor <= UInt64(capacity) else { return nil }
+        let (whole, lastStart) = FrameWalker.wholeFrames(UnsafeRawBufferPointer(rebasing: destination[..<count]))
+        return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: false, lastFrameStart: lastStart)
     }
 
     /// The position just past the newest complete frame; a new reader starts here.
@@ -90,6 +140,12 @@ public final class BroadcastRing: @unchecked Sendable {
                     lastStart = end
                     end += size
                     stop += 1
+                }
+                // The first piece that starts in a segment marks it, so a replay walks at most
+                // one segment (plus one piece) of frames it skips.
+                let slot = Int((start >> segmentShift) & UInt64(Self.checkpointSlots - 1))
+                if checkpoints[slot].sequence == 0 || checkpoints[slot].position >> segmentShift != start >> segmentShift {
+                    checkpoints[slot] = Checkpoint(position: start, sequence: sequence)
                 }
                 // Seqlock write side: announce, fence, write, publish.
                 tailIntent.store(end, ordering: .relaxed)

@@ -20,6 +20,8 @@ public final class Broker: Sendable {
     let store: (any BrokerStore)?
     /// API keys and the root their secrets derive from (`Broker+Keys.swift`).
     let keyRing: KeyRing
+    /// Streams whose ring is kept for resumes with no reader, freed by `releaseIdleRings`.
+    private let idleRings = Locked<[ObjectIdentifier: BrokerStream]>([:])
     /// Control-plane changes (create, update, delete, expiry) happen one at a time, each with its
     /// store write: a check and the write that depends on it cannot interleave with another
     /// change. Without it an update racing a delete stored the deleted stream again, and a
@@ -264,6 +266,33 @@ public final class Broker: Sendable {
         forEachGroup(in: stream.memberGroups) { $0.streamEnded(stream) }
         return true
     }
+
+    // MARK: Resume retention
+
+    /// Reader group `group` stops reading `stream`. The last reader's leaving keeps the ring for
+    /// `resumeRetentionSeconds` (unless that is 0) so a subscriber coming back can resume from it.
+    public func removeReader(_ stream: BrokerStream, group: Int) {
+        let retain = limits.resumeRetentionSeconds > 0
+        if stream.removeReader(group: group, retain: retain) {
+            idleRings.withLock { $0[ObjectIdentifier(stream)] = stream }
+        }
+    }
+
+    /// Frees the rings kept for resumes whose retention has run out; returns how many were freed
+    /// or taken back into use. The daemon calls this with the expiry pass.
+    @discardableResult
+    public func releaseIdleRings(now: ContinuousClock.Instant = .now) -> Int {
+        let retention = limits.resumeRetentionSeconds
+        let cutoff = now - .milliseconds(Int64(retention * 1000))
+        return idleRings.withLock { rings in
+            let done = rings.filter { $0.value.releaseIdleRing(idleBefore: cutoff) }
+            for key in done.keys { rings[key] = nil }
+            return done.count
+        }
+    }
+
+    /// Rings kept for resumes with no reader now (for metrics).
+    public var idleRingCount: Int { idleRings.withLock { $0.count } }
 
     // MARK: Expiry
 

@@ -6,6 +6,10 @@ public struct BrokerLimits: Sendable, Equatable {
     public var maxPayload: Int = 4096
     /// Ring bytes per stream with subscribers; a power of two. Overrun: `DROPPED` reason `LAPPED`.
     public var ringBytes: Int = 1 << 20
+    /// Seconds a stream's ring is kept after its last subscriber leaves, so a subscriber that
+    /// comes back can resume from it (protocol version 2); 0 frees it at once. The ring is the
+    /// resume window: `ringBytes` bounds what a resume can replay.
+    public var resumeRetentionSeconds: Double = 60
     /// Longest unique name (Twilio: 320). Error: `INVALID_STREAM_NAME` / REST 54302.
     public var maxUniqueNameLength: Int = 320
     /// Longest Ttl in seconds (Twilio: one year). Error: REST 54011.
@@ -36,6 +40,7 @@ public struct BrokerLimits: Sendable, Equatable {
         } else if MessageFrame.size(payloadCount: maxPayload) * 2 > ringBytes {
             problems.append("ring bytes (\(ringBytes)) must hold at least two frames of the max payload (\(maxPayload))")
         }
+        if resumeRetentionSeconds < 0 { problems.append("resume retention must not be negative") }
         if publishRatePerSecond < 0 { problems.append("publish rate must not be negative") }
         if publishRatePerSecond > 0 && publishBurst < 1 {
             problems.append("publish burst must be at least 1 when a publish rate is set")

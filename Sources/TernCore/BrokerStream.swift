@@ -39,6 +39,8 @@ public final class BrokerStream: Sendable {
         var nextSequence: UInt64 = 1
         var ring: BroadcastRing?
         var ringReaders = 0
+        /// Set while the ring is kept for resumes with no reader (`removeReader(retain: true)`).
+        var ringIdleSince: ContinuousClock.Instant?
         var rateLimit: TokenBucket?
     }
 
@@ -178,18 +180,49 @@ public final class BrokerStream: Sendable {
                 state.ring = ring
             }
             state.ringReaders += 1
+            state.ringIdleSince = nil
             deliveryMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
             return ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence)
         }
     }
 
-    /// Unregisters reader group `group`; the last one frees the ring.
-    public func removeReader(group: Int) {
+    /// Unregisters reader group `group`. The last one frees the ring, or with `retain` keeps it
+    /// (publishes still go into it) so a subscriber that comes back can resume from it; then it
+    /// returns true and the broker frees it after the resume retention (`releaseIdleRing`).
+    @discardableResult
+    public func removeReader(group: Int, retain: Bool = false, now: ContinuousClock.Instant = .now) -> Bool {
         publishState.withLock { state in
             deliveryMask.bitwiseAnd(~(1 << UInt64(group)), ordering: .sequentiallyConsistent)
             state.ringReaders -= 1
-            if state.ringReaders == 0 { state.ring = nil }
+            guard state.ringReaders == 0 else { return false }
+            if retain && endReason.load(ordering: .relaxed) == 0 {
+                state.ringIdleSince = now
+                return true
+            }
+            state.ring = nil
+            return false
         }
+    }
+
+    /// Frees a ring kept for resumes if nobody has read it since `cutoff`. True when the stream
+    /// no longer needs watching (freed, or readers came back).
+    func releaseIdleRing(idleBefore cutoff: ContinuousClock.Instant) -> Bool {
+        publishState.withLock { state in
+            guard state.ringReaders == 0, let since = state.ringIdleSince else { return true }
+            guard since <= cutoff || endReason.load(ordering: .relaxed) != 0 else { return false }
+            state.ring = nil
+            state.ringIdleSince = nil
+            return true
+        }
+    }
+
+    /// Whether the stream keeps a ring (for tests and reports).
+    public var hasRing: Bool { publishState.withLock { $0.ring != nil } }
+
+    /// Where a replay of the messages after `sequence` starts in `ring`, read under the writers'
+    /// lock (see `BroadcastRing.replayStart`).
+    public func replayStart(in ring: BroadcastRing, after sequence: UInt64) -> BroadcastRing.Checkpoint? {
+        publishState.withLock { _ in ring.replayStart(after: sequence) }
     }
 
     func setRateLimit(_ bucket: TokenBucket?) {

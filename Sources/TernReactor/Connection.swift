@@ -25,7 +25,8 @@ final class Connection {
         /// Messages lost since the last DROPPED notice, by reason.
         var droppedSlow: UInt64 = 0
         var droppedLapped: UInt64 = 0
-        var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 }
+        var droppedNotRetained: UInt64 = 0
+        var hasPendingDrops: Bool { droppedSlow > 0 || droppedLapped > 0 || droppedNotRetained > 0 }
     }
 
     /// The reactor's key for it: the socket's descriptor (a made-up slot in the embedded harness).
@@ -99,6 +100,7 @@ final class Connection {
         switch reason {
         case .slowConsumer: subscription.droppedSlow += count
         case .lapped: subscription.droppedLapped += count
+        case .notRetained: subscription.droppedNotRetained += count
         }
         messagesDropped += count
         subscriptions[streamID] = subscription

@@ -18,6 +18,11 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
     case messagesDelivered
     case messagesDroppedSlowConsumer
     case messagesDroppedLapped
+    /// Messages a RESUME asked for that the ring no longer held (DROPPED `NOT_RETAINED`).
+    case messagesDroppedNotRetained
+    /// RESUMEs answered with SUBSCRIBED, and the MESSAGE frames replayed to them.
+    case resumes
+    case messagesReplayed
     case bytesIn
     case bytesOut
     case loopIterations
@@ -51,6 +56,12 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
             .counter("tern_messages_delivered_total", "MESSAGE frames queued to subscribers (one per subscriber).")
         case .messagesDroppedSlowConsumer: .dropped("slow_consumer")
         case .messagesDroppedLapped: .dropped("lapped")
+        case .messagesDroppedNotRetained: .dropped("not_retained")
+        case .resumes: .counter("tern_resumes_total", "RESUME requests answered with SUBSCRIBED (protocol version 2).")
+        case .messagesReplayed:
+            .counter(
+                "tern_messages_replayed_total",
+                "MESSAGE frames replayed from rings to resuming subscribers (the ring size is the resume window).")
         case .bytesIn: .counter("tern_bytes_in_total", "Bytes read from data-port connections.")
         case .bytesOut: .counter("tern_bytes_out_total", "Bytes written to data-port connections.")
         case .loopIterations: .counter("tern_reactor_loop_iterations_total", "Reactor loop turns, summed over threads.")
@@ -86,6 +97,7 @@ extension DataPlaneCounter.Series {
         Self(
             family: droppedFamily,
             help: "Messages lost: slow_consumer (out-buffer full), lapped (ring overran the reader), "
+                + "not_retained (a resume asked for more than the ring held), "
                 + "rate_limited (publish refused by --publish-rate).",
             kind: .counter, label: ("reason", reason))
     }
@@ -93,4 +105,4 @@ extension DataPlaneCounter.Series {
 
 /// One atomic slot per `DataPlaneCounter` case, inline in `ReactorCounters`. The count must be a
 /// literal here; `ReactorCounters.init` checks it against the cases.
-typealias DataPlaneCounterSlots = InlineArray<14, Atomic<UInt64>>
+typealias DataPlaneCounterSlots = InlineArray<17, Atomic<UInt64>>

@@ -101,31 +101,10 @@ extension DataPortSession {
     // MARK: Subscribe / unsubscribe
 
     func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
-        let stream: BrokerStream
-        do {
-            stream = try broker.stream(named: request.stream)
-        } catch {
-            // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
-            let code = error.wireCode
-            answerError(connection, requestID: request.requestID, code, code == .streamNotFound ? "stream '\(request.stream)' not found" : error.message)
-            return
-        }
         let delivering = !request.attachOnly
-        var mayPublish = true
-        if let token = connection.accessToken {
-            guard let granted = grantCheck(connection, token, stream: stream, request: request) else { return }
-            mayPublish = granted
-        }
-        if let existing = connection.subscriptions[stream.id] {
-            guard existing.delivering != delivering else {
-                answerError(connection, requestID: request.requestID, .alreadySubscribed, "stream '\(request.stream)' is already \(delivering ? "subscribed" : "attached") on this connection")
-                return
-            }
-            plane.fanOut.leave(connection, streamID: stream.id)
-        } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
-            answerError(connection, requestID: request.requestID, .tooManySubscriptions, "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams")
-            return
-        }
+        guard let (stream, mayPublish) = subscriptionTarget(
+            connection, requestID: request.requestID, name: request.stream, delivering: delivering)
+        else { return }
         guard let nextSequence = plane.fanOut.join(connection, stream: stream, delivering: delivering) else {
             answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
             return
@@ -138,6 +117,83 @@ extension DataPortSession {
                     requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
                     nextSequence: nextSequence, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "",
                     attachOnly: request.attachOnly)))
+    }
+
+    /// The stream a SUBSCRIBE or RESUME names, once the connection may take it in that mode
+    /// (leaving its other mode first), and whether the connection's Access Token lets it publish
+    /// there; nil after answering the error (section 4.3's order).
+    private func subscriptionTarget(_ connection: Connection, requestID: UInt32, name: String, delivering: Bool)
+        -> (stream: BrokerStream, mayPublish: Bool)?
+    {
+        let stream: BrokerStream
+        do {
+            stream = try broker.stream(named: name)
+        } catch {
+            // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
+            let code = error.wireCode
+            answerError(connection, requestID: requestID, code, code == .streamNotFound ? "stream '\(name)' not found" : error.message)
+            return nil
+        }
+        var mayPublish = true
+        if let token = connection.accessToken {
+            guard let granted = grantCheck(connection, token, stream: stream, requestID: requestID, name: name, attachOnly: !delivering)
+            else { return nil }
+            mayPublish = granted
+        }
+        if let existing = connection.subscriptions[stream.id] {
+            guard existing.delivering != delivering else {
+                answerError(connection, requestID: requestID, .alreadySubscribed, "stream '\(name)' is already \(delivering ? "subscribed" : "attached") on this connection")
+                return nil
+            }
+            plane.fanOut.leave(connection, streamID: stream.id)
+        } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
+            answerError(connection, requestID: requestID, .tooManySubscriptions, "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams")
+            return nil
+        }
+        return (stream, mayPublish)
+    }
+
+    /// RESUME (version 2): subscribe, then replay from the ring what came after the client's
+    /// sequence. SUBSCRIBED's `next_sequence` is the first sequence the resume covers, RESUMED
+    /// says whether the sequence space is the client's, and the fan-out sends DROPPED for what
+    /// the ring no longer holds before the first replayed frame.
+    func resume(_ connection: Connection, _ request: Frame.Resume) {
+        // Ahead is checked first: it must not cost the connection a subscription it holds.
+        if let named = try? broker.stream(named: request.stream), named.sidPrefix == request.sidPrefix {
+            // Grants come before RESUME_AHEAD: a token must not learn how far a stream it may not
+            // read has got.
+            if let token = connection.accessToken,
+                grantCheck(connection, token, stream: named, requestID: request.requestID, name: request.stream, attachOnly: false) == nil
+            {
+                return
+            }
+            let next = named.nextSequence
+            guard request.afterSequence < next else {
+                answerError(connection, requestID: request.requestID, .resumeAhead, "sequence \(request.afterSequence) is not yet published on stream '\(request.stream)' (next is \(next))")
+                return
+            }
+        }
+        guard let (stream, mayPublish) = subscriptionTarget(
+            connection, requestID: request.requestID, name: request.stream, delivering: true)
+        else { return }
+        let continued = stream.sidPrefix == request.sidPrefix
+        let after = continued ? request.afterSequence : 0
+        guard plane.fanOut.join(connection, stream: stream, delivering: true, caughtUpPast: after) != nil else {
+            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            return
+        }
+        if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
+        plane.counters.add(1, to: .resumes)
+        plane.sendControl(
+            connection,
+            .subscribed(
+                .init(
+                    requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
+                    nextSequence: after + 1, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "")))
+        plane.sendControl(
+            connection,
+            .resumed(.init(requestID: request.requestID, streamID: stream.id, outcome: continued ? .continued : .restarted)))
+        plane.fanOut.replay(connection, stream: stream, after: after)
     }
 
     func unsubscribe(_ connection: Connection, requestID: UInt32, streamID: UInt32) {

@@ -37,25 +37,27 @@ extension DataPortSession {
     }
 
     /// SUBSCRIBE under a token: nil after answering a refusal; else whether PUBLISH is granted too.
-    func grantCheck(_ connection: Connection, _ token: AccessToken, stream: BrokerStream, request: Frame.Subscribe) -> Bool? {
+    func grantCheck(
+        _ connection: Connection, _ token: AccessToken, stream: BrokerStream, requestID: UInt32, name: String, attachOnly: Bool
+    ) -> Bool? {
         guard stream.serviceSid == token.serviceSid else {
             answerError(
-                connection, requestID: request.requestID, .serviceNotGranted,
-                "stream '\(request.stream)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)")
+                connection, requestID: requestID, .serviceNotGranted,
+                "stream '\(name)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)")
             return nil
         }
         let mayPublish = token.allows(.publish, streamSid: stream.sid, uniqueName: stream.uniqueName)
-        if request.attachOnly {
+        if attachOnly {
             guard mayPublish else {
                 answerError(
-                    connection, requestID: request.requestID, .publishNotGranted,
-                    "the Access Token does not grant publishing to stream '\(request.stream)'")
+                    connection, requestID: requestID, .publishNotGranted,
+                    "the Access Token does not grant publishing to stream '\(name)'")
                 return nil
             }
         } else if !token.allows(.subscribe, streamSid: stream.sid, uniqueName: stream.uniqueName) {
             answerError(
-                connection, requestID: request.requestID, .subscribeNotGranted,
-                "the Access Token does not grant subscribing to stream '\(request.stream)'")
+                connection, requestID: requestID, .subscribeNotGranted,
+                "the Access Token does not grant subscribing to stream '\(name)'")
             return nil
         }
         return mayPublish

@@ -106,8 +106,11 @@ final class DataPortSession {
         case .refreshToken:
             guard case .refreshToken(let requestID, let token) = try Frame.decode(header: header, body: body) else { return }
             refresh(connection, requestID: requestID, token: token)
+        case .resume:
+            guard case .resume(let request) = try Frame.decode(header: header, body: body) else { return }
+            resume(connection, request)
         case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
-            .tokenExpiring, .tokenRefreshed:
+            .tokenExpiring, .tokenRefreshed, .resumed:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break

@@ -46,7 +46,7 @@ extension StreamFanOut {
     /// Sends a run of whole MESSAGE frames to one subscriber: straight from the batch when its
     /// out-buffer is empty, else appended. What does not fit under the out-buffer limit is
     /// dropped whole frame by whole frame and counted.
-    private func deliver(_ batch: UnsafeRawBufferPointer, streamID: UInt32, to connection: Connection) {
+    func deliver(_ batch: UnsafeRawBufferPointer, streamID: UInt32, to connection: Connection) {
         guard connection.state == .open else { return }
         if connection.streamsWithDrops > 0 {
             queueDropNotices(connection)

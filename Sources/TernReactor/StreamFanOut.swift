@@ -62,8 +62,10 @@ final class StreamFanOut {
     // MARK: Membership
 
     /// Adds `connection` to a stream served by this thread; returns the first sequence it can
-    /// receive, or nil if the stream ended meanwhile.
-    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool) -> UInt64? {
+    /// receive, or nil if the stream ended meanwhile. With `caughtUpPast` (a resume), this
+    /// thread first delivers its backlog to the others until its next sequence is above that
+    /// one, so the newcomer's live part never repeats what it is about to be replayed or saw.
+    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool, caughtUpPast: UInt64? = nil) -> UInt64? {
         let local: LocalStream
         if let existing = localStreams[stream.id] {
             local = existing
@@ -84,6 +86,11 @@ final class StreamFanOut {
         } else {
             // Bring the others up to date so the newcomer starts at the present.
             drain(local)
+            while let past = caughtUpPast, local.expectedSequence <= past {
+                let before = local.cursor
+                drain(local)
+                if local.cursor == before { break }
+            }
         }
         local.subscribers.append(connection)
         return local.expectedSequence
@@ -99,7 +106,7 @@ final class StreamFanOut {
         if subscription.delivering {
             local.subscribers.removeAll { $0 === connection }
             if local.subscribers.isEmpty, local.ring != nil {
-                local.stream.removeReader(group: index)
+                plane.broker.removeReader(local.stream, group: index)
                 local.ring = nil
             }
         }
@@ -164,10 +171,15 @@ final class StreamFanOut {
         guard var subscription = connection.subscriptions[streamID], subscription.hasPendingDrops else { return }
         let slow = subscription.droppedSlow
         let lapped = subscription.droppedLapped
+        let notRetained = subscription.droppedNotRetained
         subscription.droppedSlow = 0
         subscription.droppedLapped = 0
+        subscription.droppedNotRetained = 0
         connection.subscriptions[streamID] = subscription
         connection.streamsWithDrops -= 1
+        if notRetained > 0 {
+            plane.sendControl(connection, .dropped(.init(streamID: streamID, count: notRetained, reason: .notRetained)))
+        }
         if slow > 0 { plane.sendControl(connection, .dropped(.init(streamID: streamID, count: slow, reason: .slowConsumer))) }
         if lapped > 0 { plane.sendControl(connection, .dropped(.init(streamID: streamID, count: lapped, reason: .lapped))) }
     }

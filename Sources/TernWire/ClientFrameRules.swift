@@ -13,15 +13,15 @@ public enum ClientFrameRules {
     public static func check(_ type: FrameType, helloAccepted: Bool, version: UInt16 = WireLimits.protocolVersion)
         throws(WireError)
     {
-        if type.isClientToServer && type.sinceVersion > version {
-            throw WireError(.unknownFrameType, "frame type 0x\(String(type.rawValue, radix: 16)) is not defined in version \(version)")
-        }
         if !helloAccepted {
             guard type == .hello else { throw WireError(.helloRequired, "the first frame must be HELLO, got \(type)") }
         } else if type == .hello {
             throw WireError(.unexpectedFrame, "HELLO was already received")
         } else if !type.isClientToServer {
             throw WireError(.unexpectedFrame, "\(type) is a server-to-client frame")
+        } else if type.sinceVersion > version {
+            throw WireError(
+                .unknownFrameType, "frame type 0x\(String(type.rawValue, radix: 16)) is not defined in version \(version)")
         }
     }
 

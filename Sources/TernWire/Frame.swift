@@ -33,6 +33,8 @@ public enum Frame: Equatable, Sendable {
             self.remainingMilliseconds = remainingMilliseconds
         }
     }
+    case resume(Resume)
+    case resumed(Resumed)
 
     public struct Hello: Equatable, Sendable {
         public var minVersion: UInt16
@@ -119,6 +121,36 @@ public enum Frame: Equatable, Sendable {
         }
     }
 
+    /// Version 2: subscribe and continue after the last sequence seen under `sidPrefix`.
+    public struct Resume: Equatable, Sendable {
+        public var requestID: UInt32
+        /// The sid prefix the client saw `afterSequence` under (all zero if it saw none).
+        public var sidPrefix: SidPrefix
+        /// The last sequence the client saw; 0 asks for everything from sequence 1.
+        public var afterSequence: UInt64
+        public var stream: String
+
+        public init(requestID: UInt32, sidPrefix: SidPrefix, afterSequence: UInt64, stream: String) {
+            self.requestID = requestID
+            self.sidPrefix = sidPrefix
+            self.afterSequence = afterSequence
+            self.stream = stream
+        }
+    }
+
+    /// Version 2: follows the SUBSCRIBED that answers a RESUME and says how it resumed.
+    public struct Resumed: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        public var outcome: ResumeOutcome
+
+        public init(requestID: UInt32, streamID: UInt32, outcome: ResumeOutcome) {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.outcome = outcome
+        }
+    }
+
     public struct Published: Equatable, Sendable {
         public var requestID: UInt32
         public var streamID: UInt32
@@ -150,12 +182,17 @@ public enum Frame: Equatable, Sendable {
     public struct Dropped: Equatable, Sendable {
         public var streamID: UInt32
         public var count: UInt64
+        /// The reason, or `slowConsumer` if this codec does not know the one on the wire: a loss
+        /// of `count` messages all the same (protocol.md §5.1).
         public var reason: DropReason
+        /// The reason exactly as on the wire, so newer reasons can still be shown.
+        public var rawReason: UInt8
 
-        public init(streamID: UInt32, count: UInt64, reason: DropReason) {
+        public init(streamID: UInt32, count: UInt64, reason: DropReason, rawReason: UInt8? = nil) {
             self.streamID = streamID
             self.count = count
             self.reason = reason
+            self.rawReason = rawReason ?? reason.rawValue
         }
     }
 
@@ -188,6 +225,17 @@ public enum DropReason: UInt8, Sendable {
     case slowConsumer = 1
     /// The server's reader fell a whole ring behind the publisher.
     case lapped = 2
+    /// Version 2: a RESUME asked for messages the stream's ring no longer held.
+    case notRetained = 3
+}
+
+/// How a RESUME was answered (RESUMED `outcome`, protocol version 2).
+public enum ResumeOutcome: UInt8, Sendable {
+    /// Same server run: the subscription continues right after the client's sequence.
+    case continued = 1
+    /// The sid prefix is not the stream's current one (the server restarted, or the client saw
+    /// none): the subscription starts at sequence 1 of this run; what came before is unknown.
+    case restarted = 2
 }
 
 /// Why a stream ended (STREAM_ENDED `reason`).

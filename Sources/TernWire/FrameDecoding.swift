@@ -1,9 +1,10 @@
 extension Frame {
     /// Decodes one frame body whose header was already validated by `FrameHeader.parse`.
     ///
-    /// Protocol violations throw `WireError` with the code the server sends back. Unknown
-    /// enumeration values inside a body (a DROPPED reason, an ERROR code) are malformed too,
-    /// except ERROR codes, which a client must accept when new ones appear.
+    /// Protocol violations throw `WireError` with the code the server sends back. Unknown values
+    /// a client must accept from newer servers (protocol.md §5.1: ERROR codes, DROPPED and
+    /// STREAM_ENDED reasons, RESUMED outcomes) decode to the nearest known one, the raw value
+    /// kept where the frame has room for it.
     public static func decode(header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) -> Frame {
         var reader = WireReader(body)
         let frame: Frame
@@ -74,16 +75,14 @@ extension Frame {
             let streamID = try reader.readU32("stream_id")
             let count = try reader.readU64("count")
             let rawReason = try reader.readU8("reason")
-            guard let reason = DropReason(rawValue: rawReason) else {
-                throw WireError(.malformedFrame, "unknown DROPPED reason \(rawReason)")
-            }
-            frame = .dropped(Dropped(streamID: streamID, count: count, reason: reason))
+            // protocol.md §5.1: an unknown reason is still a loss of `count` messages.
+            let reason = DropReason(rawValue: rawReason) ?? .slowConsumer
+            frame = .dropped(Dropped(streamID: streamID, count: count, reason: reason, rawReason: rawReason))
         case .streamEnded:
             let streamID = try reader.readU32("stream_id")
             let rawReason = try reader.readU8("reason")
-            guard let reason = StreamEndReason(rawValue: rawReason) else {
-                throw WireError(.malformedFrame, "unknown STREAM_ENDED reason \(rawReason)")
-            }
+            // protocol.md §5.1: an unknown reason still ends the stream.
+            let reason = StreamEndReason(rawValue: rawReason) ?? .deleted
             frame = .streamEnded(streamID: streamID, reason: reason)
         case .error:
             let requestID = try reader.readU32("request_id")
@@ -93,6 +92,22 @@ extension Frame {
             // An unknown code is kept as the nearest generic one so old clients survive new servers.
             let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
             frame = .error(ErrorFrame(requestID: requestID, code: code, rawCode: rawCode, message: message, fatal: fatal))
+        case .resume:
+            frame = .resume(
+                Resume(
+                    requestID: try reader.readU32("request_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    afterSequence: try reader.readU64("after_sequence"),
+                    stream: try reader.readString("stream", limit: WireLimits.maxStreamFieldBytes)
+                )
+            )
+        case .resumed:
+            let requestID = try reader.readU32("request_id")
+            let streamID = try reader.readU32("stream_id")
+            let rawOutcome = try reader.readU8("outcome")
+            // protocol.md §4.14: an unknown outcome means the client's sequence space is gone.
+            let outcome = ResumeOutcome(rawValue: rawOutcome) ?? .restarted
+            frame = .resumed(Resumed(requestID: requestID, streamID: streamID, outcome: outcome))
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

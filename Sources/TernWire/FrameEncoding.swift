@@ -18,6 +18,8 @@ extension Frame {
         case .refreshToken: return .refreshToken
         case .tokenExpiring: return .tokenExpiring
         case .tokenRefreshed: return .tokenRefreshed
+        case .resume: return .resume
+        case .resumed: return .resumed
         }
     }
 
@@ -77,7 +79,7 @@ extension Frame {
         case .dropped(let dropped):
             body.u32(dropped.streamID)
             body.u64(dropped.count)
-            body.u8(dropped.reason.rawValue)
+            body.u8(dropped.rawReason)
         case .streamEnded(let streamID, let reason):
             body.u32(streamID)
             body.u8(reason.rawValue)
@@ -97,6 +99,15 @@ extension Frame {
         case .tokenRefreshed(let requestID, let expiresAt):
             body.u32(requestID)
             body.u64(expiresAt)
+        case .resume(let resume):
+            body.u32(resume.requestID)
+            body.bytes8(resume.sidPrefix)
+            body.u64(resume.afterSequence)
+            body.string(resume.stream, limit: Int(UInt16.max))
+        case .resumed(let resumed):
+            body.u32(resumed.requestID)
+            body.u32(resumed.streamID)
+            body.u8(resumed.outcome.rawValue)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

@@ -1,4 +1,5 @@
-/// The frame types of protocol versions 1 and 2 (protocol.md, section 4).
+/// The frame types of protocol versions 1 and 2 (protocol.md, section 4). The version-2 types
+/// (`sinceVersion`) are `UNKNOWN_FRAME_TYPE` on a version-1 connection.
 ///
 /// Client-to-server types live in `0x01...0x7f`, server-to-client types in `0x81...0xff`;
 /// `ping` and `pong` travel both ways.
@@ -9,6 +10,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case publish = 0x04
     case ping = 0x05
     case pong = 0x06
+    /// Version 2: continue a subscription after the last sequence the client saw.
+    case resume = 0x07
     /// Version 2: a new Access Token for a live connection.
     case refreshToken = 0x08
     case welcome = 0x81
@@ -23,6 +26,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case tokenExpiring = 0x89
     /// Version 2: the answer to REFRESH_TOKEN.
     case tokenRefreshed = 0x8a
+    /// Version 2: the answer to RESUME.
+    case resumed = 0x8b
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
     @inlinable
@@ -42,7 +47,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// as unknown as an undefined type.
     public var sinceVersion: UInt16 {
         switch self {
-        case .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
+        case .resume, .resumed, .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
         default: return 1
         }
     }

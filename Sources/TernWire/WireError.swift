@@ -23,6 +23,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case invalidPayload = 105
     case invalidStreamName = 106
     case rateLimited = 107
+    case resumeAhead = 108
     case serviceNotGranted = 112
     case subscribeNotGranted = 113
     case publishNotGranted = 114
@@ -58,6 +59,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .invalidPayload: return "INVALID_PAYLOAD"
         case .invalidStreamName: return "INVALID_STREAM_NAME"
         case .rateLimited: return "RATE_LIMITED"
+        case .resumeAhead: return "RESUME_AHEAD"
         case .serviceNotGranted: return "SERVICE_NOT_GRANTED"
         case .subscribeNotGranted: return "SUBSCRIBE_NOT_GRANTED"
         case .publishNotGranted: return "PUBLISH_NOT_GRANTED"

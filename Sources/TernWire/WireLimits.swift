@@ -1,7 +1,8 @@
-/// Fixed sizes of the protocol. Server-configurable limits (payload, frame body,
+/// Fixed sizes of the protocol (versions 1 and 2). Server-configurable limits (payload, frame body,
 /// subscriptions) are announced in WELCOME; these are the ones that never change.
 public enum WireLimits {
-    /// The highest protocol version this codec speaks.
+    /// The highest protocol version this codec speaks (2: resumable subscriptions, Access Token
+    /// refresh).
     public static let protocolVersion: UInt16 = 2
     /// The lowest protocol version this codec speaks.
     public static let minimumProtocolVersion: UInt16 = 1

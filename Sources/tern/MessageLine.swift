@@ -6,9 +6,8 @@ import TernWire
 /// breaks in it can only be insignificant whitespace (JSON strings cannot hold them), so they
 /// become spaces and each message stays on one line.
 enum MessageLine {
-    static func render(_ message: Frame.Message, of subscription: Frame.Subscribed) -> [UInt8] {
-        let sid = subscription.sidPrefix.messageSid(sequence: message.sequence)
-        var line = Array(#"{"stream":"\#(subscription.streamSid)","sid":"\#(sid)","seq":\#(message.sequence),"data":"#.utf8)
+    static func render(_ message: Frame.Message, streamSid: String, messageSid sid: String) -> [UInt8] {
+        var line = Array(#"{"stream":"\#(streamSid)","sid":"\#(sid)","seq":\#(message.sequence),"data":"#.utf8)
         line.reserveCapacity(line.count + message.payload.count + 1)
         for byte in message.payload {
             line.append(byte == 10 || byte == 13 ? 32 : byte)

@@ -3,7 +3,7 @@ import ArgumentParser
 /// `tern`: manage services and streams, publish, subscribe and rotate credentials on a ternd server.
 /// (The load generator is `tern-bench`, in the separate Benchmarks/ package.)
 @main
-struct TernCommand: ParsableCommand {
+struct TernCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tern",
         abstract: "Command-line client for the ternd stream relay.",
@@ -20,10 +20,14 @@ struct TernCommand: ParsableCommand {
 
     /// Runs the chosen command, then writes out whatever stdout `Output` still buffers, also when
     /// the command fails.
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
             Output.flush()
         } catch {
             Output.flush()

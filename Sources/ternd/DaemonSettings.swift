@@ -38,6 +38,7 @@ struct DaemonSettings {
         }
         if !options.twilioLimits || options.maxPayload.bytes != 4096 { limits.maxPayload = options.maxPayload.bytes }
         limits.ringBytes = options.ringBytes.bytes
+        limits.resumeRetentionSeconds = options.resumeRetention
         reactor.threads = options.threads
         reactor.maxFrameBody = options.maxFrame.bytes
         reactor.outBufferBytes = options.outBuffer.bytes

@@ -21,6 +21,10 @@ enum MetricsDataPlane {
                 ([("reason", "rate_limited")], String(broker.messagesRateLimited.load(ordering: .relaxed)))
             ]
         ])
+        text.gauge(
+            "tern_resume_rings_retained",
+            help: "Rings kept with no subscriber so a subscriber can resume (--resume-retention).",
+            broker.idleRingCount)
         text.counter(
             "tern_frames_rejected_total", help: "Data-port requests and frames answered with ERROR, by error code.",
             label: "code", ErrorCode.allCases.map { ($0.name, statistics.rejectedByCode[$0] ?? 0) })

@@ -46,6 +46,11 @@ struct Ternd: AsyncParsableCommand {
     var ringBytes = ByteCount(1 << 20)
 
     @Option(
+        name: .customLong("resume-retention"),
+        help: "Seconds a stream's ring is kept after its last subscriber leaves, for resumes (0: free at once; reloadable).")
+    var resumeRetention: Double = 60
+
+    @Option(
         name: .customLong("read-budget"),
         help: "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer).")
     var readBudget = ByteCount(4 << 20)
@@ -122,7 +127,7 @@ struct Ternd: AsyncParsableCommand {
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
-        "max-frame", "out-buffer", "ring-bytes", "read-budget", "max-connections", "max-subscriptions", "handshake-timeout",
+        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "read-budget", "max-connections", "max-subscriptions", "handshake-timeout",
         "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
         "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",

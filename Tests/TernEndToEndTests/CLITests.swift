@@ -87,4 +87,26 @@ struct CLITests {
         #expect(finished.stderr.contains("ended \(streamSid)"))
         #expect(finished.stdout.isEmpty)
     }
+
+    /// `tern sub` reconnects by itself after kill -9 and restart, resumes, and says on stderr
+    /// that the daemon restarted and how many of the new run's messages it could not replay.
+    @Test func subResumesAcrossARestart() throws {
+        let daemon = try TernDaemon.start()
+        let streamSid = try daemon.createStream(uniqueName: "cli-resume")
+        var restarted: TernDaemon?
+        defer { (restarted ?? daemon).stop() }
+        let subscriber = try ProgramRun.startTern(
+            ["sub", "cli-resume", "--count", "2", "--timeout", "30", "--data", daemon.unixSocketPath])
+        #expect(subscriber.waitForStderr(containing: "subscribed \(streamSid)", timeout: 10))
+        _ = try daemon.publishREST(stream: streamSid, data: #"{"run":1}"#)
+        daemon.kill9()
+        let again = try daemon.restart()
+        restarted = again
+        #expect(subscriber.waitForStderr(containing: "resumed \(streamSid)", timeout: 15))
+        _ = try again.publishREST(stream: streamSid, data: #"{"run":2}"#)
+        let finished = subscriber.wait(timeout: 30)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(finished.stderr.contains("restarted=yes missed=unknown"), "\(finished.stderr)")
+        #expect(finished.lines.count == 2 && finished.lines[1].contains(#""run":2"#), "\(finished.stdout)")
+    }
 }

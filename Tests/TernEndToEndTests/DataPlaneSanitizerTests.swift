@@ -58,14 +58,15 @@ struct DataPlaneSanitizerTests {
     /// Connects clients named `prefix-N` until they sit on both reactor threads (the threads
     /// race to accept, so the spread is checked in /connz, not assumed).
     static func spread(
-        _ daemon: TernDaemon, prefix: String, atLeast count: Int, setUp: (RawDataClient) throws -> Void
+        _ daemon: TernDaemon, prefix: String, atLeast count: Int, maxVersion: UInt16 = 1,
+        setUp: (RawDataClient) throws -> Void
     ) throws -> [RawDataClient] {
         var clients: [RawDataClient] = []
         for _ in 0..<16 {
             // Connected four at a time, so that both threads are woken to accept.
             let batch = try (0..<4).map { _ in try RawDataClient(port: daemon.dataPort) }
             for client in batch {
-                try client.handshake(name: "\(prefix)-\(clients.count)")
+                try client.handshake(name: "\(prefix)-\(clients.count)", maxVersion: maxVersion)
                 try setUp(client)
                 clients.append(client)
             }
@@ -208,6 +209,48 @@ struct DataPlaneSanitizerTests {
 
     /// SIGTERM while publishers publish and subscribers on both threads are connected: each
     /// subscription ends with STREAM_ENDED (SHUTDOWN), losses reported in place, exit 0.
+    /// Resumes on both reactor threads while a publisher writes the stream's small ring from a
+    /// third connection: replay copies race the writer by design (seqlock), and every resumer
+    /// still gets each message after its sequence delivered or counted, in order.
+    @Test func resumesWhileThePublisherLapsTheRing() throws {
+        let daemon = try Self.start(["--ring-bytes", "64K"])
+        let sid = try daemon.createStream()
+        let holder = try RawDataClient(port: daemon.dataPort)
+        try holder.handshake(name: "holder", maxVersion: 2)
+        let prefix = try holder.subscribe(sid).sidPrefix
+        let resumers = try Self.spread(daemon, prefix: "resumer", atLeast: 4, maxVersion: 2) { _ in }
+        let publisher = try RawDataClient(port: daemon.dataPort)
+        try publisher.handshake(name: "publisher")
+        let streamID = try publisher.subscribe(sid, attachOnly: true).streamID
+        let payload = Array("{\"pad\":\"\(String(repeating: "r", count: 200))\"}".utf8)
+        var published: UInt64 = 0
+        for round in 0..<6 {
+            var batch: [UInt8] = []
+            for index in 0..<500 {
+                Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == 499)).encode(into: &batch)
+            }
+            try publisher.send(batch)  // answered below, so resumes overlap the appends
+            for (index, resumer) in resumers.enumerated() {
+                let after = published > 0 ? UInt64(index * 97 + round * 13) % published : 0
+                try resumer.send(.resume(.init(requestID: 10, sidPrefix: prefix, afterSequence: after, stream: sid)))
+                guard case .subscribed(let subscribed)? = try resumer.next(), case .resumed? = try resumer.next() else {
+                    throw HarnessError("no SUBSCRIBED + RESUMED")
+                }
+                var ledger = Ledger(nextSequence: subscribed.nextSequence)
+                try resumer.send(.unsubscribe(requestID: 11, streamID: subscribed.streamID))
+                while let frame = try resumer.next() {
+                    if case .message(let message) = frame { ledger.message(sequence: message.sequence) }
+                    if case .dropped(let notice) = frame { ledger.dropped(count: notice.count) }
+                    if case .unsubscribed = frame { break }
+                }
+                #expect(ledger.violations.isEmpty, "\(ledger.violations)")
+            }
+            guard case .published? = try publisher.next() else { throw HarnessError("no PUBLISHED") }
+            published += 500
+        }
+        Self.expectClean(daemon)
+    }
+
     @Test func shutdownWithSubscribersConnected() throws {
         let daemon = try Self.start(["--out-buffer", "64K", "--shutdown-grace", "10"])
         let sid = try daemon.createStream()

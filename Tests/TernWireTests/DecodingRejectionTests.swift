@@ -225,15 +225,16 @@ struct DecodingRejectionTests {
         #expect(wireError { try splitAndDecode(bytes) }?.code == .malformedFrame)
     }
 
-    @Test("unknown DROPPED and STREAM_ENDED reasons are malformed")
-    func unknownReasons() {
-        for reason: UInt8 in [0, 3, 255] {
-            let body: [UInt8] = [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 1] + [reason]
-            #expect(wireError { try splitAndDecode(Self.frame(.dropped, body: body)) }?.code == .malformedFrame)
+    @Test("unknown DROPPED and STREAM_ENDED reasons decode as a loss and an end (protocol.md 5.1)")
+    func unknownReasons() throws {
+        for reason: UInt8 in [0, 4, 255] {
+            let body: [UInt8] = [0, 0, 0, 1] + [0, 0, 0, 0, 0, 0, 0, 9] + [reason]
+            let decoded = try splitAndDecode(Self.frame(.dropped, body: body))
+            #expect(decoded == .frame(.dropped(.init(streamID: 1, count: 9, reason: .slowConsumer, rawReason: reason))))
         }
         for reason: UInt8 in [0, 4, 255] {
             let body: [UInt8] = [0, 0, 0, 1, reason]
-            #expect(wireError { try splitAndDecode(Self.frame(.streamEnded, body: body)) }?.code == .malformedFrame)
+            #expect(try splitAndDecode(Self.frame(.streamEnded, body: body)) == .frame(.streamEnded(streamID: 1, reason: .deleted)))
         }
     }
 
@@ -280,7 +281,7 @@ struct DecodingRejectionTests {
     @Test("every type byte versions 1 and 2 do not define is UNKNOWN_FRAME_TYPE")
     func unknownTypes() {
         let known = Set(FrameType.allCases.map(\.rawValue))
-        #expect(known.count == 17)
+        #expect(known.count == 19)
         for raw in 0...255 where !known.contains(UInt8(raw)) {
             let header: [UInt8] = [0, 0, 0, 0, UInt8(raw), 0, 0, 0]
             #expect(wireError { try parseHeader(header, maxBody: defaultMaxFrameBody) }?.code == .unknownFrameType)

@@ -68,6 +68,11 @@ struct FrameRoundTripTests {
         .tokenRefreshed(requestID: maxU32, expiresAt: maxU64),
         .streamEnded(streamID: 2, reason: .tokenExpired),
         .streamEnded(streamID: 3, reason: .keyRevoked),
+        .resume(.init(requestID: 0, sidPrefix: SidPrefix(value: 0), afterSequence: 0, stream: "a")),
+        .resume(.init(requestID: maxU32, sidPrefix: SidPrefix(value: maxU64), afterSequence: maxU64, stream: text(1315))),
+        .resumed(.init(requestID: 0, streamID: 0, outcome: .continued)),
+        .resumed(.init(requestID: maxU32, streamID: maxU32, outcome: .restarted)),
+        .dropped(.init(streamID: 1, count: 1, reason: .notRetained)),
     ]
 
     @Test("encode then decode gives the same frame", arguments: frames)

@@ -74,7 +74,7 @@ struct FrameSplitterTests {
         let splitter = FrameSplitter(maxBody: 100)
         let cases: [([UInt8], ErrorCode)] = [
             ([0, 0, 0, 101, FrameType.publish.rawValue, 0, 0, 0], .frameTooLarge),
-            ([0, 0, 0, 8, 0x07, 0, 0, 0], .unknownFrameType),
+            ([0, 0, 0, 8, 0x7e, 0, 0, 0], .unknownFrameType),
             ([0, 0, 0, 8, FrameType.ping.rawValue, 1, 0, 0], .malformedFrame),
             ([0, 0, 0, 8, FrameType.ping.rawValue, 0, 1, 0], .malformedFrame),
         ]

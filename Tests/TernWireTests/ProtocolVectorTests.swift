@@ -43,6 +43,15 @@ struct ProtocolVectorTests {
             "stream-ended-token-expired": .streamEnded(streamID: 3, reason: .tokenExpired),
             "error-refresh-expired": .error(
                 .init(requestID: 9, code: .tokenExpired, message: "the Access Token expired", fatal: false)),
+            "hello-v2": .hello(.init(minVersion: 1, maxVersion: 2, clientName: "worker-7", token: "")),
+            "welcome-v2": .welcome(
+                .init(
+                    version: 2, maxPayload: 4096, maxFrameBody: 8192, maxSubscriptions: 1024,
+                    pingIntervalMilliseconds: 30000, serverName: "ternd/0.1")),
+            "resume": .resume(.init(requestID: 8, sidPrefix: prefix, afterSequence: 41, stream: "prices")),
+            "resumed": .resumed(.init(requestID: 8, streamID: 3, outcome: .continued)),
+            "resumed-restarted": .resumed(.init(requestID: 8, streamID: 3, outcome: .restarted)),
+            "dropped-not-retained": .dropped(.init(streamID: 3, count: 17, reason: .notRetained)),
         ]
     }()
 
@@ -68,6 +77,7 @@ struct ProtocolVectorTests {
         "client-sends-token-expiring": (.unexpectedFrame, .open),
         "hello-too-large": (.frameTooLarge, .new),
         "token-over-limit": (.malformedFrame, .new),
+        "resume-in-version-1": (.unknownFrameType, .openV1),
     ]
 
     /// The `open` vectors that give HELLO_REQUIRED instead when sent as a connection's first
@@ -146,7 +156,8 @@ struct ProtocolVectorTests {
         let splitter = FrameSplitter(maxBody: defaultMaxFrameBody)
         return try bytes.withUnsafeBytes { buffer in
             guard let slice = try splitter.next(in: buffer, at: 0) else { return .incomplete }
-            try ClientFrameRules.check(slice.header.type, helloAccepted: state == .open)
+            try ClientFrameRules.check(
+                slice.header.type, helloAccepted: state != .new, version: state == .openV1 ? 1 : WireLimits.protocolVersion)
             let frame = try Frame.decode(header: slice.header, body: UnsafeRawBufferPointer(rebasing: buffer[slice.bodyStart..<slice.end]))
             if case .hello(let hello) = frame { _ = try ClientFrameRules.version(for: hello) }
             return slice.end == buffer.count ? .frame(frame) : .leftover(frame, extra: buffer.count - slice.end)
@@ -167,6 +178,8 @@ struct ProtocolDocument {
         case new
         /// After WELCOME (the default).
         case open
+        /// After a WELCOME of version 1.
+        case openV1 = "open-v1"
     }
 
     struct InvalidVector {
@@ -220,7 +233,7 @@ struct ProtocolDocument {
                 guard words.count == 3 || words.count == 4, let code = UInt16(words[2]),
                     let state = words.count == 4 ? State(rawValue: String(words[3])) : .open
                 else {
-                    throw LoadError(description: "expected ```invalid NAME CODE [new|open]: \(line)")
+                    throw LoadError(description: "expected ```invalid NAME CODE [new|open|open-v1]: \(line)")
                 }
                 document.invalidVectors.append(InvalidVector(name: String(words[1]), code: code, state: state, bytes: bytes))
             }

@@ -2,7 +2,7 @@ import ServiceLifecycle
 import TernCore
 
 /// Deletes expired streams within a fifth of a second; each pass only looks at the front of the
-/// broker's expiry heap.
+/// broker's expiry heap. It also frees the rings kept for resumes whose retention ran out.
 struct ExpiryService: Service {
     static let interval: Duration = .milliseconds(200)
     let broker: Broker
@@ -12,6 +12,7 @@ struct ExpiryService: Service {
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 broker.expireDue()
+                broker.releaseIdleRings()
                 try await Task.sleep(for: Self.interval)
             }
         }

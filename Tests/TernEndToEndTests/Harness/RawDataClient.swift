@@ -26,8 +26,8 @@ final class RawDataClient {
 
     /// HELLO + WELCOME.
     @discardableResult
-    func handshake(name: String = "test") throws -> Frame.Welcome {
-        try send(.hello(.init(clientName: name)))
+    func handshake(name: String = "test", maxVersion: UInt16 = 1) throws -> Frame.Welcome {
+        try send(.hello(.init(maxVersion: maxVersion, clientName: name)))
         guard case .welcome(let welcome)? = try next() else { throw HarnessError("no WELCOME") }
         return welcome
     }

@@ -130,8 +130,8 @@ final class EmbeddedClient {
 
     /// HELLO, and the WELCOME it gets.
     @discardableResult
-    func handshake(name: String = "embedded") throws -> Frame.Welcome {
-        send(.hello(.init(clientName: name)))
+    func handshake(name: String = "embedded", maxVersion: UInt16 = 1) throws -> Frame.Welcome {
+        send(.hello(.init(maxVersion: maxVersion, clientName: name)))
         guard case .welcome(let welcome)? = try received().first else { throw EmbeddedError("no WELCOME") }
         return welcome
     }

@@ -5,8 +5,9 @@
 
 Create the streams first (``tern streams create --unique-name jobs`` or the REST API), then send
 jobs: ``tern pub jobs '{"id": 1, "numbers": [1, 2, 3]}'``. Each job's result, ``{"id": 1,
-"sum": 6, "job_sid": "TZ…"}``, goes to the results stream. Lost jobs (the worker fell behind, or
-was reconnecting) are reported, never silent. Stop it with Ctrl-C or SIGTERM.
+"sum": 6, "job_sid": "TZ…"}``, goes to the results stream. After a reconnect the worker resumes
+after the last job it received (the server replays what it still holds); lost jobs (the worker
+fell behind, or the server no longer held them) are reported, never silent. Stop it with Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tern_client import (
     Connection,
     ConnectionState,
     Dropped,
+    DropReason,
     Message,
     Resubscribed,
     StreamEnded,
@@ -57,10 +59,13 @@ async def run(address: str, token: str, jobs: str, results: str) -> int:
                     await outbox.publish(result, ack=False)  # fire and forget; errors reach on_error
                     done += 1
                 elif isinstance(event, Dropped):
-                    log.warning("lost %d jobs (the worker fell behind)", event.count)
+                    why = "no longer held by the server" if event.reason == DropReason.NOT_RETAINED else "fell behind"
+                    log.warning("lost %d jobs (%s)", event.count, why)
                 elif isinstance(event, Resubscribed):
                     if event.server_restarted:
-                        log.warning("ternd restarted; jobs published while it was down are lost")
+                        log.warning("ternd restarted; jobs published before the restart and not seen are lost")
+                    elif event.resumed:
+                        log.info("resumed after job %d; missed jobs are replayed", event.last_sequence)
                     elif event.missed:
                         log.warning("lost %d jobs while reconnecting", event.missed)
         except StreamEnded as ended:

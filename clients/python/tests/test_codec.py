@@ -25,6 +25,8 @@ from tern_client.codec import (
     Publish,
     Published,
     RefreshToken,
+    Resume,
+    Resumed,
     StreamEndedFrame,
     Subscribe,
     Subscribed,
@@ -65,6 +67,12 @@ EXPECTED: Dict[str, Frame] = {
     "token-refreshed": TokenRefreshed(9, 1700003600),
     "stream-ended-token-expired": StreamEndedFrame(3, 13),
     "error-refresh-expired": ErrorFrame(9, 13, "the Access Token expired"),
+    "hello-v2": Hello(1, 2, "worker-7", ""),
+    "welcome-v2": Welcome(2, 4096, 8192, 1024, 30000, "ternd/0.1"),
+    "resume": Resume(8, PREFIX, 41, "prices"),
+    "resumed": Resumed(8, 3, 1),
+    "resumed-restarted": Resumed(8, 3, 2),
+    "dropped-not-retained": Dropped(3, 17, 3),
 }
 
 #: The error code each ```invalid block must produce.
@@ -94,6 +102,7 @@ SESSION_RULES = {
     "client-sends-message": 5,
     "client-sends-token-expiring": 5,
     "hello-min-above-max": 6,
+    "resume-in-version-1": 3,
 }
 
 
@@ -249,3 +258,29 @@ def test_encoder_refuses_oversize_strings() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_frame_classes_know_their_type(name: str) -> None:
     assert VECTORS[name][4] == EXPECTED[name].TYPE
+
+
+def test_unknown_server_frame_types_are_skipped() -> None:
+    """protocol.md §5.1: a client skips a whole frame of a server type it does not know."""
+    unknown = bytes.fromhex("00000003 9f 00 0000 aabbcc".replace(" ", ""))
+    parser = FrameParser()
+    assert parser.feed(unknown + VECTORS["message"] + unknown[:5]) == [EXPECTED["message"]]
+    assert parser.feed(unknown[5:] + VECTORS["ping"]) == [EXPECTED["ping"]]
+    assert parser.skipped == 2
+    # The server's view (both directions) still refuses it.
+    with pytest.raises(ProtocolError) as raised:
+        FrameParser(accept=ANY_DIRECTION).feed(unknown)
+    assert raised.value.code == 3
+
+
+def test_unknown_flags_on_server_frames_are_ignored() -> None:
+    flagged = bytearray(VECTORS["message"])
+    flagged[5] = 0x80
+    assert FrameParser().feed(bytes(flagged)) == [EXPECTED["message"]]
+
+
+def test_unknown_reasons_and_outcomes_decode() -> None:
+    dropped = FrameParser().feed(bytes.fromhex("0000000d 86 00 0000 00000003 0000000000000005 09".replace(" ", "")))
+    assert dropped == [Dropped(3, 5, 9)]
+    resumed = FrameParser().feed(bytes.fromhex("00000009 8b 00 0000 00000008 00000003 07".replace(" ", "")))
+    assert isinstance(resumed[0], Resumed) and not resumed[0].continued

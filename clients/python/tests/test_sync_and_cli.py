@@ -146,7 +146,7 @@ def test_cli_sub_reconnects_by_itself(fresh_ternd: Ternd) -> None:
         wait_for_stderr_line(sub, "subscribed ")
         fresh_ternd.kill9()
         fresh_ternd.restart()
-        line = wait_for_stderr_line(sub, "resubscribed ", timeout=20)
+        line = wait_for_stderr_line(sub, "resumed ", timeout=20)
         assert "restarted=yes" in line
         fresh_ternd.publish_rest(name, '{"back":true}')
         out, err = sub.communicate(timeout=20)

@@ -6,7 +6,7 @@ codec (:mod:`tern_client.codec`) and the exceptions (:mod:`tern_client.exception
 
 from __future__ import annotations
 
-from .codec import Dropped, DropReason, EndReason, ErrorCode, Message
+from .codec import Dropped, DropReason, EndReason, ErrorCode, Message, ResumeOutcome
 from .connection import DEFAULT_ADDRESS, Connection, connect
 from .exceptions import (
     AlreadySubscribedError,
@@ -23,6 +23,7 @@ from .exceptions import (
     RateLimitedError,
     RequestError,
     RequestTimeoutError,
+    ResumeAheadError,
     ServerError,
     StreamEnded,
     StreamNotFoundError,
@@ -62,6 +63,8 @@ __all__ = [
     "RequestError",
     "RequestTimeoutError",
     "Resubscribed",
+    "ResumeAheadError",
+    "ResumeOutcome",
     "ServerError",
     "StreamEnded",
     "StreamInfo",

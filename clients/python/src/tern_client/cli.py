@@ -21,7 +21,7 @@ from .exceptions import StreamEnded, TernError
 from .models import ConnectionState, Resubscribed
 from .subscription import Subscription
 
-_DROP_REASONS = {1: "slowConsumer", 2: "lapped"}
+_DROP_REASONS = {1: "slowConsumer", 2: "lapped", 3: "notRetained"}
 _END_REASONS = {1: "deleted", 2: "expired", 3: "shutdown"}
 
 
@@ -84,7 +84,8 @@ async def _sub(args: argparse.Namespace) -> int:
                     out.flush()
                     missed = "unknown" if event.missed is None else str(event.missed)
                     notice(
-                        f"resubscribed {event.stream.stream_sid} stream_id={event.stream.stream_id} "
+                        f"{'resumed' if event.resumed else 'resubscribed'} {event.stream.stream_sid} "
+                        f"stream_id={event.stream.stream_id} "
                         f"next_seq={event.next_sequence} last_seq={event.last_sequence} "
                         f"restarted={'yes' if event.server_restarted else 'no'} missed={missed}"
                     )

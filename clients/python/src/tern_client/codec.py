@@ -1,4 +1,4 @@
-"""The data-port wire codec of protocol.md, version 1: frames, encoding, and an incremental parser.
+"""The data-port wire codec of protocol.md, versions 1 and 2: frames, encoding, and an incremental parser.
 
 Pure: no I/O, no asyncio. :class:`FrameParser` takes whatever bytes a read returned and gives back
 every complete frame in them, parsing in one pass with :mod:`struct` over a memoryview (a
@@ -7,7 +7,9 @@ frame stay buffered for the next :meth:`FrameParser.feed`.
 
 Violations raise :class:`~tern_client.exceptions.ProtocolError` with the protocol's error code
 (1 MALFORMED_FRAME, 2 FRAME_TOO_LARGE, 3 UNKNOWN_FRAME_TYPE, 5 UNEXPECTED_FRAME) and the frame's
-name; a frame too large is refused from its header alone.
+name; a frame too large is refused from its header alone. As protocol.md §5.1 asks of a client,
+a frame of a server-to-client type this codec does not know is skipped by its length, and flag
+bits it does not know in a server frame are ignored.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_STREAM_NAME_BYTES",
     "MAX_STREAM_NAME_CHARACTERS",
     "MAX_TOKEN_BYTES",
+    "MIN_PROTOCOL_VERSION",
     "PROTOCOL_VERSION",
     "SERVER_TO_CLIENT",
     "DropReason",
@@ -46,6 +49,9 @@ __all__ = [
     "Publish",
     "Published",
     "RefreshToken",
+    "Resume",
+    "ResumeOutcome",
+    "Resumed",
     "StreamEndedFrame",
     "Subscribe",
     "Subscribed",
@@ -61,8 +67,9 @@ __all__ = [
     "reason_name",
 ]
 
-#: The highest protocol version this client speaks; it offers 1 to this in HELLO.
+#: The highest protocol version this codec speaks (2: RESUME), and the lowest.
 PROTOCOL_VERSION = 2
+MIN_PROTOCOL_VERSION = 1
 HEADER_SIZE = 8
 #: Longest stream sid or unique name in SUBSCRIBE, in characters, and in UTF-8 bytes.
 MAX_STREAM_NAME_CHARACTERS = 320
@@ -82,6 +89,7 @@ class FrameType(IntEnum):
     PUBLISH = 0x04
     PING = 0x05
     PONG = 0x06
+    RESUME = 0x07
     REFRESH_TOKEN = 0x08
     WELCOME = 0x81
     SUBSCRIBED = 0x82
@@ -93,6 +101,7 @@ class FrameType(IntEnum):
     ERROR = 0x88
     TOKEN_EXPIRING = 0x89
     TOKEN_REFRESHED = 0x8A
+    RESUMED = 0x8B
 
 
 class ErrorCode(IntEnum):
@@ -119,6 +128,7 @@ class ErrorCode(IntEnum):
     INVALID_PAYLOAD = 105
     INVALID_STREAM_NAME = 106
     RATE_LIMITED = 107
+    RESUME_AHEAD = 108
     SERVICE_NOT_GRANTED = 112
     SUBSCRIBE_NOT_GRANTED = 113
     PUBLISH_NOT_GRANTED = 114
@@ -128,6 +138,15 @@ class ErrorCode(IntEnum):
 class DropReason(IntEnum):
     SLOW_CONSUMER = 1
     LAPPED = 2
+    #: Version 2: a resume asked for messages the stream's ring no longer held.
+    NOT_RETAINED = 3
+
+
+class ResumeOutcome(IntEnum):
+    """RESUMED ``outcome``: the same server run, or a restarted sequence space."""
+
+    CONTINUED = 1
+    RESTARTED = 2
 
 
 class EndReason(IntEnum):
@@ -428,6 +447,41 @@ class ErrorFrame:
 
 
 @dataclass
+class Resume:
+    """RESUME (version 2): subscribe and continue after ``after_sequence`` seen under ``sid_prefix``."""
+
+    TYPE: ClassVar[int] = FrameType.RESUME
+
+    request_id: int
+    sid_prefix: bytes
+    after_sequence: int
+    stream: str
+
+    def encode(self) -> bytes:
+        head = struct.pack(">I8sQ", self.request_id, self.sid_prefix, self.after_sequence)
+        return _frame(FrameType.RESUME, 0, head + _str(self.stream, MAX_STREAM_NAME_BYTES, "stream"))
+
+
+@dataclass
+class Resumed:
+    """RESUMED (version 2): follows the SUBSCRIBED answering a RESUME; ``outcome`` is a
+    :class:`ResumeOutcome` value (an unknown one means the sequence space restarted)."""
+
+    TYPE: ClassVar[int] = FrameType.RESUMED
+
+    request_id: int
+    stream_id: int
+    outcome: int
+
+    @property
+    def continued(self) -> bool:
+        return self.outcome == ResumeOutcome.CONTINUED
+
+    def encode(self) -> bytes:
+        return _frame(FrameType.RESUMED, 0, struct.pack(">IIB", self.request_id, self.stream_id, self.outcome))
+
+
+@dataclass
 class Ping:
     TYPE: ClassVar[int] = FrameType.PING
 
@@ -506,6 +560,8 @@ Frame = Union[
     RefreshToken,
     TokenExpiring,
     TokenRefreshed,
+    Resume,
+    Resumed,
 ]
 
 
@@ -562,6 +618,8 @@ _IB = struct.Struct(">IB")
 _IH = struct.Struct(">IH")
 _QI = struct.Struct(">QI")
 _IQ = struct.Struct(">IQ")
+_RESUME_HEAD = struct.Struct(">I8sQ")
+_IIB = struct.Struct(">IIB")
 
 
 def frame_name(frame_type: int) -> str:
@@ -621,6 +679,11 @@ def decode_body(frame_type: int, flags: int, body: Union[bytes, memoryview]) -> 
         frame = TokenExpiring(*reader.unpack(_QI))
     elif frame_type == FrameType.TOKEN_REFRESHED:
         frame = TokenRefreshed(*reader.unpack(_IQ))
+    elif frame_type == FrameType.RESUMED:
+        frame = Resumed(*reader.unpack(_IIB))
+    elif frame_type == FrameType.RESUME:
+        request_id, prefix, after = reader.unpack(_RESUME_HEAD)
+        frame = Resume(request_id, prefix, after, reader.string(MAX_STREAM_NAME_BYTES, "stream"))
     else:
         raise ProtocolError("not defined in versions 1 and 2", code=3, frame=reader.name)
     reader.end()
@@ -632,12 +695,16 @@ class FrameParser:
 
     ``accept`` is the set of frame types this side may receive (a client: :data:`SERVER_TO_CLIENT`);
     a defined type from the other direction is UNEXPECTED_FRAME. ``max_frame_body`` may be raised
-    once WELCOME announces the server's limit.
+    once WELCOME announces the server's limit. A client's parser (``accept`` is
+    :data:`SERVER_TO_CLIENT`) skips frames of server-to-client types it does not know and ignores
+    unknown flag bits in server frames (protocol.md §5.1); ``skipped`` counts the frames skipped.
     """
 
-    __slots__ = ("_accept", "_need", "_parts", "_parts_size", "error", "max_frame_body")
+    __slots__ = ("_accept", "_lenient", "_need", "_parts", "_parts_size", "error", "max_frame_body", "skipped")
 
     def __init__(self, max_frame_body: int = DEFAULT_MAX_FRAME_BODY, accept: FrozenSet[int] = SERVER_TO_CLIENT) -> None:
+        self._lenient = accept == SERVER_TO_CLIENT
+        self.skipped = 0
         self._parts: List[bytes] = []
         self._parts_size = 0
         self._need = 0
@@ -709,6 +776,15 @@ class FrameParser:
                 append(Message(stream_id, sequence, source[offset + 20 : end]))
                 offset = end
                 continue
+            if self._lenient and length <= limit and frame_type >= 0x80 and not reserved:
+                if _MASK_BY_TYPE[frame_type] < 0:
+                    # An unknown server frame type (a newer version's): skip it by its length.
+                    if end > total:
+                        break
+                    self.skipped += 1
+                    offset = end
+                    continue
+                flags &= _MASK_BY_TYPE[frame_type]
             self._check_header(length, frame_type, flags, reserved, _MASK_BY_TYPE, self._accept, limit)
             if end > total:
                 break
@@ -726,7 +802,7 @@ class FrameParser:
             raise ProtocolError(f"length {length} above max_frame_body {limit}", code=2, frame=name)
         mask = masks[frame_type]
         if mask < 0:
-            raise ProtocolError("not defined in version 1", code=3, frame=name)
+            raise ProtocolError("not a defined frame type", code=3, frame=name)
         if reserved:
             raise ProtocolError(f"reserved bytes set (0x{reserved:04x})", code=1, frame=name)
         if flags & ~mask:

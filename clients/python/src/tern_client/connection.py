@@ -13,8 +13,11 @@ States: CONNECTING → CONNECTED ⇄ RECONNECTING → CLOSED. When the socket br
 closes it with a fatal ERROR other than AUTH_FAILED / UNSUPPORTED_VERSION) the connection waits a
 jittered, exponentially growing delay, connects again, subscribes every live subscription again
 (attachments first) and only then reports CONNECTED; each subscription then yields a
-:class:`Resubscribed` event with the possible gap. Requests made meanwhile wait for CONNECTED up to
-their timeout.
+:class:`Resubscribed` event with the possible gap. When the server speaks protocol version 2 a
+receiving subscription is resumed (RESUME) right after the last sequence it received: the server
+replays what its ring still holds and reports what it no longer holds as a DROPPED with reason
+NOT_RETAINED; a version-1 server gets SUBSCRIBE and the gap is counted from the sequences.
+Requests made meanwhile wait for CONNECTED up to their timeout.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ import json
 import logging
 import random
 import socket
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._session import Session
 from .codec import (
     MAX_STREAM_NAME_BYTES,
     MAX_STREAM_NAME_CHARACTERS,
+    MIN_PROTOCOL_VERSION,
     PROTOCOL_VERSION,
     Dropped,
     EndReason,
@@ -40,6 +44,8 @@ from .codec import (
     Ping,
     Published,
     RefreshToken,
+    Resume,
+    Resumed,
     StreamEndedFrame,
     Subscribe,
     Subscribed,
@@ -59,6 +65,7 @@ from .exceptions import (
     PayloadTooLargeError,
     RequestError,
     RequestTimeoutError,
+    ResumeAheadError,
     ServerError,
     StreamEnded,
     TernError,
@@ -108,6 +115,8 @@ class Connection:
             wait too: publish with ACK from another connection than a slow consumer's.
         keepalive: PING the server after half its ``ping_interval_ms`` of quiet and drop the
             connection if no PONG comes within the interval (server PINGs are answered either way).
+        max_version: the highest protocol version to ask for in HELLO (2; 1 turns resume off and
+            makes the client speak exactly version 1).
     """
 
     def __init__(
@@ -127,7 +136,11 @@ class Connection:
         max_pending: int = DEFAULT_MAX_PENDING,
         keepalive: bool = True,
         on_token_expiring: Optional[Callable[[TokenExpiring], None]] = None,
+        max_version: int = PROTOCOL_VERSION,
     ) -> None:
+        if not MIN_PROTOCOL_VERSION <= max_version <= PROTOCOL_VERSION:
+            raise ValueError(f"max_version must be {MIN_PROTOCOL_VERSION}..{PROTOCOL_VERSION}, got {max_version}")
+        self.max_version = max_version
         self.address = address
         self._address = parse_address(address)
         self._token = token
@@ -214,13 +227,25 @@ class Connection:
 
     # ---- public requests ------------------------------------------------------------------------
 
-    async def subscribe(self, stream: str, *, timeout: Optional[float] = None) -> Subscription:
+    async def subscribe(
+        self, stream: str, *, after: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Subscription:
         """Subscribes to ``stream`` (a sid ``TO…``, a unique name, or ``<ServiceSid>/<name>``).
 
+        ``after`` is the Twilio message sid (``TZ…``, e.g. a stored :attr:`Subscription.last_sid`)
+        of the last message already processed: the subscription resumes after it (protocol
+        version 2; the first event is then :class:`Resubscribed` with ``resumed`` true, and a
+        ``Dropped`` with reason NOT_RETAINED counts what the server no longer holds). A
+        version-1 server subscribes from now on and the first event reports the gap from the
+        sequences.
+
         Raises StreamNotFoundError, InvalidStreamNameError, AlreadySubscribedError,
-        TooManySubscriptionsError (the last two also locally from WELCOME's limit).
+        TooManySubscriptionsError (the last two also locally from WELCOME's limit),
+        ResumeAheadError (``after`` names a message the stream has not reached), ValueError for
+        an ``after`` that is not a message sid.
         """
-        return await self._subscribe(stream, False, timeout)
+        position = _parse_message_sid(after) if after is not None else None
+        return await self._subscribe(stream, False, timeout, position)
 
     async def attach(self, stream: str, *, timeout: Optional[float] = None) -> Subscription:
         """Attaches ``stream`` for publishing only (SUBSCRIBE with ATTACH_ONLY): no messages arrive,
@@ -371,7 +396,9 @@ class Connection:
             raise self._terminal or ConnectionClosedError("the connection is closed")
         return session
 
-    async def _subscribe(self, stream: str, attach_only: bool, timeout: Optional[float]) -> Subscription:
+    async def _subscribe(
+        self, stream: str, attach_only: bool, timeout: Optional[float], after: Optional[Tuple[bytes, int]] = None
+    ) -> Subscription:
         timeout = self.request_timeout if timeout is None else timeout
         _check_stream_name(stream)
         session = await self._ready_session(timeout)
@@ -390,6 +417,13 @@ class Connection:
                 subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix
             )
             sub = Subscription(self, stream, attach_only, info, subscribed.next_sequence)
+            if after is not None:
+                if resuming:
+                    sub._resume_from = after  # the RESUMED right behind says how it resumed
+                else:
+                    restarted = subscribed.sid_prefix != after[0]
+                    missed = None if restarted else max(0, subscribed.next_sequence - after[1] - 1)
+                    sub._events.append(Resubscribed(info, after[1], subscribed.next_sequence, restarted, missed))
             created.append(sub)
             if self._closing:
                 return
@@ -397,7 +431,12 @@ class Connection:
             if not attach_only or subscribed.stream_id not in self._routes:
                 self._routes[subscribed.stream_id] = sub
 
-        await self._send_subscribe(session, stream, attach_only, timeout, register)
+        resuming = after is not None and self._version(session) >= 2
+        if resuming:
+            assert after is not None
+            await self._send_resume(session, stream, after, timeout, register)
+        else:
+            await self._send_subscribe(session, stream, attach_only, timeout, register)
         sub = created[0]
         if self._closing:  # the connection ended for good between the answer and now
             sub._finish(self._terminal)
@@ -417,6 +456,25 @@ class Connection:
         subscribed = await self._wait(session, request_id, future, timeout, "SUBSCRIBE")
         assert isinstance(subscribed, Subscribed)
         return subscribed
+
+    async def _send_resume(
+        self,
+        session: Session,
+        stream: str,
+        after: Tuple[bytes, int],
+        timeout: float,
+        register: Callable[[Subscribed], None],
+    ) -> Subscribed:
+        request_id = self._next_request_id()
+        future = session.expect(request_id, Subscribed, register)
+        session.write(Resume(request_id, after[0], after[1], stream).encode())
+        subscribed = await self._wait(session, request_id, future, timeout, "RESUME")
+        assert isinstance(subscribed, Subscribed)
+        return subscribed
+
+    @staticmethod
+    def _version(session: Session) -> int:
+        return session.welcome.result().version if session.welcome.done() else 1
 
     async def _ping(self, session: Session, timeout: float) -> float:
         opaque = random.getrandbits(64)
@@ -456,7 +514,7 @@ class Connection:
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            session.write(Hello(1, PROTOCOL_VERSION, self._client_name, self._token).encode())
+            session.write(Hello(MIN_PROTOCOL_VERSION, self.max_version, self._client_name, self._token).encode())
             welcome = await asyncio.wait_for(asyncio.shield(session.welcome), self.connect_timeout)
         except asyncio.TimeoutError:
             session.abort(ConnectError("handshake timed out"))
@@ -467,10 +525,11 @@ class Connection:
         except TernError as error:
             session.abort(error)
             raise ConnectError(f"handshake with {self.address} failed: {error}") from error
-        if not 1 <= welcome.version <= PROTOCOL_VERSION:
+        if not MIN_PROTOCOL_VERSION <= welcome.version <= self.max_version:
             session.abort(ConnectError("version"))
             raise ConnectError(
-                f"the server chose protocol version {welcome.version}; this client speaks 1 to {PROTOCOL_VERSION}"
+                f"the server chose protocol version {welcome.version}; this client asked for "
+                f"{MIN_PROTOCOL_VERSION}..{self.max_version}"
             )
         self.welcome = welcome
         for held in self._holding:  # a new socket starts reading; the next batch pauses it again
@@ -506,6 +565,11 @@ class Connection:
                 self._stream_ended(frame)
             elif isinstance(frame, TokenExpiring) and self._on_token_expiring is not None:
                 self._on_token_expiring(frame)
+            elif type(frame) is Resumed:
+                sub = routes.get(frame.stream_id)
+                if sub is not None and sub._resume_from is not None:
+                    sub._events.append(self._resumed_event(sub, frame))
+                    woken.add(sub)
         limit = self.max_pending
         for sub in woken:
             sub._wake()
@@ -623,19 +687,44 @@ class Connection:
         receiving subscription of the same stream) and yields Resubscribed to each."""
         self._routes.clear()
         ordered = sorted(self._subscriptions, key=lambda s: not s.attach_only)
+        resume = self._version(session) >= 2
         for sub in ordered:
             try:
+                if resume and not sub.attach_only:
+                    try:
+                        await self._send_resume(
+                            session,
+                            sub.name,
+                            sub.position,
+                            self.request_timeout,
+                            functools.partial(self._resubscribed, sub, True),
+                        )
+                        continue
+                    except ResumeAheadError as ahead:
+                        # Our position is not this stream's (a client bug): subscribe from now on.
+                        self._report(ahead)
                 await self._send_subscribe(
-                    session, sub.name, sub.attach_only, self.request_timeout, functools.partial(self._resubscribed, sub)
+                    session,
+                    sub.name,
+                    sub.attach_only,
+                    self.request_timeout,
+                    functools.partial(self._resubscribed, sub, False),
                 )
             except RequestError as refused:
                 self._forget(sub)
                 sub._finish(refused)
 
-    def _resubscribed(self, sub: Subscription, subscribed: Subscribed) -> None:
-        """Runs as the new SUBSCRIBED is parsed: route the stream again and tell the subscriber."""
+    def _resubscribed(self, sub: Subscription, resuming: bool, subscribed: Subscribed) -> None:
+        """Runs as the new SUBSCRIBED is parsed: route the stream again and tell the subscriber
+        (after a RESUME, once its RESUMED arrives: `_resumed_event`)."""
         old = sub.info
         info = StreamInfo(subscribed.stream_sid, subscribed.unique_name, subscribed.stream_id, subscribed.sid_prefix)
+        if resuming:
+            sub._resume_from = sub.position
+            sub.info = info
+            sub.next_sequence = subscribed.next_sequence
+            self._routes[info.stream_id] = sub
+            return
         restarted = subscribed.sid_prefix != old.sid_prefix
         missed: Optional[int] = None
         if not restarted:
@@ -650,6 +739,18 @@ class Connection:
         self._routes[info.stream_id] = sub
         if not sub.attach_only:
             sub._push(event)
+
+    @staticmethod
+    def _resumed_event(sub: Subscription, resumed: Resumed) -> Resubscribed:
+        """The Resubscribed event for a RESUMED: on CONTINUED nothing is lost but what DROPPED
+        frames (reason NOT_RETAINED) count next; on RESTARTED the old run's loss is unknown."""
+        assert sub._resume_from is not None
+        _, since = sub._resume_from
+        sub._resume_from = None
+        restarted = not resumed.continued
+        if restarted:
+            sub.last_sequence = 0
+        return Resubscribed(sub.info, since, sub.next_sequence, restarted, None if restarted else 0, resumed=True)
 
     def _give_up(self, error: BaseException) -> None:
         self._terminal = error
@@ -695,6 +796,17 @@ def _has_loop() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+def _parse_message_sid(sid: str) -> Tuple[bytes, int]:
+    """``TZ`` + 32 hex digits → (sid prefix, sequence)."""
+    try:
+        if len(sid) != 34 or not sid.startswith("TZ"):
+            raise ValueError
+        raw = bytes.fromhex(sid[2:])
+    except ValueError:
+        raise ValueError(f"expected a message sid (TZ + 32 hex digits), got {sid!r}") from None
+    return raw[:8], int.from_bytes(raw[8:], "big")
 
 
 def _check_stream_name(stream: str) -> None:

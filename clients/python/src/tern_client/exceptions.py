@@ -15,7 +15,7 @@
         └── RequestError         codes 100 and up: one request failed, the connection stays
             ├── StreamNotFoundError, NotSubscribedError, AlreadySubscribedError,
             ├── TooManySubscriptionsError, PayloadTooLargeError, InvalidPayloadError,
-            └── InvalidStreamNameError, RateLimitedError
+            └── InvalidStreamNameError, RateLimitedError, ResumeAheadError
 
 Limits announced in WELCOME are checked before sending: a payload over ``max_payload`` raises
 :class:`PayloadTooLargeError` locally (``local`` is true, ``request_id`` 0), the same class the
@@ -41,6 +41,7 @@ __all__ = [
     "RateLimitedError",
     "RequestError",
     "RequestTimeoutError",
+    "ResumeAheadError",
     "ServerError",
     "StreamEnded",
     "StreamNotFoundError",
@@ -171,6 +172,12 @@ class RateLimitedError(RequestError):
     CODE = 107
 
 
+class ResumeAheadError(RequestError):
+    """RESUME named a sequence the stream has not reached (protocol version 2)."""
+
+    CODE = 108
+
+
 _BY_CODE: Dict[int, Type[ServerError]] = {
     cls.CODE: cls
     for cls in (
@@ -185,6 +192,7 @@ _BY_CODE: Dict[int, Type[ServerError]] = {
         InvalidPayloadError,
         InvalidStreamNameError,
         RateLimitedError,
+        ResumeAheadError,
     )
 }
 

@@ -39,12 +39,17 @@ class StreamInfo:
 
 @dataclass(frozen=True)
 class Resubscribed:
-    """Yielded by a subscription after the client reconnected and subscribed again.
+    """Yielded by a subscription after the client reconnected and subscribed again (or first, for
+    ``subscribe(name, after=sid)``).
 
-    Messages published while the client was away are not delivered (protocol version 1 cannot
-    resume). ``missed`` is how many were published meanwhile when that is known (same server
-    run: ``next_sequence - last_sequence - 1``), or None when the daemon restarted
-    (``server_restarted``: the stream's sid prefix changed, so sequences started over).
+    With protocol version 2 (``resumed`` true) the server replays what it still holds after
+    ``last_sequence``: ``missed`` is 0 and what it no longer held follows as a
+    :class:`~tern_client.Dropped` with reason NOT_RETAINED (3), exactly counted. With version 1
+    messages published while the client was away are not delivered: ``missed`` is how many
+    (``next_sequence - last_sequence - 1``). Either way ``missed`` is None when the daemon
+    restarted (``server_restarted``: the stream's sid prefix changed, sequences started over,
+    and what the old run published after ``last_sequence`` cannot be counted); after a resume,
+    this run's messages are then replayed from sequence 1.
     """
 
     stream: StreamInfo
@@ -53,7 +58,10 @@ class Resubscribed:
     #: The sequence of the first message the new subscription can receive.
     next_sequence: int
     server_restarted: bool
+    #: Messages lost that no Dropped event counts: None when unknown (a restart).
     missed: Optional[int]
+    #: True when the server resumed the subscription (RESUME, protocol version 2).
+    resumed: bool = False
 
     @property
     def possible_gap(self) -> bool:

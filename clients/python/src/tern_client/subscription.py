@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple, Union
 
 from .codec import Dropped
 from .exceptions import ConnectionClosedError, RequestTimeoutError
@@ -29,8 +29,10 @@ class Subscription:
     it; it stops quietly after :meth:`unsubscribe` or :meth:`Connection.close`, and raises the
     connection's error if the connection is lost for good.
 
-    ``last_sequence`` is the sequence of the newest message received; a future protocol version
-    that can resume will subscribe again from it on reconnect.
+    ``last_sequence`` is the sequence of the newest message received; on reconnect the
+    subscription resumes right after it (protocol version 2), and :attr:`last_sid` (the Twilio
+    message sid of that message) can be stored to resume a later subscription with
+    ``subscribe(name, after=sid)``.
     """
 
     def __init__(self, connection: Connection, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
@@ -42,6 +44,8 @@ class Subscription:
         #: The sequence of the first message this subscription could receive (from SUBSCRIBED).
         self.next_sequence = next_sequence
         self.last_sequence = 0
+        #: Set between a RESUME's SUBSCRIBED and its RESUMED: (sid prefix, sequence) resumed after.
+        self._resume_from: Optional[Tuple[bytes, int]] = None
         self._events: Deque[Event] = deque()
         self._waiter: Optional[asyncio.Future[None]] = None
         self._end: Optional[BaseException] = None
@@ -57,6 +61,17 @@ class Subscription:
     @property
     def stream_id(self) -> int:
         return self.info.stream_id
+
+    @property
+    def last_sid(self) -> str:
+        """The Twilio message sid of the newest message received, empty before the first."""
+        return self.info.message_sid(self.last_sequence) if self.last_sequence else ""
+
+    @property
+    def position(self) -> Tuple[bytes, int]:
+        """The sid prefix and sequence a resume continues after (0: nothing seen yet)."""
+        since = self.last_sequence if self.last_sequence else max(0, self.next_sequence - 1)
+        return (self.info.sid_prefix, since)
 
     @property
     def active(self) -> bool:

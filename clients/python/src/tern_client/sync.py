@@ -147,8 +147,8 @@ class Connection:
         """The async connection underneath (use it only from its loop thread)."""
         return self._inner
 
-    def subscribe(self, stream: str, *, timeout: Optional[float] = None) -> Subscription:
-        return Subscription(self._runner, self._runner.run(self._inner.subscribe(stream, timeout=timeout)))
+    def subscribe(self, stream: str, *, after: Optional[str] = None, timeout: Optional[float] = None) -> Subscription:
+        return Subscription(self._runner, self._runner.run(self._inner.subscribe(stream, after=after, timeout=timeout)))
 
     def attach(self, stream: str, *, timeout: Optional[float] = None) -> Subscription:
         return Subscription(self._runner, self._runner.run(self._inner.attach(stream, timeout=timeout)))
