@@ -46,8 +46,10 @@ struct ConnectionOptions: ParsableArguments {
         return try ControlClient(baseURL: controlURL, serviceSid: serviceSid, credentials: credentials)
     }
 
+    /// What HELLO presents: an Access Token if given, else the auth token, else nothing.
+    var helloToken: String { accessToken ?? environment["TERN_ACCESS_TOKEN"] ?? resolvedAuthToken ?? "" }
+
     func makeDataConnection(clientName: String = "tern") throws -> DataConnection {
-        let token = accessToken ?? environment["TERN_ACCESS_TOKEN"] ?? resolvedAuthToken ?? ""
-        return try DataConnection(dataAddress, clientName: clientName, token: token)
+        try DataConnection(dataAddress, clientName: clientName, token: helloToken)
     }
 }

@@ -38,7 +38,7 @@ struct SubscribeCommand: AsyncParsableCommand {
     func run() async throws {
         let client = TernAsyncClient(
             endpoint: try DataEndpoint(parsing: connection.dataAddress), clientName: "tern sub",
-            token: connection.resolvedAuthToken ?? "")
+            token: connection.helloToken)
         let limit = count
         let deadline = timeout.map { ContinuousClock.now.advanced(by: .milliseconds(Int64($0 * 1000))) }
         let received = try await client.withConnection { data in

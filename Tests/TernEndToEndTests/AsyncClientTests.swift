@@ -140,6 +140,9 @@ struct AsyncClientTests {
         )
         try await client.withConnection { connection in
             kill(daemon.pid, SIGSTOP)
+            // kill returns before every thread has stopped: under load the reactor could still
+            // answer the next frame. Wait until the kernel reports the process stopped.
+            #expect(try await Self.waitUntilStopped(daemon.pid), "ternd did not stop")
             let started = ContinuousClock.now
             do {
                 _ = try await connection.subscribe("paused")
@@ -151,6 +154,23 @@ struct AsyncClientTests {
             let later = try await connection.subscribe("later")
             #expect(later.uniqueName == "later")
         }
+    }
+
+    /// True once /proc says every thread of `pid` is stopped (state T), within 5 s.
+    static func waitUntilStopped(_ pid: pid_t) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            let states = tasks.compactMap { task -> Character? in
+                guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+                    let close = stat.lastIndex(of: ")")
+                else { return nil }
+                return stat[stat.index(close, offsetBy: 2)]
+            }
+            if !states.isEmpty && states.allSatisfy({ $0 == "T" || $0 == "t" }) { return true }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return false
     }
 
     /// A consumer that does not keep up: past `maxPending` the client stops reading, so the

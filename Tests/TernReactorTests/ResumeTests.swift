@@ -21,7 +21,7 @@ struct ResumeTests {
     private func publish(_ harness: EmbeddedDataPlane, _ stream: BrokerStream, count: Int, size: Int = 100) throws {
         let payload = Array("{\"p\":\"\(String(repeating: "x", count: size))\"}".utf8)
         for _ in 0..<count {
-            _ = try payload.withUnsafeBytes { try harness.broker.publish(to: stream, payload: $0, wake: true) }
+            _ = try harness.broker.publish(to: stream, payload: payload.span.bytes, wake: true)
         }
         harness.finishTurn()
     }
