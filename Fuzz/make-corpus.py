@@ -163,7 +163,7 @@ def session():
     byte, a connection byte (0-2) and the op's arguments. Ops: 0 a frame, 1 a frame in two
     reads, 2 raw bytes, 3 move the clock, 4 stall the socket, 5 drain it, 6 publish over REST,
     7 delete or recreate a stream. Frame kinds: 0 HELLO, 1 SUBSCRIBE, 2 UNSUBSCRIBE, 3 PUBLISH,
-    4 PING, 5 PONG, 6 a server frame."""
+    4 PING, 5 PONG, 6 RESUME (version 2), 7 a server frame."""
     def hello(c): return bytes([0, c, 0, 1, 1])
     def sub(c, name, attach=0): return bytes([0, c, 1, name, attach])
     def pub(c, flags, stream): return bytes([0, c, 3, flags, stream])
@@ -172,6 +172,8 @@ def session():
     def stall(c): return bytes([4, c])
     def drain(c, room): return bytes([5, c, room])
     def delete(stream): return bytes([7, 0, stream])
+    def hello2(c): return bytes([0, c, 0, 1, 2])
+    def resume(c, choice, after, name): return bytes([0, c, 6, choice, after, name])
     seeds = {
         "hello-subscribe-publish": hello(0) + hello(1) + sub(0, 0) + sub(1, 0) + pub(1, 1, 0) + pub(1, 0, 0) + rest(0, 10),
         "slow-consumer": hello(0) + sub(0, 0) + stall(0) + rest(0, 39) * 3 + drain(0, 0) + rest(0, 5),
@@ -179,6 +181,8 @@ def session():
         "delete-recreate": hello(0) + sub(0, 1) + rest(1, 3) + delete(1) + delete(1) + sub(0, 1) + rest(1, 2),
         "timeouts": hello(0) + clock(200) + clock(200) + bytes([0, 1, 4, 0, 0, 0, 1]) + clock(100),
         "split-and-raw": bytes([1, 0, 0, 1, 1, 3]) + bytes([2, 0, 5, 0, 0, 0, 1, 5]) + hello(2) + sub(2, 3) + sub(2, 4) + sub(2, 5),
+        "resume-v2": hello2(0) + sub(0, 0) + rest(0, 20) + bytes([0, 0, 2, 0]) + rest(0, 30) + resume(0, 1, 10, 0)
+        + resume(0, 0, 5, 1) + stall(0) + rest(0, 39) * 6 + drain(0, 0) + resume(0, 1, 250, 0),
         "attach-publish": hello(0) + sub(0, 0, 1) + pub(0, 5, 0) + pub(0, 7, 0) + pub(0, 9, 1) + sub(0, 0, 0) + bytes([0, 0, 2, 0]),
     }
     write_corpus("session", seeds)
@@ -186,7 +190,8 @@ def session():
                ("subscribe_beta", sub(0, 1)), ("attach_alpha", sub(0, 0, 1)), ("publish_ack_alpha", pub(0, 1, 0)),
                ("publish_alpha", pub(0, 0, 0)), ("unsubscribe_alpha", bytes([0, 0, 2, 0])),
                ("rest_publish_alpha", rest(0, 39)), ("clock_30s", clock(120)), ("stall", stall(0)),
-               ("drain_all", drain(0, 0)), ("delete_alpha", delete(0)),
+               ("drain_all", drain(0, 0)), ("delete_alpha", delete(0)), ("hello_v2", hello2(0)),
+               ("resume_alpha_same_run", resume(0, 1, 10, 0)), ("resume_alpha_other_run", resume(0, 0, 10, 0)),
                ("raw_header_publish", bytes([0, 0, 0, 0, 4, 0, 0, 0])), ("raw_header_hello", bytes([0, 0, 0, 0, 1, 0, 0, 0]))]
     write_dict("session", entries)
 

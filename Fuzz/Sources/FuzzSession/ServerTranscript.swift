@@ -73,9 +73,14 @@ final class ServerTranscript {
             expected[streamID] = nil
         case .tokenRefreshed(let requestID, _):
             answered(requestID)
+        case .resumed(let resumed):
+            // Follows the SUBSCRIBED that answered the same RESUME (already counted as its answer).
+            if wellFormedInputOnly {
+                check(resumed.requestID == lastAnswered, "RESUMED for request \(resumed.requestID) not right after its SUBSCRIBED")
+            }
         case .welcome, .ping, .pong, .tokenExpiring:
             break
-        case .hello, .subscribe, .unsubscribe, .publish, .refreshToken:
+        case .hello, .subscribe, .unsubscribe, .publish, .refreshToken, .resume:
             fatalError("invariant broken: the server wrote a client-to-server frame: \(frame)")
         }
     }

@@ -82,7 +82,7 @@ final class SessionRun {
         let transcript = transcripts[index]
         let frame: Frame
         var request: UInt32?
-        switch script.byte() % 7 {
+        switch script.byte() % 8 {
         case 0:
             frame = .hello(.init(minVersion: UInt16(script.byte() % 3), maxVersion: UInt16(script.byte() % 3), clientName: "fuzz"))
         case 1:
@@ -99,6 +99,13 @@ final class SessionRun {
             frame = .ping(UInt64(script.u32()))
         case 5:
             frame = .pong(UInt64(script.u32()))
+        case 6:
+            // Version 2: continue after a sequence, under the stream's prefix or another run's.
+            request = transcript.nextRequestID()
+            let choice = script.byte()
+            let prefix = choice & 1 == 1 ? (streams[Int(choice >> 1) % 2]?.sidPrefix ?? SidPrefix(value: 7)) : SidPrefix(value: 7)
+            frame = .resume(
+                .init(requestID: request!, sidPrefix: prefix, afterSequence: UInt64(script.byte()), stream: streamName(script.byte())))
         default:
             // A server-to-client frame sent by the client: UNEXPECTED_FRAME.
             frame = .pong(0)
