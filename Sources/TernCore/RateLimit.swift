@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A token bucket for one stream's publishes: `rate` per second on average, bursts up to `burst`.
 /// Lives inside the stream's publish lock, so it needs no synchronisation of its own.
 struct TokenBucket {
@@ -14,22 +10,16 @@ struct TokenBucket {
         self.rate = rate
         self.burst = burst
         tokens = burst
-        last = Self.nanoseconds()
+        last = MonotonicTime.nanoseconds()
     }
 
     /// Takes one token if there is one.
     mutating func take() -> Bool {
-        let now = Self.nanoseconds()
+        let now = MonotonicTime.nanoseconds()
         tokens = min(burst, tokens + Double(now &- last) * rate / 1e9)
         last = now
         guard tokens >= 1 else { return false }
         tokens -= 1
         return true
-    }
-
-    private static func nanoseconds() -> UInt64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import TernCore
 
 /// swift-log output for the daemon, to stderr.
 ///
@@ -37,11 +38,8 @@ struct DaemonLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
         guard
-            let skipped = Self.repeats.admit(
-                callSite: "\(event.file):\(event.line)", nanoseconds: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
+            let skipped = Self.repeats.admit(callSite: "\(event.file):\(event.line)", nanoseconds: MonotonicTime.nanoseconds())
         else { return }
         var fields = metadata
         if skipped > 0 { fields["suppressed_similar"] = "\(skipped)" }

@@ -13,13 +13,13 @@ final class StatusReporter: Sendable {
         self.broker = broker
         self.reactor = reactor
         let statistics = reactor.statistics
-        last = Mutex((Self.now(), broker.messagesPublished.load(ordering: .relaxed), UInt64(statistics[.messagesDelivered])))
+        last = Mutex((MonotonicTime.seconds(), broker.messagesPublished.load(ordering: .relaxed), UInt64(statistics[.messagesDelivered])))
     }
 
     func line() -> String {
         let statistics = reactor.statistics
         let published = broker.messagesPublished.load(ordering: .relaxed)
-        let now = Self.now()
+        let now = MonotonicTime.seconds()
         let (inRate, outRate) = last.withLock { last -> (Double, Double) in
             let seconds = max(now - last.time, 0.001)
             defer { last = (now, published, UInt64(statistics[.messagesDelivered])) }
@@ -28,11 +28,5 @@ final class StatusReporter: Sendable {
         let drops = statistics[.messagesDroppedSlowConsumer] + statistics[.messagesDroppedLapped]
         return "connections=\(statistics.openConnections) subscribers=\(statistics[.subscriptions]) "
             + "streams=\(broker.streamCount) in=\(Int(inRate))/s out=\(Int(outRate))/s drops=\(drops)"
-    }
-
-    private static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 }
