@@ -39,16 +39,25 @@ let package = Package(
         .executableTarget(name: "FuzzForms", swiftSettings: fuzzTarget),
         // Sources/{CTernShims,TernAuth,TernCore,TernReactor} -> the main package's modules.
         .target(name: "CTernShims", path: "Sources/CTernShims"),
-        .target(name: "TernAuth", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/TernAuth"),
         .target(
-            name: "TernCore", dependencies: ["TernWire", "TernAuth", "CTernShims"], path: "Sources/TernCore",
-            swiftSettings: testable),
+            name: "TernAuth",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/TernAuth"
+        ),
+        .target(
+            name: "TernCore",
+            dependencies: ["TernWire", "TernAuth", "CTernShims"],
+            path: "Sources/TernCore",
+            swiftSettings: testable
+        ),
         .target(
             name: "TernReactor",
             dependencies: [
                 "TernCore", "TernWire", "TernAuth", "CTernShims", .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Sources/TernReactor", swiftSettings: testable),
+            path: "Sources/TernReactor",
+            swiftSettings: testable
+        ),
         // The data-port session state machine and fan-out, driven by scripts of client frames,
         // raw bytes, clock moves, socket stalls, REST publishes and deletes, through the test
         // suite's EmbeddedDataPlane (symlinked from Tests/TernReactorTests/Harness).
@@ -57,6 +66,7 @@ let package = Package(
             dependencies: [
                 "TernCore", "TernReactor", "TernWire", "TernAuth", .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: fuzzTarget),
+            swiftSettings: fuzzTarget
+        ),
     ]
 )

@@ -32,8 +32,13 @@ public struct AccessToken: Equatable, Sendable {
     public var streamGrants: StreamGrants?
 
     public init(
-        keySid: String, accountSid: String, identity: String, serviceSid: String, expires: Int64,
-        notBefore: Int64? = nil, streamGrants: StreamGrants? = nil
+        keySid: String,
+        accountSid: String,
+        identity: String,
+        serviceSid: String,
+        expires: Int64,
+        notBefore: Int64? = nil,
+        streamGrants: StreamGrants? = nil
     ) {
         self.keySid = keySid
         self.accountSid = accountSid

@@ -10,13 +10,24 @@ public enum AccessTokenMinter {
     /// - Parameters:
     ///   - now: Unix seconds; `nbf` is now and `exp` is now + `ttlSeconds`, as Twilio's library does.
     public static func mint(
-        keySid: String, secret: String, accountSid: String, identity: String, serviceSid: String,
-        streamGrants: StreamGrants?, ttlSeconds: Int64, now: Int64
+        keySid: String,
+        secret: String,
+        accountSid: String,
+        identity: String,
+        serviceSid: String,
+        streamGrants: StreamGrants?,
+        ttlSeconds: Int64,
+        now: Int64
     ) -> String {
         let header = AccessTokenJSON.Header(alg: "HS256", typ: "JWT", cty: AccessToken.contentType)
         let payload = Payload(
-            jti: "\(keySid)-\(now)", iss: keySid, sub: accountSid, exp: now + ttlSeconds, nbf: now,
-            grants: .init(identity: identity, dataSync: .init(serviceSid: serviceSid), ternStreams: streamGrants))
+            jti: "\(keySid)-\(now)",
+            iss: keySid,
+            sub: accountSid,
+            exp: now + ttlSeconds,
+            nbf: now,
+            grants: .init(identity: identity, dataSync: .init(serviceSid: serviceSid), ternStreams: streamGrants)
+        )
         return sign(header: header, payload: payload, secret: secret)
     }
 

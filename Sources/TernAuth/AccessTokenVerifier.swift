@@ -25,7 +25,11 @@ public struct AccessTokenVerifier: Sendable {
     ///   - secret: the secret of an API key by sid; nil for a key that does not exist (or no
     ///     longer does).
     ///   - now: Unix seconds.
-    public func verify(_ token: String, now: Int64, secret: (String) -> String?) throws(AccessTokenError)
+    public func verify(
+        _ token: String,
+        now: Int64,
+        secret: (String) -> String?
+    ) throws(AccessTokenError)
         -> AccessToken
     {
         let utf8 = Array(token.utf8)
@@ -33,7 +37,9 @@ public struct AccessTokenVerifier: Sendable {
             throw .malformed("\(utf8.count) bytes, more than \(AccessToken.maxBytes)")
         }
         let parts = utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw .malformed("a JWT has three parts separated by '.', this has \(parts.count)") }
+        guard parts.count == 3 else {
+            throw .malformed("a JWT has three parts separated by '.', this has \(parts.count)")
+        }
         guard let headerBytes = Base64URL.decode(parts[0]) else { throw .malformed("the header is not base64url") }
         guard let payloadBytes = Base64URL.decode(parts[1]) else { throw .malformed("the payload is not base64url") }
         guard let signature = Base64URL.decode(parts[2]) else { throw .malformed("the signature is not base64url") }
@@ -55,7 +61,9 @@ public struct AccessTokenVerifier: Sendable {
         let expected = HMACSHA256.mac(key: Array(keySecret.utf8), message: signingInput)
         guard HMACSHA256.constantTimeEqual(expected, signature) else { throw .badSignature }
 
-        if let notBefore = claims.notBefore, now + clockSkewSeconds < notBefore { throw .notYetValid(validFrom: notBefore) }
+        if let notBefore = claims.notBefore, now + clockSkewSeconds < notBefore {
+            throw .notYetValid(validFrom: notBefore)
+        }
         if now >= claims.expires + clockSkewSeconds { throw .expired(expiredAt: claims.expires) }
         return claims
     }
@@ -77,15 +85,23 @@ public struct AccessTokenVerifier: Sendable {
         guard let serviceSid = grants.dataSync?.serviceSid else {
             throw .malformed("grants.data_sync.service_sid is missing (a SyncGrant with a service_sid)")
         }
-        guard Self.isSid(serviceSid, prefix: "IS") else { throw .malformed("service_sid '\(serviceSid)' is not a Sync service sid") }
+        guard Self.isSid(serviceSid, prefix: "IS") else {
+            throw .malformed("service_sid '\(serviceSid)' is not a Sync service sid")
+        }
         if let streams = grants.ternStreams,
             streams.subscribe.count > StreamGrants.maxPatterns || streams.publish.count > StreamGrants.maxPatterns
         {
             throw .malformed("\(AccessToken.streamGrantKey) lists more than \(StreamGrants.maxPatterns) patterns")
         }
         return AccessToken(
-            keySid: iss, accountSid: sub, identity: identity, serviceSid: serviceSid, expires: expires,
-            notBefore: notBefore, streamGrants: grants.ternStreams)
+            keySid: iss,
+            accountSid: sub,
+            identity: identity,
+            serviceSid: serviceSid,
+            expires: expires,
+            notBefore: notBefore,
+            streamGrants: grants.ternStreams
+        )
     }
 
     private static func decodeJSON<T: Decodable>(_ bytes: [UInt8], _ part: String) throws(AccessTokenError) -> T {
@@ -108,6 +124,8 @@ public struct AccessTokenVerifier: Sendable {
     static func isSid(_ text: String, prefix: String) -> Bool {
         let bytes = Array(text.utf8)
         guard bytes.count == 34, text.hasPrefix(prefix) else { return false }
-        return bytes[2...].allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        return bytes[2...].allSatisfy {
+            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
+        }
     }
 }

@@ -32,7 +32,11 @@ public final class ControlClient {
     private let connection: HTTPConnection
 
     /// - Parameter baseURL: `http://host:port[/prefix]`; `https` is not supported.
-    public init(baseURL: String = "http://127.0.0.1:7480", serviceSid: String? = nil, credentials: Credentials? = nil)
+    public init(
+        baseURL: String = "http://127.0.0.1:7480",
+        serviceSid: String? = nil,
+        credentials: Credentials? = nil
+    )
         throws
     {
         var rest = Substring(baseURL)
@@ -67,7 +71,8 @@ public final class ControlClient {
                 body = FormEncoding.encode(form)
             }
         }
-        var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: tern\r\nAccept: application/json\r\n"
+        var head =
+            "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nUser-Agent: tern\r\nAccept: application/json\r\n"
         if let authorization { head += "Authorization: \(authorization)\r\n" }
         if !body.isEmpty || !["GET", "HEAD", "DELETE"].contains(method) {
             head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n"
@@ -143,7 +148,10 @@ public final class ControlClient {
     /// Publishes a message over REST (`POST …/Streams/{Sid}/Messages`). `data` is a JSON object.
     public func publish(stream sidOrUniqueName: String, data: String) throws -> StreamMessageResource {
         let response = try request(
-            method: "POST", path: try streamPath(sidOrUniqueName) + "/Messages", form: [("Data", data)])
+            method: "POST",
+            path: try streamPath(sidOrUniqueName) + "/Messages",
+            form: [("Data", data)]
+        )
         try response.requireSuccess()
         guard let sid = try response.jsonObject()["sid"] as? String else {
             throw TernClientError.protocolViolation("message resource without a sid: \(response.text.prefix(200))")
@@ -174,6 +182,7 @@ public final class ControlClient {
         return StreamPage(
             streams: try items.map { try StreamResource($0, json: serializedJSON($0)) },
             nextPageURL: meta?["next_page_url"] as? String,
-            json: response.body)
+            json: response.body
+        )
     }
 }

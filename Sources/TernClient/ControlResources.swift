@@ -21,8 +21,10 @@ public struct ControlResponse: Sendable {
         if isSuccess { return }
         let object = try? jsonObject()
         throw TernClientError.http(
-            status: status, code: object?["code"] as? Int,
-            message: object?["message"] as? String ?? text)
+            status: status,
+            code: object?["code"] as? Int,
+            message: object?["message"] as? String ?? text
+        )
     }
 }
 

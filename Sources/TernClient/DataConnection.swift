@@ -41,12 +41,19 @@ public final class DataConnection {
 
     /// Connects to `address` (`host:port`, or a Unix socket path) and performs the handshake.
     public convenience init(
-        _ address: String, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10),
+        _ address: String,
+        clientName: String = "tern-client",
+        token: String = "",
+        timeout: Duration = .seconds(10),
         maxVersion: UInt16 = WireLimits.protocolVersion
     ) throws {
         try self.init(
-            endpoint: DataEndpoint(parsing: address), clientName: clientName, token: token, timeout: timeout,
-            maxVersion: maxVersion)
+            endpoint: DataEndpoint(parsing: address),
+            clientName: clientName,
+            token: token,
+            timeout: timeout,
+            maxVersion: maxVersion
+        )
     }
 
     /// Connects to `endpoint` and performs the HELLO/WELCOME handshake.
@@ -55,15 +62,23 @@ public final class DataConnection {
     ///   - token: the auth token, or an Access Token (protocol.md §4.13).
     ///   - maxVersion: the highest protocol version to offer (2: token refresh and expiry warnings).
     public init(
-        endpoint: DataEndpoint, clientName: String = "tern-client", token: String = "", timeout: Duration = .seconds(10),
+        endpoint: DataEndpoint,
+        clientName: String = "tern-client",
+        token: String = "",
+        timeout: Duration = .seconds(10),
         maxVersion: UInt16 = WireLimits.protocolVersion
     ) throws {
         let transport = FrameTransport(fd: try SocketCalls.connect(to: endpoint))
         transport.append(
             .hello(
                 Frame.Hello(
-                    minVersion: WireLimits.minimumProtocolVersion, maxVersion: maxVersion, clientName: clientName,
-                    token: token)))
+                    minVersion: WireLimits.minimumProtocolVersion,
+                    maxVersion: maxVersion,
+                    clientName: clientName,
+                    token: token
+                )
+            )
+        )
         guard let reply = try transport.readFrame(until: Deadline(after: timeout)) else {
             throw TernClientError.timedOut("no WELCOME from \(endpoint) within \(timeout)")
         }

@@ -96,7 +96,8 @@ final class HTTPConnection {
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK:
-                if try SocketCalls.poll(fd, events: Int16(POLLOUT), timeoutMilliseconds: deadline.pollMilliseconds) == 0,
+                if try SocketCalls.poll(fd, events: Int16(POLLOUT), timeoutMilliseconds: deadline.pollMilliseconds)
+                    == 0,
                     deadline.hasPassed
                 {
                     close()

@@ -67,7 +67,10 @@ struct ControlAPI: Sendable {
     }
 
     /// Runs a broker call, turning its refusal into the REST error for `request`'s resource.
-    func brokerCall<Value>(_ request: ControlRequest, _ body: () throws(BrokerError) -> Value) throws(ControlError)
+    func brokerCall<Value>(
+        _ request: ControlRequest,
+        _ body: () throws(BrokerError) -> Value
+    ) throws(ControlError)
         -> Value
     {
         do {

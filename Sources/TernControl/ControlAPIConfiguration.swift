@@ -34,9 +34,14 @@ public struct ControlAPIConfiguration: Sendable {
     public var connectionLimits: ControlConnectionLimits
 
     public init(
-        host: String = "127.0.0.1", port: Int = 7480, adoptedSocket: Int32? = nil, publicBaseURL: String? = nil,
-        credentials: CredentialsHolder? = nil, persistAuthToken: (@Sendable (String) throws -> Void)? = nil,
-        introspection: (any ControlIntrospection)? = nil, connectionLimits: ControlConnectionLimits = .init()
+        host: String = "127.0.0.1",
+        port: Int = 7480,
+        adoptedSocket: Int32? = nil,
+        publicBaseURL: String? = nil,
+        credentials: CredentialsHolder? = nil,
+        persistAuthToken: (@Sendable (String) throws -> Void)? = nil,
+        introspection: (any ControlIntrospection)? = nil,
+        connectionLimits: ControlConnectionLimits = .init()
     ) {
         self.connectionLimits = connectionLimits
         self.host = host

@@ -59,7 +59,8 @@ final class ControlConnectionCap: ChannelInboundHandler, RemovableChannelHandler
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeString(
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: \(ControlReply.jsonContentType)\r\n"
-                + "Content-Length: \(error.body.count)\r\nConnection: close\r\nRetry-After: 1\r\n\r\n")
+                + "Content-Length: \(error.body.count)\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+        )
         buffer.writeBytes(error.body)
         context.writeAndFlush(NIOAny(buffer), promise: nil)
         context.close(promise: nil)

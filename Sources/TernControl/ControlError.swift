@@ -72,15 +72,19 @@ struct ControlError: Error, Sendable, Equatable {
     /// The token endpoint does not exist while there are no credentials to rotate.
     static func authenticationOff(_ resourcePath: String) -> ControlError {
         ControlError(
-            status: .notFound, code: 20404,
-            message: "The requested resource \(resourcePath) was not found: authentication is off (ternd --auth off)")
+            status: .notFound,
+            code: 20404,
+            message: "The requested resource \(resourcePath) was not found: authentication is off (ternd --auth off)"
+        )
     }
 
     /// Twilio's standard API keys cannot manage keys or credentials.
     static func keyForbidden(_ sid: String) -> ControlError {
         ControlError(
-            status: .forbidden, code: 20403,
-            message: "Forbidden: API key \(sid) cannot manage API keys or the auth token; use the account's auth token")
+            status: .forbidden,
+            code: 20403,
+            message: "Forbidden: API key \(sid) cannot manage API keys or the auth token; use the account's auth token"
+        )
     }
 
     static func invalidFriendlyName(_ why: String) -> ControlError {
@@ -89,8 +93,10 @@ struct ControlError: Error, Sendable, Equatable {
 
     static func defaultServiceUndeletable(_ sid: String) -> ControlError {
         ControlError(
-            status: .forbidden, code: 20403,
-            message: "Forbidden: \(sid) is the default service, in which the data port resolves bare stream names")
+            status: .forbidden,
+            code: 20403,
+            message: "Forbidden: \(sid) is the default service, in which the data port resolves bare stream names"
+        )
     }
 
     static func methodNotAllowed(_ method: HTTPRequest.Method) -> ControlError {
@@ -110,29 +116,42 @@ struct ControlError: Error, Sendable, Equatable {
     }
 
     static let noParameters = ControlError(
-        status: .badRequest, code: 54010, message: "No parameters specified: expected Ttl")
+        status: .badRequest,
+        code: 54010,
+        message: "No parameters specified: expected Ttl"
+    )
 
     static func invalidMessageData(_ why: String) -> ControlError {
         ControlError(status: .badRequest, code: 54251, message: "Invalid Stream Message data: \(why)")
     }
 
     static let invalidJSON = ControlError(
-        status: .badRequest, code: 54008, message: "Invalid JSON: the 'Data' parameter is not valid JSON")
+        status: .badRequest,
+        code: 54008,
+        message: "Invalid JSON: the 'Data' parameter is not valid JSON"
+    )
 
     static func messageTooLarge(limit: Int) -> ControlError {
         ControlError(
-            status: .contentTooLarge, code: 54006,
-            message: "Request entity too large: 'Data' must be at most \(limit) bytes of serialized JSON")
+            status: .contentTooLarge,
+            code: 54006,
+            message: "Request entity too large: 'Data' must be at most \(limit) bytes of serialized JSON"
+        )
     }
 
     static func bodyTooLarge(limit: Int) -> ControlError {
         ControlError(
-            status: .contentTooLarge, code: 20413, message: "Request entity too large: the body exceeds \(limit) bytes")
+            status: .contentTooLarge,
+            code: 20413,
+            message: "Request entity too large: the body exceeds \(limit) bytes"
+        )
     }
 
     static let invalidPageSize = ControlError(
-        status: .badRequest, code: 54454,
-        message: "Invalid 'PageSize' query parameter: must be an integer between 1 and \(PageRequest.maxSize)")
+        status: .badRequest,
+        code: 54454,
+        message: "Invalid 'PageSize' query parameter: must be an integer between 1 and \(PageRequest.maxSize)"
+    )
 
     /// A query parameter of Tern's own endpoints (`/connz`) that is not one of the values allowed.
     static func invalidParameter(_ name: String, _ why: String) -> ControlError {
@@ -140,16 +159,24 @@ struct ControlError: Error, Sendable, Equatable {
     }
 
     static let invalidPageToken = ControlError(
-        status: .badRequest, code: 54453, message: "Invalid 'PageToken' query parameter")
+        status: .badRequest,
+        code: 54453,
+        message: "Invalid 'PageToken' query parameter"
+    )
 
     static func rateLimited(perSecond: Double) -> ControlError {
         ControlError(
-            status: .tooManyRequests, code: 54009,
-            message: "Rate limit exceeded: at most \(perSecond.formatted()) messages per second per stream")
+            status: .tooManyRequests,
+            code: 54009,
+            message: "Rate limit exceeded: at most \(perSecond.formatted()) messages per second per stream"
+        )
     }
 
     static let internalError = ControlError(
-        status: .internalServerError, code: 20500, message: "Internal server error")
+        status: .internalServerError,
+        code: 20500,
+        message: "Internal server error"
+    )
 
     // MARK: Connection limits (`ControlConnectionLimits`); code 20000 + the HTTP status
 
@@ -160,20 +187,27 @@ struct ControlError: Error, Sendable, Equatable {
 
     static func requestTimeout(waited: Duration, wholeRequest: Bool) -> ControlError {
         ControlError(
-            status: .requestTimeout, code: 20408,
-            message: "Request timeout: the \(wholeRequest ? "request body" : "request head") did not arrive within \(waited.components.seconds) s")
+            status: .requestTimeout,
+            code: 20408,
+            message:
+                "Request timeout: the \(wholeRequest ? "request body" : "request head") did not arrive within \(waited.components.seconds) s"
+        )
     }
 
     static func headersTooLarge(limit: Int) -> ControlError {
         ControlError(
-            status: .requestHeaderFieldsTooLarge, code: 20431,
-            message: "Request header fields too large: request line and headers must be at most \(limit) bytes")
+            status: .requestHeaderFieldsTooLarge,
+            code: 20431,
+            message: "Request header fields too large: request line and headers must be at most \(limit) bytes"
+        )
     }
 
     static func tooManyConnections(limit: Int) -> ControlError {
         ControlError(
-            status: .serviceUnavailable, code: 20503,
-            message: "Service unavailable: the control port is at its limit of \(limit) connections; retry later")
+            status: .serviceUnavailable,
+            code: 20503,
+            message: "Service unavailable: the control port is at its limit of \(limit) connections; retry later"
+        )
     }
 }
 

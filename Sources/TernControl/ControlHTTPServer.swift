@@ -46,13 +46,20 @@ struct ControlHTTPServer: Service {
             configuration: .init(
                 additionalChannelHandlers: [ControlConnectionGuard(limits: limits)],
                 httpDecoderConfiguration: .init(
-                    maxHeaderFieldSize: limits.maxHeaderBytes, maxHeaderListSize: limits.maxHeaderBytes,
-                    maxHeaderFieldCount: Self.maxHeaderFieldCount)))
+                    maxHeaderFieldSize: limits.maxHeaderBytes,
+                    maxHeaderListSize: limits.maxHeaderBytes,
+                    maxHeaderFieldCount: Self.maxHeaderFieldCount
+                )
+            )
+        )
         let connectionCount = ControlConnectionCap.Count(limit: limits.maxConnections)
         // The cap goes first, on raw bytes, so a refused client is answered before any parsing.
         let setUp: @Sendable (any Channel) -> EventLoopFuture<HTTP1Channel.Value> = { channel in
             do {
-                try channel.pipeline.syncOperations.addHandler(ControlConnectionCap(count: connectionCount), position: .first)
+                try channel.pipeline.syncOperations.addHandler(
+                    ControlConnectionCap(count: connectionCount),
+                    position: .first
+                )
             } catch {
                 return channel.eventLoop.makeFailedFuture(error)
             }
@@ -75,9 +82,18 @@ struct ControlHTTPServer: Service {
         let serverChannel: NIOAsyncChannel<HTTP1Channel.Value, Never>
         switch listener {
         case .address(let host, let port):
-            serverChannel = try await bootstrap.bind(host: host, port: port, serverBackPressureStrategy: nil, childChannelInitializer: setUp)
+            serverChannel = try await bootstrap.bind(
+                host: host,
+                port: port,
+                serverBackPressureStrategy: nil,
+                childChannelInitializer: setUp
+            )
         case .adopted(let fd):
-            serverChannel = try await bootstrap.bind(fd, serverBackPressureStrategy: nil, childChannelInitializer: setUp)
+            serverChannel = try await bootstrap.bind(
+                fd,
+                serverBackPressureStrategy: nil,
+                childChannelInitializer: setUp
+            )
         }
         let address = ControlListenAddress(serverChannel.channel.localAddress)
         logger.debug("control port listening", metadata: ["address": "\(address)"])
@@ -104,10 +120,13 @@ struct ControlHTTPServer: Service {
 
     /// What Hummingbird's `Application` does around a responder: a request context, a 500 for
     /// anything thrown, the `Date` header, and one write of head, body and end.
-    private static func channelResponder(_ responder: ControlResponder, logger: Logger)
+    private static func channelResponder(
+        _ responder: ControlResponder,
+        logger: Logger
+    )
         -> HTTPChannelHandler.Responder
     {
-        return { request, responseWriter, channel in
+        { request, responseWriter, channel in
             let context = ControlResponder.Context(source: .init(channel: channel, logger: logger))
             var response: Response
             do {

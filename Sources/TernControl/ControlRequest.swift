@@ -28,8 +28,10 @@ struct ControlReply {
 
     static func error(_ error: ControlError) -> ControlReply {
         ControlReply(
-            status: error.status, body: error.body,
-            challenge: error.status == .unauthorized ? ControlAPI.authenticateChallenge : nil)
+            status: error.status,
+            body: error.body,
+            challenge: error.status == .unauthorized ? ControlAPI.authenticateChallenge : nil
+        )
     }
 
     var response: Response {

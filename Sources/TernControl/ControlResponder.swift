@@ -25,7 +25,11 @@ struct ControlResponder: HTTPResponder {
             reply = .error(.internalError)
         }
         RequestMetrics.record(
-            route: route, method: request.method, status: reply.status, duration: ContinuousClock.now - started)
+            route: route,
+            method: request.method,
+            status: reply.status,
+            duration: ContinuousClock.now - started
+        )
         return reply.response
     }
 
@@ -46,9 +50,13 @@ struct ControlResponder: HTTPResponder {
         // Only POSTs carry parameters in their body; other bodies are left unread.
         let body = request.method == .post ? try await readBody(request, route: route) : []
         let controlRequest = ControlRequest(
-            method: request.method, route: route, resourcePath: resourcePath,
-            query: FormFields(query: request.uri.query), form: FormFields(encoded: body),
-            urls: ResourceURLs(base: baseURL(for: request)))
+            method: request.method,
+            route: route,
+            resourcePath: resourcePath,
+            query: FormFields(query: request.uri.query),
+            form: FormFields(encoded: body),
+            urls: ResourceURLs(base: baseURL(for: request))
+        )
         return try await api.handle(controlRequest)
     }
 
@@ -58,7 +66,8 @@ struct ControlResponder: HTTPResponder {
         let limit = api.bodyLimit
         let tooLarge =
             route.carriesMessageData
-            ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload) : ControlError.bodyTooLarge(limit: limit)
+            ? ControlError.messageTooLarge(limit: api.broker.limits.maxPayload)
+            : ControlError.bodyTooLarge(limit: limit)
         if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit { throw tooLarge }
         var bytes: [UInt8] = []
         do {

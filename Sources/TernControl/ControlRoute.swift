@@ -43,7 +43,9 @@ enum ControlRoute: Equatable {
             self = .stream(serviceSid: decoded[2], key: decoded[4])
         case 4 where decoded[0] == "2010-04-01" && decoded[1] == "Accounts" && decoded[3] == "Keys.json":
             self = .keys(accountSid: decoded[2])
-        case 5 where decoded[0] == "2010-04-01" && decoded[1] == "Accounts" && decoded[3] == "Keys" && decoded[4].hasSuffix(".json"):
+        case 5
+        where decoded[0] == "2010-04-01" && decoded[1] == "Accounts" && decoded[3] == "Keys"
+            && decoded[4].hasSuffix(".json"):
             self = .key(accountSid: decoded[2], sid: String(decoded[4].dropLast(5)))
         case 6
         where decoded[0] == "v1" && decoded[1] == "Services" && decoded[3] == "Streams" && decoded[5] == "Messages":

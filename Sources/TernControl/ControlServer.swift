@@ -17,7 +17,9 @@ public struct ControlServer: Service {
 
     /// - Parameter onBound: called once the port accepts, with the address it listens on.
     public init(
-        broker: Broker, configuration: ControlAPIConfiguration, logger: Logger,
+        broker: Broker,
+        configuration: ControlAPIConfiguration,
+        logger: Logger,
         onBound: @escaping @Sendable (ControlListenAddress) -> Void = { _ in }
     ) {
         self.broker = broker
@@ -35,8 +37,11 @@ public struct ControlServer: Service {
         let server = ControlHTTPServer(
             listener: configuration.adoptedSocket.map { .adopted(fd: $0) }
                 ?? .address(host: configuration.host, port: configuration.port),
-            limits: configuration.connectionLimits, responder: ControlResponder(api: api), logger: logger,
-            onListening: onBound)
+            limits: configuration.connectionLimits,
+            responder: ControlResponder(api: api),
+            logger: logger,
+            onListening: onBound
+        )
         try await server.run()
     }
 }

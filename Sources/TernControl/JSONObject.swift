@@ -70,7 +70,9 @@ struct JSONObject {
 
     /// An array with one object per element of `items`.
     mutating func objects<Items: Sequence>(
-        _ key: String, _ items: Items, _ body: (inout JSONObject, Items.Element) -> Void
+        _ key: String,
+        _ items: Items,
+        _ body: (inout JSONObject, Items.Element) -> Void
     ) {
         writeKey(key)
         bytes.append(UInt8(ascii: "["))

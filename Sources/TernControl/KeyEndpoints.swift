@@ -1,7 +1,8 @@
+import TernCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TernCore
 
 /// `/2010-04-01/Accounts/{AccountSid}/Keys[/{Sid}].json`: Twilio's API Key resource, field for
 /// field (`client.new_keys.create`, `client.keys(sid).fetch/update/delete`, `client.keys.list`).
@@ -15,7 +16,9 @@ extension ControlAPI {
     /// 201 with the secret: the only time it is shown.
     func createKey(_ request: ControlRequest) throws(ControlError) -> ControlReply {
         let friendlyName = try Self.keyFriendlyName(in: request.form) ?? nil
-        let (key, secret) = try brokerCall(request) { () throws(BrokerError) in try broker.createKey(friendlyName: friendlyName) }
+        let (key, secret) = try brokerCall(request) { () throws(BrokerError) in
+            try broker.createKey(friendlyName: friendlyName)
+        }
         logger.notice("API key \(key.sid) created")
         return .json(.created) { json in
             json.key(key)
@@ -31,7 +34,9 @@ extension ControlAPI {
     func updateKey(sid: String, _ request: ControlRequest) throws(ControlError) -> ControlReply {
         guard let key = broker.key(sid: sid) else { throw .notFound(request.resourcePath) }
         guard let friendlyName = try Self.keyFriendlyName(in: request.form) else { return .json(.ok) { $0.key(key) } }
-        let updated = try brokerCall(request) { () throws(BrokerError) in try broker.updateKey(sid: sid, friendlyName: friendlyName) }
+        let updated = try brokerCall(request) { () throws(BrokerError) in
+            try broker.updateKey(sid: sid, friendlyName: friendlyName)
+        }
         return .json(.ok) { $0.key(updated) }
     }
 
@@ -60,7 +65,10 @@ extension ControlAPI {
             json.field("end", page.items.isEmpty ? first : first + page.items.count - 1)
             json.field("first_page_uri", pageURI(0, nil))
             json.objects("keys", page.items) { $0.key($1.apiKey) }
-            json.field("next_page_uri", page.next.map { pageURI(pageRequest.page == .max ? .max : pageRequest.page + 1, $0) })
+            json.field(
+                "next_page_uri",
+                page.next.map { pageURI(pageRequest.page == .max ? .max : pageRequest.page + 1, $0) }
+            )
             json.field("page", pageRequest.page)
             json.field("page_size", pageRequest.size)
             json.field("previous_page_uri", page.previous.map { pageURI(max(pageRequest.page - 1, 0), $0) })

@@ -4,7 +4,11 @@ import TernCore
 extension ControlAPI {
     /// Publishes `Data` byte for byte (the broker validates size and JSON-object shape once) and
     /// answers `{"sid": "TZ…", "data": <the same bytes>}`.
-    func publishMessage(serviceSid: String, streamKey: String, _ request: ControlRequest) throws(ControlError)
+    func publishMessage(
+        serviceSid: String,
+        streamKey: String,
+        _ request: ControlRequest
+    ) throws(ControlError)
         -> ControlReply
     {
         let stream = try brokerCall(request) { () throws(BrokerError) in

@@ -20,7 +20,10 @@ enum RequestMetrics {
     ]
 
     static func record(
-        route: ControlRoute?, method: HTTPRequest.Method, status: HTTPResponse.Status, duration: Duration
+        route: ControlRoute?,
+        method: HTTPRequest.Method,
+        status: HTTPResponse.Status,
+        duration: Duration
     ) {
         let routeLabel = route?.template ?? unmatchedRoute
         let methodLabel = standardMethods.contains(method) ? method.rawValue : "OTHER"

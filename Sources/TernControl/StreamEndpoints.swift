@@ -22,7 +22,11 @@ extension ControlAPI {
         return .json(.ok) { json in
             json.objects("streams", page.items) { $0.stream($1.snapshot, urls: request.urls) }
             json.pagingMeta(
-                listKey: "streams", listURL: request.urls.streams(serviceSid), request: pageRequest, page: page)
+                listKey: "streams",
+                listURL: request.urls.streams(serviceSid),
+                request: pageRequest,
+                page: page
+            )
         }
     }
 

@@ -13,8 +13,13 @@ public struct APIKey: Sendable, Equatable {
     public var secretHash: [UInt8]
 
     public init(
-        sid: String, friendlyName: String?, accountSid: String, dateCreated: UnixTime, dateUpdated: UnixTime,
-        secretSalt: [UInt8], secretHash: [UInt8]
+        sid: String,
+        friendlyName: String?,
+        accountSid: String,
+        dateCreated: UnixTime,
+        dateUpdated: UnixTime,
+        secretSalt: [UInt8],
+        secretHash: [UInt8]
     ) {
         self.sid = sid
         self.friendlyName = friendlyName

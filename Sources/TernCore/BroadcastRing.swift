@@ -84,7 +84,11 @@ public final class BroadcastRing: @unchecked Sendable {
 
     /// Copies whole frames from `cursor` up to `limit` (a frame boundary, at most the tail) into
     /// `destination`. Nil if the writer lapped the range: the bytes in it are gone.
-    public func readRange(from cursor: UInt64, upTo limit: UInt64, into destination: UnsafeMutableRawBufferPointer)
+    public func readRange(
+        from cursor: UInt64,
+        upTo limit: UInt64,
+        into destination: UnsafeMutableRawBufferPointer
+    )
         -> ReadResult?
     {
         guard cursor < limit else { return ReadResult(bytes: 0, cursor: cursor, lapped: false) }
@@ -105,7 +109,11 @@ public final class BroadcastRing: @unchecked Sendable {
     public func appendMessage(streamID: UInt32, sequence: UInt64, payload: UnsafeRawBufferPointer) {
         withUnsafePointer(to: payload) { single in
             appendMessages(
-                streamID: streamID, firstSequence: sequence, payloads: UnsafeBufferPointer(start: single, count: 1), staging: nil)
+                streamID: streamID,
+                firstSequence: sequence,
+                payloads: UnsafeBufferPointer(start: single, count: 1),
+                staging: nil
+            )
         }
     }
 
@@ -118,7 +126,9 @@ public final class BroadcastRing: @unchecked Sendable {
     /// in place. Scratch memory belongs to the writer, not the ring, so ten thousand streams with
     /// runs do not each keep a staging page resident.
     public func appendMessages(
-        streamID: UInt32, firstSequence: UInt64, payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        streamID: UInt32,
+        firstSequence: UInt64,
+        payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
         staging: UnsafeMutableRawBufferPointer?
     ) {
         let stagingBytes = payloads.count > 1 ? staging?.count ?? 0 : 0
@@ -144,7 +154,9 @@ public final class BroadcastRing: @unchecked Sendable {
                 // The first piece that starts in a segment marks it, so a replay walks at most
                 // one segment (plus one piece) of frames it skips.
                 let slot = Int((start >> segmentShift) & UInt64(Self.checkpointSlots - 1))
-                if checkpoints[slot].sequence == 0 || checkpoints[slot].position >> segmentShift != start >> segmentShift {
+                if checkpoints[slot].sequence == 0
+                    || checkpoints[slot].position >> segmentShift != start >> segmentShift
+                {
                     checkpoints[slot] = Checkpoint(position: start, sequence: sequence)
                 }
                 // Seqlock write side: announce, fence, write, publish.
@@ -153,7 +165,12 @@ public final class BroadcastRing: @unchecked Sendable {
                 if let staging, stagingBytes > 0, end - start <= UInt64(stagingBytes) {
                     var staged = staging.baseAddress!
                     for payload in payloads[index..<stop] {
-                        MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payload.count, to: staged)
+                        MessageFrame.writePrefix(
+                            streamID: streamID,
+                            sequence: sequence,
+                            payloadCount: payload.count,
+                            to: staged
+                        )
                         staged += MessageFrame.prefixSize
                         if let base = payload.baseAddress { staged.copyMemory(from: base, byteCount: payload.count) }
                         staged += payload.count
@@ -164,10 +181,20 @@ public final class BroadcastRing: @unchecked Sendable {
                     var position = start
                     for payload in payloads[index..<stop] {
                         MessageFrame.writePrefix(
-                            streamID: streamID, sequence: sequence, payloadCount: payload.count, to: prefix.baseAddress!)
+                            streamID: streamID,
+                            sequence: sequence,
+                            payloadCount: payload.count,
+                            to: prefix.baseAddress!
+                        )
                         ctern_ring_store(memory, capacity, position, prefix.baseAddress, MessageFrame.prefixSize)
                         if let base = payload.baseAddress {
-                            ctern_ring_store(memory, capacity, position + UInt64(MessageFrame.prefixSize), base, payload.count)
+                            ctern_ring_store(
+                                memory,
+                                capacity,
+                                position + UInt64(MessageFrame.prefixSize),
+                                base,
+                                payload.count
+                            )
                         }
                         position += UInt64(MessageFrame.size(payloadCount: payload.count))
                         sequence += 1

@@ -7,14 +7,23 @@ extension Broker {
     public static let maxKeyFriendlyNameLength = 64
 
     /// Creates a key and stores it before returning; the secret exists only in the answer.
-    public func createKey(friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> (key: APIKey, secret: String) {
+    public func createKey(
+        friendlyName: String?,
+        now: UnixTime = .now()
+    ) throws(BrokerError) -> (key: APIKey, secret: String) {
         try validateKeyName(friendlyName)
         let sid = Sid.generate(.apiKey)
         let secret = KeySecret.secret(root: keyRing.root, keySid: sid)
         let salt = KeySecret.generateSalt()
         let key = APIKey(
-            sid: sid, friendlyName: friendlyName, accountSid: accountSid, dateCreated: now, dateUpdated: now,
-            secretSalt: salt, secretHash: KeySecret.hash(secret: secret, salt: salt))
+            sid: sid,
+            friendlyName: friendlyName,
+            accountSid: accountSid,
+            dateCreated: now,
+            dateUpdated: now,
+            secretSalt: salt,
+            secretHash: KeySecret.hash(secret: secret, salt: salt)
+        )
         try withChanges { () throws(BrokerError) in
             do { try store?.insertKey(key) } catch { throw .storageFailed("\(error)") }
             keyRing.insert(key)

@@ -42,8 +42,13 @@ public final class Broker: Sendable {
     ///   - services: the stored services; the default service is created if it is not among them.
     ///   - keys: the stored API keys; `keyRoot` the secret their secrets derive from (`KeySecret`).
     public init(
-        limits: BrokerLimits, accountSid: String, defaultServiceSid: String, services stored: [SyncService] = [],
-        keys: [APIKey] = [], keyRoot: [UInt8] = KeySecret.generateRoot(), store: (any BrokerStore)? = nil,
+        limits: BrokerLimits,
+        accountSid: String,
+        defaultServiceSid: String,
+        services stored: [SyncService] = [],
+        keys: [APIKey] = [],
+        keyRoot: [UInt8] = KeySecret.generateRoot(),
+        store: (any BrokerStore)? = nil,
         now: UnixTime = .now()
     ) throws(BrokerError) {
         keyRing = KeyRing(root: keyRoot, keys: keys)
@@ -56,7 +61,12 @@ public final class Broker: Sendable {
         for service in stored { bySid[service.sid] = service }
         if bySid[defaultServiceSid] == nil {
             let service = SyncService(
-                sid: defaultServiceSid, friendlyName: "default", accountSid: accountSid, dateCreated: now, dateUpdated: now)
+                sid: defaultServiceSid,
+                friendlyName: "default",
+                accountSid: accountSid,
+                dateCreated: now,
+                dateUpdated: now
+            )
             do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
             bySid[defaultServiceSid] = service
         }
@@ -82,8 +92,12 @@ public final class Broker: Sendable {
 
     public func createService(friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> SyncService {
         let service = SyncService(
-            sid: Sid.generate(.service), friendlyName: friendlyName, accountSid: accountSid, dateCreated: now,
-            dateUpdated: now)
+            sid: Sid.generate(.service),
+            friendlyName: friendlyName,
+            accountSid: accountSid,
+            dateCreated: now,
+            dateUpdated: now
+        )
         try changes.withLock { _ throws(BrokerError) in
             do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
             services.withLock { $0[service.sid] = service }
@@ -91,7 +105,11 @@ public final class Broker: Sendable {
         return service
     }
 
-    public func updateService(sid: String, friendlyName: String?, now: UnixTime = .now()) throws(BrokerError) -> SyncService {
+    public func updateService(
+        sid: String,
+        friendlyName: String?,
+        now: UnixTime = .now()
+    ) throws(BrokerError) -> SyncService {
         try changes.withLock { _ throws(BrokerError) -> SyncService in
             guard var service = service(sid: sid) else { throw .serviceNotFound(sid) }
             service.friendlyName = friendlyName
@@ -136,15 +154,25 @@ public final class Broker: Sendable {
     /// - Parameters:
     ///   - ttl: seconds until the stream expires; nil or 0 for never.
     public func createStream(
-        serviceSid: String, uniqueName: String?, ttl: Int?, createdBy: String = "system", now: UnixTime = .now()
+        serviceSid: String,
+        uniqueName: String?,
+        ttl: Int?,
+        createdBy: String = "system",
+        now: UnixTime = .now()
     ) throws(BrokerError) -> BrokerStream {
         if let uniqueName { try validateUniqueName(uniqueName) }
         let expires = try expiry(ttl: ttl, now: now)
         return try changes.withLock { _ throws(BrokerError) -> BrokerStream in
             try requireService(serviceSid)
             let stream = try registry.create(
-                serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName, createdBy: createdBy, now: now,
-                expires: expires, rateLimit: newRateLimit())
+                serviceSid: serviceSid,
+                accountSid: accountSid,
+                uniqueName: uniqueName,
+                createdBy: createdBy,
+                now: now,
+                expires: expires,
+                rateLimit: newRateLimit()
+            )
             do {
                 try store?.insertStream(stream.record)
             } catch {
@@ -159,7 +187,10 @@ public final class Broker: Sendable {
 
     /// Puts stored streams back at start. Streams that expired while the daemon was down are
     /// deleted from the store instead. Returns how many were restored and how many expired.
-    public func restore(_ records: [StreamRecord], now: UnixTime = .now()) throws(BrokerError) -> (restored: Int, expired: Int) {
+    public func restore(
+        _ records: [StreamRecord],
+        now: UnixTime = .now()
+    ) throws(BrokerError) -> (restored: Int, expired: Int) {
         var expired: [String] = []
         var restored = 0
         for record in records.sorted(by: { $0.creationIndex < $1.creationIndex }) {
@@ -171,9 +202,15 @@ public final class Broker: Sendable {
                 throw .storageFailed("stream \(record.sid) belongs to unknown service \(record.serviceSid)")
             }
             let stream = try registry.create(
-                serviceSid: record.serviceSid, accountSid: record.accountSid, uniqueName: record.uniqueName,
-                createdBy: record.createdBy, now: now, expires: record.dateExpires, rateLimit: newRateLimit(),
-                restoring: record)
+                serviceSid: record.serviceSid,
+                accountSid: record.accountSid,
+                uniqueName: record.uniqueName,
+                createdBy: record.createdBy,
+                now: now,
+                expires: record.dateExpires,
+                rateLimit: newRateLimit(),
+                restoring: record
+            )
             if let expires = record.dateExpires { expiries.schedule(stream, at: expires) }
             restored += 1
         }
@@ -212,7 +249,9 @@ public final class Broker: Sendable {
         let scalars = key.unicodeScalars.count
         guard scalars >= 1 else { throw .invalidUniqueName("the stream name is empty") }
         guard scalars <= limits.maxUniqueNameLength else {
-            throw .invalidUniqueName("the stream name has \(scalars) characters, more than \(limits.maxUniqueNameLength)")
+            throw .invalidUniqueName(
+                "the stream name has \(scalars) characters, more than \(limits.maxUniqueNameLength)"
+            )
         }
         return try stream(serviceSid: serviceSid, key: String(key))
     }
@@ -230,7 +269,9 @@ public final class Broker: Sendable {
     public func updateStream(_ stream: BrokerStream, ttl: Int?, now: UnixTime = .now()) throws(BrokerError) {
         let expires = try expiry(ttl: ttl, now: now)
         try changes.withLock { _ throws(BrokerError) in
-            guard stream.ended == nil, registry.stream(id: stream.id) === stream else { throw .streamNotFound(stream.sid) }
+            guard stream.ended == nil, registry.stream(id: stream.id) === stream else {
+                throw .streamNotFound(stream.sid)
+            }
             let before = stream.record
             stream.setExpiry(expires, updated: now)
             let stored: Bool
@@ -348,7 +389,8 @@ public final class Broker: Sendable {
 
     private func newRateLimit() -> TokenBucket? {
         let limits = self.limits
-        return limits.publishRatePerSecond > 0 ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
+        return limits.publishRatePerSecond > 0
+            ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
     }
 
     /// Applies the limits that can change while serving (SIGHUP): max payload and the publish
@@ -377,7 +419,11 @@ public final class Broker: Sendable {
     ///
     /// The MESSAGE frame is encoded once, into the ring. With `wake` false the caller promises to
     /// call `wakeReaders(of:)` itself (the data port does so once per loop turn).
-    public func publish(to stream: BrokerStream, payload: RawSpan, wake: Bool = true) throws(BrokerError)
+    public func publish(
+        to stream: BrokerStream,
+        payload: RawSpan,
+        wake: Bool = true
+    ) throws(BrokerError)
         -> UInt64
     {
         try validate(payload: payload)
@@ -404,7 +450,9 @@ public final class Broker: Sendable {
     /// `writer` is the calling thread's `RingWriter`, where the run is encoded before it is copied
     /// into the ring.
     public func publish(
-        to stream: BrokerStream, validatedRun run: PayloadRun, writer: RingWriter? = nil
+        to stream: BrokerStream,
+        validatedRun run: PayloadRun,
+        writer: RingWriter? = nil
     ) throws(BrokerError) -> (firstSequence: UInt64, accepted: Int) {
         let appended = run.withUnsafePayloads(first: run.count) { stream.append($0, writer: writer) }
         guard let appended else { throw .streamNotFound(stream.sid) }

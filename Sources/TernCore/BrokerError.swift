@@ -39,7 +39,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .uniqueNameTaken(let name): return "Unique name \(name) already exists"
         case .invalidUniqueName(let why): return "Invalid unique name: \(why)"
         case .invalidTtl(let why): return "Invalid Ttl: \(why)"
-        case .payloadTooLarge(let size, let limit): return "Message data of \(size) bytes exceeds the limit of \(limit) bytes"
+        case .payloadTooLarge(let size, let limit):
+            return "Message data of \(size) bytes exceeds the limit of \(limit) bytes"
         case .invalidPayload: return "Message data must be a JSON object"
         case .rateLimited(let rate): return "Stream publish rate exceeded (\(rate) messages per second)"
         case .storageFailed(let why): return "Storage failed: \(why)"

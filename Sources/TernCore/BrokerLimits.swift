@@ -38,7 +38,9 @@ public struct BrokerLimits: Sendable, Equatable {
         if ringBytes & (ringBytes - 1) != 0 || ringBytes < 4096 {
             problems.append("ring bytes must be a power of two of at least 4096 (got \(ringBytes))")
         } else if MessageFrame.size(payloadCount: maxPayload) * 2 > ringBytes {
-            problems.append("ring bytes (\(ringBytes)) must hold at least two frames of the max payload (\(maxPayload))")
+            problems.append(
+                "ring bytes (\(ringBytes)) must hold at least two frames of the max payload (\(maxPayload))"
+            )
         }
         if resumeRetentionSeconds < 0 { problems.append("resume retention must not be negative") }
         if publishRatePerSecond < 0 { problems.append("publish rate must not be negative") }

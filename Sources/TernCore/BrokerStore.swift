@@ -42,8 +42,15 @@ public struct StreamRecord: Sendable, Equatable {
     public var creationIndex: UInt64
 
     public init(
-        sid: String, serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String,
-        dateCreated: UnixTime, dateUpdated: UnixTime, dateExpires: UnixTime?, creationIndex: UInt64
+        sid: String,
+        serviceSid: String,
+        accountSid: String,
+        uniqueName: String?,
+        createdBy: String,
+        dateCreated: UnixTime,
+        dateUpdated: UnixTime,
+        dateExpires: UnixTime?,
+        creationIndex: UInt64
     ) {
         self.sid = sid
         self.serviceSid = serviceSid

@@ -45,8 +45,16 @@ public final class BrokerStream: Sendable {
     }
 
     init(
-        id: UInt32, sid: String, serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String,
-        dateCreated: UnixTime, dateUpdated: UnixTime? = nil, dateExpires: UnixTime?, creationIndex: UInt64,
+        id: UInt32,
+        sid: String,
+        serviceSid: String,
+        accountSid: String,
+        uniqueName: String?,
+        createdBy: String,
+        dateCreated: UnixTime,
+        dateUpdated: UnixTime? = nil,
+        dateExpires: UnixTime?,
+        creationIndex: UInt64,
         rateLimit: TokenBucket? = nil
     ) {
         self.id = id
@@ -57,7 +65,9 @@ public final class BrokerStream: Sendable {
         self.dateCreated = dateCreated
         self.creationIndex = creationIndex
         self.sidPrefix = .random()
-        metadata = Locked(Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires))
+        metadata = Locked(
+            Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires)
+        )
         publishState = Locked(PublishState(rateLimit: rateLimit))
     }
 
@@ -76,9 +86,16 @@ public final class BrokerStream: Sendable {
     public var record: StreamRecord {
         metadata.withLock { meta in
             StreamRecord(
-                sid: sid, serviceSid: serviceSid, accountSid: accountSid, uniqueName: meta.uniqueName,
-                createdBy: createdBy, dateCreated: dateCreated, dateUpdated: meta.dateUpdated,
-                dateExpires: meta.dateExpires, creationIndex: creationIndex)
+                sid: sid,
+                serviceSid: serviceSid,
+                accountSid: accountSid,
+                uniqueName: meta.uniqueName,
+                createdBy: createdBy,
+                dateCreated: dateCreated,
+                dateUpdated: meta.dateUpdated,
+                dateExpires: meta.dateExpires,
+                creationIndex: creationIndex
+            )
         }
     }
 
@@ -86,9 +103,15 @@ public final class BrokerStream: Sendable {
     public var snapshot: StreamSnapshot {
         metadata.withLock { meta in
             StreamSnapshot(
-                sid: sid, uniqueName: meta.uniqueName, serviceSid: serviceSid, accountSid: accountSid,
-                createdBy: createdBy, dateCreated: dateCreated, dateUpdated: meta.dateUpdated,
-                dateExpires: meta.dateExpires)
+                sid: sid,
+                uniqueName: meta.uniqueName,
+                serviceSid: serviceSid,
+                accountSid: accountSid,
+                createdBy: createdBy,
+                dateCreated: dateCreated,
+                dateUpdated: meta.dateUpdated,
+                dateExpires: meta.dateExpires
+            )
         }
     }
 
@@ -101,7 +124,10 @@ public final class BrokerStream: Sendable {
     /// The end is checked under the lock `markEnded` takes: a message is either in the ring before
     /// the end is announced (so readers deliver it before STREAM_ENDED) or refused, never accepted
     /// and then lost to the end.
-    func append(_ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>, writer: RingWriter?)
+    func append(
+        _ payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>,
+        writer: RingWriter?
+    )
         -> (first: UInt64, accepted: Int)?
     {
         publishState.withLock { state in
@@ -116,8 +142,11 @@ public final class BrokerStream: Sendable {
             state.nextSequence += UInt64(accepted)
             if accepted > 0 {
                 state.ring?.appendMessages(
-                    streamID: id, firstSequence: first, payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]),
-                    staging: staging)
+                    streamID: id,
+                    firstSequence: first,
+                    payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]),
+                    staging: staging
+                )
             }
             return (first, accepted)
         }

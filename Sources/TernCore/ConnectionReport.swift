@@ -23,9 +23,19 @@ public struct ConnectionReport: Sendable {
     public var outBufferAllocated: Int
 
     public init(
-        id: UInt64, peer: String, clientName: String, state: String, reactorThread: Int,
-        uptimeMilliseconds: Int64, subscribed: [String], attached: [String], messagesDelivered: UInt64,
-        messagesDropped: UInt64, bytesWritten: UInt64, framesReceived: UInt64, pendingBytes: Int,
+        id: UInt64,
+        peer: String,
+        clientName: String,
+        state: String,
+        reactorThread: Int,
+        uptimeMilliseconds: Int64,
+        subscribed: [String],
+        attached: [String],
+        messagesDelivered: UInt64,
+        messagesDropped: UInt64,
+        bytesWritten: UInt64,
+        framesReceived: UInt64,
+        pendingBytes: Int,
         outBufferAllocated: Int
     ) {
         self.id = id
@@ -67,8 +77,14 @@ public struct ClosedConnectionReport: Sendable {
     public var messagesDropped: UInt64
 
     public init(
-        id: UInt64, peer: String, clientName: String, reason: String, closedAgoMilliseconds: Int64,
-        messagesDelivered: UInt64, messagesDropped: UInt64, identity: String? = nil
+        id: UInt64,
+        peer: String,
+        clientName: String,
+        reason: String,
+        closedAgoMilliseconds: Int64,
+        messagesDelivered: UInt64,
+        messagesDropped: UInt64,
+        identity: String? = nil
     ) {
         self.id = id
         self.peer = peer

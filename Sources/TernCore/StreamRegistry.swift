@@ -23,8 +23,14 @@ final class StreamRegistry: Sendable {
     /// Creates and indexes a stream; fails if the unique name is taken in the service.
     /// With `restoring`, the stream keeps the stored sid, dates and creation index.
     func create(
-        serviceSid: String, accountSid: String, uniqueName: String?, createdBy: String, now: UnixTime,
-        expires: UnixTime?, rateLimit: TokenBucket?, restoring record: StreamRecord? = nil
+        serviceSid: String,
+        accountSid: String,
+        uniqueName: String?,
+        createdBy: String,
+        now: UnixTime,
+        expires: UnixTime?,
+        rateLimit: TokenBucket?,
+        restoring record: StreamRecord? = nil
     ) throws(BrokerError) -> BrokerStream {
         try state.withLock { (state) throws(BrokerError) -> BrokerStream in
             if let uniqueName, state.byUniqueName[UniqueKey(serviceSid: serviceSid, uniqueName: uniqueName)] != nil {
@@ -34,9 +40,18 @@ final class StreamRegistry: Sendable {
             while record == nil && state.bySid[sid] != nil { sid = Sid.generate(.stream) }
             let creationIndex = record?.creationIndex ?? state.nextCreationIndex
             let stream = BrokerStream(
-                id: state.nextID, sid: sid, serviceSid: serviceSid, accountSid: accountSid, uniqueName: uniqueName,
-                createdBy: createdBy, dateCreated: record?.dateCreated ?? now, dateUpdated: record?.dateUpdated,
-                dateExpires: expires, creationIndex: creationIndex, rateLimit: rateLimit)
+                id: state.nextID,
+                sid: sid,
+                serviceSid: serviceSid,
+                accountSid: accountSid,
+                uniqueName: uniqueName,
+                createdBy: createdBy,
+                dateCreated: record?.dateCreated ?? now,
+                dateUpdated: record?.dateUpdated,
+                dateExpires: expires,
+                creationIndex: creationIndex,
+                rateLimit: rateLimit
+            )
             state.nextID += 1
             state.nextCreationIndex = max(state.nextCreationIndex, creationIndex + 1)
             state.byID[stream.id] = stream

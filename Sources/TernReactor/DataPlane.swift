@@ -33,8 +33,13 @@ final class DataPlane {
     var onClose: ((Connection) -> Void)?
 
     init(
-        index: Int, broker: Broker, configuration: ReactorConfiguration, counters: ReactorCounters,
-        shared: ReactorShared, logger: Logger, now: @escaping () -> Int64 = MonotonicTime.milliseconds,
+        index: Int,
+        broker: Broker,
+        configuration: ReactorConfiguration,
+        counters: ReactorCounters,
+        shared: ReactorShared,
+        logger: Logger,
+        now: @escaping () -> Int64 = MonotonicTime.milliseconds,
         unixSeconds: @escaping () -> Int64 = { UnixTime.now().milliseconds / 1000 }
     ) {
         self.unixSeconds = unixSeconds
@@ -173,11 +178,18 @@ final class DataPlane {
         recentlyClosed.append(
             (
                 ClosedConnectionReport(
-                    id: connection.id, peer: connection.peer, clientName: connection.clientName, reason: reason,
-                    closedAgoMilliseconds: 0, messagesDelivered: connection.messagesDelivered,
-                    messagesDropped: connection.messagesDropped, identity: connection.accessToken?.identity),
+                    id: connection.id,
+                    peer: connection.peer,
+                    clientName: connection.clientName,
+                    reason: reason,
+                    closedAgoMilliseconds: 0,
+                    messagesDelivered: connection.messagesDelivered,
+                    messagesDropped: connection.messagesDropped,
+                    identity: connection.accessToken?.identity
+                ),
                 now()
-            ))
+            )
+        )
     }
 }
 

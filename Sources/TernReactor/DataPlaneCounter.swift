@@ -45,7 +45,8 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
     public var series: Series {
         switch self {
         case .connectionsAccepted: .counter("tern_connections_accepted_total", "Data-port connections accepted.")
-        case .connectionsClosed: .counter("tern_connections_closed_total", "Data-port connections closed, for any reason.")
+        case .connectionsClosed:
+            .counter("tern_connections_closed_total", "Data-port connections closed, for any reason.")
         case .connectionsRefused:
             .counter("tern_connections_refused_total", "Data-port connections refused (over --max-connections).")
         case .acceptErrorsAtFileLimit: .acceptErrors("fd_limit")
@@ -61,14 +62,19 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
         case .messagesReplayed:
             .counter(
                 "tern_messages_replayed_total",
-                "MESSAGE frames replayed from rings to resuming subscribers (the ring size is the resume window).")
+                "MESSAGE frames replayed from rings to resuming subscribers (the ring size is the resume window)."
+            )
         case .bytesIn: .counter("tern_bytes_in_total", "Bytes read from data-port connections.")
         case .bytesOut: .counter("tern_bytes_out_total", "Bytes written to data-port connections.")
         case .loopIterations: .counter("tern_reactor_loop_iterations_total", "Reactor loop turns, summed over threads.")
         case .busyNanoseconds:
             .init(
-                family: "tern_reactor_busy_seconds_total", help: "Time reactor threads spent working, summed over threads.",
-                kind: .counter, label: nil, divisor: 1e9)
+                family: "tern_reactor_busy_seconds_total",
+                help: "Time reactor threads spent working, summed over threads.",
+                kind: .counter,
+                label: nil,
+                divisor: 1e9
+            )
         }
     }
 }
@@ -87,7 +93,9 @@ extension DataPlaneCounter.Series {
             family: "tern_accept_errors_total",
             help: "Data-port accepts that failed: fd_limit (the process is out of file descriptors; the "
                 + "connection is closed at once), other (ENOBUFS, ENOMEM, …). Accepting pauses briefly after each.",
-            kind: .counter, label: ("reason", reason))
+            kind: .counter,
+            label: ("reason", reason)
+        )
     }
 
     /// Shared with the broker's `rate_limited` series, which the metrics endpoint adds.
@@ -99,7 +107,9 @@ extension DataPlaneCounter.Series {
             help: "Messages lost: slow_consumer (out-buffer full), lapped (ring overran the reader), "
                 + "not_retained (a resume asked for more than the ring held), "
                 + "rate_limited (publish refused by --publish-rate).",
-            kind: .counter, label: ("reason", reason))
+            kind: .counter,
+            label: ("reason", reason)
+        )
     }
 }
 

@@ -16,10 +16,18 @@ extension DataPortSession {
             guard let stream = publishTarget(connection, streamID: request.streamID) else {
                 if connection.subscriptions[request.streamID] != nil {
                     answerError(
-                        connection, requestID: request.requestID, .publishNotGranted,
-                        "the connection's Access Token does not grant publishing to stream \(request.streamID)")
+                        connection,
+                        requestID: request.requestID,
+                        .publishNotGranted,
+                        "the connection's Access Token does not grant publishing to stream \(request.streamID)"
+                    )
                 } else {
-                    answerError(connection, requestID: request.requestID, .notSubscribed, "stream \(request.streamID) is not subscribed or attached on this connection")
+                    answerError(
+                        connection,
+                        requestID: request.requestID,
+                        .notSubscribed,
+                        "stream \(request.streamID) is not subscribed or attached on this connection"
+                    )
                 }
                 return
             }
@@ -65,7 +73,15 @@ extension DataPortSession {
                 guard request.ack else { continue }
                 plane.sendControl(
                     connection,
-                    .published(.init(requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: firstSequence + UInt64(offset))))
+                    .published(
+                        .init(
+                            requestID: request.requestID,
+                            streamID: stream.id,
+                            sidPrefix: stream.sidPrefix,
+                            sequence: firstSequence + UInt64(offset)
+                        )
+                    )
+                )
             } else {
                 run.payloads.withPayload(offset) { payload in
                     publishSingly(connection, stream, requestID: request.requestID, ack: request.ack, payload: payload)
@@ -82,7 +98,13 @@ extension DataPortSession {
         return subscription.stream
     }
 
-    private func publishSingly(_ connection: Connection, _ stream: BrokerStream, requestID: UInt32, ack: Bool, payload: RawSpan) {
+    private func publishSingly(
+        _ connection: Connection,
+        _ stream: BrokerStream,
+        requestID: UInt32,
+        ack: Bool,
+        payload: RawSpan
+    ) {
         let sequence: UInt64
         do {
             sequence = try broker.publish(to: stream, payload: payload, wake: false)
@@ -94,7 +116,10 @@ extension DataPortSession {
         if ack {
             plane.sendControl(
                 connection,
-                .published(.init(requestID: requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)))
+                .published(
+                    .init(requestID: requestID, streamID: stream.id, sidPrefix: stream.sidPrefix, sequence: sequence)
+                )
+            )
         }
     }
 
@@ -102,11 +127,21 @@ extension DataPortSession {
 
     func subscribe(_ connection: Connection, _ request: Frame.Subscribe) {
         let delivering = !request.attachOnly
-        guard let (stream, mayPublish) = subscriptionTarget(
-            connection, requestID: request.requestID, name: request.stream, delivering: delivering)
+        guard
+            let (stream, mayPublish) = subscriptionTarget(
+                connection,
+                requestID: request.requestID,
+                name: request.stream,
+                delivering: delivering
+            )
         else { return }
         guard let nextSequence = plane.fanOut.join(connection, stream: stream, delivering: delivering) else {
-            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            answerError(
+                connection,
+                requestID: request.requestID,
+                .streamNotFound,
+                "stream '\(request.stream)' not found"
+            )
             return
         }
         if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
@@ -114,15 +149,27 @@ extension DataPortSession {
             connection,
             .subscribed(
                 .init(
-                    requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
-                    nextSequence: nextSequence, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "",
-                    attachOnly: request.attachOnly)))
+                    requestID: request.requestID,
+                    streamID: stream.id,
+                    sidPrefix: stream.sidPrefix,
+                    nextSequence: nextSequence,
+                    streamSid: stream.sid,
+                    uniqueName: stream.uniqueName ?? "",
+                    attachOnly: request.attachOnly
+                )
+            )
+        )
     }
 
     /// The stream a SUBSCRIBE or RESUME names, once the connection may take it in that mode
     /// (leaving its other mode first), and whether the connection's Access Token lets it publish
     /// there; nil after answering the error (section 4.3's order).
-    private func subscriptionTarget(_ connection: Connection, requestID: UInt32, name: String, delivering: Bool)
+    private func subscriptionTarget(
+        _ connection: Connection,
+        requestID: UInt32,
+        name: String,
+        delivering: Bool
+    )
         -> (stream: BrokerStream, mayPublish: Bool)?
     {
         let stream: BrokerStream
@@ -131,23 +178,46 @@ extension DataPortSession {
         } catch {
             // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
             let code = error.wireCode
-            answerError(connection, requestID: requestID, code, code == .streamNotFound ? "stream '\(name)' not found" : error.message)
+            answerError(
+                connection,
+                requestID: requestID,
+                code,
+                code == .streamNotFound ? "stream '\(name)' not found" : error.message
+            )
             return nil
         }
         var mayPublish = true
         if let token = connection.accessToken {
-            guard let granted = grantCheck(connection, token, stream: stream, requestID: requestID, name: name, attachOnly: !delivering)
+            guard
+                let granted = grantCheck(
+                    connection,
+                    token,
+                    stream: stream,
+                    requestID: requestID,
+                    name: name,
+                    attachOnly: !delivering
+                )
             else { return nil }
             mayPublish = granted
         }
         if let existing = connection.subscriptions[stream.id] {
             guard existing.delivering != delivering else {
-                answerError(connection, requestID: requestID, .alreadySubscribed, "stream '\(name)' is already \(delivering ? "subscribed" : "attached") on this connection")
+                answerError(
+                    connection,
+                    requestID: requestID,
+                    .alreadySubscribed,
+                    "stream '\(name)' is already \(delivering ? "subscribed" : "attached") on this connection"
+                )
                 return nil
             }
             plane.fanOut.leave(connection, streamID: stream.id)
         } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
-            answerError(connection, requestID: requestID, .tooManySubscriptions, "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams")
+            answerError(
+                connection,
+                requestID: requestID,
+                .tooManySubscriptions,
+                "a connection may hold at most \(configuration.maxSubscriptionsPerConnection) streams"
+            )
             return nil
         }
         return (stream, mayPublish)
@@ -163,23 +233,45 @@ extension DataPortSession {
             // Grants come before RESUME_AHEAD: a token must not learn how far a stream it may not
             // read has got.
             if let token = connection.accessToken,
-                grantCheck(connection, token, stream: named, requestID: request.requestID, name: request.stream, attachOnly: false) == nil
+                grantCheck(
+                    connection,
+                    token,
+                    stream: named,
+                    requestID: request.requestID,
+                    name: request.stream,
+                    attachOnly: false
+                ) == nil
             {
                 return
             }
             let next = named.nextSequence
             guard request.afterSequence < next else {
-                answerError(connection, requestID: request.requestID, .resumeAhead, "sequence \(request.afterSequence) is not yet published on stream '\(request.stream)' (next is \(next))")
+                answerError(
+                    connection,
+                    requestID: request.requestID,
+                    .resumeAhead,
+                    "sequence \(request.afterSequence) is not yet published on stream '\(request.stream)' (next is \(next))"
+                )
                 return
             }
         }
-        guard let (stream, mayPublish) = subscriptionTarget(
-            connection, requestID: request.requestID, name: request.stream, delivering: true)
+        guard
+            let (stream, mayPublish) = subscriptionTarget(
+                connection,
+                requestID: request.requestID,
+                name: request.stream,
+                delivering: true
+            )
         else { return }
         let continued = stream.sidPrefix == request.sidPrefix
         let after = continued ? request.afterSequence : 0
         guard plane.fanOut.join(connection, stream: stream, delivering: true, caughtUpPast: after) != nil else {
-            answerError(connection, requestID: request.requestID, .streamNotFound, "stream '\(request.stream)' not found")
+            answerError(
+                connection,
+                requestID: request.requestID,
+                .streamNotFound,
+                "stream '\(request.stream)' not found"
+            )
             return
         }
         if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
@@ -188,17 +280,32 @@ extension DataPortSession {
             connection,
             .subscribed(
                 .init(
-                    requestID: request.requestID, streamID: stream.id, sidPrefix: stream.sidPrefix,
-                    nextSequence: after + 1, streamSid: stream.sid, uniqueName: stream.uniqueName ?? "")))
+                    requestID: request.requestID,
+                    streamID: stream.id,
+                    sidPrefix: stream.sidPrefix,
+                    nextSequence: after + 1,
+                    streamSid: stream.sid,
+                    uniqueName: stream.uniqueName ?? ""
+                )
+            )
+        )
         plane.sendControl(
             connection,
-            .resumed(.init(requestID: request.requestID, streamID: stream.id, outcome: continued ? .continued : .restarted)))
+            .resumed(
+                .init(requestID: request.requestID, streamID: stream.id, outcome: continued ? .continued : .restarted)
+            )
+        )
         plane.fanOut.replay(connection, stream: stream, after: after)
     }
 
     func unsubscribe(_ connection: Connection, requestID: UInt32, streamID: UInt32) {
         guard connection.subscriptions[streamID] != nil else {
-            answerError(connection, requestID: requestID, .notSubscribed, "stream \(streamID) is not subscribed or attached on this connection")
+            answerError(
+                connection,
+                requestID: requestID,
+                .notSubscribed,
+                "stream \(streamID) is not subscribed or attached on this connection"
+            )
             return
         }
         plane.fanOut.sendDropNotices(connection, streamID: streamID)
@@ -215,7 +322,12 @@ extension DataPortSession {
         case .awaitingHello:
             if now - connection.acceptedAt >= Int64(configuration.handshakeTimeoutMilliseconds) {
                 plane.counters.recordRejected(.handshakeTimeout)
-                fail(connection, requestID: 0, .handshakeTimeout, "no HELLO within \(configuration.handshakeTimeoutMilliseconds) ms")
+                fail(
+                    connection,
+                    requestID: 0,
+                    .handshakeTimeout,
+                    "no HELLO within \(configuration.handshakeTimeoutMilliseconds) ms"
+                )
             }
         case .open:
             if let deadline = connection.tokenDeadline, checkToken(connection, deadline: deadline, now: now) { return }

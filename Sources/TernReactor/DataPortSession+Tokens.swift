@@ -10,7 +10,9 @@ extension DataPortSession {
     /// - Throws: the token's refusal as a fatal `WireError` (the caller decides whether it is fatal).
     func verify(_ token: String) throws(WireError) -> AccessToken {
         let verifier = AccessTokenVerifier(
-            accountSid: broker.accountSid, clockSkewSeconds: Int64(configuration.tokenClockSkewSeconds))
+            accountSid: broker.accountSid,
+            clockSkewSeconds: Int64(configuration.tokenClockSkewSeconds)
+        )
         do {
             return try verifier.verify(token, now: plane.unixSeconds()) { [broker] sid in broker.keySecret(sid: sid) }
         } catch {
@@ -31,33 +33,48 @@ extension DataPortSession {
     /// Makes `token` the connection's: its identity, grants and expiry timer.
     func adopt(_ token: AccessToken, on connection: Connection) {
         connection.accessToken = token
-        let remainingMilliseconds = (token.expires + Int64(configuration.tokenClockSkewSeconds) - plane.unixSeconds()) * 1000
+        let remainingMilliseconds =
+            (token.expires + Int64(configuration.tokenClockSkewSeconds) - plane.unixSeconds()) * 1000
         connection.tokenDeadline = plane.now() + remainingMilliseconds
         connection.tokenWarned = false
     }
 
     /// SUBSCRIBE under a token: nil after answering a refusal; else whether PUBLISH is granted too.
     func grantCheck(
-        _ connection: Connection, _ token: AccessToken, stream: BrokerStream, requestID: UInt32, name: String, attachOnly: Bool
+        _ connection: Connection,
+        _ token: AccessToken,
+        stream: BrokerStream,
+        requestID: UInt32,
+        name: String,
+        attachOnly: Bool
     ) -> Bool? {
         guard stream.serviceSid == token.serviceSid else {
             answerError(
-                connection, requestID: requestID, .serviceNotGranted,
-                "stream '\(name)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)")
+                connection,
+                requestID: requestID,
+                .serviceNotGranted,
+                "stream '\(name)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)"
+            )
             return nil
         }
         let mayPublish = token.allows(.publish, streamSid: stream.sid, uniqueName: stream.uniqueName)
         if attachOnly {
             guard mayPublish else {
                 answerError(
-                    connection, requestID: requestID, .publishNotGranted,
-                    "the Access Token does not grant publishing to stream '\(name)'")
+                    connection,
+                    requestID: requestID,
+                    .publishNotGranted,
+                    "the Access Token does not grant publishing to stream '\(name)'"
+                )
                 return nil
             }
         } else if !token.allows(.subscribe, streamSid: stream.sid, uniqueName: stream.uniqueName) {
             answerError(
-                connection, requestID: requestID, .subscribeNotGranted,
-                "the Access Token does not grant subscribing to stream '\(name)'")
+                connection,
+                requestID: requestID,
+                .subscribeNotGranted,
+                "the Access Token does not grant subscribing to stream '\(name)'"
+            )
             return nil
         }
         return mayPublish
@@ -81,8 +98,11 @@ extension DataPortSession {
             token.streamGrants == current.streamGrants
         else {
             refuseRefresh(
-                connection, requestID, .refreshRefused,
-                "the new token must carry the same identity, service and stream grants (reconnect to change them)")
+                connection,
+                requestID,
+                .refreshRefused,
+                "the new token must carry the same identity, service and stream grants (reconnect to change them)"
+            )
             return
         }
         adopt(token, on: connection)
@@ -99,10 +119,15 @@ extension DataPortSession {
     func checkToken(_ connection: Connection, deadline: Int64, now: Int64) -> Bool {
         if now >= deadline {
             plane.counters.recordRejected(.tokenExpired)
-            plane.logger.info("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token expired")
+            plane.logger.info(
+                "connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token expired"
+            )
             endForCredentials(
-                connection, reason: .tokenExpired, code: .tokenExpired,
-                "the Access Token expired at \(connection.accessToken?.expires ?? 0) (Unix seconds) and was not refreshed")
+                connection,
+                reason: .tokenExpired,
+                code: .tokenExpired,
+                "the Access Token expired at \(connection.accessToken?.expires ?? 0) (Unix seconds) and was not refreshed"
+            )
             return true
         }
         let warning = Int64(configuration.tokenExpiryWarningMilliseconds)
@@ -111,7 +136,8 @@ extension DataPortSession {
             let expires = connection.accessToken.map { UInt64($0.expires) } ?? 0
             plane.sendControl(
                 connection,
-                .tokenExpiring(.init(expiresAt: expires, remainingMilliseconds: UInt32(clamping: deadline - now))))
+                .tokenExpiring(.init(expiresAt: expires, remainingMilliseconds: UInt32(clamping: deadline - now)))
+            )
         }
         return false
     }
@@ -125,7 +151,12 @@ extension DataPortSession {
     }
 
     /// Ends every subscription with STREAM_ENDED `reason`, then the connection with a fatal ERROR.
-    private func endForCredentials(_ connection: Connection, reason: StreamEndReason, code: ErrorCode, _ message: String) {
+    private func endForCredentials(
+        _ connection: Connection,
+        reason: StreamEndReason,
+        code: ErrorCode,
+        _ message: String
+    ) {
         for streamID in connection.subscriptions.keys.sorted() {
             plane.fanOut.sendDropNotices(connection, streamID: streamID)
             plane.sendControl(connection, .streamEnded(streamID: streamID, reason: reason))

@@ -78,16 +78,27 @@ final class DataPortSession {
     /// The peer closed its side inside a frame: tell it why its last frame is lost.
     func endedInsideFrame(_ connection: Connection, leftover: Int) {
         plane.counters.recordRejected(.malformedFrame)
-        fail(connection, requestID: 0, .malformedFrame, "connection closed inside a frame (\(leftover) bytes of it received)")
+        fail(
+            connection,
+            requestID: 0,
+            .malformedFrame,
+            "connection closed inside a frame (\(leftover) bytes of it received)"
+        )
     }
 
     /// Dispatches one complete frame other than a PUBLISH on an open connection (those go to
     /// runs). Throws only for connection-level (fatal) violations; request-level problems are
     /// answered with a non-fatal ERROR here.
-    private func handleFrame(_ connection: Connection, header: FrameHeader, body: UnsafeRawBufferPointer) throws(WireError) {
+    private func handleFrame(
+        _ connection: Connection,
+        header: FrameHeader,
+        body: UnsafeRawBufferPointer
+    ) throws(WireError) {
         try ClientFrameRules.check(
-            header.type, helloAccepted: connection.state != .awaitingHello,
-            version: connection.state == .awaitingHello ? WireLimits.protocolVersion : connection.version)
+            header.type,
+            helloAccepted: connection.state != .awaitingHello,
+            version: connection.state == .awaitingHello ? WireLimits.protocolVersion : connection.version
+        )
         switch header.type {
         case .hello:
             try hello(connection, Frame.decode(header: header, body: body))
@@ -95,7 +106,9 @@ final class DataPortSession {
             guard case .subscribe(let request) = try Frame.decode(header: header, body: body) else { return }
             subscribe(connection, request)
         case .unsubscribe:
-            guard case .unsubscribe(let requestID, let streamID) = try Frame.decode(header: header, body: body) else { return }
+            guard case .unsubscribe(let requestID, let streamID) = try Frame.decode(header: header, body: body) else {
+                return
+            }
             unsubscribe(connection, requestID: requestID, streamID: streamID)
         case .ping:
             guard case .ping(let opaque) = try Frame.decode(header: header, body: body) else { return }
@@ -104,7 +117,9 @@ final class DataPortSession {
             _ = try Frame.decode(header: header, body: body)
             connection.pingSentAt = nil
         case .refreshToken:
-            guard case .refreshToken(let requestID, let token) = try Frame.decode(header: header, body: body) else { return }
+            guard case .refreshToken(let requestID, let token) = try Frame.decode(header: header, body: body) else {
+                return
+            }
             refresh(connection, requestID: requestID, token: token)
         case .resume:
             guard case .resume(let request) = try Frame.decode(header: header, body: body) else { return }
@@ -123,7 +138,9 @@ final class DataPortSession {
         if AccessToken.looksLikeJWT(hello.token) {
             // An Access Token is verified whether or not the server requires auth: its grants narrow.
             adopt(try verify(hello.token), on: connection)
-            plane.logger.debug("connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token accepted")
+            plane.logger.debug(
+                "connection \(connection.id) (\(connection.peer)\(connection.identityNote)): Access Token accepted"
+            )
         } else if let credentials = configuration.credentials, !credentials.current.accepts(token: hello.token) {
             throw WireError(.authFailed, hello.token.isEmpty ? "this server requires a token in HELLO" : "wrong token")
         }
@@ -134,11 +151,15 @@ final class DataPortSession {
             connection,
             .welcome(
                 .init(
-                    version: version, maxPayload: UInt32(broker.limits.maxPayload),
+                    version: version,
+                    maxPayload: UInt32(broker.limits.maxPayload),
                     maxFrameBody: UInt32(configuration.maxFrameBody),
                     maxSubscriptions: UInt32(configuration.maxSubscriptionsPerConnection),
                     pingIntervalMilliseconds: UInt32(configuration.pingIntervalMilliseconds),
-                    serverName: configuration.serverName)))
+                    serverName: configuration.serverName
+                )
+            )
+        )
     }
 
     // MARK: Answers
@@ -153,7 +174,8 @@ final class DataPortSession {
     private func reject(_ connection: Connection, _ error: WireError, bytes: UnsafeRawBufferPointer, at offset: Int) {
         let snippet = bytes[offset..<min(bytes.count, offset + 16)].map { String($0, radix: 16) }.joined(separator: " ")
         plane.logger.info(
-            "closing connection \(connection.id) (\(connection.peer)\(connection.identityNote)): \(error) [bytes: \(snippet)]")
+            "closing connection \(connection.id) (\(connection.peer)\(connection.identityNote)): \(error) [bytes: \(snippet)]"
+        )
         plane.counters.recordRejected(error.code)
         fail(connection, requestID: 0, error.code, error.message)
     }

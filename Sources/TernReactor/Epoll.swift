@@ -23,7 +23,9 @@ struct Epoll: ~Copyable {
         var event = epoll_event()
         event.events = mask
         event.data.u64 = token
-        guard epoll_ctl(fd, EPOLL_CTL_ADD, watched, &event) == 0 else { throw SocketError("epoll_ctl ADD", errno: errno) }
+        guard epoll_ctl(fd, EPOLL_CTL_ADD, watched, &event) == 0 else {
+            throw SocketError("epoll_ctl ADD", errno: errno)
+        }
     }
 
     func remove(_ watched: Int32) {

@@ -18,11 +18,20 @@ public final class Reactor: Sendable {
     private let handles = Locked<[pthread_t]>([])
 
     public init(broker: Broker, configuration: ReactorConfiguration, logger: Logger) throws(SocketError) {
-        shared = ReactorShared(receiveBufferBytes: Self.receiveBuffer(for: configuration.readBudgetBytes, logger: logger))
+        shared = ReactorShared(
+            receiveBufferBytes: Self.receiveBuffer(for: configuration.readBudgetBytes, logger: logger)
+        )
         var loops: [ReactorLoop] = []
         for index in 0..<configuration.threads {
             loops.append(
-                try ReactorLoop(index: index, broker: broker, configuration: configuration, shared: shared, logger: logger))
+                try ReactorLoop(
+                    index: index,
+                    broker: broker,
+                    configuration: configuration,
+                    shared: shared,
+                    logger: logger
+                )
+            )
         }
         mailboxes = loops.map(\.mailbox)
         unstarted = Locked(loops)
@@ -37,7 +46,8 @@ public final class Reactor: Sendable {
         guard let maximum = KernelSetting.integer("/proc/sys/net/core/rmem_max") else { return nil }
         guard maximum >= readBudget else {
             logger.info(
-                "net.core.rmem_max (\(maximum)) is below the read budget (\(readBudget)): data connections keep the kernel's receive-buffer autotuning; raise rmem_max for fuller batches under load")
+                "net.core.rmem_max (\(maximum)) is below the read budget (\(readBudget)): data connections keep the kernel's receive-buffer autotuning; raise rmem_max for fuller batches under load"
+            )
             return nil
         }
         return Int32(clamping: readBudget)
@@ -62,11 +72,16 @@ public final class Reactor: Sendable {
         for loop in loops {
             let box = Unmanaged.passRetained(LoopBox(loop))
             var handle = pthread_t()
-            let result = pthread_create(&handle, nil, { raw in
-                let box = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
-                box.loop.run()
-                return nil
-            }, box.toOpaque())
+            let result = pthread_create(
+                &handle,
+                nil,
+                { raw in
+                    let box = Unmanaged<LoopBox>.fromOpaque(raw!).takeRetainedValue()
+                    box.loop.run()
+                    return nil
+                },
+                box.toOpaque()
+            )
             precondition(result == 0, "pthread_create failed: \(result)")
             started.append(handle)
         }
@@ -101,7 +116,9 @@ public final class Reactor: Sendable {
                 open += threadOpen
                 closed += threadClosed
             }
-            return (open.sorted { $0.id < $1.id }, closed.sorted { $0.closedAgoMilliseconds > $1.closedAgoMilliseconds })
+            return (
+                open.sorted { $0.id < $1.id }, closed.sorted { $0.closedAgoMilliseconds > $1.closedAgoMilliseconds }
+            )
         }
     }
 

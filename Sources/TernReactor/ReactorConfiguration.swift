@@ -41,10 +41,13 @@ public struct ReactorConfiguration: Sendable {
         if threads < 1 || threads > 64 { problems.append("threads must be between 1 and 64 (got \(threads))") }
         if maxFrameBody < maxPayload + WireLimits.frameBodySlack {
             problems.append(
-                "max frame (\(maxFrameBody)) must be at least max payload + \(WireLimits.frameBodySlack) (\(maxPayload + WireLimits.frameBodySlack))")
+                "max frame (\(maxFrameBody)) must be at least max payload + \(WireLimits.frameBodySlack) (\(maxPayload + WireLimits.frameBodySlack))"
+            )
         }
         if outBufferBytes < maxFrameBody + WireLimits.headerSize {
-            problems.append("out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))")
+            problems.append(
+                "out-buffer (\(outBufferBytes)) must hold at least one full frame (\(maxFrameBody + WireLimits.headerSize))"
+            )
         }
         if readBudgetBytes < 64 * 1024 { problems.append("read budget (\(readBudgetBytes)) must be at least 64K") }
         if maxConnections < 1 { problems.append("max connections must be at least 1") }

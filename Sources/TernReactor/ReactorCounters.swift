@@ -13,7 +13,10 @@ final class ReactorCounters: Sendable {
 
     init() {
         slots = InlineArray { _ in Atomic<UInt64>(0) }
-        precondition(slots.count == DataPlaneCounter.allCases.count, "DataPlaneCounterSlots has a slot per DataPlaneCounter case")
+        precondition(
+            slots.count == DataPlaneCounter.allCases.count,
+            "DataPlaneCounterSlots has a slot per DataPlaneCounter case"
+        )
     }
 
     func add(_ amount: UInt64, to counter: DataPlaneCounter) {
@@ -95,6 +98,9 @@ final class LoopDurationBuckets: Sendable {
             over.load(ordering: .relaxed),
         ]
         var running: UInt64 = 0
-        return counts.map { running += $0; return running }
+        return counts.map {
+            running += $0
+            return running
+        }
     }
 }

@@ -1,5 +1,6 @@
 import CTernShims
 import Glibc
+import TernCore
 import TernWire
 
 extension ReactorLoop {
@@ -32,7 +33,8 @@ extension ReactorLoop {
     private func refuseAtDescriptorLimit(_ listener: ListeningSocket, error: Int32) {
         counters.add(1, to: .acceptErrorsAtFileLimit)
         logger.warning(
-            "accept on \(listener.address) failed: \(String(cString: strerror(error))); refusing connections until descriptors are free (raise LimitNOFILE= or lower --max-connections)")
+            "accept on \(listener.address) failed: \(String(cString: strerror(error))); refusing connections until descriptors are free (raise LimitNOFILE= or lower --max-connections)"
+        )
         if reserveDescriptor.release() {
             let fd = ctern_accept_nonblocking(listener.fd, nil, nil)
             if fd >= 0 { Glibc.close(fd) }
@@ -54,8 +56,10 @@ extension ReactorLoop {
         acceptPaused = false
         for (index, listener) in listeners.enumerated() {
             try? epoll.add(
-                listener.fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
-                token: Self.listenerTokenBase + UInt64(index))
+                listener.fd,
+                events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
+                token: Self.listenerTokenBase + UInt64(index)
+            )
         }
     }
 
@@ -64,7 +68,11 @@ extension ReactorLoop {
         if open > configuration.maxConnections {
             shared.openConnections.subtract(1, ordering: .relaxed)
             let refusal = Frame.error(
-                .init(requestID: 0, code: .tooManyConnections, message: "server is at its limit of \(configuration.maxConnections) connections")
+                .init(
+                    requestID: 0,
+                    code: .tooManyConnections,
+                    message: "server is at its limit of \(configuration.maxConnections) connections"
+                )
             ).encoded()
             _ = refusal.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             counters.add(1, to: .connectionsRefused)
@@ -79,17 +87,23 @@ extension ReactorLoop {
             }
         }
         let connection = Connection(
-            fd: fd, io: SocketIO(fd: fd), id: shared.nextConnectionID.add(1, ordering: .relaxed).newValue,
-            peer: ListeningSocket.peerName(fd, kind: listener.kind), now: MonotonicTime.milliseconds(),
-            outBufferBytes: configuration.outBufferBytes)
+            fd: fd,
+            io: SocketIO(fd: fd),
+            id: shared.nextConnectionID.add(1, ordering: .relaxed).newValue,
+            peer: ListeningSocket.peerName(fd, kind: listener.kind),
+            now: MonotonicTime.milliseconds(),
+            outBufferBytes: configuration.outBufferBytes
+        )
         if Int(fd) >= connections.count {
             connections.append(contentsOf: repeatElement(nil, count: Int(fd) + 1 - connections.count))
         }
         connections[Int(fd)] = connection
         do {
             try epoll.add(
-                fd, events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
-                token: Self.connectionTokenBase + UInt64(fd))
+                fd,
+                events: EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue,
+                token: Self.connectionTokenBase + UInt64(fd)
+            )
         } catch {
             logger.warning("epoll add failed for \(connection.peer): \(error)")
             plane.close(connection, reason: "epoll add failed")

@@ -1,4 +1,5 @@
 import Glibc
+import TernCore
 
 extension ReactorLoop {
     /// Whether `connection`, after `reads` reads in this call, must wait for the next turn. It
@@ -41,7 +42,9 @@ extension ReactorLoop {
             }
             let leftover = connection.pendingInput.count
             if leftover > 0 {
-                connection.pendingInput.withUnsafeBytes { readBuffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: leftover) }
+                connection.pendingInput.withUnsafeBytes {
+                    readBuffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: leftover)
+                }
             }
             let wanted = Self.readSize
             let received = read(connection.fd, readBuffer.baseAddress! + leftover, wanted)
@@ -65,11 +68,16 @@ extension ReactorLoop {
             connection.pingSentAt = nil
             counters.add(UInt64(received), to: .bytesIn)
             let total = leftover + received
-            let consumed = plane.session.receive(UnsafeRawBufferPointer(rebasing: readBuffer[0..<total]), from: connection)
+            let consumed = plane.session.receive(
+                UnsafeRawBufferPointer(rebasing: readBuffer[0..<total]),
+                from: connection
+            )
             if connection.state == .closing || connection.state == .closed { return }
             connection.pendingInput.removeAll(keepingCapacity: true)
             if consumed < total {
-                connection.pendingInput.append(contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[consumed..<total]))
+                connection.pendingInput.append(
+                    contentsOf: UnsafeRawBufferPointer(rebasing: readBuffer[consumed..<total])
+                )
             }
             reads += 1
             plane.turn.bytesRead += received

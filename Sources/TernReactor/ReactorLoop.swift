@@ -53,7 +53,13 @@ final class ReactorLoop {
     /// an idle thread sleeps.
     static let timerIntervalMilliseconds: Int64 = 250
 
-    init(index: Int, broker: Broker, configuration: ReactorConfiguration, shared: ReactorShared, logger: Logger)
+    init(
+        index: Int,
+        broker: Broker,
+        configuration: ReactorConfiguration,
+        shared: ReactorShared,
+        logger: Logger
+    )
         throws(SocketError)
     {
         var logger = logger
@@ -64,8 +70,13 @@ final class ReactorLoop {
         self.configuration = configuration
         self.shared = shared
         plane = DataPlane(
-            index: index, broker: broker, configuration: configuration, counters: mailbox.counters, shared: shared,
-            logger: logger)
+            index: index,
+            broker: broker,
+            configuration: configuration,
+            counters: mailbox.counters,
+            shared: shared,
+            logger: logger
+        )
         epoll = try Epoll()
         // A partial frame waiting for its rest is copied in front of each read: room for the
         // largest frame, which may be a HELLO or REFRESH_TOKEN above `maxFrameBody`.
@@ -83,8 +94,10 @@ final class ReactorLoop {
     func addListener(_ listener: ListeningSocket) throws(SocketError) {
         // Every thread watches every listener; EPOLLEXCLUSIVE wakes one of them per connection.
         try epoll.add(
-            listener.fd, events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
-            token: Self.listenerTokenBase + UInt64(listeners.count))
+            listener.fd,
+            events: EPOLLIN.rawValue | EPOLLEXCLUSIVE.rawValue,
+            token: Self.listenerTokenBase + UInt64(listeners.count)
+        )
         listeners.append(listener)
     }
 
@@ -166,7 +179,9 @@ final class ReactorLoop {
         if !work.revokedKeys.isEmpty {
             let revoked = Set(work.revokedKeys)
             for case let connection? in connections {
-                if let keySid = connection.accessToken?.keySid, revoked.contains(keySid) { plane.session.revoke(connection) }
+                if let keySid = connection.accessToken?.keySid, revoked.contains(keySid) {
+                    plane.session.revoke(connection)
+                }
             }
         }
         if !work.reports.isEmpty {

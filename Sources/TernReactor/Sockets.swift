@@ -48,7 +48,11 @@ public struct ListeningSocket: Sendable {
             throw SocketError("listen", errno: error)
         }
         try setNonBlocking(fd)
-        return ListeningSocket(fd: fd, kind: .tcp, address: "\(host.contains(":") ? "[\(host)]" : host):\(boundPort(fd))")
+        return ListeningSocket(
+            fd: fd,
+            kind: .tcp,
+            address: "\(host.contains(":") ? "[\(host)]" : host):\(boundPort(fd))"
+        )
     }
 
     /// Binds and listens on a Unix stream socket at `path`, replacing a stale socket file.
@@ -116,7 +120,11 @@ public struct ListeningSocket: Sendable {
         }
         let hostText = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let port = boundPort(fd)
-        return try adopt(fd: fd, kind: .tcp, address: hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)")
+        return try adopt(
+            fd: fd,
+            kind: .tcp,
+            address: hostText.contains(":") ? "[\(hostText)]:\(port)" : "\(hostText):\(port)"
+        )
     }
 
     static func setNonBlocking(_ fd: Int32) throws(SocketError) {
@@ -136,9 +144,13 @@ public struct ListeningSocket: Sendable {
         let family = storage.ss_family
         return withUnsafePointer(to: &storage) { pointer -> Int in
             if family == sa_family_t(AF_INET6) {
-                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+                return pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) {
+                    Int(UInt16(bigEndian: $0.pointee.sin6_port))
+                }
             }
-            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            return pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) {
+                Int(UInt16(bigEndian: $0.pointee.sin_port))
+            }
         }
     }
 
@@ -155,7 +167,15 @@ public struct ListeningSocket: Sendable {
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
         let result = withUnsafePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                getnameinfo($0, length, &host, socklen_t(host.count), &service, socklen_t(service.count), NI_NUMERICHOST | NI_NUMERICSERV)
+                getnameinfo(
+                    $0,
+                    length,
+                    &host,
+                    socklen_t(host.count),
+                    &service,
+                    socklen_t(service.count),
+                    NI_NUMERICHOST | NI_NUMERICSERV
+                )
             }
         }
         guard result == 0 else { return "?" }

@@ -80,7 +80,12 @@ extension StreamFanOut {
         enqueue(batch, alreadySent: sent, streamID: streamID, to: connection)
     }
 
-    private func enqueue(_ batch: UnsafeRawBufferPointer, alreadySent sent: Int, streamID: UInt32, to connection: Connection) {
+    private func enqueue(
+        _ batch: UnsafeRawBufferPointer,
+        alreadySent sent: Int,
+        streamID: UInt32,
+        to connection: Connection
+    ) {
         let starts = frameStarts(batch)
         // The first frame not yet started; a frame cut by a partial write must be finished whatever the limit.
         let firstUnsent = starts.partitioningIndex { $0 >= sent }

@@ -65,7 +65,8 @@ final class StreamFanOut {
     /// receive, or nil if the stream ended meanwhile. With `caughtUpPast` (a resume), this
     /// thread first delivers its backlog to the others until its next sequence is above that
     /// one, so the newcomer's live part never repeats what it is about to be replayed or saw.
-    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool, caughtUpPast: UInt64? = nil) -> UInt64? {
+    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool, caughtUpPast: UInt64? = nil) -> UInt64?
+    {
         let local: LocalStream
         if let existing = localStreams[stream.id] {
             local = existing
@@ -180,7 +181,11 @@ final class StreamFanOut {
         if notRetained > 0 {
             plane.sendControl(connection, .dropped(.init(streamID: streamID, count: notRetained, reason: .notRetained)))
         }
-        if slow > 0 { plane.sendControl(connection, .dropped(.init(streamID: streamID, count: slow, reason: .slowConsumer))) }
-        if lapped > 0 { plane.sendControl(connection, .dropped(.init(streamID: streamID, count: lapped, reason: .lapped))) }
+        if slow > 0 {
+            plane.sendControl(connection, .dropped(.init(streamID: streamID, count: slow, reason: .slowConsumer)))
+        }
+        if lapped > 0 {
+            plane.sendControl(connection, .dropped(.init(streamID: streamID, count: lapped, reason: .lapped)))
+        }
     }
 }

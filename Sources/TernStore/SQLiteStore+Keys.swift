@@ -21,7 +21,8 @@ extension SQLiteStore {
                     dateCreated: UnixTime(milliseconds: try row.decode(forColumn: "date_created")),
                     dateUpdated: UnixTime(milliseconds: try row.decode(forColumn: "date_updated")),
                     secretSalt: [UInt8](try row.decode(Data.self, forColumn: "secret_salt")),
-                    secretHash: [UInt8](try row.decode(Data.self, forColumn: "secret_hash")))
+                    secretHash: [UInt8](try row.decode(Data.self, forColumn: "secret_hash"))
+                )
             }
         }
     }
@@ -34,9 +35,11 @@ extension SQLiteStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    key.sid, key.accountSid, key.friendlyName, key.dateCreated.milliseconds, key.dateUpdated.milliseconds,
+                    key.sid, key.accountSid, key.friendlyName, key.dateCreated.milliseconds,
+                    key.dateUpdated.milliseconds,
                     Data(key.secretSalt), Data(key.secretHash),
-                ])
+                ]
+            )
         }
     }
 
@@ -45,7 +48,8 @@ extension SQLiteStore {
         try write("update API key \(key.sid)") { db in
             try db.execute(
                 sql: "UPDATE api_keys SET friendly_name = ?, date_updated = ? WHERE sid = ?",
-                arguments: [key.friendlyName, key.dateUpdated.milliseconds, key.sid])
+                arguments: [key.friendlyName, key.dateUpdated.milliseconds, key.sid]
+            )
             changed = db.changesCount > 0
         }
         return changed

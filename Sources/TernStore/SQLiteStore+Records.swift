@@ -17,7 +17,8 @@ extension SQLiteStore {
                     StoredIdentity(
                         accountSid: try row.decode(forColumn: "account_sid"),
                         defaultServiceSid: try row.decode(forColumn: "default_service_sid"),
-                        authToken: try row.decode(forColumn: "auth_token"))
+                        authToken: try row.decode(forColumn: "auth_token")
+                    )
                 }
         }
     }
@@ -31,7 +32,8 @@ extension SQLiteStore {
                     ON CONFLICT (id) DO UPDATE SET account_sid = excluded.account_sid,
                         default_service_sid = excluded.default_service_sid, auth_token = excluded.auth_token
                     """,
-                arguments: [identity.accountSid, identity.defaultServiceSid, identity.authToken])
+                arguments: [identity.accountSid, identity.defaultServiceSid, identity.authToken]
+            )
         }
     }
 
@@ -42,14 +44,16 @@ extension SQLiteStore {
         try read("read the services") { db in
             try Row.fetchAll(
                 db,
-                sql: "SELECT sid, account_sid, friendly_name, date_created, date_updated FROM services ORDER BY date_created, sid"
+                sql:
+                    "SELECT sid, account_sid, friendly_name, date_created, date_updated FROM services ORDER BY date_created, sid"
             ).map { row in
                 SyncService(
                     sid: try row.decode(forColumn: "sid"),
                     friendlyName: try row.decode(forColumn: "friendly_name"),
                     accountSid: try row.decode(forColumn: "account_sid"),
                     dateCreated: UnixTime(milliseconds: try row.decode(forColumn: "date_created")),
-                    dateUpdated: UnixTime(milliseconds: try row.decode(forColumn: "date_updated")))
+                    dateUpdated: UnixTime(milliseconds: try row.decode(forColumn: "date_updated"))
+                )
             }
         }
     }
@@ -64,7 +68,8 @@ extension SQLiteStore {
                 arguments: [
                     service.sid, service.accountSid, service.friendlyName, service.dateCreated.milliseconds,
                     service.dateUpdated.milliseconds,
-                ])
+                ]
+            )
         }
     }
 
@@ -74,7 +79,8 @@ extension SQLiteStore {
         try write("update service \(service.sid)") { db in
             try db.execute(
                 sql: "UPDATE services SET friendly_name = ?, date_updated = ? WHERE sid = ?",
-                arguments: [service.friendlyName, service.dateUpdated.milliseconds, service.sid])
+                arguments: [service.friendlyName, service.dateUpdated.milliseconds, service.sid]
+            )
             changed = db.changesCount > 0
         }
         return changed
@@ -112,7 +118,8 @@ extension SQLiteStore {
                     dateCreated: UnixTime(milliseconds: try row.decode(forColumn: "date_created")),
                     dateUpdated: UnixTime(milliseconds: try row.decode(forColumn: "date_updated")),
                     dateExpires: expires.map(UnixTime.init(milliseconds:)),
-                    creationIndex: UInt64(bitPattern: creationIndex))
+                    creationIndex: UInt64(bitPattern: creationIndex)
+                )
             }
             // Sorted here: SQL would compare the stored bit patterns as signed numbers.
             .sorted { $0.creationIndex < $1.creationIndex }
@@ -132,7 +139,8 @@ extension SQLiteStore {
                     record.sid, record.serviceSid, record.accountSid, record.uniqueName, record.createdBy,
                     record.dateCreated.milliseconds, record.dateUpdated.milliseconds, record.dateExpires?.milliseconds,
                     Int64(bitPattern: record.creationIndex),
-                ])
+                ]
+            )
         }
     }
 
@@ -143,7 +151,8 @@ extension SQLiteStore {
         try write("update stream \(record.sid)") { db in
             try db.execute(
                 sql: "UPDATE streams SET date_updated = ?, date_expires = ? WHERE sid = ?",
-                arguments: [record.dateUpdated.milliseconds, record.dateExpires?.milliseconds, record.sid])
+                arguments: [record.dateUpdated.milliseconds, record.dateExpires?.milliseconds, record.sid]
+            )
             changed = db.changesCount > 0
         }
         return changed

@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
+import TernCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import TernCore
 
 /// The broker's durable state in one SQLite file: identity, services and streams.
 ///
@@ -94,15 +95,19 @@ public final class SQLiteStore: BrokerStore, Sendable {
                 throw StoreError(
                     path: path,
                     reason: "is damaged (SQLite integrity check: \(problems.joined(separator: "; ")))."
-                        + StoreError.restoreAdvice)
+                        + StoreError.restoreAdvice
+                )
             }
             let tables = try String.fetchSet(
-                db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                db,
+                sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
             if !tables.isEmpty && !tables.contains("grdb_migrations") {
                 throw StoreError(
                     path: path,
                     reason: "is a SQLite database but not a Tern state database (it has tables \(tables.sorted())); "
-                        + "point --state-dir at another folder")
+                        + "point --state-dir at another folder"
+                )
             }
             let migrator = StoreSchema.migrator
             if try migrator.hasBeenSuperseded(db) {
@@ -110,7 +115,8 @@ public final class SQLiteStore: BrokerStore, Sendable {
                 throw StoreError(
                     path: path,
                     reason: "was written by a newer version of Tern (unknown schema migrations: \(unknown)); "
-                        + "run that version, or restore a backup made by this one")
+                        + "run that version, or restore a backup made by this one"
+                )
             }
         }
     }
@@ -151,7 +157,9 @@ public final class SQLiteStore: BrokerStore, Sendable {
     }
 
     private func requireOpen(_ action: String) throws {
-        guard isOpen.withLock({ $0 }) else { throw StoreError(path: path, reason: "could not \(action): the store is closed") }
+        guard isOpen.withLock({ $0 }) else {
+            throw StoreError(path: path, reason: "could not \(action): the store is closed")
+        }
     }
 }
 
@@ -168,18 +176,28 @@ extension StoreError {
         let sqlite = error.message ?? "\(error.resultCode)"
         switch error.resultCode {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT:
-            return StoreError(path: path, reason: "is not a SQLite database or is damaged (SQLite: \(sqlite))." + restoreAdvice)
+            return StoreError(
+                path: path,
+                reason: "is not a SQLite database or is damaged (SQLite: \(sqlite))." + restoreAdvice
+            )
         case .SQLITE_BUSY, .SQLITE_LOCKED:
-            return StoreError(path: path, reason: "is in use by another process (is another ternd running on this state folder?)")
+            return StoreError(
+                path: path,
+                reason: "is in use by another process (is another ternd running on this state folder?)"
+            )
         case .SQLITE_IOERR, .SQLITE_FULL:
             return StoreError(
                 path: path,
                 reason: "cannot be written (SQLite: \(sqlite)); ternd writes the database and its -wal file in "
                     + "its folder: check that the folder is writable by ternd, its file system is mounted read-write, "
-                    + "and has free space")
+                    + "and has free space"
+            )
         case .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_READONLY, .SQLITE_AUTH:
             return StoreError(
-                path: path, reason: "cannot be opened for writing (SQLite: \(sqlite)); check that its folder exists and ternd may write there")
+                path: path,
+                reason:
+                    "cannot be opened for writing (SQLite: \(sqlite)); check that its folder exists and ternd may write there"
+            )
         default:
             return StoreError(path: path, reason: "cannot be opened (SQLite: \(sqlite))")
         }

@@ -42,7 +42,8 @@ enum StoreSchema {
                         -- this creates also serves the cascade's lookup of a service's streams.
                         UNIQUE (service_sid, unique_name)
                     );
-                    """)
+                    """
+            )
         }
         migrator.registerMigration("v2 api keys") { db in
             // A key's secret is never stored: only a random salt and SHA-256(salt ‖ secret).
@@ -57,7 +58,8 @@ enum StoreSchema {
                         secret_salt BLOB NOT NULL,
                         secret_hash BLOB NOT NULL
                     );
-                    """)
+                    """
+            )
         }
         return migrator
     }

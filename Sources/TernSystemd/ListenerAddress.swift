@@ -24,14 +24,18 @@ public struct ListenerAddress: Sendable, CustomStringConvertible {
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
             let host = UInt32(bigEndian: address.sin_addr.s_addr)
             isLocalOnly = host >> 24 == 127
-            description = "\(host >> 24).\(host >> 16 & 0xff).\(host >> 8 & 0xff).\(host & 0xff):\(UInt16(bigEndian: address.sin_port))"
+            description =
+                "\(host >> 24).\(host >> 16 & 0xff).\(host >> 8 & 0xff).\(host & 0xff):\(UInt16(bigEndian: address.sin_port))"
         case AF_INET6:
             let address = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
             let bytes = withUnsafeBytes(of: address.sin6_addr) { Array($0) }
             let loopback = bytes[0..<15].allSatisfy { $0 == 0 } && bytes[15] == 1
-            let mappedLoopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+            let mappedLoopback =
+                bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
             isLocalOnly = loopback || mappedLoopback
-            let groups = stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            let groups = stride(from: 0, to: 16, by: 2).map {
+                String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16)
+            }
             description = "[\(groups.joined(separator: ":"))]:\(UInt16(bigEndian: address.sin6_port))"
         case AF_UNIX:
             isLocalOnly = true

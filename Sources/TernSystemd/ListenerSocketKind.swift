@@ -56,7 +56,9 @@ public struct ListenerSocketKind: Equatable, Sendable, CustomStringConvertible {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(fd, SOL_SOCKET, option, &value, &length) == 0 else {
-            throw SystemdListenerError("fd \(fd) passed by systemd is not a socket: \(String(cString: strerror(errno)))")
+            throw SystemdListenerError(
+                "fd \(fd) passed by systemd is not a socket: \(String(cString: strerror(errno)))"
+            )
         }
         return value
     }

@@ -48,7 +48,8 @@ public enum SystemdListeners {
         }
         guard count >= 0 else {
             throw SystemdListenerError(
-                "socket activation: sd_listen_fds_with_names failed: \(String(cString: strerror(-count)))")
+                "socket activation: sd_listen_fds_with_names failed: \(String(cString: strerror(-count)))"
+            )
         }
         var result: [String: [Int32]] = [:]
         for index in 0..<Int(count) {
@@ -71,7 +72,8 @@ public enum SystemdListeners {
     ///   - acceptedNames: names allowed; defaults to all of `ternd`'s listeners.
     /// - Throws: `SystemdListenerError` naming every problem, what was received and what is accepted.
     public static func validate(
-        _ listeners: [String: [Int32]], acceptedNames: [String] = SystemdListeners.acceptedNames
+        _ listeners: [String: [Int32]],
+        acceptedNames: [String] = SystemdListeners.acceptedNames
     ) throws(SystemdListenerError) {
         var problems: [String] = []
         var received: [String] = []
@@ -101,7 +103,8 @@ public enum SystemdListeners {
         throw SystemdListenerError(
             "socket activation: " + problems.joined(separator: "; ") + ". Received: " + received.joined(separator: ", ")
                 + ". Accepted FileDescriptorName= values: " + acceptedNames.joined(separator: ", ")
-                + " (data and control: TCP ListenStream=; data-unix: a Unix socket path in ListenStream=).")
+                + " (data and control: TCP ListenStream=; data-unix: a Unix socket path in ListenStream=)."
+        )
     }
 
     /// The socket each known name must be; nil for names a caller accepts beyond `ternd`'s own.

@@ -10,7 +10,11 @@ public enum ClientFrameRules {
     ///   - version: the connection's version once HELLO was accepted: a client-to-server type of a
     ///     later version is as unknown as an undefined one (`UNKNOWN_FRAME_TYPE`). A server-to-client
     ///     type is `UNEXPECTED_FRAME` from a client in every version.
-    public static func check(_ type: FrameType, helloAccepted: Bool, version: UInt16 = WireLimits.protocolVersion)
+    public static func check(
+        _ type: FrameType,
+        helloAccepted: Bool,
+        version: UInt16 = WireLimits.protocolVersion
+    )
         throws(WireError)
     {
         if !helloAccepted {
@@ -21,7 +25,9 @@ public enum ClientFrameRules {
             throw WireError(.unexpectedFrame, "\(type) is a server-to-client frame")
         } else if type.sinceVersion > version {
             throw WireError(
-                .unknownFrameType, "frame type 0x\(String(type.rawValue, radix: 16)) is not defined in version \(version)")
+                .unknownFrameType,
+                "frame type 0x\(String(type.rawValue, radix: 16)) is not defined in version \(version)"
+            )
         }
     }
 
@@ -30,11 +36,13 @@ public enum ClientFrameRules {
     /// - Throws: `UNSUPPORTED_VERSION` when this server's version is outside the client's range.
     public static func version(for hello: Frame.Hello) throws(WireError) -> UInt16 {
         let version = min(WireLimits.protocolVersion, hello.maxVersion)
-        guard hello.minVersion <= hello.maxVersion, version >= WireLimits.minimumProtocolVersion, hello.minVersion <= version
+        guard hello.minVersion <= hello.maxVersion, version >= WireLimits.minimumProtocolVersion,
+            hello.minVersion <= version
         else {
             throw WireError(
                 .unsupportedVersion,
-                "server speaks versions \(WireLimits.minimumProtocolVersion)...\(WireLimits.protocolVersion), client \(hello.minVersion)...\(hello.maxVersion)")
+                "server speaks versions \(WireLimits.minimumProtocolVersion)...\(WireLimits.protocolVersion), client \(hello.minVersion)...\(hello.maxVersion)"
+            )
         }
         return version
     }

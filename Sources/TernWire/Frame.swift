@@ -59,8 +59,12 @@ public enum Frame: Equatable, Sendable {
         public var serverName: String
 
         public init(
-            version: UInt16, maxPayload: UInt32, maxFrameBody: UInt32, maxSubscriptions: UInt32,
-            pingIntervalMilliseconds: UInt32, serverName: String
+            version: UInt16,
+            maxPayload: UInt32,
+            maxFrameBody: UInt32,
+            maxSubscriptions: UInt32,
+            pingIntervalMilliseconds: UInt32,
+            serverName: String
         ) {
             self.version = version
             self.maxPayload = maxPayload
@@ -94,8 +98,13 @@ public enum Frame: Equatable, Sendable {
         public var attachOnly: Bool
 
         public init(
-            requestID: UInt32, streamID: UInt32, sidPrefix: SidPrefix, nextSequence: UInt64,
-            streamSid: String, uniqueName: String, attachOnly: Bool = false
+            requestID: UInt32,
+            streamID: UInt32,
+            sidPrefix: SidPrefix,
+            nextSequence: UInt64,
+            streamSid: String,
+            uniqueName: String,
+            attachOnly: Bool = false
         ) {
             self.requestID = requestID
             self.streamID = streamID
@@ -206,7 +215,13 @@ public enum Frame: Equatable, Sendable {
         public var fatal: Bool
 
         public init(requestID: UInt32, code: ErrorCode, message: String, fatal: Bool? = nil) {
-            self.init(requestID: requestID, code: code, rawCode: code.rawValue, message: message, fatal: fatal ?? code.isFatal)
+            self.init(
+                requestID: requestID,
+                code: code,
+                rawCode: code.rawValue,
+                message: message,
+                fatal: fatal ?? code.isFatal
+            )
         }
 
         init(requestID: UInt32, code: ErrorCode, rawCode: UInt16, message: String, fatal: Bool) {

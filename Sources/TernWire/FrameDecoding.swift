@@ -52,7 +52,10 @@ extension Frame {
         case .unsubscribe:
             frame = .unsubscribe(requestID: try reader.readU32("request_id"), streamID: try reader.readU32("stream_id"))
         case .unsubscribed:
-            frame = .unsubscribed(requestID: try reader.readU32("request_id"), streamID: try reader.readU32("stream_id"))
+            frame = .unsubscribed(
+                requestID: try reader.readU32("request_id"),
+                streamID: try reader.readU32("stream_id")
+            )
         case .publish:
             let view = try PublishView(header: header, body: body)
             return .publish(
@@ -91,7 +94,9 @@ extension Frame {
             let fatal = header.flags & FrameFlags.fatal != 0
             // An unknown code is kept as the nearest generic one so old clients survive new servers.
             let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
-            frame = .error(ErrorFrame(requestID: requestID, code: code, rawCode: rawCode, message: message, fatal: fatal))
+            frame = .error(
+                ErrorFrame(requestID: requestID, code: code, rawCode: rawCode, message: message, fatal: fatal)
+            )
         case .resume:
             frame = .resume(
                 Resume(
@@ -114,12 +119,21 @@ extension Frame {
             frame = .pong(try reader.readU64("opaque"))
         case .refreshToken:
             frame = .refreshToken(
-                requestID: try reader.readU32("request_id"), token: try reader.readString("token", limit: WireLimits.maxTokenBytes))
+                requestID: try reader.readU32("request_id"),
+                token: try reader.readString("token", limit: WireLimits.maxTokenBytes)
+            )
         case .tokenExpiring:
             frame = .tokenExpiring(
-                TokenExpiring(expiresAt: try reader.readU64("expires_at"), remainingMilliseconds: try reader.readU32("remaining_ms")))
+                TokenExpiring(
+                    expiresAt: try reader.readU64("expires_at"),
+                    remainingMilliseconds: try reader.readU32("remaining_ms")
+                )
+            )
         case .tokenRefreshed:
-            frame = .tokenRefreshed(requestID: try reader.readU32("request_id"), expiresAt: try reader.readU64("expires_at"))
+            frame = .tokenRefreshed(
+                requestID: try reader.readU32("request_id"),
+                expiresAt: try reader.readU64("expires_at")
+            )
         }
         try reader.expectEnd(header.type)
         return frame
@@ -166,10 +180,17 @@ public enum MessageFrame {
     /// Writes the 20-byte prefix for a message of `payloadCount` bytes into `destination`.
     @inlinable
     public static func writePrefix(
-        streamID: UInt32, sequence: UInt64, payloadCount: Int, to destination: UnsafeMutableRawPointer
+        streamID: UInt32,
+        sequence: UInt64,
+        payloadCount: Int,
+        to destination: UnsafeMutableRawPointer
     ) {
         FrameHeader.write(
-            length: UInt32(WireLimits.messageBodyOverhead + payloadCount), type: .message, flags: 0, to: destination)
+            length: UInt32(WireLimits.messageBodyOverhead + payloadCount),
+            type: .message,
+            flags: 0,
+            to: destination
+        )
         destination.storeBytes(of: streamID.bigEndian, toByteOffset: streamIDOffset, as: UInt32.self)
         (destination + sequenceOffset).storeBytes(of: sequence.bigEndian, as: UInt64.self)
     }

@@ -53,7 +53,10 @@ public struct FrameHeader: Equatable, Sendable {
         let flags = bytes[5]
         let allowance = FrameType(rawValue: rawType)?.fixedBodyAllowance ?? 0
         if Int(length) > max(maxBody, allowance) {
-            return WireError(.frameTooLarge, "frame body of \(length) bytes exceeds the limit of \(max(maxBody, allowance))")
+            return WireError(
+                .frameTooLarge,
+                "frame body of \(length) bytes exceeds the limit of \(max(maxBody, allowance))"
+            )
         }
         guard let type = FrameType(rawValue: rawType) else {
             return WireError(.unknownFrameType, "unknown frame type 0x\(String(rawType, radix: 16))")

@@ -32,7 +32,8 @@ public struct PayloadRun {
     /// The first `count` payloads as raw buffers, for the ring's copy.
     @inlinable
     public func withUnsafePayloads<R, E: Error>(
-        first count: Int, _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) throws(E) -> R
+        first count: Int,
+        _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>) throws(E) -> R
     ) throws(E) -> R {
         precondition(count <= views.count, "a run has \(views.count) payloads")
         return try views.withUnsafeBufferPointer { (all) throws(E) -> R in

@@ -2,18 +2,23 @@ import ArgumentParser
 
 struct AuthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "auth", abstract: "The account's auth token (control port).", subcommands: [AuthRotateCommand.self])
+        commandName: "auth",
+        abstract: "The account's auth token (control port).",
+        subcommands: [AuthRotateCommand.self]
+    )
 }
 
 /// `tern auth rotate`: Tern's `POST /v1/Tern/AuthToken` (not part of Twilio's API).
 struct AuthRotateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rotate", abstract: "Replace the auth token; prints the new one.",
+        commandName: "rotate",
+        abstract: "Replace the auth token; prints the new one.",
         discussion: """
             Authenticate with the current token. The server saves the new token before switching to it; from \
             then on the old token is refused on both ports, so update TERN_AUTH_TOKEN (or TWILIO_AUTH_TOKEN) \
             and every client.
-            """)
+            """
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

@@ -5,13 +5,17 @@ import TernClient
 /// `tern keys`: Twilio's API Key resource on the control port (`/2010-04-01/Accounts/{AC}/Keys`).
 struct KeysCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "Create, list and delete API keys (control port; the account's auth token only).",
-        subcommands: [KeysCreateCommand.self, KeysListCommand.self, KeysDeleteCommand.self])
+        commandName: "keys",
+        abstract: "Create, list and delete API keys (control port; the account's auth token only).",
+        subcommands: [KeysCreateCommand.self, KeysListCommand.self, KeysDeleteCommand.self]
+    )
 }
 
 struct KeysCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "create", abstract: "Create an API key; prints its JSON, with the secret (shown only this once).")
+        commandName: "create",
+        abstract: "Create an API key; prints its JSON, with the secret (shown only this once)."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -43,7 +47,9 @@ struct KeysListCommand: ParsableCommand {
 
 struct KeysDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "delete", abstract: "Delete an API key: its tokens stop working and its connections end at once.")
+        commandName: "delete",
+        abstract: "Delete an API key: its tokens stop working and its connections end at once."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -52,7 +58,8 @@ struct KeysDeleteCommand: ParsableCommand {
 
     func run() throws {
         let client = try connection.makeControlClient()
-        let path = try KeysPath.list(connection, client).dropLast(".json".count) + "/" + ControlPath.segment(sid) + ".json"
+        let path =
+            try KeysPath.list(connection, client).dropLast(".json".count) + "/" + ControlPath.segment(sid) + ".json"
         let response = try client.request(method: "DELETE", path: String(path))
         try response.requireSuccess()
     }

@@ -7,7 +7,9 @@ struct PublishCommand: ParsableCommand {
     }
 
     static let configuration = CommandConfiguration(
-        commandName: "pub", abstract: "Publish a JSON object to a stream; prints each message sid.")
+        commandName: "pub",
+        abstract: "Publish a JSON object to a stream; prints each message sid."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

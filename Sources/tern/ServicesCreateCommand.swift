@@ -1,7 +1,10 @@
 import ArgumentParser
 
 struct ServicesCreateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a service; prints its JSON.")
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a service; prints its JSON."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -10,7 +13,11 @@ struct ServicesCreateCommand: ParsableCommand {
 
     func run() throws {
         let form = friendlyName.map { [("FriendlyName", $0)] } ?? []
-        let response = try connection.makeControlClient().request(method: "POST", path: ControlPath.services, form: form)
+        let response = try connection.makeControlClient().request(
+            method: "POST",
+            path: ControlPath.services,
+            form: form
+        )
         try response.requireSuccess()
         Output.bytesLine(response.body)
     }

@@ -4,7 +4,8 @@ struct ServicesDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
         abstract: "Delete a service and all its streams; their subscribers receive STREAM_ENDED.",
-        discussion: "The server's default service cannot be deleted (403, code 20403).")
+        discussion: "The server's default service cannot be deleted (403, code 20403)."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

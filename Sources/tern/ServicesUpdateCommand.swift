@@ -2,8 +2,10 @@ import ArgumentParser
 
 struct ServicesUpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "update", abstract: "Rename a service; prints its JSON.",
-        discussion: "An empty --friendly-name clears the name.")
+        commandName: "update",
+        abstract: "Rename a service; prints its JSON.",
+        discussion: "An empty --friendly-name clears the name."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -15,7 +17,10 @@ struct ServicesUpdateCommand: ParsableCommand {
 
     func run() throws {
         let response = try connection.makeControlClient().request(
-            method: "POST", path: ControlPath.service(sid), form: [("FriendlyName", friendlyName)])
+            method: "POST",
+            path: ControlPath.service(sid),
+            form: [("FriendlyName", friendlyName)]
+        )
         try response.requireSuccess()
         Output.bytesLine(response.body)
     }

@@ -1,7 +1,10 @@
 import ArgumentParser
 
 struct StreamsCreateCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a stream; prints its JSON.")
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a stream; prints its JSON."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

@@ -2,7 +2,9 @@ import ArgumentParser
 
 struct StreamsDeleteCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "delete", abstract: "Delete a stream; its subscribers receive STREAM_ENDED.")
+        commandName: "delete",
+        abstract: "Delete a stream; its subscribers receive STREAM_ENDED."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

@@ -2,7 +2,9 @@ import ArgumentParser
 
 struct StreamsListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "list", abstract: "List streams; prints the first page's JSON (Twilio paging).")
+        commandName: "list",
+        abstract: "List streams; prints the first page's JSON (Twilio paging)."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 

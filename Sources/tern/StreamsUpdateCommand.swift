@@ -2,8 +2,10 @@ import ArgumentParser
 
 struct StreamsUpdateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "update", abstract: "Change a stream's time to live; prints its JSON.",
-        discussion: "The new expiry counts from now. --ttl 0 makes the stream never expire.")
+        commandName: "update",
+        abstract: "Change a stream's time to live; prints its JSON.",
+        discussion: "The new expiry counts from now. --ttl 0 makes the stream never expire."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -16,8 +18,10 @@ struct StreamsUpdateCommand: ParsableCommand {
     func run() throws {
         let control = try connection.makeControlClient()
         let response = try control.request(
-            method: "POST", path: ControlPath.stream(serviceSid: try control.serviceSid(), stream),
-            form: [("Ttl", String(ttl))])
+            method: "POST",
+            path: ControlPath.stream(serviceSid: try control.serviceSid(), stream),
+            form: [("Ttl", String(ttl))]
+        )
         try response.requireSuccess()
         Output.bytesLine(response.body)
     }

@@ -37,8 +37,10 @@ struct SubscribeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = TernAsyncClient(
-            endpoint: try DataEndpoint(parsing: connection.dataAddress), clientName: "tern sub",
-            token: connection.helloToken)
+            endpoint: try DataEndpoint(parsing: connection.dataAddress),
+            clientName: "tern sub",
+            token: connection.helloToken
+        )
         let limit = count
         let deadline = timeout.map { ContinuousClock.now.advanced(by: .milliseconds(Int64($0 * 1000))) }
         let received = try await client.withConnection { data in
@@ -49,7 +51,8 @@ struct SubscribeCommand: AsyncParsableCommand {
                 Output.notice(
                     "subscribed \(subscription.streamSid)"
                         + (subscription.uniqueName.isEmpty ? "" : " (\(subscription.uniqueName))")
-                        + " stream_id=\(subscription.streamID) next_seq=\(subscription.nextSequence)")
+                        + " stream_id=\(subscription.streamID) next_seq=\(subscription.nextSequence)"
+                )
             }
             return try await Self.print(subscriptions, count: limit, until: deadline)
         }
@@ -63,7 +66,9 @@ struct SubscribeCommand: AsyncParsableCommand {
     /// One line per message of any of `subscriptions` until `count` messages, `deadline`, or
     /// every stream's end; notices for gaps, reconnects and ends. Returns the messages printed.
     private static func print(
-        _ subscriptions: [TernSubscription], count: Int?, until deadline: ContinuousClock.Instant?
+        _ subscriptions: [TernSubscription],
+        count: Int?,
+        until deadline: ContinuousClock.Instant?
     ) async throws -> Int {
         enum Item: Sendable {
             case event(String, SubscriptionEvent)
@@ -82,7 +87,11 @@ struct SubscribeCommand: AsyncParsableCommand {
                 }
             }
             group.addTask {
-                if let deadline { try await Task.sleep(until: deadline) } else { try await Task.sleep(for: .seconds(1 << 40)) }
+                if let deadline {
+                    try await Task.sleep(until: deadline)
+                } else {
+                    try await Task.sleep(for: .seconds(1 << 40))
+                }
                 sink.finish()
             }
             defer { group.cancelAll() }
@@ -96,13 +105,16 @@ struct SubscribeCommand: AsyncParsableCommand {
                     if let count, received >= count { return received }
                 case .event(let sid, .dropped(let lost, let reason, let raw)):
                     Output.flush()
-                    Output.notice("dropped \(sid) count=\(lost) reason=\(raw == reason.rawValue ? "\(reason)" : "\(raw)")")
+                    Output.notice(
+                        "dropped \(sid) count=\(lost) reason=\(raw == reason.rawValue ? "\(reason)" : "\(raw)")"
+                    )
                 case .event(let sid, .resubscribed(let back)):
                     Output.flush()
                     Output.notice(
                         "\(back.resumed ? "resumed" : "resubscribed") \(sid) next_seq=\(back.nextSequence) "
                             + "last_seq=\(back.lastSequence) restarted=\(back.serverRestarted ? "yes" : "no") "
-                            + "missed=\(back.missed.map(String.init) ?? "unknown")")
+                            + "missed=\(back.missed.map(String.init) ?? "unknown")"
+                    )
                 case .ended(let sid, let reason):
                     Output.flush()
                     Output.notice("ended \(sid) reason=\(reason)")

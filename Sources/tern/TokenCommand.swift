@@ -6,17 +6,22 @@ import TernAuth
 /// (`AccessToken` + `SyncGrant`), with Tern's optional per-stream grant.
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "token", abstract: "Mint Access Tokens for the data port.", subcommands: [TokenCreateCommand.self])
+        commandName: "token",
+        abstract: "Mint Access Tokens for the data port.",
+        subcommands: [TokenCreateCommand.self]
+    )
 }
 
 struct TokenCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "create", abstract: "Print a signed Access Token (JWT HS256, Twilio's format).",
+        commandName: "create",
+        abstract: "Print a signed Access Token (JWT HS256, Twilio's format).",
         discussion: """
             Without --subscribe and --publish the token grants the whole service, as Twilio's do. With either, \
             it grants only what they list (stream sids, unique names, or prefixes ending in '*'). The account \
             and service sids come from the options, else from the control port.
-            """)
+            """
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -51,8 +56,15 @@ struct TokenCreateCommand: ParsableCommand {
         }
         let grants = subscribe.isEmpty && publish.isEmpty ? nil : StreamGrants(subscribe: subscribe, publish: publish)
         let token = AccessTokenMinter.mint(
-            keySid: key, secret: secret, accountSid: accountSid ?? "", identity: identity, serviceSid: serviceSid ?? "",
-            streamGrants: grants, ttlSeconds: seconds, now: Int64(Date().timeIntervalSince1970))
+            keySid: key,
+            secret: secret,
+            accountSid: accountSid ?? "",
+            identity: identity,
+            serviceSid: serviceSid ?? "",
+            streamGrants: grants,
+            ttlSeconds: seconds,
+            now: Int64(Date().timeIntervalSince1970)
+        )
         Output.line(token)
     }
 

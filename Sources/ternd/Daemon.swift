@@ -27,11 +27,18 @@ struct Daemon {
         defer { sqlite.close() }
         let store = ObservedStore(sqlite, logger: logger)
         let broker = try Broker(
-            limits: settings.limits, accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid,
-            services: try sqlite.loadServices(), keys: try sqlite.loadKeys(), keyRoot: try state.loadOrCreateKeyRoot(),
-            store: store)
+            limits: settings.limits,
+            accountSid: identity.accountSid,
+            defaultServiceSid: identity.defaultServiceSid,
+            services: try sqlite.loadServices(),
+            keys: try sqlite.loadKeys(),
+            keyRoot: try state.loadOrCreateKeyRoot(),
+            store: store
+        )
         let restored = try broker.restore(sqlite.loadStreams())
-        logger.info("restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down")
+        logger.info(
+            "restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down"
+        )
 
         let credentials =
             settings.authRequired
@@ -47,29 +54,41 @@ struct Daemon {
         let control = ControlServer(
             broker: broker,
             configuration: ControlAPIConfiguration(
-                host: settings.controlListen.host, port: settings.controlListen.port,
-                adoptedSocket: activated[SystemdListeners.Name.control]?.first, publicBaseURL: settings.publicURL,
+                host: settings.controlListen.host,
+                port: settings.controlListen.port,
+                adoptedSocket: activated[SystemdListeners.Name.control]?.first,
+                publicBaseURL: settings.publicURL,
                 credentials: credentials,
                 persistAuthToken: { token in
                     try store.saveIdentity(
                         StoredIdentity(
-                            accountSid: identity.accountSid, defaultServiceSid: identity.defaultServiceSid, authToken: token))
+                            accountSid: identity.accountSid,
+                            defaultServiceSid: identity.defaultServiceSid,
+                            authToken: token
+                        )
+                    )
                 },
                 introspection: DaemonIntrospection(broker: broker, reactor: reactor, store: store),
-                connectionLimits: settings.control),
+                connectionLimits: settings.control
+            ),
             logger: logger,
             onBound: { bound in
                 // Every listener accepts now: the data port's were bound before the group started.
                 let controlAddress = ListenAddress(host: bound.host, port: bound.port)
                 logger.info(
                     "serving",
-                    metadata: ["data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)"])
+                    metadata: [
+                        "data": "\(data.tcpAddress)", "control": "\(controlAddress)", "unix": "\(data.unixAddress)",
+                    ]
+                )
                 print(
                     "ternd ready data=\(data.tcpAddress) control=\(controlAddress) unix=\(data.unixAddress) "
-                        + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)")
+                        + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)"
+                )
                 fflush(nil)
                 notifier.ready(status: status.line())
-            })
+            }
+        )
 
         // Started together; on SIGTERM/SIGINT shut down in reverse order: STOPPING=1 first, the
         // timers, then the data plane (delivering what is buffered), the control port last.
@@ -77,24 +96,45 @@ struct Daemon {
             services: [
                 .init(service: control, serviceName: "control port"),
                 .init(
-                    service: DataPlaneService(reactor: reactor, graceMilliseconds: settings.shutdownGraceMilliseconds, logger: logger),
-                    serviceName: "data plane"),
+                    service: DataPlaneService(
+                        reactor: reactor,
+                        graceMilliseconds: settings.shutdownGraceMilliseconds,
+                        logger: logger
+                    ),
+                    serviceName: "data plane"
+                ),
                 .init(service: ExpiryService(broker: broker), serviceName: "expiry"),
-                .init(service: WatchdogService(notifier: notifier, reactor: reactor, logger: logger), serviceName: "watchdog"),
+                .init(
+                    service: WatchdogService(notifier: notifier, reactor: reactor, logger: logger),
+                    serviceName: "watchdog"
+                ),
                 .init(
                     service: ReloadService(
-                        notifier: notifier, status: status, reactor: reactor, stallOnUSR1: settings.debugStallOnUSR1,
-                        reload: { reload(broker: broker, logger: logger) }, logger: logger),
-                    serviceName: "reload"),
+                        notifier: notifier,
+                        status: status,
+                        reactor: reactor,
+                        stallOnUSR1: settings.debugStallOnUSR1,
+                        reload: { reload(broker: broker, logger: logger) },
+                        logger: logger
+                    ),
+                    serviceName: "reload"
+                ),
                 .init(
                     service: StatusService(
-                        notifier: notifier, status: status, intervalMilliseconds: settings.statusIntervalMilliseconds,
-                        logger: logger),
-                    serviceName: "status"),
+                        notifier: notifier,
+                        status: status,
+                        intervalMilliseconds: settings.statusIntervalMilliseconds,
+                        logger: logger
+                    ),
+                    serviceName: "status"
+                ),
             ],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
         configuration.maximumGracefulShutdownDuration = .milliseconds(
-            settings.shutdownGraceMilliseconds + Self.shutdownMarginMilliseconds)
+            settings.shutdownGraceMilliseconds + Self.shutdownMarginMilliseconds
+        )
         try await ServiceGroup(configuration: configuration).run()
         if data.ownsUnixPath, let path = data.unixPath { unlink(path) }
         logger.info("stopped")
@@ -110,9 +150,11 @@ struct Daemon {
             for fd in fds {
                 let address = try ListenerAddress(of: fd)
                 if let problem = DaemonSettings.exposureProblem(
-                    "socket-activated '\(name)' socket (fd \(fd))", address, isLocalOnly: address.isLocalOnly,
-                    authRequired: settings.authRequired)
-                {
+                    "socket-activated '\(name)' socket (fd \(fd))",
+                    address,
+                    isLocalOnly: address.isLocalOnly,
+                    authRequired: settings.authRequired
+                ) {
                     problems.append(problem)
                 }
             }
@@ -147,7 +189,9 @@ struct Daemon {
         do {
             let new = try Ternd.currentSettings()
             guard new.limits.maxPayload + 64 <= settings.reactor.maxFrameBody else {
-                logger.error("reload refused: max payload \(new.limits.maxPayload) does not fit the running max frame \(settings.reactor.maxFrameBody)")
+                logger.error(
+                    "reload refused: max payload \(new.limits.maxPayload) does not fit the running max frame \(settings.reactor.maxFrameBody)"
+                )
                 return
             }
             var live = broker.limits
@@ -161,7 +205,8 @@ struct Daemon {
                 logger.warning("reload: these changes need a restart: \(restartOnly.joined(separator: ", "))")
             }
             logger.notice(
-                "reloaded: log level \(new.logLevel), max payload \(live.maxPayload), publish rate \(live.publishRatePerSecond)/s")
+                "reloaded: log level \(new.logLevel), max payload \(live.maxPayload), publish rate \(live.publishRatePerSecond)/s"
+            )
         } catch {
             logger.error("reload refused, configuration unchanged: \(error)")
         }

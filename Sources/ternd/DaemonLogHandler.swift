@@ -39,12 +39,17 @@ struct DaemonLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         guard
-            let skipped = Self.repeats.admit(callSite: "\(event.file):\(event.line)", nanoseconds: MonotonicTime.nanoseconds())
+            let skipped = Self.repeats.admit(
+                callSite: "\(event.file):\(event.line)",
+                nanoseconds: MonotonicTime.nanoseconds()
+            )
         else { return }
         var fields = metadata
         if skipped > 0 { fields["suppressed_similar"] = "\(skipped)" }
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        let suffix = fields.isEmpty ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        let suffix =
+            fields.isEmpty
+            ? "" : " " + fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         let line: String
         if toJournal {
             line = "<\(Self.syslogPriority(event.level))>\(event.message)\(suffix)\n"
@@ -72,8 +77,15 @@ struct DaemonLogHandler: LogHandler {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-            parts.tm_hour, parts.tm_min, parts.tm_sec, Int(now.tv_nsec / 1_000_000))
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+            parts.tm_year + 1900,
+            parts.tm_mon + 1,
+            parts.tm_mday,
+            parts.tm_hour,
+            parts.tm_min,
+            parts.tm_sec,
+            Int(now.tv_nsec / 1_000_000)
+        )
     }
 }
 

@@ -22,7 +22,8 @@ struct DaemonSettings {
     var debugStallOnUSR1: Bool
 
     init(_ options: Ternd) throws {
-        stateDirectory = options.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "ternd-state"
+        stateDirectory =
+            options.stateDirectory ?? ProcessInfo.processInfo.environment["STATE_DIRECTORY"] ?? "ternd-state"
         dataListen = options.dataListen
         controlListen = options.controlListen
         switch options.unixSocket {
@@ -49,7 +50,8 @@ struct DaemonSettings {
         control.idleTimeout = .milliseconds(Int(options.controlIdleTimeout * 1000))
         control.maxHeaderBytes = options.controlMaxHeader.bytes
         reactor.maxConnections =
-            options.maxConnections ?? FileDescriptorLimit.defaultDataConnections(controlConnections: control.maxConnections)
+            options.maxConnections
+            ?? FileDescriptorLimit.defaultDataConnections(controlConnections: control.maxConnections)
         reactor.maxSubscriptionsPerConnection = options.maxSubscriptions
         reactor.handshakeTimeoutMilliseconds = Int(options.handshakeTimeout * 1000)
         reactor.pingIntervalMilliseconds = Int(options.pingInterval * 1000)
@@ -66,12 +68,20 @@ struct DaemonSettings {
         statusIntervalMilliseconds = Int(options.statusInterval * 1000)
         debugStallOnUSR1 = options.debugStallOnUSR1
         var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload) + control.problems()
-        if let problem = Self.exposureProblem("data port", dataListen, isLocalOnly: dataListen.isLoopback, authRequired: authRequired) {
+        if let problem = Self.exposureProblem(
+            "data port",
+            dataListen,
+            isLocalOnly: dataListen.isLoopback,
+            authRequired: authRequired
+        ) {
             problems.append(problem)
         }
         if let problem = Self.exposureProblem(
-            "control port", controlListen, isLocalOnly: controlListen.isLoopback, authRequired: authRequired)
-        {
+            "control port",
+            controlListen,
+            isLocalOnly: controlListen.isLoopback,
+            authRequired: authRequired
+        ) {
             problems.append(problem)
         }
         if shutdownGraceMilliseconds < 0 { problems.append("shutdown grace must not be negative") }
@@ -82,7 +92,10 @@ struct DaemonSettings {
     /// The one exposure rule, for bound and socket-activated listeners alike: without
     /// credentials, nothing may be reachable from other hosts.
     static func exposureProblem(
-        _ listener: String, _ address: any CustomStringConvertible, isLocalOnly: Bool, authRequired: Bool
+        _ listener: String,
+        _ address: any CustomStringConvertible,
+        isLocalOnly: Bool,
+        authRequired: Bool
     ) -> String? {
         guard !authRequired && !isLocalOnly else { return nil }
         return "\(listener) \(address) is not a loopback address: serving other hosts needs --auth required"
@@ -106,9 +119,15 @@ struct DaemonSettings {
         if control.requestTimeout != running.control.requestTimeout { names.append("control-request-timeout") }
         if control.idleTimeout != running.control.idleTimeout { names.append("control-idle-timeout") }
         if control.maxHeaderBytes != running.control.maxHeaderBytes { names.append("control-max-header") }
-        if reactor.maxSubscriptionsPerConnection != running.reactor.maxSubscriptionsPerConnection { names.append("max-subscriptions") }
-        if reactor.handshakeTimeoutMilliseconds != running.reactor.handshakeTimeoutMilliseconds { names.append("handshake-timeout") }
-        if reactor.pingIntervalMilliseconds != running.reactor.pingIntervalMilliseconds { names.append("ping-interval") }
+        if reactor.maxSubscriptionsPerConnection != running.reactor.maxSubscriptionsPerConnection {
+            names.append("max-subscriptions")
+        }
+        if reactor.handshakeTimeoutMilliseconds != running.reactor.handshakeTimeoutMilliseconds {
+            names.append("handshake-timeout")
+        }
+        if reactor.pingIntervalMilliseconds != running.reactor.pingIntervalMilliseconds {
+            names.append("ping-interval")
+        }
         if limits.ringBytes != running.limits.ringBytes { names.append("ring-bytes") }
         if authRequired != running.authRequired { names.append("auth") }
         if reactor.tokenClockSkewSeconds != running.reactor.tokenClockSkewSeconds { names.append("token-clock-skew") }

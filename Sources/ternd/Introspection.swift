@@ -14,7 +14,9 @@ struct DaemonIntrospection: ControlIntrospection {
 
     /// Uses the process's metrics registry, bootstrapping swift-metrics on first use.
     init(
-        broker: Broker, reactor: Reactor, store: ObservedStore? = nil,
+        broker: Broker,
+        reactor: Reactor,
+        store: ObservedStore? = nil,
         registry: PrometheusCollectorRegistry = MetricsBootstrap.registry
     ) {
         self.broker = broker
@@ -26,7 +28,10 @@ struct DaemonIntrospection: ControlIntrospection {
     func metricsExposition() async -> [UInt8] {
         var body = registry.emitToBuffer()
         body += MetricsDataPlane.render(
-            statistics: reactor.statistics, broker: broker, storeFailures: store?.failures.load(ordering: .relaxed) ?? 0)
+            statistics: reactor.statistics,
+            broker: broker,
+            storeFailures: store?.failures.load(ordering: .relaxed) ?? 0
+        )
         return body
     }
 

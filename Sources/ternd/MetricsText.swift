@@ -38,7 +38,11 @@ struct MetricsText {
     /// A histogram from cumulative bucket counts: one per upper bound, then the `+Inf` count
     /// (which is also `_count`).
     mutating func histogram(
-        _ name: String, help: String, upperBounds: [Double], cumulativeCounts: [UInt64], sum: Double
+        _ name: String,
+        help: String,
+        upperBounds: [Double],
+        cumulativeCounts: [UInt64],
+        sum: Double
     ) {
         precondition(cumulativeCounts.count == upperBounds.count + 1, "one count per bound, then +Inf")
         header(name, help: help, type: "histogram")

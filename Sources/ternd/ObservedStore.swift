@@ -43,7 +43,8 @@ final class ObservedStore: BrokerStore, Sendable {
     static func advice(for message: String) -> String {
         if message.contains("full") { return "; free space on the state folder's file system" }
         if message.contains("readonly") || message.contains("read-only") || message.contains("disk I/O error") {
-            return "; check that the state folder and its files are writable by ternd and its file system is mounted read-write"
+            return
+                "; check that the state folder and its files are writable by ternd and its file system is mounted read-write"
         }
         return ""
     }

@@ -14,7 +14,8 @@ extension StateFolder {
             guard let data = FileManager.default.contents(atPath: keyRootPath), data.count == KeySecret.rootSize else {
                 throw StateError(
                     "\(keyRootPath) is unreadable or not \(KeySecret.rootSize) bytes; restore it from a backup, or remove "
-                        + "it to start with a new root (every API key then stops working)")
+                        + "it to start with a new root (every API key then stops working)"
+                )
             }
             return [UInt8](data)
         }

@@ -15,13 +15,15 @@ struct StateFolder {
             try FileManager.default.createDirectory(atPath: self.path, withIntermediateDirectories: true)
         } catch {
             throw StateError(
-                "state folder \(self.path) cannot be created (\(error.localizedDescription)); create it, or choose another --state-dir")
+                "state folder \(self.path) cannot be created (\(error.localizedDescription)); create it, or choose another --state-dir"
+            )
         }
         guard access(self.path, W_OK | X_OK) == 0 else {
             throw StateError(
                 "state folder \(self.path) is not writable by ternd (uid \(getuid())): \(String(cString: strerror(errno))); "
                     + "ternd keeps tern.sqlite, its -wal file and the Unix socket there: fix the folder's owner or mode, "
-                    + "or choose another --state-dir")
+                    + "or choose another --state-dir"
+            )
         }
     }
 
@@ -53,8 +55,11 @@ struct StateFolder {
             else { throw StateError("\(databasePath) holds a malformed identity") }
             if let legacy {
                 // An earlier start saved the identity but stopped before removing the old file.
-                guard legacy.accountSid == stored.accountSid, legacy.defaultServiceSid == stored.defaultServiceSid else {
-                    throw StateError("\(legacyIdentityFile) and \(databasePath) name different accounts; remove the stale one")
+                guard legacy.accountSid == stored.accountSid, legacy.defaultServiceSid == stored.defaultServiceSid
+                else {
+                    throw StateError(
+                        "\(legacyIdentityFile) and \(databasePath) name different accounts; remove the stale one"
+                    )
                 }
                 try FileManager.default.removeItem(atPath: legacyIdentityFile)
             }
@@ -63,7 +68,8 @@ struct StateFolder {
         let identity = StoredIdentity(
             accountSid: legacy?.accountSid ?? Sid.generate(.account),
             defaultServiceSid: legacy?.defaultServiceSid ?? Sid.generate(.service),
-            authToken: Credentials.generateToken())
+            authToken: Credentials.generateToken()
+        )
         try store.saveIdentity(identity)
         if legacy != nil {
             // Removed only after the store has committed the identity, so a crash in between loses nothing.
@@ -73,7 +79,9 @@ struct StateFolder {
         // Shown even under --log-level warning or error: this is the operator's only chance to see it.
         var announcer = logger
         announcer.logLevel = min(logger.logLevel, .notice)
-        announcer.notice("generated credentials: account \(identity.accountSid) auth token \(identity.authToken); shown once")
+        announcer.notice(
+            "generated credentials: account \(identity.accountSid) auth token \(identity.authToken); shown once"
+        )
         return identity
     }
 
@@ -87,9 +95,14 @@ struct StateFolder {
         guard FileManager.default.fileExists(atPath: legacyIdentityFile) else { return nil }
         let identity: LegacyIdentity
         do {
-            identity = try JSONDecoder().decode(LegacyIdentity.self, from: Data(contentsOf: URL(fileURLWithPath: legacyIdentityFile)))
+            identity = try JSONDecoder().decode(
+                LegacyIdentity.self,
+                from: Data(contentsOf: URL(fileURLWithPath: legacyIdentityFile))
+            )
         } catch {
-            throw StateError("\(legacyIdentityFile) is unreadable (\(error)); move it away to start with a new identity")
+            throw StateError(
+                "\(legacyIdentityFile) is unreadable (\(error)); move it away to start with a new identity"
+            )
         }
         guard Sid.isSid(identity.accountSid, of: .account), Sid.isSid(identity.defaultServiceSid, of: .service) else {
             throw StateError("\(legacyIdentityFile) holds malformed sids")

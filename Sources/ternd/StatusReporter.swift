@@ -13,7 +13,12 @@ final class StatusReporter: Sendable {
         self.broker = broker
         self.reactor = reactor
         let statistics = reactor.statistics
-        last = Mutex((MonotonicTime.seconds(), broker.messagesPublished.load(ordering: .relaxed), UInt64(statistics[.messagesDelivered])))
+        last = Mutex(
+            (
+                MonotonicTime.seconds(), broker.messagesPublished.load(ordering: .relaxed),
+                UInt64(statistics[.messagesDelivered])
+            )
+        )
     }
 
     func line() -> String {
@@ -23,7 +28,10 @@ final class StatusReporter: Sendable {
         let (inRate, outRate) = last.withLock { last -> (Double, Double) in
             let seconds = max(now - last.time, 0.001)
             defer { last = (now, published, UInt64(statistics[.messagesDelivered])) }
-            return (Double(published - last.published) / seconds, Double(UInt64(statistics[.messagesDelivered]) - last.delivered) / seconds)
+            return (
+                Double(published - last.published) / seconds,
+                Double(UInt64(statistics[.messagesDelivered]) - last.delivered) / seconds
+            )
         }
         let drops = statistics[.messagesDroppedSlowConsumer] + statistics[.messagesDroppedLapped]
         return "connections=\(statistics.openConnections) subscribers=\(statistics[.subscriptions]) "

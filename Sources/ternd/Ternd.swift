@@ -13,9 +13,13 @@ struct Ternd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ternd",
         abstract: "Tern: a pub-sub broker with a Twilio Sync Streams REST API and a fast binary data port.",
-        version: version)
+        version: version
+    )
 
-    @Option(name: .customLong("state-dir"), help: "Folder for the daemon's state (default: $STATE_DIRECTORY, else ./ternd-state).")
+    @Option(
+        name: .customLong("state-dir"),
+        help: "Folder for the daemon's state (default: $STATE_DIRECTORY, else ./ternd-state)."
+    )
     var stateDirectory: String?
 
     @Option(name: .customLong("data-listen"), help: "Data port TCP address (HOST:PORT; port 0 picks one).")
@@ -24,10 +28,16 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("control-listen"), help: "Control (REST) port address (HOST:PORT).")
     var controlListen = ListenAddress(host: "127.0.0.1", port: 7480)
 
-    @Option(name: .customLong("unix-socket"), help: "Data port Unix socket path, or 'none' (default: <state-dir>/ternd.sock).")
+    @Option(
+        name: .customLong("unix-socket"),
+        help: "Data port Unix socket path, or 'none' (default: <state-dir>/ternd.sock)."
+    )
     var unixSocket: String?
 
-    @Option(name: .customLong("public-url"), help: "Base URL used in REST responses (default: from the request's Host header).")
+    @Option(
+        name: .customLong("public-url"),
+        help: "Base URL used in REST responses (default: from the request's Host header)."
+    )
     var publicURL: String?
 
     @Option(help: "Reactor threads (default: number of cores).")
@@ -47,57 +57,90 @@ struct Ternd: AsyncParsableCommand {
 
     @Option(
         name: .customLong("resume-retention"),
-        help: "Seconds a stream's ring is kept after its last subscriber leaves, for resumes (0: free at once; reloadable).")
+        help:
+            "Seconds a stream's ring is kept after its last subscriber leaves, for resumes (0: free at once; reloadable)."
+    )
     var resumeRetention: Double = 60
 
     @Option(
         name: .customLong("read-budget"),
-        help: "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer).")
+        help:
+            "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer)."
+    )
     var readBudget = ByteCount(4 << 20)
 
     @Option(
         name: .customLong("max-connections"),
-        help: "Data-port connections (TOO_MANY_CONNECTIONS) (default: what the file-descriptor limit leaves after the control port, at most 65536).")
+        help:
+            "Data-port connections (TOO_MANY_CONNECTIONS) (default: what the file-descriptor limit leaves after the control port, at most 65536)."
+    )
     var maxConnections: Int?
 
     @Option(name: .customLong("control-max-connections"), help: "Control-port connections at once (503/20503 past it).")
     var controlMaxConnections = 512
 
-    @Option(name: .customLong("control-header-timeout"), help: "Seconds a control connection has to send a complete request head (408/20408).")
+    @Option(
+        name: .customLong("control-header-timeout"),
+        help: "Seconds a control connection has to send a complete request head (408/20408)."
+    )
     var controlHeaderTimeout: Double = 10
 
-    @Option(name: .customLong("control-request-timeout"), help: "Seconds from a request head to the end of its body (408/20408).")
+    @Option(
+        name: .customLong("control-request-timeout"),
+        help: "Seconds from a request head to the end of its body (408/20408)."
+    )
     var controlRequestTimeout: Double = 30
 
-    @Option(name: .customLong("control-idle-timeout"), help: "Seconds a keep-alive control connection may wait between requests.")
+    @Option(
+        name: .customLong("control-idle-timeout"),
+        help: "Seconds a keep-alive control connection may wait between requests."
+    )
     var controlIdleTimeout: Double = 60
 
-    @Option(name: .customLong("control-max-header"), help: "Bytes of request line and headers on the control port (431/20431).")
+    @Option(
+        name: .customLong("control-max-header"),
+        help: "Bytes of request line and headers on the control port (431/20431)."
+    )
     var controlMaxHeader = ByteCount(16 << 10)
 
     @Option(name: .customLong("max-subscriptions"), help: "Streams per connection (TOO_MANY_SUBSCRIPTIONS).")
     var maxSubscriptions = 1024
 
-    @Option(name: .customLong("publish-rate"), help: "Publishes per second per stream, on average (0: unlimited). RATE_LIMITED / REST 429 54009.")
+    @Option(
+        name: .customLong("publish-rate"),
+        help: "Publishes per second per stream, on average (0: unlimited). RATE_LIMITED / REST 429 54009."
+    )
     var publishRate: Double = 0
 
-    @Option(name: .customLong("publish-burst"), help: "Publishes a stream may burst above its rate (default: the rate).")
+    @Option(
+        name: .customLong("publish-burst"),
+        help: "Publishes a stream may burst above its rate (default: the rate)."
+    )
     var publishBurst: Double?
 
-    @Flag(name: .customLong("twilio-limits"), help: "Twilio's limits: 4 KiB payloads and 30 publishes per second per stream.")
+    @Flag(
+        name: .customLong("twilio-limits"),
+        help: "Twilio's limits: 4 KiB payloads and 30 publishes per second per stream."
+    )
     var twilioLimits = false
 
-    @Option(help: "Credentials: 'required' (HTTP Basic on REST, token in HELLO) or 'off'. Non-loopback listeners need 'required'.")
+    @Option(
+        help:
+            "Credentials: 'required' (HTTP Basic on REST, token in HELLO) or 'off'. Non-loopback listeners need 'required'."
+    )
     var auth: AuthMode = .off
 
     @Option(
         name: .customLong("token-clock-skew"),
-        help: "Seconds of clock difference allowed on an Access Token's nbf and exp (TOKEN_NOT_YET_VALID / TOKEN_EXPIRED).")
+        help:
+            "Seconds of clock difference allowed on an Access Token's nbf and exp (TOKEN_NOT_YET_VALID / TOKEN_EXPIRED)."
+    )
     var tokenClockSkew = 10
 
     @Option(
         name: .customLong("token-expiry-warning"),
-        help: "Seconds before its Access Token expires that a version-2 connection gets TOKEN_EXPIRING.")
+        help: "Seconds before its Access Token expires that a version-2 connection gets TOKEN_EXPIRING."
+    )
     var tokenExpiryWarning: Double = 60
 
     @Option(name: .customLong("handshake-timeout"), help: "Seconds a new connection has to send HELLO.")
@@ -109,7 +152,10 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("shutdown-grace"), help: "Seconds to deliver buffered frames on SIGTERM.")
     var shutdownGrace: Double = 5
 
-    @Option(name: .customLong("status-interval"), help: "Seconds between STATUS= lines to systemd and status log lines.")
+    @Option(
+        name: .customLong("status-interval"),
+        help: "Seconds between STATUS= lines to systemd and status log lines."
+    )
     var statusInterval: Double = 5
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
@@ -127,7 +173,8 @@ struct Ternd: AsyncParsableCommand {
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
-        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "read-budget", "max-connections", "max-subscriptions", "handshake-timeout",
+        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "read-budget", "max-connections",
+        "max-subscriptions", "handshake-timeout",
         "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
         "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
@@ -161,9 +208,16 @@ struct Ternd: AsyncParsableCommand {
             ?? environment["TERND_CONFIG"]
         if let configPath {
             arguments = EnvironmentOptions.merged(
-                arguments: arguments, environment: try ConfigFile.read(configPath), optionNames: environmentOptionNames)
+                arguments: arguments,
+                environment: try ConfigFile.read(configPath),
+                optionNames: environmentOptionNames
+            )
         }
-        return EnvironmentOptions.merged(arguments: arguments, environment: environment, optionNames: environmentOptionNames)
+        return EnvironmentOptions.merged(
+            arguments: arguments,
+            environment: environment,
+            optionNames: environmentOptionNames
+        )
     }
 
     /// Settings as they would be if the daemon started now (for SIGHUP).

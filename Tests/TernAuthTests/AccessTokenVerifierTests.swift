@@ -12,10 +12,22 @@ struct AccessTokenVerifierTests {
     static let now: Int64 = 1_700_000_000
     let verifier = AccessTokenVerifier(accountSid: Self.account, clockSkewSeconds: 5)
 
-    func mint(grants: StreamGrants? = nil, ttl: Int64 = 3600, now: Int64 = Self.now, secret: String = Self.secret) -> String {
+    func mint(
+        grants: StreamGrants? = nil,
+        ttl: Int64 = 3600,
+        now: Int64 = Self.now,
+        secret: String = Self.secret
+    ) -> String {
         AccessTokenMinter.mint(
-            keySid: Self.keySid, secret: secret, accountSid: Self.account, identity: "worker-7", serviceSid: Self.service,
-            streamGrants: grants, ttlSeconds: ttl, now: now)
+            keySid: Self.keySid,
+            secret: secret,
+            accountSid: Self.account,
+            identity: "worker-7",
+            serviceSid: Self.service,
+            streamGrants: grants,
+            ttlSeconds: ttl,
+            now: now
+        )
     }
 
     func verify(_ token: String, at now: Int64 = Self.now) throws(AccessTokenError) -> AccessToken {
@@ -64,7 +76,9 @@ struct AccessTokenVerifierTests {
 
     @Test func tamperedPayloadIsBadSignature() {
         let parts = mint().split(separator: ".")
-        let forged = Base64URL.encode(Array(payload(grants: #"{"identity":"admin","data_sync":{"service_sid":"\#(Self.service)"}}"#).utf8))
+        let forged = Base64URL.encode(
+            Array(payload(grants: #"{"identity":"admin","data_sync":{"service_sid":"\#(Self.service)"}}"#).utf8)
+        )
         #expect(throws: AccessTokenError.badSignature) { try verify("\(parts[0]).\(forged).\(parts[2])") }
     }
 
@@ -92,18 +106,25 @@ struct AccessTokenVerifierTests {
         do {
             _ = try verify(signed(header: header, payload: payload()))
         } catch {
-            guard case .malformed = error else { Issue.record("\(header): \(error)"); return }
+            guard case .malformed = error else {
+                Issue.record("\(header): \(error)")
+                return
+            }
         }
     }
 
     @Test func algNoneWithEmptySignatureIsRefused() {
-        let input = Base64URL.encode(Array(#"{"alg":"none","cty":"twilio-fpa;v=1"}"#.utf8)) + "." + Base64URL.encode(Array(payload().utf8))
+        let input =
+            Base64URL.encode(Array(#"{"alg":"none","cty":"twilio-fpa;v=1"}"#.utf8)) + "."
+            + Base64URL.encode(Array(payload().utf8))
         #expect(throws: AccessTokenError.malformed("alg is 'none'; only HS256 is accepted")) { try verify(input + ".") }
     }
 
     @Test(arguments: ["iss", "sub", "exp", "grants"])
     func missingClaimsAreMalformed(claim: String) {
-        #expect(throws: AccessTokenError.self) { try verify(signed(header: Self.header, payload: payload(dropping: claim))) }
+        #expect(throws: AccessTokenError.self) {
+            try verify(signed(header: Self.header, payload: payload(dropping: claim)))
+        }
     }
 
     @Test(arguments: [
@@ -117,13 +138,20 @@ struct AccessTokenVerifierTests {
             _ = try verify(signed(header: Self.header, payload: payload(grants: grants)))
             Issue.record("accepted \(grants)")
         } catch {
-            guard case .malformed = error else { Issue.record("\(grants): \(error)"); return }
+            guard case .malformed = error else {
+                Issue.record("\(grants): \(error)")
+                return
+            }
         }
     }
 
     @Test func anotherAccountIsMalformed() {
         let other = payload().replacingOccurrences(of: Self.account, with: "AC" + String(repeating: "d", count: 32))
-        #expect(throws: AccessTokenError.malformed("sub 'AC\(String(repeating: "d", count: 32))' is not this server's account")) {
+        #expect(
+            throws: AccessTokenError.malformed(
+                "sub 'AC\(String(repeating: "d", count: 32))' is not this server's account"
+            )
+        ) {
             try verify(signed(header: Self.header, payload: other))
         }
     }
@@ -134,13 +162,18 @@ struct AccessTokenVerifierTests {
             _ = try verify(token)
             Issue.record("accepted \(token)")
         } catch {
-            guard case .malformed = error else { Issue.record("\(token): \(error)"); return }
+            guard case .malformed = error else {
+                Issue.record("\(token): \(error)")
+                return
+            }
         }
     }
 
     @Test func hugeTokensAreRefusedBeforeDecoding() {
         let huge = String(repeating: "a", count: AccessToken.maxBytes + 1)
-        #expect(throws: AccessTokenError.malformed("\(AccessToken.maxBytes + 1) bytes, more than \(AccessToken.maxBytes)")) {
+        #expect(
+            throws: AccessTokenError.malformed("\(AccessToken.maxBytes + 1) bytes, more than \(AccessToken.maxBytes)")
+        ) {
             try verify(huge)
         }
     }
@@ -156,7 +189,10 @@ struct AccessTokenVerifierTests {
         do {
             _ = try verify(token)
         } catch {
-            guard case .malformed = error else { Issue.record("\(error)"); return }
+            guard case .malformed = error else {
+                Issue.record("\(error)")
+                return
+            }
         }
     }
 

@@ -157,7 +157,10 @@ struct BroadcastRingStressTests {
     /// the time runs out.
     static func runWriter(_ shared: Shared) {
         let configuration = shared.configuration
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: configuration.maxPayload * configuration.maxRun, alignment: 8)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(
+            byteCount: configuration.maxPayload * configuration.maxRun,
+            alignment: 8
+        )
         // Smaller than a long run of large frames, so staged pieces end early too.
         let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 16)
         defer {
@@ -173,7 +176,12 @@ struct BroadcastRingStressTests {
                 guard next <= configuration.messageCount else { return false }
                 if configuration.maxRun == 1 {
                     appendDeterministic(
-                        shared.ring, streamID: streamID, sequence: next, maxPayload: configuration.maxPayload, scratch: scratch)
+                        shared.ring,
+                        streamID: streamID,
+                        sequence: next,
+                        maxPayload: configuration.maxPayload,
+                        scratch: scratch
+                    )
                     next += 1
                     return true
                 }
@@ -188,7 +196,12 @@ struct BroadcastRingStressTests {
                     offset += count
                 }
                 payloads.withUnsafeBufferPointer {
-                    shared.ring.appendMessages(streamID: streamID, firstSequence: next, payloads: $0, staging: next % 3 == 0 ? nil : staging)
+                    shared.ring.appendMessages(
+                        streamID: streamID,
+                        firstSequence: next,
+                        payloads: $0,
+                        staging: next % 3 == 0 ? nil : staging
+                    )
                 }
                 next += UInt64(run)
                 return true
@@ -236,14 +249,19 @@ struct BroadcastRingStressTests {
     /// A 16 KiB ring with frames up to 1 KiB; readers of every destination size, one slow.
     static func mixedReaders(writers: Int) -> Configuration {
         Configuration(
-            ringCapacity: 16 * 1024, maxPayload: 1000, messageCount: 200_000, writers: writers, writerYieldEvery: 32,
+            ringCapacity: 16 * 1024,
+            maxPayload: 1000,
+            messageCount: 200_000,
+            writers: writers,
+            writerYieldEvery: 32,
             readers: [
                 .init(name: "large destination", destinationSize: 64 * 1024),
                 .init(name: "medium destination", destinationSize: 4096),
                 .init(name: "one-frame destination", destinationSize: MessageFrame.size(payloadCount: 1000)),
                 .init(name: "slow", destinationSize: 2048, slow: true),
                 .init(name: "tear hunter", destinationSize: 64 * 1024, huntTearsWithin: 256),
-            ])
+            ]
+        )
     }
 
     @Test("one writer, five readers: never torn, never reordered, gaps only when lapped", .timeLimit(.minutes(2)))
@@ -271,14 +289,21 @@ struct BroadcastRingStressTests {
     /// With runs (`maxRun` 8), pieces of up to half the ring are announced and written at once.
     @Test(
         "a tiny ring: readers copying what the writer overwrites never return torn frames",
-        .timeLimit(.minutes(2)), arguments: [1, 8])
+        .timeLimit(.minutes(2)),
+        arguments: [1, 8]
+    )
     func tinyRing(maxRun: Int) {
         var configuration = Configuration(
-            ringCapacity: 512, maxPayload: 200, messageCount: 300_000, writers: 1, writerYieldEvery: 0,
+            ringCapacity: 512,
+            maxPayload: 200,
+            messageCount: 300_000,
+            writers: 1,
+            writerYieldEvery: 0,
             readers: [
                 .init(name: "tear hunter", destinationSize: 512, huntTearsWithin: 32),
                 .init(name: "one-frame destination", destinationSize: MessageFrame.size(payloadCount: 200)),
-            ])
+            ]
+        )
         configuration.maxRun = maxRun
         let (reports, written) = Self.run(configuration)
         Self.expectSound(reports, written: written, minimumWritten: 20_000)

@@ -69,9 +69,11 @@ struct BroadcastRingTests {
 
     @Test(
         "a run comes back exactly as frame-by-frame appends: pieces, a frame larger than the staging area, a wrap",
-        arguments: [0, 4096, 16 * 1024])
+        arguments: [0, 4096, 16 * 1024]
+    )
     func runs(stagingBytes: Int) {
-        let staging = stagingBytes > 0 ? UnsafeMutableRawBufferPointer.allocate(byteCount: stagingBytes, alignment: 16) : nil
+        let staging =
+            stagingBytes > 0 ? UnsafeMutableRawBufferPointer.allocate(byteCount: stagingBytes, alignment: 16) : nil
         defer { staging?.deallocate() }
         let ring = BroadcastRing(capacity: 1 << 16)
         let reader = Reader(ring, destinationSize: 1 << 16)
@@ -84,9 +86,13 @@ struct BroadcastRingTests {
             _ = reader.read()
         }
         let sizes = [0, 1, 7, 8, 9, 100, 3000, 20_000, 5, 4096, 64, 64, 64, 13_000, 2]
-        let payloads = sizes.enumerated().map { index, size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) } }
+        let payloads = sizes.enumerated().map { index, size in
+            (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+        }
         var expected: [UInt8] = []
-        for (offset, payload) in payloads.enumerated() { expected += Self.encoded(sequence: sequence + UInt64(offset), payload: payload) }
+        for (offset, payload) in payloads.enumerated() {
+            expected += Self.encoded(sequence: sequence + UInt64(offset), payload: payload)
+        }
         #expect(expected.count > ring.capacity / 2, "the run needs more than one piece")
         withRawBuffers(payloads) { buffers in
             buffers.withUnsafeBufferPointer {
@@ -235,7 +241,9 @@ struct BroadcastRingTests {
         Self.append(ring, sequence: 42, payload: [4, 2])
         let next = reader.read()
         #expect(!next.lapped)
-        #expect(next.bytes == Self.encoded(sequence: 41, payload: [4, 1]) + Self.encoded(sequence: 42, payload: [4, 2]))
+        #expect(
+            next.bytes == Self.encoded(sequence: 41, payload: [4, 1]) + Self.encoded(sequence: 42, payload: [4, 2])
+        )
     }
 
     @Test("lapping is reported from any distance behind, and the frame returned is always whole")

@@ -58,9 +58,15 @@ struct BrokerConcurrencyTests {
 
     @Test("frames match publishes one to one; per-writer order holds; nothing torn", .timeLimit(.minutes(2)))
     func manyPublishers() throws {
-        let broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        let broker = try Broker(
+            limits: BrokerLimits(),
+            accountSid: Sid.generate(.account),
+            defaultServiceSid: Sid.generate(.service)
+        )
         let stream = try broker.createStream(serviceSid: broker.defaultServiceSid, uniqueName: "hammered", ttl: nil)
-        let starts = [stream.addReader(group: 0, ringCapacity: 16 * 1024), stream.addReader(group: 1, ringCapacity: 16 * 1024)]
+        let starts = [
+            stream.addReader(group: 0, ringCapacity: 16 * 1024), stream.addReader(group: 1, ringCapacity: 16 * 1024),
+        ]
         #expect(starts[0].ring === starts[1].ring)
         let deadline = monotonicMilliseconds() + Self.timeLimitMilliseconds
         let writersDone = Atomic<Int>(0)
@@ -73,9 +79,15 @@ struct BrokerConcurrencyTests {
             let cursor = start.cursor
             threads.append(
                 JoinableThread {
-                    Self.follow(ring, from: cursor, until: { writersDone.load(ordering: .acquiring) == Self.writerCount },
-                        deadline: deadline + 20_000, report: report)
-                })
+                    Self.follow(
+                        ring,
+                        from: cursor,
+                        until: { writersDone.load(ordering: .acquiring) == Self.writerCount },
+                        deadline: deadline + 20_000,
+                        report: report
+                    )
+                }
+            )
         }
         for (writer, report) in writerReports.enumerated() {
             threads.append(
@@ -84,7 +96,9 @@ struct BrokerConcurrencyTests {
                         if counter & 255 == 0 && monotonicMilliseconds() > deadline { break }
                         do {
                             let sequence = try broker.publish(
-                                to: stream, payload: Self.payload(writer: writer, counter: counter).span.bytes)
+                                to: stream,
+                                payload: Self.payload(writer: writer, counter: counter).span.bytes
+                            )
                             report.sequences.append(sequence)
                         } catch {
                             report.failures.append("publish failed: \(error)")
@@ -92,7 +106,8 @@ struct BrokerConcurrencyTests {
                         }
                     }
                     writersDone.add(1, ordering: .releasing)
-                })
+                }
+            )
         }
         for thread in threads { thread.join() }
         stream.removeReader(group: 0)
@@ -142,7 +157,11 @@ struct BrokerConcurrencyTests {
     /// (so readers drain it before STREAM_ENDED) or refused; never given a sequence afterwards.
     @Test("a publish racing the end is sequenced before the end is announced, or refused", .timeLimit(.minutes(2)))
     func publishRacingTheEnd() throws {
-        let broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        let broker = try Broker(
+            limits: BrokerLimits(),
+            accountSid: Sid.generate(.account),
+            defaultServiceSid: Sid.generate(.service)
+        )
         let watcher = EndWatcher()
         broker.installReaderGroups([watcher])
         for round in 0..<300 {
@@ -167,14 +186,21 @@ struct BrokerConcurrencyTests {
             try broker.deleteStream(stream)
             writer.join()
             let atEnd = watcher.nextSequenceAtEnd.load(ordering: .acquiring)
-            #expect(lastAccepted.load(ordering: .acquiring) < atEnd, "round \(round): a message was sequenced after the end")
+            #expect(
+                lastAccepted.load(ordering: .acquiring) < atEnd,
+                "round \(round): a message was sequenced after the end"
+            )
             #expect(stream.nextSequence == atEnd, "round \(round)")
         }
     }
 
     /// Follows the ring until `finished()` and drained, checking each frame's payload and order.
     static func follow(
-        _ ring: BroadcastRing, from start: UInt64, until finished: () -> Bool, deadline: Int64, report: ReaderReport
+        _ ring: BroadcastRing,
+        from start: UInt64,
+        until finished: () -> Bool,
+        deadline: Int64,
+        report: ReaderReport
     ) {
         let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: 8192, alignment: 8)
         defer { destination.deallocate() }

@@ -1,6 +1,6 @@
-import Testing
 import TernCore
 import TernWire
+import Testing
 
 /// The broker core without any port in front: streams, names, Ttl, deletion and publishing.
 @Suite("Broker")
@@ -9,7 +9,11 @@ struct BrokerTests {
     var service: String { broker.defaultServiceSid }
 
     init() throws {
-        broker = try Broker(limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        broker = try Broker(
+            limits: BrokerLimits(),
+            accountSid: Sid.generate(.account),
+            defaultServiceSid: Sid.generate(.service)
+        )
     }
 
     func publish(_ text: String, to stream: BrokerStream) throws -> UInt64 {
@@ -81,11 +85,15 @@ struct BrokerTests {
     @Test("looking up what does not exist fails with the right error")
     func notFound() throws {
         let missingSid = Sid.generate(.stream)
-        #expect(throws: BrokerError.streamNotFound(missingSid)) { try broker.stream(serviceSid: service, key: missingSid) }
+        #expect(throws: BrokerError.streamNotFound(missingSid)) {
+            try broker.stream(serviceSid: service, key: missingSid)
+        }
         #expect(throws: BrokerError.streamNotFound("nope")) { try broker.stream(serviceSid: service, key: "nope") }
         #expect(throws: BrokerError.streamNotFound("nope")) { try broker.stream(named: "nope") }
         let otherService = Sid.generate(.service)
-        #expect(throws: BrokerError.serviceNotFound(otherService)) { try broker.stream(named: "\(otherService)/prices") }
+        #expect(throws: BrokerError.serviceNotFound(otherService)) {
+            try broker.stream(named: "\(otherService)/prices")
+        }
         #expect(throws: BrokerError.serviceNotFound(otherService)) { try broker.streams(serviceSid: otherService) }
         #expect(createError(uniqueName: "x", service: otherService) == .serviceNotFound(otherService))
         #expect(broker.stream(id: 999) == nil)
@@ -95,7 +103,9 @@ struct BrokerTests {
     func sidScopedToService() throws {
         let stream = try broker.createStream(serviceSid: service, uniqueName: nil, ttl: nil)
         let otherService = Sid.generate(.service)
-        #expect(throws: BrokerError.serviceNotFound(otherService)) { try broker.stream(serviceSid: otherService, key: stream.sid) }
+        #expect(throws: BrokerError.serviceNotFound(otherService)) {
+            try broker.stream(serviceSid: otherService, key: stream.sid)
+        }
     }
 
     // MARK: Unique names
@@ -128,7 +138,9 @@ struct BrokerTests {
         #expect(try broker.stream(named: "orders") === here)
         #expect(try broker.stream(named: "\(other.sid)/orders") === there)
         // A sid is found through its own service only (and, on the data port, directly).
-        #expect(throws: BrokerError.streamNotFound(there.sid)) { try broker.stream(serviceSid: service, key: there.sid) }
+        #expect(throws: BrokerError.streamNotFound(there.sid)) {
+            try broker.stream(serviceSid: service, key: there.sid)
+        }
         #expect(try broker.stream(named: there.sid) === there)
         #expect(try broker.streams(serviceSid: other.sid).map(\.sid) == [there.sid])
         #expect(try broker.streams(serviceSid: service).map(\.sid) == [here.sid])
@@ -154,7 +166,8 @@ struct BrokerTests {
     @Test("unique names of up to 320 characters, and ones merely close to a sid, are accepted")
     func validUniqueNames() throws {
         for name in [
-            "a", String(repeating: "n", count: 320), "TO0123456789abcdef0123456789abcde", "TO0123456789abcdef0123456789abcdefg",
+            "a", String(repeating: "n", count: 320), "TO0123456789abcdef0123456789abcde",
+            "TO0123456789abcdef0123456789abcdefg",
             "to0123456789abcdef0123456789abcdef", "prices/eu", "日本語", "with space",
         ] {
             let stream = try broker.createStream(serviceSid: service, uniqueName: name, ttl: nil)
@@ -218,7 +231,12 @@ struct BrokerTests {
         let minute = try broker.createStream(serviceSid: service, uniqueName: nil, ttl: 60, now: now)
         #expect(minute.dateExpires == now.adding(seconds: 60))
         #expect(minute.dateCreated == now && minute.dateUpdated == now)
-        let longest = try broker.createStream(serviceSid: service, uniqueName: nil, ttl: broker.limits.maxTtlSeconds, now: now)
+        let longest = try broker.createStream(
+            serviceSid: service,
+            uniqueName: nil,
+            ttl: broker.limits.maxTtlSeconds,
+            now: now
+        )
         #expect(longest.dateExpires == now.adding(seconds: 31_536_000))
     }
 
@@ -269,7 +287,12 @@ struct BrokerTests {
             Result { () throws(BrokerError) in
                 let header = try! FrameHeader.parse(raw, maxBody: raw.count)
                 var run = PayloadRun(capacity: 1)
-                run.append(try! PublishView(header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])))
+                run.append(
+                    try! PublishView(
+                        header: header,
+                        body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])
+                    )
+                )
                 return try broker.publish(to: stream, validatedRun: run)
             }
         }
@@ -322,7 +345,10 @@ struct BrokerTests {
         #expect(stream.nextSequence == 2)
     }
 
-    @Test("a payload that is not a JSON object is refused", arguments: ["", "[]", "1", "\"s\"", "null", "{", "{}x", "{'a':1}"])
+    @Test(
+        "a payload that is not a JSON object is refused",
+        arguments: ["", "[]", "1", "\"s\"", "null", "{", "{}x", "{'a':1}"]
+    )
     func notAnObject(text: String) throws {
         let stream = try broker.createStream(serviceSid: service, uniqueName: nil, ttl: nil)
         let error = publishError(Array(text.utf8), to: stream)
@@ -344,7 +370,8 @@ struct BrokerTests {
         for (offset, payload) in payloads.enumerated() {
             let sequence = try publish(payload, to: stream)
             #expect(sequence == UInt64(offset + 2))
-            expected += Frame.message(.init(streamID: stream.id, sequence: sequence, payload: Array(payload.utf8))).encoded()
+            expected += Frame.message(.init(streamID: stream.id, sequence: sequence, payload: Array(payload.utf8)))
+                .encoded()
         }
         let destination = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
         defer { destination.deallocate() }

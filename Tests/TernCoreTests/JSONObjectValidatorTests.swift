@@ -1,5 +1,5 @@
-import Testing
 import TernCore
+import Testing
 
 /// One input for the validator, named for readable test output.
 struct JSONCase: Sendable, CustomTestStringConvertible {
@@ -163,7 +163,9 @@ struct JSONObjectValidatorTests {
     /// `levels` nested containers: the top-level object, then arrays inside it.
     static func nested(levels: Int) -> [UInt8] {
         let inner = levels - 1
-        return Array(("{\"a\":" + String(repeating: "[", count: inner) + String(repeating: "]", count: inner) + "}").utf8)
+        return Array(
+            ("{\"a\":" + String(repeating: "[", count: inner) + String(repeating: "]", count: inner) + "}").utf8
+        )
     }
 
     @Test("nesting is allowed up to maxDepth containers and refused beyond")
@@ -178,7 +180,8 @@ struct JSONObjectValidatorTests {
         let deeper = String(repeating: "{\"a\":", count: limit) + "{}" + String(repeating: "}", count: limit)
         #expect(!JSONObjectValidator.isObject(Array(deeper.utf8)))
         // A value inside the deepest allowed container is one level too many.
-        let full = "{\"a\":" + String(repeating: "[", count: limit - 1) + "1" + String(repeating: "]", count: limit - 1) + "}"
+        let full =
+            "{\"a\":" + String(repeating: "[", count: limit - 1) + "1" + String(repeating: "]", count: limit - 1) + "}"
         #expect(!JSONObjectValidator.isObject(Array(full.utf8)))
     }
 
@@ -199,14 +202,26 @@ struct JSONObjectValidatorTests {
         for before in 0..<18 {
             for after in 0..<18 {
                 #expect(JSONObjectValidator.isObject(object(before, [], after)), "plain \(before)+\(after)")
-                #expect(JSONObjectValidator.isObject(object(before, Array(#"\""#.utf8), after)), "escaped quote at \(before)")
-                #expect(JSONObjectValidator.isObject(object(before, Array(#"\\"#.utf8), after)), "escaped backslash at \(before)")
+                #expect(
+                    JSONObjectValidator.isObject(object(before, Array(#"\""#.utf8), after)),
+                    "escaped quote at \(before)"
+                )
+                #expect(
+                    JSONObjectValidator.isObject(object(before, Array(#"\\"#.utf8), after)),
+                    "escaped backslash at \(before)"
+                )
                 #expect(JSONObjectValidator.isObject(object(before, [0xC3, 0xA9], after)), "é at \(before)")
                 #expect(JSONObjectValidator.isObject(object(before, [0x7F], after)), "DEL at \(before)")
                 #expect(!JSONObjectValidator.isObject(object(before, [0x1F], after)), "control byte at \(before)")
                 #expect(!JSONObjectValidator.isObject(object(before, [0x80], after)), "lone continuation at \(before)")
-                #expect(!JSONObjectValidator.isObject(object(before, [UInt8(ascii: "\"")], after)), "early quote at \(before)")
-                #expect(!JSONObjectValidator.isObject(object(before, [], after, closed: false)), "unterminated \(before)+\(after)")
+                #expect(
+                    !JSONObjectValidator.isObject(object(before, [UInt8(ascii: "\"")], after)),
+                    "early quote at \(before)"
+                )
+                #expect(
+                    !JSONObjectValidator.isObject(object(before, [], after, closed: false)),
+                    "unterminated \(before)+\(after)"
+                )
             }
         }
     }

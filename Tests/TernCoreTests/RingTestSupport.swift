@@ -31,11 +31,19 @@ func payload(sequence: UInt64, max: Int) -> [UInt8] {
 
 /// Appends message `sequence` with its deterministic payload, using `scratch` for the bytes.
 func appendDeterministic(
-    _ ring: BroadcastRing, streamID: UInt32, sequence: UInt64, maxPayload: Int, scratch: UnsafeMutableRawBufferPointer
+    _ ring: BroadcastRing,
+    streamID: UInt32,
+    sequence: UInt64,
+    maxPayload: Int,
+    scratch: UnsafeMutableRawBufferPointer
 ) {
     let count = payloadLength(sequence: sequence, max: maxPayload)
     for index in 0..<count { scratch[index] = payloadByte(sequence: sequence, index: index) }
-    ring.appendMessage(streamID: streamID, sequence: sequence, payload: UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+    ring.appendMessage(
+        streamID: streamID,
+        sequence: sequence,
+        payload: UnsafeRawBufferPointer(rebasing: scratch[..<count])
+    )
 }
 
 /// One MESSAGE frame as found in bytes read from a ring.
@@ -70,8 +78,11 @@ func parseRingBytes(_ bytes: UnsafeRawBufferPointer, _ body: (RingFrame) -> Void
         let sequence = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt64.self))
         body(
             RingFrame(
-                streamID: streamID, sequence: sequence,
-                payload: UnsafeRawBufferPointer(rebasing: bytes[(offset + MessageFrame.prefixSize)..<end])))
+                streamID: streamID,
+                sequence: sequence,
+                payload: UnsafeRawBufferPointer(rebasing: bytes[(offset + MessageFrame.prefixSize)..<end])
+            )
+        )
         offset = end
     }
 }
@@ -79,7 +90,8 @@ func parseRingBytes(_ bytes: UnsafeRawBufferPointer, _ body: (RingFrame) -> Void
 /// Whether `frame` carries exactly the deterministic payload of its sequence.
 func hasDeterministicPayload(_ frame: RingFrame, maxPayload: Int) -> Bool {
     guard frame.payload.count == payloadLength(sequence: frame.sequence, max: maxPayload) else { return false }
-    for index in 0..<frame.payload.count where frame.payload[index] != payloadByte(sequence: frame.sequence, index: index) {
+    for index in 0..<frame.payload.count
+    where frame.payload[index] != payloadByte(sequence: frame.sequence, index: index) {
         return false
     }
     return true
@@ -99,12 +111,15 @@ final class JoinableThread {
         let box = Unmanaged.passRetained(Box(body)).toOpaque()
         var handle = pthread_t()
         let result = pthread_create(
-            &handle, nil,
+            &handle,
+            nil,
             { raw in
                 let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
                 box.body()
                 return nil
-            }, box)
+            },
+            box
+        )
         precondition(result == 0, "pthread_create failed: \(result)")
         self.handle = handle
     }

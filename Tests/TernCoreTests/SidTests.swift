@@ -1,5 +1,5 @@
-import Testing
 import TernCore
+import Testing
 
 /// Sids have Twilio's shape, and the shape test used to keep unique names unambiguous is exact.
 @Suite("Sid")
@@ -34,7 +34,8 @@ struct SidTests {
     @Test("looksLikeSid accepts any two capitals and 32 hex digits of either case")
     func looksLikeSidAccepts() {
         for text in [
-            "TO0123456789abcdef0123456789abcdef", "AB0123456789ABCDEF0123456789ABCDEF", "ZZ00000000000000000000000000000000",
+            "TO0123456789abcdef0123456789abcdef", "AB0123456789ABCDEF0123456789ABCDEF",
+            "ZZ00000000000000000000000000000000",
             "AAffffffffffffffffffffffffffffffff",
         ] {
             #expect(Sid.looksLikeSid(text), "\(text)")

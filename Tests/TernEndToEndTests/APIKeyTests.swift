@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// Twilio's Key resource on a real ternd: CRUD field for field, HTTP Basic with `SK…:secret`,
 /// secrets never stored, keys surviving restarts and kill -9.
@@ -12,9 +12,14 @@ struct APIKeyTests {
     }
 
     /// Creates a key with the auth token; returns its sid and secret.
-    static func createKey(_ daemon: TernDaemon, token: String?, name: String = "worker") throws -> (sid: String, secret: String) {
+    static func createKey(
+        _ daemon: TernDaemon,
+        token: String?,
+        name: String = "worker"
+    ) throws -> (sid: String, secret: String) {
         let created = try daemon.request("POST", keysPath(daemon), form: [("FriendlyName", name)], token: token)
-        guard created.status == 201, let sid = created.object["sid"] as? String, let secret = created.object["secret"] as? String
+        guard created.status == 201, let sid = created.object["sid"] as? String,
+            let secret = created.object["secret"] as? String
         else { throw HarnessError("key create failed: \(created.status) \(created.text)") }
         return (sid, secret)
     }
@@ -24,7 +29,12 @@ struct APIKeyTests {
         defer { daemon.stop() }
         let token = try daemon.generatedAuthToken()
 
-        let created = try daemon.request("POST", Self.keysPath(daemon), form: [("FriendlyName", "worker-7")], token: token)
+        let created = try daemon.request(
+            "POST",
+            Self.keysPath(daemon),
+            form: [("FriendlyName", "worker-7")],
+            token: token
+        )
         #expect(created.status == 201, "\(created.text)")
         #expect(Set(created.object.keys) == ["sid", "friendly_name", "date_created", "date_updated", "secret"])
         let sid = try #require(created.object["sid"] as? String)
@@ -38,22 +48,39 @@ struct APIKeyTests {
 
         let fetched = try daemon.request("GET", Self.keyPath(daemon, sid), token: token)
         #expect(fetched.status == 200)
-        #expect(Set(fetched.object.keys) == ["sid", "friendly_name", "date_created", "date_updated"], "no secret after create")
+        #expect(
+            Set(fetched.object.keys) == ["sid", "friendly_name", "date_created", "date_updated"],
+            "no secret after create"
+        )
         #expect(fetched.object["sid"] as? String == sid)
 
-        let updated = try daemon.request("POST", Self.keyPath(daemon, sid), form: [("FriendlyName", "renamed")], token: token)
+        let updated = try daemon.request(
+            "POST",
+            Self.keyPath(daemon, sid),
+            form: [("FriendlyName", "renamed")],
+            token: token
+        )
         #expect(updated.status == 200 && updated.object["friendly_name"] as? String == "renamed")
         expectTwilioError(
-            try daemon.request("POST", Self.keyPath(daemon, sid), form: [("FriendlyName", String(repeating: "x", count: 65))], token: token),
-            status: 400, code: 20002)
+            try daemon.request(
+                "POST",
+                Self.keyPath(daemon, sid),
+                form: [("FriendlyName", String(repeating: "x", count: 65))],
+                token: token
+            ),
+            status: 400,
+            code: 20002
+        )
 
         _ = try Self.createKey(daemon, token: token, name: "second")
         let page = try daemon.request("GET", Self.keysPath(daemon) + "?PageSize=1", token: token)
         #expect(page.status == 200)
         #expect(
             Set(page.object.keys) == [
-                "keys", "end", "first_page_uri", "next_page_uri", "page", "page_size", "previous_page_uri", "start", "uri",
-            ])
+                "keys", "end", "first_page_uri", "next_page_uri", "page", "page_size", "previous_page_uri", "start",
+                "uri",
+            ]
+        )
         let first = try #require(page.object["keys"] as? [[String: Any]])
         #expect(first.count == 1 && first[0]["sid"] as? String == sid && first[0]["secret"] == nil)
         let next = try #require(page.object["next_page_uri"] as? String)
@@ -64,7 +91,11 @@ struct APIKeyTests {
 
         #expect(try daemon.request("DELETE", Self.keyPath(daemon, sid), token: token).status == 204)
         expectTwilioError(try daemon.request("GET", Self.keyPath(daemon, sid), token: token), status: 404, code: 20404)
-        expectTwilioError(try daemon.request("DELETE", Self.keyPath(daemon, sid), token: token), status: 404, code: 20404)
+        expectTwilioError(
+            try daemon.request("DELETE", Self.keyPath(daemon, sid), token: token),
+            status: 404,
+            code: 20404
+        )
         let otherAccount = "/2010-04-01/Accounts/AC\(String(repeating: "0", count: 32))/Keys.json"
         expectTwilioError(try daemon.request("GET", otherAccount, token: token), status: 404, code: 20404)
         expectTwilioError(try daemon.request("GET", Self.keysPath(daemon)), status: 401, code: 20003)
@@ -81,15 +112,32 @@ struct APIKeyTests {
         let services = try daemon.request("GET", "/v1/Services", account: key.sid, token: key.secret)
         #expect(services.status == 200, "\(services.text)")
         expectTwilioError(
-            try daemon.request("GET", "/v1/Services", account: key.sid, token: key.secret + "x"), status: 401, code: 20003)
+            try daemon.request("GET", "/v1/Services", account: key.sid, token: key.secret + "x"),
+            status: 401,
+            code: 20003
+        )
         expectTwilioError(
-            try daemon.request("GET", "/v1/Services", account: key.sid, token: token), status: 401, code: 20003)
-        expectTwilioError(try daemon.request("GET", Self.keysPath(daemon), account: key.sid, token: key.secret), status: 403, code: 20403)
+            try daemon.request("GET", "/v1/Services", account: key.sid, token: token),
+            status: 401,
+            code: 20003
+        )
         expectTwilioError(
-            try daemon.request("POST", "/v1/Tern/AuthToken", account: key.sid, token: key.secret), status: 403, code: 20403)
+            try daemon.request("GET", Self.keysPath(daemon), account: key.sid, token: key.secret),
+            status: 403,
+            code: 20403
+        )
+        expectTwilioError(
+            try daemon.request("POST", "/v1/Tern/AuthToken", account: key.sid, token: key.secret),
+            status: 403,
+            code: 20403
+        )
 
         #expect(try daemon.request("DELETE", Self.keyPath(daemon, key.sid), token: token).status == 204)
-        expectTwilioError(try daemon.request("GET", "/v1/Services", account: key.sid, token: key.secret), status: 401, code: 20003)
+        expectTwilioError(
+            try daemon.request("GET", "/v1/Services", account: key.sid, token: key.secret),
+            status: 401,
+            code: 20003
+        )
     }
 
     /// The database holds a salted hash, never the secret; a restart keeps the key, its secret
@@ -117,7 +165,9 @@ struct APIKeyTests {
         try client.send(.hello(.init(clientName: "t", token: AccessTokens.mint(restarted, key: crashed))))
         guard case .welcome? = try client.next() else { throw HarnessError("token of a restored key refused") }
 
-        let files = try FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory).filter { $0.hasPrefix("tern.sqlite") }
+        let files = try FileManager.default.contentsOfDirectory(atPath: daemon.stateDirectory).filter {
+            $0.hasPrefix("tern.sqlite")
+        }
         #expect(!files.isEmpty)
         for file in files {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: daemon.stateDirectory + "/" + file))

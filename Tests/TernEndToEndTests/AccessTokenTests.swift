@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import TernAuth
 import TernClient
 import TernWire
+import Testing
 
 /// Access Tokens on a real ternd's data port: accepted, refused precisely, grants per stream,
 /// revocation of live connections, refresh and expiry (protocol.md §4.13).
@@ -20,12 +20,21 @@ struct AccessTokenTests {
             key = try APIKeyTests.createKey(daemon, token: authToken)
             for name in ["prices.eur", "prices.usd", "orders", "news"] {
                 let created = try daemon.request(
-                    "POST", "/v1/Services/\(daemon.serviceSid)/Streams", form: [("UniqueName", name)], token: authToken)
+                    "POST",
+                    "/v1/Services/\(daemon.serviceSid)/Streams",
+                    form: [("UniqueName", name)],
+                    token: authToken
+                )
                 guard created.status == 201 else { throw HarnessError("stream create: \(created.text)") }
             }
         }
 
-        func token(grants: StreamGrants? = nil, ttl: Int64 = 3600, service: String? = nil, identity: String = "worker-7")
+        func token(
+            grants: StreamGrants? = nil,
+            ttl: Int64 = 3600,
+            service: String? = nil,
+            identity: String = "worker-7"
+        )
             -> String
         {
             AccessTokens.mint(daemon, key: key, identity: identity, service: service, grants: grants, ttl: ttl)
@@ -43,22 +52,37 @@ struct AccessTokenTests {
 
     static func expectFatal(_ frame: Frame?, _ code: ErrorCode, sourceLocation: SourceLocation = #_sourceLocation) {
         guard case .error(let error)? = frame else {
-            Issue.record("expected ERROR \(code.name), got \(String(describing: frame))", sourceLocation: sourceLocation)
-            return
-        }
-        #expect(error.code == code && error.fatal, "\(error.code.name) \(error.message)", sourceLocation: sourceLocation)
-    }
-
-    static func expectRequestError(
-        _ frame: Frame?, _ code: ErrorCode, requestID: UInt32, sourceLocation: SourceLocation = #_sourceLocation
-    ) {
-        guard case .error(let error)? = frame else {
-            Issue.record("expected ERROR \(code.name), got \(String(describing: frame))", sourceLocation: sourceLocation)
+            Issue.record(
+                "expected ERROR \(code.name), got \(String(describing: frame))",
+                sourceLocation: sourceLocation
+            )
             return
         }
         #expect(
-            error.code == code && !error.fatal && error.requestID == requestID, "\(error.code.name) \(error.message)",
-            sourceLocation: sourceLocation)
+            error.code == code && error.fatal,
+            "\(error.code.name) \(error.message)",
+            sourceLocation: sourceLocation
+        )
+    }
+
+    static func expectRequestError(
+        _ frame: Frame?,
+        _ code: ErrorCode,
+        requestID: UInt32,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        guard case .error(let error)? = frame else {
+            Issue.record(
+                "expected ERROR \(code.name), got \(String(describing: frame))",
+                sourceLocation: sourceLocation
+            )
+            return
+        }
+        #expect(
+            error.code == code && !error.fatal && error.requestID == requestID,
+            "\(error.code.name) \(error.message)",
+            sourceLocation: sourceLocation
+        )
     }
 
     @Test func validTokenIsAcceptedAndItsIdentityShows() throws {
@@ -69,7 +93,12 @@ struct AccessTokenTests {
         #expect(subscribed.uniqueName == "prices.eur")
         let connz = try setup.daemon.request("GET", "/connz", token: setup.authToken)
         let connections = connz.object["connections"] as? [[String: Any]] ?? []
-        #expect(connections.contains { $0["identity"] as? String == "worker-42" && $0["key_sid"] as? String == setup.key.sid }, "\(connz.text)")
+        #expect(
+            connections.contains {
+                $0["identity"] as? String == "worker-42" && $0["key_sid"] as? String == setup.key.sid
+            },
+            "\(connz.text)"
+        )
         // Without --auth required a token is still verified (its grants narrow), and refused if bad:
         // this one names another server's account.
         let open = try TernDaemon.start()
@@ -77,7 +106,9 @@ struct AccessTokenTests {
         let refused = try RawDataClient(port: open.dataPort)
         Self.expectFatal(try refused.hello(token: setup.token()), .tokenInvalid)
         let anonymous = try RawDataClient(port: open.dataPort)
-        guard case .welcome? = try anonymous.hello(token: "") else { throw HarnessError("anonymous refused without auth") }
+        guard case .welcome? = try anonymous.hello(token: "") else {
+            throw HarnessError("anonymous refused without auth")
+        }
     }
 
     /// Each kind of bad token gets its own fatal code; a bystander keeps its subscription and
@@ -94,21 +125,54 @@ struct AccessTokenTests {
         let header = #"{"alg":"HS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#
         func encode(_ text: String) -> String { Base64URL.encode(Array(text.utf8)) }
         let unknownKey = AccessTokenMinter.mint(
-            keySid: "SK" + String(repeating: "0", count: 32), secret: setup.key.secret, accountSid: setup.daemon.accountSid,
-            identity: "w", serviceSid: setup.daemon.serviceSid, streamGrants: nil, ttlSeconds: 60, now: now)
+            keySid: "SK" + String(repeating: "0", count: 32),
+            secret: setup.key.secret,
+            accountSid: setup.daemon.accountSid,
+            identity: "w",
+            serviceSid: setup.daemon.serviceSid,
+            streamGrants: nil,
+            ttlSeconds: 60,
+            now: now
+        )
         let cases: [(String, String, ErrorCode)] = [
-            ("wrong signature", parts[0] + "." + parts[1] + "." + Base64URL.encode([UInt8](repeating: 7, count: 32)), .tokenSignatureInvalid),
-            ("wrong secret", AccessTokens.mint(setup.daemon, key: (setup.key.sid, "not the secret")), .tokenSignatureInvalid),
+            (
+                "wrong signature", parts[0] + "." + parts[1] + "." + Base64URL.encode([UInt8](repeating: 7, count: 32)),
+                .tokenSignatureInvalid
+            ),
+            (
+                "wrong secret", AccessTokens.mint(setup.daemon, key: (setup.key.sid, "not the secret")),
+                .tokenSignatureInvalid
+            ),
             ("unknown key", unknownKey, .keyRevoked),
             ("expired", AccessTokens.mint(setup.daemon, key: setup.key, ttl: 60, now: now - 120), .tokenExpired),
-            ("not yet valid", AccessTokens.mint(setup.daemon, key: setup.key, ttl: 60, now: now + 120), .tokenNotYetValid),
+            (
+                "not yet valid", AccessTokens.mint(setup.daemon, key: setup.key, ttl: 60, now: now + 120),
+                .tokenNotYetValid
+            ),
             ("alg none", encode(#"{"alg":"none","cty":"twilio-fpa;v=1"}"#) + "." + parts[1] + ".", .tokenInvalid),
-            ("RS256", encode(#"{"alg":"RS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#) + "." + parts[1] + "." + parts[2], .tokenInvalid),
+            (
+                "RS256",
+                encode(#"{"alg":"RS256","typ":"JWT","cty":"twilio-fpa;v=1"}"#) + "." + parts[1] + "." + parts[2],
+                .tokenInvalid
+            ),
             ("bad base64", parts[0] + ".!!!." + parts[2], .tokenInvalid),
-            ("missing claims", encode(header) + "." + encode(#"{"iss":"\#(setup.key.sid)"}"#) + "." + parts[2], .tokenInvalid),
-            ("other account", AccessTokenMinter.mint(
-                keySid: setup.key.sid, secret: setup.key.secret, accountSid: "AC" + String(repeating: "1", count: 32),
-                identity: "w", serviceSid: setup.daemon.serviceSid, streamGrants: nil, ttlSeconds: 60, now: now), .tokenInvalid),
+            (
+                "missing claims", encode(header) + "." + encode(#"{"iss":"\#(setup.key.sid)"}"#) + "." + parts[2],
+                .tokenInvalid
+            ),
+            (
+                "other account",
+                AccessTokenMinter.mint(
+                    keySid: setup.key.sid,
+                    secret: setup.key.secret,
+                    accountSid: "AC" + String(repeating: "1", count: 32),
+                    identity: "w",
+                    serviceSid: setup.daemon.serviceSid,
+                    streamGrants: nil,
+                    ttlSeconds: 60,
+                    now: now
+                ), .tokenInvalid
+            ),
             ("huge", "a.b." + String(repeating: "c", count: 8000), .tokenInvalid),
             ("not a token", "a.b", .authFailed),
         ]
@@ -128,25 +192,42 @@ struct AccessTokenTests {
         Self.expectFatal(try oversize.next(), .frameTooLarge)
 
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", #"{"n":1}"#)],
-            token: setup.authToken)
-        guard case .message(let message)? = try bystander.nextSkippingPings() else { throw HarnessError("bystander got no message") }
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages",
+            form: [("Data", #"{"n":1}"#)],
+            token: setup.authToken
+        )
+        guard case .message(let message)? = try bystander.nextSkippingPings() else {
+            throw HarnessError("bystander got no message")
+        }
         #expect(message.streamID == stream.streamID)
         // Anonymous clients are refused on both ports with keys present.
         let anonymous = try RawDataClient(port: setup.daemon.dataPort)
         Self.expectFatal(try anonymous.hello(token: ""), .authFailed)
         expectTwilioError(try setup.daemon.request("GET", "/v1/Services"), status: 401, code: 20003)
         let metrics = try setup.daemon.request("GET", "/metrics", token: setup.authToken).text
-        #expect(metrics.contains("TOKEN_SIGNATURE_INVALID") || metrics.contains("token_signature_invalid"), "refusals counted")
+        #expect(
+            metrics.contains("TOKEN_SIGNATURE_INVALID") || metrics.contains("token_signature_invalid"),
+            "refusals counted"
+        )
     }
 
     @Test func grantsNarrowRightsPerStream() throws {
         let setup = try Setup()
         defer { setup.daemon.stop() }
-        let otherService = try setup.daemon.request("POST", "/v1/Services", form: [("FriendlyName", "other")], token: setup.authToken)
+        let otherService = try setup.daemon.request(
+            "POST",
+            "/v1/Services",
+            form: [("FriendlyName", "other")],
+            token: setup.authToken
+        )
         let otherSid = try #require(otherService.object["sid"] as? String)
         let inOther = try setup.daemon.request(
-            "POST", "/v1/Services/\(otherSid)/Streams", form: [("UniqueName", "prices.eur")], token: setup.authToken)
+            "POST",
+            "/v1/Services/\(otherSid)/Streams",
+            form: [("UniqueName", "prices.eur")],
+            token: setup.authToken
+        )
         let otherStreamSid = try #require(inOther.object["sid"] as? String)
 
         let client = try setup.connect(setup.token(grants: StreamGrants(subscribe: ["prices.*"], publish: ["orders"])))
@@ -164,12 +245,17 @@ struct AccessTokenTests {
         Self.expectRequestError(try client.next(), .publishNotGranted, requestID: 6)
         let orders = try client.subscribe("orders", requestID: 7, attachOnly: true)
         try client.send(.publish(.init(requestID: 8, streamID: orders.streamID, payload: Array("{}".utf8), ack: true)))
-        guard case .published(let published)? = try client.next() else { throw HarnessError("publish to a granted stream failed") }
+        guard case .published(let published)? = try client.next() else {
+            throw HarnessError("publish to a granted stream failed")
+        }
         #expect(published.requestID == 8)
         // The subscription to prices.eur still delivers.
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/prices.eur/Messages", form: [("Data", "{}")],
-            token: setup.authToken)
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/prices.eur/Messages",
+            form: [("Data", "{}")],
+            token: setup.authToken
+        )
         guard case .message(let message)? = try client.nextSkippingPings() else { throw HarnessError("no message") }
         #expect(message.streamID == eur.streamID)
     }
@@ -185,7 +271,10 @@ struct AccessTokenTests {
         let survivorStream = try survivor.subscribe("news")
 
         let started = Date()
-        #expect(try setup.daemon.request("DELETE", APIKeyTests.keyPath(setup.daemon, setup.key.sid), token: setup.authToken).status == 204)
+        #expect(
+            try setup.daemon.request("DELETE", APIKeyTests.keyPath(setup.daemon, setup.key.sid), token: setup.authToken)
+                .status == 204
+        )
         let ended = try doomed.next(timeout: 2)
         #expect(ended == .streamEnded(streamID: doomedStream.streamID, reason: .keyRevoked))
         Self.expectFatal(try doomed.next(timeout: 2), .keyRevoked)
@@ -196,7 +285,11 @@ struct AccessTokenTests {
         Self.expectFatal(try late.hello(token: setup.token()), .keyRevoked)
 
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages",
+            form: [("Data", "{}")],
+            token: setup.authToken
+        )
         guard case .message(let message)? = try survivor.nextSkippingPings() else { throw HarnessError("survivor cut") }
         #expect(message.streamID == survivorStream.streamID)
         #expect(setup.daemon.log.contains("as worker-7 with key \(setup.key.sid)"), "identity in the log")
@@ -216,17 +309,27 @@ struct AccessTokenTests {
         // Refusals first: another identity, a bad signature; the connection stays.
         try client.send(.refreshToken(requestID: 11, token: setup.token(ttl: 60, identity: "someone-else")))
         Self.expectRequestError(try client.next(), .refreshRefused, requestID: 11)
-        try client.send(.refreshToken(requestID: 12, token: AccessTokens.mint(setup.daemon, key: (setup.key.sid, "wrong"))))
+        try client.send(
+            .refreshToken(requestID: 12, token: AccessTokens.mint(setup.daemon, key: (setup.key.sid, "wrong")))
+        )
         Self.expectRequestError(try client.next(), .tokenSignatureInvalid, requestID: 12)
         let fresh = setup.token(ttl: 60)
         try client.send(.refreshToken(requestID: 13, token: fresh))
-        guard case .tokenRefreshed(13, let expiresAt)? = try client.next() else { throw HarnessError("no TOKEN_REFRESHED") }
+        guard case .tokenRefreshed(13, let expiresAt)? = try client.next() else {
+            throw HarnessError("no TOKEN_REFRESHED")
+        }
         #expect(expiresAt > UInt64(Date().timeIntervalSince1970) + 50)
         // Past the old expiry, the subscription still delivers.
         Thread.sleep(forTimeInterval: 2.5)
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
-        guard case .message(let message)? = try client.nextSkippingPings() else { throw HarnessError("connection ended") }
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages",
+            form: [("Data", "{}")],
+            token: setup.authToken
+        )
+        guard case .message(let message)? = try client.nextSkippingPings() else {
+            throw HarnessError("connection ended")
+        }
         #expect(message.streamID == stream.streamID)
         // REFRESH_TOKEN on an auth-token connection is refused, and on version 1 it is unknown.
         let plain = try RawDataClient(port: setup.daemon.dataPort)
@@ -266,7 +369,11 @@ struct AccessTokenTests {
         #expect(legacy.closedByServer() && modern.closedByServer())
 
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages",
+            form: [("Data", "{}")],
+            token: setup.authToken
+        )
         guard case .message? = try bystander.nextSkippingPings() else { throw HarnessError("bystander disturbed") }
     }
 
@@ -293,7 +400,11 @@ struct AccessTokenTests {
         #expect(expiresAt >= UInt64(Date().timeIntervalSince1970) + 55)
         Thread.sleep(forTimeInterval: 2.5)
         _ = try setup.daemon.request(
-            "POST", "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages", form: [("Data", "{}")], token: setup.authToken)
+            "POST",
+            "/v1/Services/\(setup.daemon.serviceSid)/Streams/news/Messages",
+            form: [("Data", "{}")],
+            token: setup.authToken
+        )
         guard case .message(let message)? = try connection.nextFrame(timeout: .seconds(5)) else {
             throw HarnessError("the connection ended despite the refresh")
         }

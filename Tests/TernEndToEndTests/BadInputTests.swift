@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// Every malformed or refused input gets a precise ERROR; violations close only the offending
 /// connection and everyone else keeps being served.
@@ -52,10 +52,17 @@ struct BadInputTests {
         try expectFatal(daemon, Frame.hello(.init(clientName: "again")).encoded(), .unexpectedFrame)
         try expectFatal(daemon, Frame.message(.init(streamID: 1, sequence: 1, payload: [])).encoded(), .unexpectedFrame)
         try expectFatal(daemon, [0x00, 0x00, 0x00, 0x04, 0x03, 0x00, 0x00, 0x00, 0, 0, 0, 5], .malformedFrame)
-        try expectFatal(daemon, [0x00, 0x00, 0x00, 0x08, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1], .malformedFrame)
         try expectFatal(
-            daemon, Frame.hello(.init(minVersion: 3, maxVersion: 4, clientName: "future")).encoded(), handshake: false,
-            .unsupportedVersion)
+            daemon,
+            [0x00, 0x00, 0x00, 0x08, 0x05, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1],
+            .malformedFrame
+        )
+        try expectFatal(
+            daemon,
+            Frame.hello(.init(minVersion: 3, maxVersion: 4, clientName: "future")).encoded(),
+            handshake: false,
+            .unsupportedVersion
+        )
 
         // A frame cut off by the client closing its side.
         let truncated = try RawDataClient(port: daemon.dataPort)
@@ -87,7 +94,9 @@ struct BadInputTests {
     }
 
     @Test func refusedRequestsKeepTheConnection() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--max-subscriptions", "2", "--max-payload", "100", "--max-frame", "1024"])
+        let daemon = try TernDaemon.start(extraArguments: [
+            "--max-subscriptions", "2", "--max-payload", "100", "--max-frame", "1024",
+        ])
         defer { daemon.stop() }
         _ = try daemon.createStream(uniqueName: "a")
         _ = try daemon.createStream(uniqueName: "b")
@@ -114,14 +123,26 @@ struct BadInputTests {
         try client.send(.subscribe(.init(requestID: 19, stream: "c")))
         try expectRequestError(client, requestID: 19, .tooManySubscriptions)
 
-        try client.send(.publish(.init(requestID: 20, streamID: a.streamID, payload: Array("{\"x\":\"\(String(repeating: "y", count: 100))\"}".utf8))))
+        try client.send(
+            .publish(
+                .init(
+                    requestID: 20,
+                    streamID: a.streamID,
+                    payload: Array("{\"x\":\"\(String(repeating: "y", count: 100))\"}".utf8)
+                )
+            )
+        )
         try expectRequestError(client, requestID: 20, .payloadTooLarge)
         for (index, bad) in ["[1,2]", "\"text\"", "{\"open\":", "{} {}", "{\"a\":01}", "nul"].enumerated() {
-            try client.send(.publish(.init(requestID: 30 + UInt32(index), streamID: a.streamID, payload: Array(bad.utf8))))
+            try client.send(
+                .publish(.init(requestID: 30 + UInt32(index), streamID: a.streamID, payload: Array(bad.utf8)))
+            )
             try expectRequestError(client, requestID: 30 + UInt32(index), .invalidPayload)
         }
         // After all that, a good publish goes through and comes back to this subscriber.
-        try client.send(.publish(.init(requestID: 40, streamID: a.streamID, payload: Array(#"{"ok":true}"#.utf8), ack: true)))
+        try client.send(
+            .publish(.init(requestID: 40, streamID: a.streamID, payload: Array(#"{"ok":true}"#.utf8), ack: true))
+        )
         var sawAck = false
         var sawMessage = false
         for _ in 0..<2 {
@@ -181,7 +202,8 @@ struct BadInputTests {
 
     @Test func invalidConfigurationIsRefusedAtStart() throws {
         for arguments in [
-            ["--ring-bytes", "1000"], ["--read-budget", "1K"], ["--max-frame", "100"], ["--threads", "0"], ["--data-listen", "0.0.0.0:0"],
+            ["--ring-bytes", "1000"], ["--read-budget", "1K"], ["--max-frame", "100"], ["--threads", "0"],
+            ["--data-listen", "0.0.0.0:0"],
             ["--log-level", "loud"],
         ] {
             #expect(throws: HarnessError.self, "ternd \(arguments) must refuse to start") {

@@ -10,7 +10,9 @@ struct CLITests {
         defer { daemon.stop() }
         let options = ["--control", daemon.controlBase, "--service", daemon.serviceSid]
 
-        let created = try ProgramRun.tern(["streams", "create", "--unique-name", "cli-orders", "--ttl", "600"] + options)
+        let created = try ProgramRun.tern(
+            ["streams", "create", "--unique-name", "cli-orders", "--ttl", "600"] + options
+        )
         try #require(created.status == 0, "\(created.stderr)")
         let sid = try #require(created.jsonObject["sid"] as? String)
         #expect(sid.hasPrefix("TO") && sid.count == 34)
@@ -30,7 +32,9 @@ struct CLITests {
 
         let services = try ProgramRun.tern(["services", "list", "--control", daemon.controlBase])
         #expect(services.status == 0)
-        let serviceSids = (services.jsonObject["services"] as? [[String: Any]] ?? []).compactMap { $0["sid"] as? String }
+        let serviceSids = (services.jsonObject["services"] as? [[String: Any]] ?? []).compactMap {
+            $0["sid"] as? String
+        }
         #expect(serviceSids.contains(daemon.serviceSid))
 
         let deleted = try ProgramRun.tern(["streams", "delete", sid] + options)
@@ -53,7 +57,9 @@ struct CLITests {
         let data = ["--data", "127.0.0.1:\(daemon.dataPort)", "--control", daemon.controlBase]
         let viaData = try ProgramRun.tern(["pub", "cli-prices", #"{"px":1}"#, "--count", "3"] + data)
         #expect(viaData.status == 0, "\(viaData.stderr)")
-        let viaREST = try ProgramRun.tern(["pub", streamSid, #"{"px":2,"note":"rest"}"#, "--via", "rest", "--count", "2"] + data)
+        let viaREST = try ProgramRun.tern(
+            ["pub", streamSid, #"{"px":2,"note":"rest"}"#, "--via", "rest", "--count", "2"] + data
+        )
         #expect(viaREST.status == 0, "\(viaREST.stderr)")
         let publishedSids = viaData.lines + viaREST.lines
         #expect(publishedSids.count == 5)
@@ -79,7 +85,9 @@ struct CLITests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let streamSid = try daemon.createStream()
-        let subscriber = try ProgramRun.startTern(["sub", streamSid, "--timeout", "20", "--data", "127.0.0.1:\(daemon.dataPort)"])
+        let subscriber = try ProgramRun.startTern([
+            "sub", streamSid, "--timeout", "20", "--data", "127.0.0.1:\(daemon.dataPort)",
+        ])
         #expect(subscriber.waitForStderr(containing: "subscribed", timeout: 10))
         #expect(try daemon.deleteStream(streamSid).status == 204)
         let finished = subscriber.wait(timeout: 30)

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// The data port's connection count is exact whatever way a connection ends, so
 /// `--max-connections` holds; and at the process's file-descriptor limit the daemon refuses
@@ -77,7 +77,9 @@ struct ConnectionAccountingTests {
         _ = try ProgramRun.run("/usr/bin/prlimit", ["--pid", "\(daemon.pid)", "--nofile=4096:4096"])
         let client = try RawDataClient(port: daemon.dataPort)
         try client.handshake(name: "after")
-        let refusedAtLimit = try #require(try daemon.metrics().value("tern_accept_errors_total", ["reason": "fd_limit"]))
+        let refusedAtLimit = try #require(
+            try daemon.metrics().value("tern_accept_errors_total", ["reason": "fd_limit"])
+        )
         #expect(refusedAtLimit >= 1)
     }
 }

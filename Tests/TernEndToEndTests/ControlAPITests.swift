@@ -21,13 +21,22 @@ struct ControlAPITests {
         deinit { daemon.stop() }
 
         func request(
-            _ method: String, _ path: String, form: [(String, String)]? = nil, rawBody: [UInt8]? = nil,
+            _ method: String,
+            _ path: String,
+            form: [(String, String)]? = nil,
+            rawBody: [UInt8]? = nil,
             headers: [String: String] = [:]
         ) throws -> HTTP.Response {
             var headers = headers
             if rawBody != nil { headers["Content-Type"] = "application/x-www-form-urlencoded" }
             return try HTTP.request(
-                port: daemon.controlPort, method: method, path: path, form: form, headers: headers, rawBody: rawBody)
+                port: daemon.controlPort,
+                method: method,
+                path: path,
+                form: form,
+                headers: headers,
+                rawBody: rawBody
+            )
         }
 
         func create(_ form: [(String, String)] = []) throws -> [String: Any] {
@@ -45,7 +54,10 @@ struct ControlAPITests {
 
     /// Asserts a Twilio error body: exactly code, message, more_info and status.
     func expectError(
-        _ response: HTTP.Response, status: Int, code: Int, sourceLocation: SourceLocation = #_sourceLocation
+        _ response: HTTP.Response,
+        status: Int,
+        code: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) {
         expectTwilioError(response, status: status, code: code, sourceLocation: sourceLocation)
     }
@@ -95,11 +107,15 @@ struct ControlAPITests {
         expectError(try fixture.request("GET", "/v1/Services/\(unknown)"), status: 404, code: 20404)
         expectError(try fixture.request("GET", "/v1/Services/\(unknown)/Streams"), status: 404, code: 20404)
         expectError(
-            try fixture.request("POST", "/v1/Services/\(unknown)/Streams", form: [("UniqueName", "x")]), status: 404,
-            code: 20404)
+            try fixture.request("POST", "/v1/Services/\(unknown)/Streams", form: [("UniqueName", "x")]),
+            status: 404,
+            code: 20404
+        )
         expectError(
             try fixture.request("POST", "/v1/Services/\(unknown)/Streams/x/Messages", form: [("Data", "{}")]),
-            status: 404, code: 20404)
+            status: 404,
+            code: 20404
+        )
     }
 
     // MARK: Streams
@@ -124,7 +140,8 @@ struct ControlAPITests {
             Set(created.keys) == [
                 "account_sid", "created_by", "date_created", "date_expires", "date_updated", "links", "service_sid",
                 "sid", "unique_name", "url",
-            ])
+            ]
+        )
 
         for key in [sid, "room-1"] {
             let fetched = try fixture.request("GET", "\(fixture.streams)/\(key)")
@@ -153,7 +170,10 @@ struct ControlAPITests {
         expectError(try fixture.request("GET", "\(fixture.streams)/room-1"), status: 404, code: 20404)
         expectError(try fixture.request("DELETE", "\(fixture.streams)/\(sid)"), status: 404, code: 20404)
         expectError(
-            try fixture.request("POST", "\(fixture.streams)/\(sid)", form: [("Ttl", "5")]), status: 404, code: 20404)
+            try fixture.request("POST", "\(fixture.streams)/\(sid)", form: [("Ttl", "5")]),
+            status: 404,
+            code: 20404
+        )
 
         // The unique name is free again once its stream is gone.
         #expect(try fixture.create([("UniqueName", "room-1")])["sid"] as? String != sid)
@@ -172,15 +192,23 @@ struct ControlAPITests {
         let fixture = try Fixture()
         _ = try fixture.create([("UniqueName", "taken")])
         expectError(
-            try fixture.request("POST", fixture.streams, form: [("UniqueName", "taken")]), status: 409, code: 54301)
+            try fixture.request("POST", fixture.streams, form: [("UniqueName", "taken")]),
+            status: 409,
+            code: 54301
+        )
         for name in ["", String(repeating: "n", count: 321), "TO" + String(repeating: "a", count: 32)] {
             expectError(
-                try fixture.request("POST", fixture.streams, form: [("UniqueName", name)]), status: 400, code: 54302)
+                try fixture.request("POST", fixture.streams, form: [("UniqueName", name)]),
+                status: 400,
+                code: 54302
+            )
         }
         // Not UTF-8 after percent-decoding.
         expectError(
-            try fixture.request("POST", fixture.streams, rawBody: Array("UniqueName=%FF%FE".utf8)), status: 400,
-            code: 54302)
+            try fixture.request("POST", fixture.streams, rawBody: Array("UniqueName=%FF%FE".utf8)),
+            status: 400,
+            code: 54302
+        )
         #expect(try fixture.create([("UniqueName", String(repeating: "n", count: 320))])["unique_name"] != nil)
         for ttl in ["abc", "-1", "31536001", "1.5", "99999999999999999999"] {
             expectError(try fixture.request("POST", fixture.streams, form: [("Ttl", ttl)]), status: 400, code: 54011)
@@ -192,22 +220,36 @@ struct ControlAPITests {
 
         expectError(try fixture.request("POST", "\(fixture.streams)/taken", form: []), status: 400, code: 54010)
         expectError(
-            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Other", "1")]), status: 400, code: 54010)
+            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Other", "1")]),
+            status: 400,
+            code: 54010
+        )
         expectError(
-            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Ttl", "soon")]), status: 400, code: 54011)
+            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Ttl", "soon")]),
+            status: 400,
+            code: 54011
+        )
         expectError(
-            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Ttl", "-5")]), status: 400, code: 54011)
+            try fixture.request("POST", "\(fixture.streams)/taken", form: [("Ttl", "-5")]),
+            status: 400,
+            code: 54011
+        )
         expectError(try fixture.request("GET", "\(fixture.streams)/missing"), status: 404, code: 20404)
         expectError(
-            try fixture.request("GET", "\(fixture.streams)/TO\(String(repeating: "f", count: 32))"), status: 404,
-            code: 20404)
+            try fixture.request("GET", "\(fixture.streams)/TO\(String(repeating: "f", count: 32))"),
+            status: 404,
+            code: 20404
+        )
     }
 
     /// Percent-encoding in bodies and paths, and `+` as a space in form bodies only.
     @Test func formAndPathDecoding() throws {
         let fixture = try Fixture()
         let created = try fixture.request(
-            "POST", fixture.streams, rawBody: Array("UniqueName=room+1%2F%C3%A4%2B&Ttl=%31%30".utf8))
+            "POST",
+            fixture.streams,
+            rawBody: Array("UniqueName=room+1%2F%C3%A4%2B&Ttl=%31%30".utf8)
+        )
         #expect(created.status == 201)
         #expect(created.object["unique_name"] as? String == "room 1/ä+")
         #expect(created.object["date_expires"] is String)
@@ -245,7 +287,10 @@ struct ControlAPITests {
         #expect((second.object["data"] as? [String: Any])?.isEmpty == true)
         // '+' in a raw form body is a space inside the JSON string.
         let plus = try fixture.request(
-            "POST", "\(fixture.streams)/feed/Messages", rawBody: Array("Data=%7B%22a%22%3A%22b+c%22%7D".utf8))
+            "POST",
+            "\(fixture.streams)/feed/Messages",
+            rawBody: Array("Data=%7B%22a%22%3A%22b+c%22%7D".utf8)
+        )
         #expect(plus.status == 201)
         #expect((plus.object["data"] as? [String: Any])?["a"] as? String == "b c")
     }
@@ -271,8 +316,10 @@ struct ControlAPITests {
         expectError(try fixture.request("POST", messages, form: [("Data", filler(200_000))]), status: 413, code: 54006)
 
         expectError(
-            try fixture.request("POST", "\(fixture.streams)/nope/Messages", form: [("Data", "{}")]), status: 404,
-            code: 20404)
+            try fixture.request("POST", "\(fixture.streams)/nope/Messages", form: [("Data", "{}")]),
+            status: 404,
+            code: 20404
+        )
         _ = try fixture.request("DELETE", "\(fixture.streams)/feed")
         expectError(try fixture.request("POST", messages, form: [("Data", "{}")]), status: 404, code: 20404)
     }
@@ -328,7 +375,8 @@ struct ControlAPITests {
         let previous = try #require(lastMeta["previous_page_url"] as? String)
         let middle = try fixture.request("GET", try fixture.path(of: previous))
         #expect(
-            (middle.object["streams"] as? [[String: Any]])?.compactMap { $0["sid"] as? String } == Array(sids[3..<6]))
+            (middle.object["streams"] as? [[String: Any]])?.compactMap { $0["sid"] as? String } == Array(sids[3..<6])
+        )
         #expect((middle.object["meta"] as? [String: Any])?["page"] as? Int == 1)
 
         // Default page size is 50; 1000 is allowed.
@@ -396,11 +444,13 @@ struct ControlAPITests {
         let notFound = try fixture.request("GET", "\(fixture.streams)/nothing-here")
         #expect(
             notFound.object["message"] as? String
-                == "The requested resource /Services/\(fixture.service)/Streams/nothing-here was not found")
+                == "The requested resource /Services/\(fixture.service)/Streams/nothing-here was not found"
+        )
 
         let cases: [(String, String, String)] = [
             ("PUT", fixture.streams, "GET, POST"), ("DELETE", "/v1/Services", "GET, POST"),
-            ("PUT", "/v1/Services/\(fixture.service)", "GET, POST, DELETE"), ("GET", "\(fixture.streams)/x/Messages", "POST"),
+            ("PUT", "/v1/Services/\(fixture.service)", "GET, POST, DELETE"),
+            ("GET", "\(fixture.streams)/x/Messages", "POST"),
             ("PATCH", "\(fixture.streams)/x", "GET, POST, DELETE"), ("POST", "/healthz", "GET"),
             ("GET", "/v1/Tern/AuthToken", "POST"),
         ]
@@ -420,7 +470,8 @@ struct ControlAPITests {
         let meta = try #require(list.object["meta"] as? [String: Any])
         #expect(
             meta["url"] as? String
-                == "https://sync.example.com/v1/Services/\(fixture.service)/Streams?PageSize=1&Page=0")
+                == "https://sync.example.com/v1/Services/\(fixture.service)/Streams?PageSize=1&Page=0"
+        )
         let service = try fixture.request("GET", "/v1/Services/\(fixture.service)")
         #expect(service.object["url"] as? String == "https://sync.example.com/v1/Services/\(fixture.service)")
     }

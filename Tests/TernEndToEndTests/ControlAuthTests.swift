@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// HTTP Basic on the control port (`ternd --auth required`) and Tern's token rotation
 /// (`POST /v1/Tern/AuthToken`), which switches both ports over at once.
@@ -45,7 +45,10 @@ struct ControlAuthTests {
         #expect(listed.status == 200)
         #expect((listed.object["services"] as? [[String: Any]])?.first?["sid"] as? String == daemon.serviceSid)
         // The scheme name is case-insensitive (RFC 7617).
-        let lowercase = HTTP.basic(user: daemon.accountSid, password: token).replacingOccurrences(of: "Basic", with: "basic")
+        let lowercase = HTTP.basic(user: daemon.accountSid, password: token).replacingOccurrences(
+            of: "Basic",
+            with: "basic"
+        )
         #expect(try daemon.request("GET", "/v1/Services", headers: ["Authorization": lowercase]).status == 200)
         let created = try daemon.request("POST", streams, form: [("UniqueName", "secured")], token: token)
         #expect(created.status == 201)
@@ -105,12 +108,15 @@ struct ControlAuthTests {
 
         let viaTwilioEnvironment = try ProgramRun.tern(
             ["services", "list"] + control,
-            environment: ["TWILIO_ACCOUNT_SID": daemon.accountSid, "TWILIO_AUTH_TOKEN": old])
+            environment: ["TWILIO_ACCOUNT_SID": daemon.accountSid, "TWILIO_AUTH_TOKEN": old]
+        )
         #expect(viaTwilioEnvironment.status == 0, "\(viaTwilioEnvironment.stderr)")
         #expect(viaTwilioEnvironment.stdout.contains(daemon.serviceSid))
 
         let rotate = try ProgramRun.tern(
-            ["auth", "rotate"] + control, environment: ["TERN_ACCOUNT_SID": daemon.accountSid, "TERN_AUTH_TOKEN": old])
+            ["auth", "rotate"] + control,
+            environment: ["TERN_ACCOUNT_SID": daemon.accountSid, "TERN_AUTH_TOKEN": old]
+        )
         #expect(rotate.status == 0, "\(rotate.stderr)")
         let new = try #require(rotate.lines.first)
         #expect(rotate.lines.count == 1)
@@ -119,28 +125,37 @@ struct ControlAuthTests {
         // TERN_* wins over TWILIO_*, and flags win over both.
         let stale = try ProgramRun.tern(
             ["services", "list"] + control,
-            environment: ["TERN_ACCOUNT_SID": daemon.accountSid, "TERN_AUTH_TOKEN": old, "TWILIO_AUTH_TOKEN": new])
+            environment: ["TERN_ACCOUNT_SID": daemon.accountSid, "TERN_AUTH_TOKEN": old, "TWILIO_AUTH_TOKEN": new]
+        )
         #expect(stale.status != 0)
         #expect(stale.stderr.contains("20003"), "\(stale.stderr)")
         let flags = try ProgramRun.tern(
             ["services", "list", "--account-sid", daemon.accountSid, "--auth-token", new] + control,
-            environment: ["TERN_AUTH_TOKEN": old])
+            environment: ["TERN_AUTH_TOKEN": old]
+        )
         #expect(flags.status == 0, "\(flags.stderr)")
 
         // The data port takes the same token in HELLO.
         let credentials = ["--account-sid", daemon.accountSid, "--auth-token", new]
         let stream = try #require(
-            try ProgramRun.tern(["streams", "create", "--unique-name", "authed"] + credentials + control).jsonObject["sid"]
-                as? String)
+            try ProgramRun.tern(["streams", "create", "--unique-name", "authed"] + credentials + control).jsonObject[
+                "sid"
+            ]
+                as? String
+        )
         let published = try ProgramRun.tern(
-            ["pub", stream, #"{"n":1}"#, "--data", "127.0.0.1:\(daemon.dataPort)"] + credentials + control)
+            ["pub", stream, #"{"n":1}"#, "--data", "127.0.0.1:\(daemon.dataPort)"] + credentials + control
+        )
         #expect(published.status == 0, "\(published.stderr)")
         #expect(published.lines.first?.hasPrefix("TZ") == true)
     }
 
     /// HELLO with `token`: WELCOME if `accepted`, else ERROR AUTH_FAILED.
     func expectHello(
-        port: Int, token: String, accepted: Bool, sourceLocation: SourceLocation = #_sourceLocation
+        port: Int,
+        token: String,
+        accepted: Bool,
+        sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let client = try RawDataClient(port: port)
         try client.send(.hello(.init(clientName: "auth-test", token: token)))

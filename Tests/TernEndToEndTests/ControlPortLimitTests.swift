@@ -83,11 +83,18 @@ struct ControlPortLimitTests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let response = try HTTP.request(
-            port: daemon.controlPort, method: "GET", path: "/healthz", headers: ["X-Padding": String(repeating: "a", count: 64 * 1024)])
+            port: daemon.controlPort,
+            method: "GET",
+            path: "/healthz",
+            headers: ["X-Padding": String(repeating: "a", count: 64 * 1024)]
+        )
         #expect(response.status == 431)
         #expect(response.object["code"] as? Int == 20431)
         let longPath = try HTTP.request(
-            port: daemon.controlPort, method: "GET", path: "/v1/Services/" + String(repeating: "b", count: 32 * 1024))
+            port: daemon.controlPort,
+            method: "GET",
+            path: "/v1/Services/" + String(repeating: "b", count: 32 * 1024)
+        )
         #expect(longPath.status == 431 || longPath.status == 414, "a 32 KiB request line got \(longPath.status)")
         #expect(try HTTP.request(port: daemon.controlPort, method: "GET", path: "/healthz").status == 200)
     }
@@ -98,16 +105,22 @@ struct ControlPortLimitTests {
         defer { daemon.stop() }
         let started = Date()
         let response = try HTTP.request(
-            port: daemon.controlPort, method: "POST", path: "/v1/Services",
+            port: daemon.controlPort,
+            method: "POST",
+            path: "/v1/Services",
             headers: ["Content-Type": "application/x-www-form-urlencoded"],
-            rawBody: Array(("FriendlyName=" + String(repeating: "x", count: 10 << 20)).utf8))
+            rawBody: Array(("FriendlyName=" + String(repeating: "x", count: 10 << 20)).utf8)
+        )
         #expect(response.status == 413)
         #expect(response.object["code"] as? Int == 20413)
         #expect(Date().timeIntervalSince(started) < 5)
         let message = try HTTP.request(
-            port: daemon.controlPort, method: "POST", path: "/v1/Services/\(daemon.serviceSid)/Streams/x/Messages",
+            port: daemon.controlPort,
+            method: "POST",
+            path: "/v1/Services/\(daemon.serviceSid)/Streams/x/Messages",
             headers: ["Content-Type": "application/x-www-form-urlencoded"],
-            rawBody: Array(("Data=" + String(repeating: "x", count: 10 << 20)).utf8))
+            rawBody: Array(("Data=" + String(repeating: "x", count: 10 << 20)).utf8)
+        )
         #expect(message.status == 413)
         #expect(message.object["code"] as? Int == 54006)
     }
@@ -122,13 +135,17 @@ struct ControlPortLimitTests {
             fd,
             Array(
                 ("POST /v1/Services HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                    + "Content-Length: 100\r\n\r\nFriendlyName=short").utf8))
+                    + "Content-Length: 100\r\n\r\nFriendlyName=short").utf8
+            )
+        )
         shutdown(fd, Int32(SHUT_WR))
         let response = try HTTP.parse(try TestSocket.readToEnd(fd, timeout: 5))
         #expect(response.status == 400)
         #expect(response.object["code"] as? Int == 20400)
         let services = try HTTP.request(port: daemon.controlPort, method: "GET", path: "/v1/Services")
-        let names = (services.object["services"] as? [[String: Any]] ?? []).compactMap { $0["friendly_name"] as? String }
+        let names = (services.object["services"] as? [[String: Any]] ?? []).compactMap {
+            $0["friendly_name"] as? String
+        }
         #expect(!names.contains("short"), "a truncated request must not create anything")
     }
 
@@ -139,8 +156,10 @@ struct ControlPortLimitTests {
         defer { daemon.stop() }
         for index in 0..<3 { _ = try daemon.createStream(uniqueName: "page-\(index)") }
         let response = try HTTP.request(
-            port: daemon.controlPort, method: "GET",
-            path: "/v1/Services/\(daemon.serviceSid)/Streams?PageSize=1&Page=9223372036854775807")
+            port: daemon.controlPort,
+            method: "GET",
+            path: "/v1/Services/\(daemon.serviceSid)/Streams?PageSize=1&Page=9223372036854775807"
+        )
         #expect(response.status == 200)
         #expect(try HTTP.request(port: daemon.controlPort, method: "GET", path: "/healthz").status == 200)
     }

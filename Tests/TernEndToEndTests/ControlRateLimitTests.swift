@@ -32,7 +32,9 @@ struct ControlRateLimitTests {
             expectTwilioError(response, status: 429, code: 54009)
         }
         // The first five drained the bucket, so they are the ones accepted, numbered 1...5.
-        let sequences = accepted.prefix(5).compactMap { ($0.object["sid"] as? String).flatMap { UInt64($0.suffix(16), radix: 16) } }
+        let sequences = accepted.prefix(5).compactMap {
+            ($0.object["sid"] as? String).flatMap { UInt64($0.suffix(16), radix: 16) }
+        }
         #expect(sequences == [1, 2, 3, 4, 5])
         #expect(responses.prefix(5).allSatisfy { $0.status == 201 })
 

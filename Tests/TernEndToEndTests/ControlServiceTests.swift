@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// The Sync Service resource of a real `ternd`: create, fetch, update, delete, paging, and the
 /// JSON field for field as Twilio's.
@@ -24,7 +24,9 @@ struct ControlServiceTests {
         defer { daemon.stop() }
         // Twilio's other parameters are accepted and ignored: Tern has no ACLs or webhooks.
         let created = try createService(
-            daemon, [("FriendlyName", "orders ä"), ("AclEnabled", "true"), ("WebhookUrl", "https://example.com/hook")])
+            daemon,
+            [("FriendlyName", "orders ä"), ("AclEnabled", "true"), ("WebhookUrl", "https://example.com/hook")]
+        )
         #expect(Set(created.keys) == Self.serviceKeys)
         let sid = try #require(created["sid"] as? String)
         #expect(sid.hasPrefix("IS") && sid.utf8.count == 34 && sid != daemon.serviceSid)
@@ -44,7 +46,8 @@ struct ControlServiceTests {
             links == [
                 "documents": url + "/Documents", "lists": url + "/Lists", "maps": url + "/Maps",
                 "streams": url + "/Streams",
-            ])
+            ]
+        )
         let dateCreated = try #require(ControlAPITests.date(created["date_created"]))
         #expect(abs(dateCreated.timeIntervalSinceNow) < 60)
         #expect(ControlAPITests.date(created["date_updated"]) == dateCreated)
@@ -80,8 +83,10 @@ struct ControlServiceTests {
 
         let unknown = "IS" + String(repeating: "0", count: 32)
         expectTwilioError(
-            try daemon.request("POST", "/v1/Services/\(unknown)", form: [("FriendlyName", "x")]), status: 404,
-            code: 20404)
+            try daemon.request("POST", "/v1/Services/\(unknown)", form: [("FriendlyName", "x")]),
+            status: 404,
+            code: 20404
+        )
     }
 
     @Test func friendlyNameErrors() throws {
@@ -89,16 +94,29 @@ struct ControlServiceTests {
         defer { daemon.stop() }
         expectTwilioError(
             try daemon.request("POST", "/v1/Services", form: [("FriendlyName", String(repeating: "n", count: 256))]),
-            status: 400, code: 20002)
+            status: 400,
+            code: 20002
+        )
         let notUTF8 = try HTTP.request(
-            port: daemon.controlPort, method: "POST", path: "/v1/Services",
-            headers: ["Content-Type": "application/x-www-form-urlencoded"], rawBody: Array("FriendlyName=%FF".utf8))
+            port: daemon.controlPort,
+            method: "POST",
+            path: "/v1/Services",
+            headers: ["Content-Type": "application/x-www-form-urlencoded"],
+            rawBody: Array("FriendlyName=%FF".utf8)
+        )
         expectTwilioError(notUTF8, status: 400, code: 20002)
         let sid = try #require(
-            try createService(daemon, [("FriendlyName", String(repeating: "é", count: 255))])["sid"] as? String)
+            try createService(daemon, [("FriendlyName", String(repeating: "é", count: 255))])["sid"] as? String
+        )
         expectTwilioError(
-            try daemon.request("POST", "/v1/Services/\(sid)", form: [("FriendlyName", String(repeating: "n", count: 256))]),
-            status: 400, code: 20002)
+            try daemon.request(
+                "POST",
+                "/v1/Services/\(sid)",
+                form: [("FriendlyName", String(repeating: "n", count: 256))]
+            ),
+            status: 400,
+            code: 20002
+        )
         // Refused requests created nothing.
         let listed = try daemon.request("GET", "/v1/Services").object["services"] as? [[String: Any]]
         #expect(listed?.count == 2)
@@ -140,9 +158,14 @@ struct ControlServiceTests {
         expectTwilioError(try daemon.request("GET", "/v1/Services/\(sid)/Streams/room"), status: 404, code: 20404)
         expectTwilioError(try daemon.request("DELETE", "/v1/Services/\(sid)"), status: 404, code: 20404)
         expectTwilioError(
-            try daemon.request("POST", "/v1/Services/\(sid)/Streams", form: [("UniqueName", "again")]), status: 404,
-            code: 20404)
-        #expect(try daemon.request("GET", "/v1/Services/\(daemon.serviceSid)/Streams/room").object["sid"] as? String == survivor)
+            try daemon.request("POST", "/v1/Services/\(sid)/Streams", form: [("UniqueName", "again")]),
+            status: 404,
+            code: 20404
+        )
+        #expect(
+            try daemon.request("GET", "/v1/Services/\(daemon.serviceSid)/Streams/room").object["sid"] as? String
+                == survivor
+        )
     }
 
     @Test func defaultServiceCannotBeDeleted() throws {
@@ -151,7 +174,10 @@ struct ControlServiceTests {
         let stream = try daemon.createStream(uniqueName: "kept")
         expectTwilioError(try daemon.request("DELETE", "/v1/Services/\(daemon.serviceSid)"), status: 403, code: 20403)
         #expect(try daemon.request("GET", "/v1/Services/\(daemon.serviceSid)").status == 200)
-        #expect(try daemon.request("GET", "/v1/Services/\(daemon.serviceSid)/Streams/kept").object["sid"] as? String == stream)
+        #expect(
+            try daemon.request("GET", "/v1/Services/\(daemon.serviceSid)/Streams/kept").object["sid"] as? String
+                == stream
+        )
     }
 
     /// Paging follows creation order with cursors: deleting between pages neither repeats nor
@@ -193,7 +219,8 @@ struct ControlServiceTests {
         let sid = try #require(try createService(daemon, [("FriendlyName", "durable")])["sid"] as? String)
         let stream = try #require(
             try daemon.request("POST", "/v1/Services/\(sid)/Streams", form: [("UniqueName", "kept")]).object["sid"]
-                as? String)
+                as? String
+        )
         #expect(daemon.stop() == 0)
         let restarted = try daemon.restart()
         defer { restarted.stop() }

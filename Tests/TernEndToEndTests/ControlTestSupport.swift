@@ -21,8 +21,12 @@ extension TernDaemon {
 
     /// A request to this daemon's control port, with HTTP Basic credentials when given.
     func request(
-        _ method: String, _ path: String, form: [(String, String)]? = nil, account: String? = nil,
-        token: String? = nil, headers: [String: String] = [:]
+        _ method: String,
+        _ path: String,
+        form: [(String, String)]? = nil,
+        account: String? = nil,
+        token: String? = nil,
+        headers: [String: String] = [:]
     ) throws -> HTTP.Response {
         var headers = headers
         if let token { headers["Authorization"] = HTTP.basic(user: account ?? accountSid, password: token) }
@@ -39,14 +43,24 @@ extension HTTP {
 
 /// Asserts a Twilio error body: exactly code, message, more_info and status.
 func expectTwilioError(
-    _ response: HTTP.Response, status: Int, code: Int, sourceLocation: SourceLocation = #_sourceLocation
+    _ response: HTTP.Response,
+    status: Int,
+    code: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
 ) {
     #expect(response.status == status, "\(response.text)", sourceLocation: sourceLocation)
     let body = response.object
-    #expect(Set(body.keys) == ["code", "message", "more_info", "status"], "\(response.text)", sourceLocation: sourceLocation)
+    #expect(
+        Set(body.keys) == ["code", "message", "more_info", "status"],
+        "\(response.text)",
+        sourceLocation: sourceLocation
+    )
     #expect(body["code"] as? Int == code, "\(response.text)", sourceLocation: sourceLocation)
     #expect(body["status"] as? Int == status, sourceLocation: sourceLocation)
-    #expect(body["more_info"] as? String == "https://www.twilio.com/docs/errors/\(code)", sourceLocation: sourceLocation)
+    #expect(
+        body["more_info"] as? String == "https://www.twilio.com/docs/errors/\(code)",
+        sourceLocation: sourceLocation
+    )
     #expect((body["message"] as? String)?.isEmpty == false, sourceLocation: sourceLocation)
     #expect(response.headers["content-type"]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
 }

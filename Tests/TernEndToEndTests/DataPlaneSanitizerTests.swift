@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// The data plane's threads at work: fan-out with subscribers and publishers on both reactor
 /// threads, a slow consumer, and SIGTERM with subscribers connected. In the ordinary test run
@@ -30,11 +30,19 @@ struct DataPlaneSanitizerTests {
     }
 
     static func start(_ arguments: [String]) throws -> TernDaemon {
-        try TernDaemon.start(extraArguments: ["--threads", "2"] + arguments, environment: daemonEnvironment, timeout: 60)
+        try TernDaemon.start(
+            extraArguments: ["--threads", "2"] + arguments,
+            environment: daemonEnvironment,
+            timeout: 60
+        )
     }
 
     /// Stops `daemon` with SIGTERM (unless it already exited) and fails on any sign of TSan.
-    static func expectClean(_ daemon: TernDaemon, status: Int32? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectClean(
+        _ daemon: TernDaemon,
+        status: Int32? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         let status = status ?? daemon.stop(timeout: 60)
         let log = daemon.log
         if let report = log.range(of: "WARNING: ThreadSanitizer") {
@@ -58,7 +66,10 @@ struct DataPlaneSanitizerTests {
     /// Connects clients named `prefix-N` until they sit on both reactor threads (the threads
     /// race to accept, so the spread is checked in /connz, not assumed).
     static func spread(
-        _ daemon: TernDaemon, prefix: String, atLeast count: Int, maxVersion: UInt16 = 1,
+        _ daemon: TernDaemon,
+        prefix: String,
+        atLeast count: Int,
+        maxVersion: UInt16 = 1,
         setUp: (RawDataClient) throws -> Void
     ) throws -> [RawDataClient] {
         var clients: [RawDataClient] = []
@@ -123,8 +134,15 @@ struct DataPlaneSanitizerTests {
             var bytes: [UInt8] = []
             for number in 0..<perPublisher {
                 for streamID in ledgers[index].keys.sorted() {
-                    Frame.publish(.init(requestID: 9, streamID: streamID, payload: Array("{\"n\":\(number)}".utf8), ack: number == perPublisher - 1))
-                        .encode(into: &bytes)
+                    Frame.publish(
+                        .init(
+                            requestID: 9,
+                            streamID: streamID,
+                            payload: Array("{\"n\":\(number)}".utf8),
+                            ack: number == perPublisher - 1
+                        )
+                    )
+                    .encode(into: &bytes)
                 }
             }
             let (fd, frames) = (subscribers[index].fd, bytes)
@@ -141,9 +159,14 @@ struct DataPlaneSanitizerTests {
                 let frame = try subscribers[index].next(timeout: 60)
             {
                 switch frame {
-                case .message(let message): ledgers[index][message.streamID, default: Ledger(nextSequence: 1)].message(sequence: message.sequence)
-                case .dropped(let notice): ledgers[index][notice.streamID, default: Ledger(nextSequence: 1)].dropped(count: notice.count)
-                case .streamEnded(let streamID, let reason): ledgers[index][streamID, default: Ledger(nextSequence: 1)].ended(reason)
+                case .message(let message):
+                    ledgers[index][message.streamID, default: Ledger(nextSequence: 1)].message(
+                        sequence: message.sequence
+                    )
+                case .dropped(let notice):
+                    ledgers[index][notice.streamID, default: Ledger(nextSequence: 1)].dropped(count: notice.count)
+                case .streamEnded(let streamID, let reason):
+                    ledgers[index][streamID, default: Ledger(nextSequence: 1)].ended(reason)
                 case .published: published += 1
                 case .error(let error): Issue.record("subscriber \(index): ERROR \(error.code.name) \(error.message)")
                 default: break
@@ -159,7 +182,10 @@ struct DataPlaneSanitizerTests {
             for ledger in ledgers[index].values {
                 #expect(ledger.ended == .deleted)
                 #expect(ledger.violations.isEmpty, "\(ledger.violations.prefix(3))")
-                #expect(ledger.dropped == 0 && ledger.received == expected, "received \(ledger.received), dropped \(ledger.dropped) of \(expected)")
+                #expect(
+                    ledger.dropped == 0 && ledger.received == expected,
+                    "received \(ledger.received), dropped \(ledger.dropped) of \(expected)"
+                )
             }
         }
         withExtendedLifetime(subscribers) {}
@@ -186,7 +212,9 @@ struct DataPlaneSanitizerTests {
         let perChunk = 100
         var healthyLedger = Ledger(nextSequence: healthySubscribed.nextSequence)
         for chunk in 0..<chunks {
-            try publisher.send(SlowConsumerTests.kilobytePublishes(perChunk, to: attached.streamID, ackLast: true, chunk: chunk))
+            try publisher.send(
+                SlowConsumerTests.kilobytePublishes(perChunk, to: attached.streamID, ackLast: true, chunk: chunk)
+            )
             guard case .published? = try publisher.next(timeout: 30) else {
                 Issue.record("no PUBLISHED")
                 return
@@ -203,7 +231,10 @@ struct DataPlaneSanitizerTests {
         #expect(ledger.violations.isEmpty, "\(ledger.violations.prefix(3))")
         #expect(ledger.dropped > 0, "the stalled subscriber lost nothing: the scenario proved nothing")
         #expect(ledger.accounted == UInt64(chunks * perChunk))
-        #expect(healthyLedger.violations.isEmpty && healthyLedger.dropped == 0 && healthyLedger.received == chunks * perChunk)
+        #expect(
+            healthyLedger.violations.isEmpty && healthyLedger.dropped == 0
+                && healthyLedger.received == chunks * perChunk
+        )
         Self.expectClean(daemon)
     }
 
@@ -227,7 +258,9 @@ struct DataPlaneSanitizerTests {
         for round in 0..<6 {
             var batch: [UInt8] = []
             for index in 0..<500 {
-                Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == 499)).encode(into: &batch)
+                Frame.publish(.init(requestID: 1, streamID: streamID, payload: payload, ack: index == 499)).encode(
+                    into: &batch
+                )
             }
             try publisher.send(batch)  // answered below, so resumes overlap the appends
             for (index, resumer) in resumers.enumerated() {
@@ -298,8 +331,15 @@ extension SlowConsumerTests {
         let payload = Array("{\"pad\":\"\(String(repeating: "x", count: 1000))\"}".utf8)
         var bytes: [UInt8] = []
         for index in 0..<count {
-            Frame.publish(.init(requestID: UInt32(chunk), streamID: streamID, payload: payload, ack: ackLast && index == count - 1))
-                .encode(into: &bytes)
+            Frame.publish(
+                .init(
+                    requestID: UInt32(chunk),
+                    streamID: streamID,
+                    payload: payload,
+                    ack: ackLast && index == count - 1
+                )
+            )
+            .encode(into: &bytes)
         }
         return bytes
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// The data port against a real `ternd`: fan-out, both publish paths, unique names, deletion.
 @Suite(.serialized)
@@ -29,7 +29,9 @@ struct DataPortTests {
         let count = 300
         var batch: [UInt8] = []
         for index in 0..<count {
-            Frame.publish(.init(requestID: 0, streamID: streamID, payload: Array("{\"n\":\(index)}".utf8))).encode(into: &batch)
+            Frame.publish(.init(requestID: 0, streamID: streamID, payload: Array("{\"n\":\(index)}".utf8))).encode(
+                into: &batch
+            )
         }
         try publisher.send(batch)
 
@@ -69,7 +71,9 @@ struct DataPortTests {
         let publisher = try RawDataClient(port: daemon.dataPort)
         try publisher.handshake()
         let attached = try publisher.subscribe(sid, attachOnly: true)
-        try publisher.send(.publish(.init(requestID: 77, streamID: attached.streamID, payload: Array(#"{"px":2}"#.utf8), ack: true)))
+        try publisher.send(
+            .publish(.init(requestID: 77, streamID: attached.streamID, payload: Array(#"{"px":2}"#.utf8), ack: true))
+        )
         guard case .published(let ack)? = try publisher.next() else {
             Issue.record("no PUBLISHED")
             return
@@ -116,7 +120,10 @@ struct DataPortTests {
         #expect(try daemon.deleteStream(sid).status == 204)
         var received = 0
         while let frame = try subscriber.next() {
-            if case .message = frame { received += 1; continue }
+            if case .message = frame {
+                received += 1
+                continue
+            }
             #expect(frame == .streamEnded(streamID: subscribed.streamID, reason: .deleted))
             break
         }
@@ -165,7 +172,14 @@ struct DataPortTests {
         let count = 2000
         var batch: [UInt8] = []
         for index in 0..<count {
-            Frame.publish(.init(requestID: UInt32(index), streamID: attached.streamID, payload: Array("{\"i\":\(index)}".utf8), ack: index == count - 1)).encode(into: &batch)
+            Frame.publish(
+                .init(
+                    requestID: UInt32(index),
+                    streamID: attached.streamID,
+                    payload: Array("{\"i\":\(index)}".utf8),
+                    ack: index == count - 1
+                )
+            ).encode(into: &batch)
         }
         try publisher.send(batch)
         guard case .published? = try publisher.next() else {

@@ -1,14 +1,16 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// Every lost message is reported, in its place: a DROPPED notice comes before the next message
 /// after a gap and before STREAM_ENDED, and the counts equal the gaps exactly.
 @Suite(.serialized)
 struct DropReportingTests {
     private func floodedSubscriber(
-        _ daemon: TernDaemon, stream: String, messages: Int
+        _ daemon: TernDaemon,
+        stream: String,
+        messages: Int
     ) throws -> (RawDataClient, Frame.Subscribed, published: Int) {
         let stalled = try RawDataClient(port: daemon.dataPort)
         stalled.shrinkReceiveBuffer()
@@ -21,8 +23,10 @@ struct DropReportingTests {
         for chunk in 0..<(messages / 100) {
             var batch: [UInt8] = []
             for index in 0..<100 {
-                Frame.publish(.init(requestID: UInt32(chunk), streamID: attached.streamID, payload: payload, ack: index == 99))
-                    .encode(into: &batch)
+                Frame.publish(
+                    .init(requestID: UInt32(chunk), streamID: attached.streamID, payload: payload, ack: index == 99)
+                )
+                .encode(into: &batch)
             }
             try publisher.send(batch)
             guard case .published? = try publisher.next() else { throw HarnessError("no PUBLISHED") }
@@ -42,12 +46,17 @@ struct DropReportingTests {
         #expect(ledger.ended == .deleted)
         #expect(ledger.violations.isEmpty, "\(ledger.violations.prefix(3))")
         #expect(ledger.dropped > 0)
-        #expect(UInt64(ledger.received) + ledger.dropped == UInt64(published), "received \(ledger.received) + dropped \(ledger.dropped)")
+        #expect(
+            UInt64(ledger.received) + ledger.dropped == UInt64(published),
+            "received \(ledger.received) + dropped \(ledger.dropped)"
+        )
     }
 
     /// SIGTERM while a subscriber has unreported drops: DROPPED, then STREAM_ENDED (SHUTDOWN).
     @Test func dropsAreReportedBeforeStreamEndedOnShutdown() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--out-buffer", "64K", "--threads", "1", "--shutdown-grace", "5"])
+        let daemon = try TernDaemon.start(extraArguments: [
+            "--out-buffer", "64K", "--threads", "1", "--shutdown-grace", "5",
+        ])
         let sid = try daemon.createStream()
         let (stalled, subscribed, published) = try floodedSubscriber(daemon, stream: sid, messages: 3000)
         kill(daemon.pid, SIGTERM)
@@ -96,7 +105,9 @@ struct DropReportingTests {
     /// `--shutdown-grace` longer than 2 s is honoured: a subscriber that drains slowly after
     /// SIGTERM still gets everything that was buffered for it, then STREAM_ENDED.
     @Test func shutdownGraceLongerThanTwoSecondsIsHonoured() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--out-buffer", "8M", "--threads", "1", "--shutdown-grace", "10"])
+        let daemon = try TernDaemon.start(extraArguments: [
+            "--out-buffer", "8M", "--threads", "1", "--shutdown-grace", "10",
+        ])
         let sid = try daemon.createStream()
         let (stalled, subscribed, published) = try floodedSubscriber(daemon, stream: sid, messages: 2000)
         kill(daemon.pid, SIGTERM)

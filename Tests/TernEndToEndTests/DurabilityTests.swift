@@ -67,7 +67,11 @@ struct DurabilityTests {
         #expect(byName.status == 200)
         #expect(byName.object["sid"] as? String == order[998])
         let duplicate = try HTTP.request(
-            port: restarted.controlPort, method: "POST", path: streamsPath, form: [("UniqueName", "durable-1")])
+            port: restarted.controlPort,
+            method: "POST",
+            path: streamsPath,
+            form: [("UniqueName", "durable-1")]
+        )
         #expect(duplicate.status == 409, "\(duplicate.text)")
     }
 
@@ -83,9 +87,13 @@ struct DurabilityTests {
         let restarted = try daemon.restart()
         defer { restarted.stop() }
         let path = "/v1/Services/\(restarted.serviceSid)/Streams"
-        #expect(try HTTP.request(port: restarted.controlPort, method: "GET", path: "\(path)/\(shortLived)").status == 404)
+        #expect(
+            try HTTP.request(port: restarted.controlPort, method: "GET", path: "\(path)/\(shortLived)").status == 404
+        )
         #expect(try HTTP.request(port: restarted.controlPort, method: "GET", path: "\(path)/short-lived").status == 404)
-        #expect(try HTTP.request(port: restarted.controlPort, method: "GET", path: "\(path)/\(permanent)").status == 200)
+        #expect(
+            try HTTP.request(port: restarted.controlPort, method: "GET", path: "\(path)/\(permanent)").status == 200
+        )
         // It was still alive at shutdown, so the restart itself must have dropped it.
         if stoppedWithinTtl {
             #expect(restarted.log.contains("restored 1 streams, deleted 1 that expired"), "\(restarted.log)")

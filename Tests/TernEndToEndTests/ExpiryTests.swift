@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// A stream's `Ttl` end to end: it expires on time (subscribers get STREAM_ENDED reason EXPIRED,
 /// REST answers 404 afterwards), and updating `Ttl` moves or cancels the expiry.
@@ -67,7 +67,10 @@ struct ExpiryTests {
         #expect(try streamEnd(client, streamID: streamID, timeout: 1.8) == nil)
         #expect(try daemon.request("GET", "\(streamsPath(daemon))/\(sid)").status == 200)
 
-        let ended = try #require(try streamEnd(client, streamID: streamID, timeout: 4), "no STREAM_ENDED by the new deadline")
+        let ended = try #require(
+            try streamEnd(client, streamID: streamID, timeout: 4),
+            "no STREAM_ENDED by the new deadline"
+        )
         #expect(ended.0 == .expired)
         let after = ended.1.timeIntervalSince(updatedAt)
         #expect(after >= 2.4 && after <= 4.2, "ended \(after) s after the update")

@@ -38,8 +38,10 @@ struct ExposureRuleTests {
     private func activate(_ name: String, _ extra: [String]) throws -> ProgramRun.Result {
         let state = try TernDaemon.makeTemporaryDirectory()
         return try ProgramRun.run(
-            "/usr/bin/unshare", ["--net", "/usr/bin/python3", "-c", Self.activator, try Binaries.path(of: "ternd"), state, name] + extra,
-            timeout: 40)
+            "/usr/bin/unshare",
+            ["--net", "/usr/bin/python3", "-c", Self.activator, try Binaries.path(of: "ternd"), state, name] + extra,
+            timeout: 40
+        )
     }
 
     @Test(arguments: ["control", "data"]) func nonLoopbackActivatedSocketIsRefusedWithoutAuth(name: String) throws {

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TernAuth
 import TernWire
+import Testing
 
 /// `tern keys` and `tern token create` against a real `ternd` with `--auth required`.
 @Suite(.serialized)
@@ -25,8 +25,12 @@ struct KeysCLITests {
 
         // Minted by the CLI: same format as Twilio's library, narrowed to prices.*.
         let minted = try ProgramRun.tern(
-            ["token", "create", "--key", sid, "--secret", secret, "--identity", "worker-7", "--subscribe", "prices.*",
-             "--publish", "orders", "--ttl", "1h", "--service", daemon.serviceSid] + options)
+            [
+                "token", "create", "--key", sid, "--secret", secret, "--identity", "worker-7", "--subscribe",
+                "prices.*",
+                "--publish", "orders", "--ttl", "1h", "--service", daemon.serviceSid,
+            ] + options
+        )
         #expect(minted.status == 0, "\(minted.stderr)")
         let jwt = minted.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let claims = try AccessTokenVerifier(accountSid: daemon.accountSid, clockSkewSeconds: 0)
@@ -35,9 +39,19 @@ struct KeysCLITests {
         #expect(claims.streamGrants == StreamGrants(subscribe: ["prices.*"], publish: ["orders"]))
         #expect(abs(claims.expires - Int64(Date().timeIntervalSince1970) - 3600) <= 2)
 
-        for name in ["prices.eur", "news"] { _ = try daemon.request("POST", "/v1/Services/\(daemon.serviceSid)/Streams", form: [("UniqueName", name)], token: token) }
+        for name in ["prices.eur", "news"] {
+            _ = try daemon.request(
+                "POST",
+                "/v1/Services/\(daemon.serviceSid)/Streams",
+                form: [("UniqueName", name)],
+                token: token
+            )
+        }
         let subscriber = try ProgramRun.startTern(["sub", "prices.eur", "--access-token", jwt] + options)
-        #expect(subscriber.waitForStderr(containing: "subscribed", timeout: 10), "tern sub with the token did not subscribe")
+        #expect(
+            subscriber.waitForStderr(containing: "subscribed", timeout: 10),
+            "tern sub with the token did not subscribe"
+        )
         let refused = try ProgramRun.tern(["sub", "news", "--access-token", jwt] + options, timeout: 10)
         #expect(refused.status != 0 && refused.stderr.contains("SUBSCRIBE_NOT_GRANTED"), "\(refused.stderr)")
 
@@ -46,7 +60,9 @@ struct KeysCLITests {
         let ended = subscriber.wait(timeout: 5)
         #expect(ended.stderr.contains("reason=keyRevoked"), "\(ended.stderr)")
         #expect(try daemon.request("GET", APIKeyTests.keyPath(daemon, sid), token: token).status == 404)
-        let bad = try ProgramRun.tern(["token", "create", "--key", sid, "--secret", "s", "--identity", "w", "--ttl", "soon"] + options)
+        let bad = try ProgramRun.tern(
+            ["token", "create", "--key", sid, "--secret", "s", "--identity", "w", "--ttl", "soon"] + options
+        )
         #expect(bad.status != 0 && bad.stderr.contains("--ttl"), "\(bad.stderr)")
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// `/metrics` and `/connz` on a real ternd: the exposition parses as Prometheus text, its counters
 /// match a workload whose numbers are known in advance, and the connections view names the slow
@@ -38,7 +38,9 @@ struct MetricsTests {
         for index in 0..<5 {
             let streamID = index < 3 ? attachedA.streamID : attachedB.streamID
             let payload = Array(#"{"d":\#(index)}"#.utf8)
-            try publisher.send(.publish(.init(requestID: UInt32(100 + index), streamID: streamID, payload: payload, ack: true)))
+            try publisher.send(
+                .publish(.init(requestID: UInt32(100 + index), streamID: streamID, payload: payload, ack: true))
+            )
             guard case .published? = try publisher.next() else {
                 Issue.record("publisher did not get PUBLISHED")
                 return
@@ -111,7 +113,9 @@ struct MetricsTests {
 
         // The next scrape counts the previous one, and an unknown path is one `unmatched` series.
         _ = try HTTP.request(port: daemon.controlPort, method: "GET", path: "/v1/Services/\(daemon.serviceSid)/Nope")
-        let again = try PrometheusText(parsing: HTTP.request(port: daemon.controlPort, method: "GET", path: "/metrics").text)
+        let again = try PrometheusText(
+            parsing: HTTP.request(port: daemon.controlPort, method: "GET", path: "/metrics").text
+        )
         #expect(again.value("tern_http_requests_total", ["route": "/metrics", "method": "GET", "status": "200"]) == 1)
         #expect(again.value("tern_http_requests_total", ["route": "unmatched", "method": "GET", "status": "404"]) == 1)
     }
@@ -156,17 +160,25 @@ struct MetricsTests {
         #expect((limited["connections"] as? [[String: Any]])?.count == 1)
         for query in ["?sort=nope", "?limit=0", "?limit=x"] {
             expectTwilioError(
-                try HTTP.request(port: daemon.controlPort, method: "GET", path: "/connz\(query)"), status: 400, code: 20001)
+                try HTTP.request(port: daemon.controlPort, method: "GET", path: "/connz\(query)"),
+                status: 400,
+                code: 20001
+            )
         }
         expectTwilioError(
-            try HTTP.request(port: daemon.controlPort, method: "POST", path: "/connz"), status: 405, code: 20004)
+            try HTTP.request(port: daemon.controlPort, method: "POST", path: "/connz"),
+            status: 405,
+            code: 20004
+        )
     }
 
     /// A subscriber that never reads, behind a 64 KiB out-buffer, while a few MB go out: /connz
     /// sorted by pending bytes names it first, with its drops; after it closes it is listed among
     /// the recently closed with a reason.
     @Test func connzNamesTheStalledSubscriberAndWhyItClosed() throws {
-        let daemon = try TernDaemon.start(extraArguments: ["--out-buffer", "64K", "--threads", "1", "--unix-socket", "none"])
+        let daemon = try TernDaemon.start(extraArguments: [
+            "--out-buffer", "64K", "--threads", "1", "--unix-socket", "none",
+        ])
         defer { daemon.stop() }
         let sid = try daemon.createStream()
         var stalled: RawDataClient? = try RawDataClient(port: daemon.dataPort)
@@ -187,8 +199,10 @@ struct MetricsTests {
         for batch in 0..<batches {
             var bytes: [UInt8] = []
             for index in 0..<64 {
-                Frame.publish(.init(requestID: UInt32(batch), streamID: attached.streamID, payload: payload, ack: index == 63))
-                    .encode(into: &bytes)
+                Frame.publish(
+                    .init(requestID: UInt32(batch), streamID: attached.streamID, payload: payload, ack: index == 63)
+                )
+                .encode(into: &bytes)
             }
             try publisher.send(bytes)
             guard case .published? = try publisher.next() else {
@@ -215,7 +229,8 @@ struct MetricsTests {
         let byDrops = try daemon.connz(query: "?sort=messages_dropped")
         #expect((byDrops["connections"] as? [[String: Any]])?.first?["client_name"] as? String == "stalled")
         let metrics = try PrometheusText(
-            parsing: HTTP.request(port: daemon.controlPort, method: "GET", path: "/metrics").text)
+            parsing: HTTP.request(port: daemon.controlPort, method: "GET", path: "/metrics").text
+        )
         #expect((metrics.value("tern_messages_dropped_total", ["reason": "slow_consumer"]) ?? 0) >= Double(dropped))
 
         stalled = nil  // closes the socket
@@ -247,8 +262,12 @@ struct MetricsTests {
             #expect(try daemon.request("GET", path, token: token).status == 200, "\(path) with credentials")
         }
         let metrics = try PrometheusText(parsing: daemon.request("GET", "/metrics", token: token).text)
-        #expect(metrics.value("tern_http_requests_total", ["route": "/metrics", "method": "GET", "status": "401"]) == 2)
-        #expect(metrics.value("tern_http_requests_total", ["route": "/healthz", "method": "GET", "status": "200"]) == 1)
+        #expect(
+            metrics.value("tern_http_requests_total", ["route": "/metrics", "method": "GET", "status": "401"]) == 2
+        )
+        #expect(
+            metrics.value("tern_http_requests_total", ["route": "/healthz", "method": "GET", "status": "200"]) == 1
+        )
     }
 
     /// The reader above is what makes "parses as Prometheus text" mean something: it must refuse.
@@ -328,7 +347,9 @@ struct PrometheusText {
     private(set) var samples: [Sample] = []
 
     init(parsing text: String) throws {
-        guard text.isEmpty || text.hasSuffix("\n") else { throw FormatError(description: "body does not end in a newline") }
+        guard text.isEmpty || text.hasSuffix("\n") else {
+            throw FormatError(description: "body does not end in a newline")
+        }
         var finishedFamilies: Set<String> = []
         var currentFamily: String?
         var seriesSeen: Set<String> = []
@@ -339,12 +360,15 @@ struct PrometheusText {
                 guard parts.count >= 3, parts[0] == "#", parts[1] == "HELP" || parts[1] == "TYPE" else { continue }
                 let name = String(parts[2])
                 guard Self.isMetricName(name) else { throw fail("bad metric name") }
-                guard !finishedFamilies.contains(name), currentFamily != name else { throw fail("after the family's samples") }
+                guard !finishedFamilies.contains(name), currentFamily != name else {
+                    throw fail("after the family's samples")
+                }
                 if parts[1] == "HELP" {
                     guard helps[name] == nil else { throw fail("second HELP") }
                     helps[name] = parts.count > 3 ? String(parts[3]) : ""
                 } else {
-                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3]) else {
+                    guard parts.count == 4, ["counter", "gauge", "histogram", "summary", "untyped"].contains(parts[3])
+                    else {
                         throw fail("bad TYPE")
                     }
                     guard types[name] == nil else { throw fail("second TYPE") }
@@ -410,7 +434,9 @@ struct PrometheusText {
                     throw FormatError(description: "\(family)\(labels) has no +Inf bucket")
                 }
                 guard value(family + "_count", labels) == last.count, value(family + "_sum", labels) != nil else {
-                    throw FormatError(description: "\(family)\(labels): _count differs from the +Inf bucket, or no _sum")
+                    throw FormatError(
+                        description: "\(family)\(labels): _count differs from the +Inf bucket, or no _sum"
+                    )
                 }
             }
         }
@@ -460,8 +486,12 @@ struct PrometheusText {
                         value.append(character)
                     }
                 }
-                guard labels.updateValue(value, forKey: label) == nil else { return .failure("repeated label \(label)") }
-                if rest.first == "," { rest = rest.dropFirst() } else if rest.first != "}" {
+                guard labels.updateValue(value, forKey: label) == nil else {
+                    return .failure("repeated label \(label)")
+                }
+                if rest.first == "," {
+                    rest = rest.dropFirst()
+                } else if rest.first != "}" {
                     return .failure("labels not separated by commas")
                 }
             }
@@ -469,7 +499,8 @@ struct PrometheusText {
         }
         guard rest.first == " " else { return .failure("no space before the value") }
         let fields = rest.dropFirst().split(separator: " ", omittingEmptySubsequences: false)
-        guard fields.count == 1 || (fields.count == 2 && Int64(fields[1]) != nil), let value = parseFloat(String(fields[0]))
+        guard fields.count == 1 || (fields.count == 2 && Int64(fields[1]) != nil),
+            let value = parseFloat(String(fields[0]))
         else { return .failure("bad value or timestamp") }
         return .sample(Sample(name: name, labels: labels, value: value))
     }
@@ -487,7 +518,9 @@ struct PrometheusText {
     }
 
     static func isMetricName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first.isASCIILetter || first == "_" || first == ":" else { return false }
+        guard let first = name.unicodeScalars.first, first.isASCIILetter || first == "_" || first == ":" else {
+            return false
+        }
         return name.unicodeScalars.allSatisfy { $0.isASCIILetter || ("0"..."9").contains($0) || $0 == "_" || $0 == ":" }
     }
 

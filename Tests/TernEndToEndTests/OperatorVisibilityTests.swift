@@ -51,8 +51,11 @@ struct OperatorVisibilityTests {
         // SQLite may fit a few more pages in what is left: create until the store refuses.
         for index in 0..<200 {
             let response = try HTTP.request(
-                port: daemon.controlPort, method: "POST", path: "/v1/Services/\(daemon.serviceSid)/Streams",
-                form: [("UniqueName", "full-\(index)-" + String(repeating: "n", count: 200))])
+                port: daemon.controlPort,
+                method: "POST",
+                path: "/v1/Services/\(daemon.serviceSid)/Streams",
+                form: [("UniqueName", "full-\(index)-" + String(repeating: "n", count: 200))]
+            )
             if response.status != 201 {
                 failed = response
                 break
@@ -66,8 +69,13 @@ struct OperatorVisibilityTests {
         #expect(lines.first?.contains("tern.sqlite") == true, "the line names the file")
         #expect(try daemon.metrics().value("tern_store_failures_total") == 1)
         disk.unfill()
-        #expect(try HTTP.request(
-            port: daemon.controlPort, method: "GET", path: "/v1/Services/\(daemon.serviceSid)/Streams/before").status == 200)
+        #expect(
+            try HTTP.request(
+                port: daemon.controlPort,
+                method: "GET",
+                path: "/v1/Services/\(daemon.serviceSid)/Streams/before"
+            ).status == 200
+        )
         _ = try daemon.createStream(uniqueName: "after")
     }
 
@@ -79,7 +87,8 @@ struct OperatorVisibilityTests {
         let started = try ProgramRun.run(
             try Binaries.path(of: "ternd"),
             ["--state-dir", readOnly + "/state", "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"],
-            timeout: 20)
+            timeout: 20
+        )
         #expect(started.status != 0)
         #expect(started.stderr.contains(readOnly + "/state"), "names the folder: \(started.stderr)")
         #expect(started.stderr.contains("not writable"), "\(started.stderr)")
@@ -104,7 +113,10 @@ struct OperatorVisibilityTests {
         try offend()
         usleep(200_000)
         let lines = daemon.logLines(containing: "closing connection")
-        #expect(lines.count <= 22 + Int(elapsed.rounded(.up)) + 2, "\(lines.count) lines for 401 offences in \(elapsed) s")
+        #expect(
+            lines.count <= 22 + Int(elapsed.rounded(.up)) + 2,
+            "\(lines.count) lines for 401 offences in \(elapsed) s"
+        )
         #expect(lines.last?.contains("suppressed_similar=") == true, "\(lines.last ?? "")")
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// protocol.md's rules checked against a running `ternd`: every ```invalid vector in the state its
 /// block names, and the rules a client written from the document relies on (names, sequences,
@@ -19,7 +19,10 @@ struct ProtocolRulesTests {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("protocol.md").path
         var vectors: [InvalidVector] = []
-        var lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false)[...]
+        var lines = try String(contentsOfFile: path, encoding: .utf8).split(
+            separator: "\n",
+            omittingEmptySubsequences: false
+        )[...]
         while let line = lines.popFirst() {
             let words = line.split(separator: " ")
             guard words.first == "```invalid", words.count >= 3, let code = UInt16(words[2]) else { continue }
@@ -32,7 +35,14 @@ struct ProtocolRulesTests {
                 bytes.append(try #require(UInt8(hex[index..<next], radix: 16)))
                 index = next
             }
-            vectors.append(InvalidVector(name: String(words[1]), code: code, first: words.count == 4 && words[3] == "new", bytes: bytes))
+            vectors.append(
+                InvalidVector(
+                    name: String(words[1]),
+                    code: code,
+                    first: words.count == 4 && words[3] == "new",
+                    bytes: bytes
+                )
+            )
         }
         return vectors
     }
@@ -59,11 +69,20 @@ struct ProtocolRulesTests {
     @Test func streamNamesCountScalarsAfterTheServicePrefix() throws {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
-        let created = try HTTP.request(port: daemon.controlPort, method: "POST", path: "/v1/Services", form: [("FriendlyName", "other")])
+        let created = try HTTP.request(
+            port: daemon.controlPort,
+            method: "POST",
+            path: "/v1/Services",
+            form: [("FriendlyName", "other")]
+        )
         let service = try #require(created.object["sid"] as? String)
         let name = String(repeating: "😀", count: 320)  // 1280 bytes: the field holds 1315, its limit
         let stream = try HTTP.request(
-            port: daemon.controlPort, method: "POST", path: "/v1/Services/\(service)/Streams", form: [("UniqueName", name)])
+            port: daemon.controlPort,
+            method: "POST",
+            path: "/v1/Services/\(service)/Streams",
+            form: [("UniqueName", name)]
+        )
         #expect(stream.status == 201, "\(stream.text)")
         let client = try RawDataClient(port: daemon.dataPort)
         try client.handshake()
@@ -73,7 +92,9 @@ struct ProtocolRulesTests {
         guard case .error(let tooLong)? = try client.next() else { throw HarnessError("no ERROR") }
         #expect(tooLong.code == .invalidStreamName && tooLong.requestID == 2 && !tooLong.fatal)
         // Over 1315 bytes the string is malformed, whatever it holds.
-        try client.send(.subscribe(.init(requestID: 3, stream: String(repeating: "x", count: WireLimits.maxStreamFieldBytes + 1))))
+        try client.send(
+            .subscribe(.init(requestID: 3, stream: String(repeating: "x", count: WireLimits.maxStreamFieldBytes + 1)))
+        )
         guard case .error(let malformed)? = try client.next() else { throw HarnessError("no ERROR") }
         #expect(malformed.code == .malformedFrame && malformed.fatal && malformed.requestID == 0)
     }
@@ -90,13 +111,17 @@ struct ProtocolRulesTests {
         try client.send(.publish(.init(requestID: 2, streamID: attached.streamID, payload: Array("[1]".utf8))))
         guard case .error(let refused)? = try client.next() else { throw HarnessError("no ERROR") }
         #expect(refused.code == .invalidPayload && refused.requestID == 2)
-        try client.send(.publish(.init(requestID: 3, streamID: attached.streamID, payload: Array("{}".utf8), ack: true)))
+        try client.send(
+            .publish(.init(requestID: 3, streamID: attached.streamID, payload: Array("{}".utf8), ack: true))
+        )
         guard case .published(let published)? = try client.next() else { throw HarnessError("no PUBLISHED") }
         #expect(published.requestID == 3 && published.sequence == 2)
 
         // After STREAM_ENDED the id is gone: NOT_SUBSCRIBED.
         #expect(try daemon.deleteStream(sid).status == 204)
-        guard case .streamEnded(let streamID, let reason)? = try client.next() else { throw HarnessError("no STREAM_ENDED") }
+        guard case .streamEnded(let streamID, let reason)? = try client.next() else {
+            throw HarnessError("no STREAM_ENDED")
+        }
         #expect(streamID == attached.streamID && reason == .deleted)
         try client.send(.publish(.init(requestID: 4, streamID: attached.streamID, payload: Array("{}".utf8))))
         guard case .error(let gone)? = try client.next() else { throw HarnessError("no ERROR") }
@@ -113,7 +138,8 @@ struct ProtocolRulesTests {
         try client.send(
             Frame.hello(.init(clientName: "piper", token: "not-needed")).encoded()
                 + Frame.pong(99).encoded() + Frame.subscribe(.init(requestID: 7, stream: "piped")).encoded()
-                + Frame.ping(5).encoded())
+                + Frame.ping(5).encoded()
+        )
         guard case .welcome? = try client.next() else { throw HarnessError("no WELCOME") }
         guard case .subscribed(let subscribed)? = try client.next() else { throw HarnessError("no SUBSCRIBED") }
         #expect(subscribed.requestID == 7)

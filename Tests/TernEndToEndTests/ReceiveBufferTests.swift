@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// `--read-budget` is also each TCP data connection's receive buffer, so a turn's worth of a fast
 /// publisher's backlog is there to read; where `net.core.rmem_max` would cut it short, ternd keeps
@@ -14,7 +14,10 @@ struct ReceiveBufferTests {
 
     /// The receive buffer (`rb` of `ss -m`) of ternd's end of the one connection on `port`.
     func serverReceiveBuffer(port: Int) throws -> Int? {
-        let result = try ProgramRun.run("/usr/bin/env", ["ss", "-tmnH", "state", "established", "( sport = :\(port) )"])
+        let result = try ProgramRun.run(
+            "/usr/bin/env",
+            ["ss", "-tmnH", "state", "established", "( sport = :\(port) )"]
+        )
         #expect(result.status == 0, "ss failed: \(result.stderr)")
         guard let range = result.stdout.range(of: #"rb(\d+)"#, options: .regularExpression) else { return nil }
         return Int(result.stdout[range].dropFirst(2))
@@ -43,7 +46,11 @@ struct ReceiveBufferTests {
         let buffer = try #require(try serverReceiveBuffer(port: daemon.dataPort))
         // Not set: the kernel's starting size (tcp_rmem's middle value), far from 2 × the budget.
         #expect(buffer < 2 * budget)
-        #expect(daemon.log.contains("below the read budget (\(budget)): data connections keep the kernel's receive-buffer autotuning"))
+        #expect(
+            daemon.log.contains(
+                "below the read budget (\(budget)): data connections keep the kernel's receive-buffer autotuning"
+            )
+        )
         // Reads still work.
         try client.send(.ping(9))
         #expect(try client.next() == .pong(9))

@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import Synchronization
-import Testing
 import TernWire
+import Testing
 
 /// A subscriber that stops reading loses messages, is told exactly how many, and costs neither
 /// the publisher nor the other subscribers anything; the daemon's memory stays bounded.
@@ -35,7 +35,8 @@ struct SlowConsumerTests {
             var batch: [UInt8] = []
             for index in 0..<64 {
                 let ack = index == 63
-                Frame.publish(.init(requestID: UInt32(chunk), streamID: attached.streamID, payload: payload, ack: ack)).encode(into: &batch)
+                Frame.publish(.init(requestID: UInt32(chunk), streamID: attached.streamID, payload: payload, ack: ack))
+                    .encode(into: &batch)
             }
             try publisher.send(batch)
             // Pace by acknowledgement so the test measures drops, not ring laps.
@@ -79,16 +80,24 @@ struct SlowConsumerTests {
                 Issue.record("unexpected frame \(frame)")
             }
         }
-        #expect(UInt64(received) + dropped == UInt64(total), "received \(received) + dropped \(dropped) must equal \(total)")
+        #expect(
+            UInt64(received) + dropped == UInt64(total),
+            "received \(received) + dropped \(dropped) must equal \(total)"
+        )
         #expect(dropped > 0)
         // What got through is what its out-buffer and the kernel's socket buffers held, far less than all.
-        #expect(received < total / 2, "a stalled subscriber with a \(outBuffer)-byte out-buffer received \(received) of \(total)")
+        #expect(
+            received < total / 2,
+            "a stalled subscriber with a \(outBuffer)-byte out-buffer received \(received) of \(total)"
+        )
 
         // Once drained, it receives new messages normally.
         try publisher.send(.publish(.init(requestID: 1, streamID: attached.streamID, payload: Array("{}".utf8))))
         let next = try stalled.next()
         guard case .message(let fresh)? = next else {
-            Issue.record("the recovered subscriber gets new messages, got \(String(describing: next)); received \(received) dropped \(dropped)")
+            Issue.record(
+                "the recovered subscriber gets new messages, got \(String(describing: next)); received \(received) dropped \(dropped)"
+            )
             return
         }
         #expect(fresh.payload == Array("{}".utf8))
@@ -131,7 +140,10 @@ struct SlowConsumerTests {
                 Issue.record("unexpected frame \(frame)")
             }
         }
-        #expect(UInt64(received) + droppedSlow == UInt64(total), "received \(received), dropped \(droppedSlow) of \(total)")
+        #expect(
+            UInt64(received) + droppedSlow == UInt64(total),
+            "received \(received), dropped \(droppedSlow) of \(total)"
+        )
         #expect(received > 0)
         withExtendedLifetime(publisher) {}  // its socket stays open until the sender is done
     }

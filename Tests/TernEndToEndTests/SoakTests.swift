@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import Synchronization
-import Testing
 import TernWire
+import Testing
 
 // MARK: - The knobs
 
@@ -126,7 +126,8 @@ struct SoakTests {
             clients.append(client)
         }
         shared.progress = HealthyProgress(streams: K.floodStreams, slots: K.healthyPerFloodStream)
-        let expectedInitial = K.floodStreams * (K.healthyPerFloodStream + 2 * K.slowPerFloodStream) + K.trickleSubscribers
+        let expectedInitial =
+            K.floodStreams * (K.healthyPerFloodStream + 2 * K.slowPerFloodStream) + K.trickleSubscribers
         var pollThreads: [JoinableThread] = []
         for thread in 0..<K.pollThreads {
             let mine = stride(from: thread, to: clients.count, by: K.pollThreads).map { clients[$0] }
@@ -134,7 +135,8 @@ struct SoakTests {
         }
         try #require(
             wait(K.setupTimeout) { shared.openSubscriptions.load(ordering: .acquiring) == expectedInitial },
-            "\(shared.openSubscriptions.load(ordering: .acquiring)) of \(expectedInitial) subscriptions after \(K.setupTimeout) s")
+            "\(shared.openSubscriptions.load(ordering: .acquiring)) of \(expectedInitial) subscriptions after \(K.setupTimeout) s"
+        )
         let setupSeconds = Date().timeIntervalSince(started)
         let open = try daemon.metrics().value("tern_connections_open") ?? 0
         #expect(open >= Double(K.connections), "tern_connections_open \(open) with \(K.connections) clients connected")
@@ -153,7 +155,10 @@ struct SoakTests {
         let publisher = JoinableThread(name: "soak-publisher") {
             do {
                 let result = try SoakPublisher.run(port: daemon.dataPort, shared: shared, until: deadline, blast: false)
-                publisherResult.mutate { $0.flood = result.flood; $0.trickle = result.trickle }
+                publisherResult.mutate {
+                    $0.flood = result.flood
+                    $0.trickle = result.trickle
+                }
             } catch {
                 shared.problem("publisher: \(error)")
             }
@@ -209,11 +214,17 @@ struct SoakTests {
         for client in clients { summary.add(client, published: published) }
         let problems = shared.allProblems() + summary.problems
         #expect(problems.isEmpty, "\(problems.count) problems, first: \(problems.prefix(10).joined(separator: "; "))")
-        #expect(summary.healthy == K.floodStreams * K.healthyPerFloodStream, "healthy subscriptions ended: \(summary.healthy)")
+        #expect(
+            summary.healthy == K.floodStreams * K.healthyPerFloodStream,
+            "healthy subscriptions ended: \(summary.healthy)"
+        )
         #expect(summary.slow == 2 * K.floodStreams * K.slowPerFloodStream, "slow subscriptions ended: \(summary.slow)")
         #expect(summary.trickle == K.trickleSubscribers, "trickle subscriptions ended: \(summary.trickle)")
         #expect(summary.slowDropped > 0, "no slow subscriber lost anything: the soak proved nothing")
-        #expect(summary.churnCycles > 0 && restCycles.get() > 0, "churn cycles \(summary.churnCycles), REST cycles \(restCycles.get())")
+        #expect(
+            summary.churnCycles > 0 && restCycles.get() > 0,
+            "churn cycles \(summary.churnCycles), REST cycles \(restCycles.get())"
+        )
         #expect(published.flood.allSatisfy { $0 > 0 }, "flood streams published \(published.flood)")
 
         // SIGTERM with the log clean.
@@ -225,7 +236,8 @@ struct SoakTests {
             trickle + \(published.blast) blast; slow subscribers lost \(summary.slowDropped) of \(summary.slowDue); \(summary.churnCycles) \
             subscribe/unsubscribe cycles, \(restCycles.get()) REST cycles; RSS peak \(maxRSS >> 20) MiB \
             (start \(baselineRSS >> 20) MiB, bound \(bound >> 20) MiB)
-            """)
+            """
+        )
     }
 
     static func role(of index: Int) -> SoakClient.Role {
@@ -337,7 +349,10 @@ final class JoinableThread: @unchecked Sendable {
 /// One data-port connection of the soak, driven by the poll thread that owns it.
 final class SoakClient: @unchecked Sendable {
     enum Role {
-        case healthy(Int), slow(Int), churner(Int), doomed, trickle
+        case healthy(Int)
+        case slow(Int)
+        case churner(Int)
+        case doomed, trickle
     }
 
     /// A subscription and its ledger; `key` is the flood stream's index, `floodStreams` for the
@@ -381,7 +396,9 @@ final class SoakClient: @unchecked Sendable {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else {
             Glibc.close(fd)
@@ -408,7 +425,9 @@ final class SoakClient: @unchecked Sendable {
         let bytes = frame.encoded()
         let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         // Client frames are tiny and the server always reads: a short write is a finding.
-        guard written == bytes.count else { throw HarnessError("send of \(bytes.count) bytes wrote \(written), errno \(errno)") }
+        guard written == bytes.count else {
+            throw HarnessError("send of \(bytes.count) bytes wrote \(written), errno \(errno)")
+        }
     }
 
     private func problem(_ text: String) {
@@ -427,7 +446,8 @@ final class SoakClient: @unchecked Sendable {
                 lastTick = now
                 let running = shared.running.load(ordering: .acquiring)
                 let windingDown = shared.windingDown.load(ordering: .acquiring)
-                let board = clients.contains { if case .doomed = $0.role { true } else { false } }
+                let board =
+                    clients.contains { if case .doomed = $0.role { true } else { false } }
                     ? shared.board.mutate { ($0.generation, $0.sid) } : (0, "")
                 for (index, client) in clients.enumerated() {
                     client.tick(now: now, running: running, windingDown: windingDown, board: board, shared: shared)
@@ -522,7 +542,8 @@ final class SoakClient: @unchecked Sendable {
             let length = Int(UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
             guard raw.count - offset - WireLimits.headerSize >= length else { break }
             let body = UnsafeRawBufferPointer(
-                rebasing: raw[(offset + WireLimits.headerSize)..<(offset + WireLimits.headerSize + length)])
+                rebasing: raw[(offset + WireLimits.headerSize)..<(offset + WireLimits.headerSize + length)]
+            )
             handle(type: raw[offset + 4], flags: raw[offset + 5], body: body, shared: shared)
             offset += WireLimits.headerSize + length
         }
@@ -597,7 +618,10 @@ final class SoakClient: @unchecked Sendable {
     }
 
     private func stray(_ what: String, _ streamID: UInt32) {
-        problem(left.contains(streamID) ? "\(what) for stream \(streamID) after UNSUBSCRIBED" : "\(what) for unknown stream \(streamID)")
+        problem(
+            left.contains(streamID)
+                ? "\(what) for stream \(streamID) after UNSUBSCRIBED" : "\(what) for unknown stream \(streamID)"
+        )
     }
 
     private func finish(_ subscription: Subscription, _ shared: SoakShared) {
@@ -669,7 +693,9 @@ enum SoakPublisher {
             for stream in 0..<K.floodStreams where !blast {
                 let allowed = Int(shared.progress.minimum(stream: stream) + K.window) - Int(last[stream])
                 for _ in 0..<max(0, min(allowed, K.publishBatch)) {
-                    Frame.publish(.init(requestID: 0, streamID: streamIDs[stream], payload: payload)).encode(into: &batch)
+                    Frame.publish(.init(requestID: 0, streamID: streamIDs[stream], payload: payload)).encode(
+                        into: &batch
+                    )
                     last[stream] += 1
                 }
             }
@@ -678,14 +704,17 @@ enum SoakPublisher {
                 let count = min(Int(blastDue - blasted), K.publishBatch)
                 for stream in 0..<K.floodStreams {
                     for _ in 0..<count {
-                        Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle + 1 + stream], payload: payload)).encode(into: &batch)
+                        Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle + 1 + stream], payload: payload))
+                            .encode(into: &batch)
                         last[trickle + 1 + stream] += 1
                     }
                 }
                 blasted += UInt64(count)
             }
             if !blast, monotonicMilliseconds() >= nextTrickle {
-                Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle], payload: tricklePayload)).encode(into: &batch)
+                Frame.publish(.init(requestID: 0, streamID: streamIDs[trickle], payload: tricklePayload)).encode(
+                    into: &batch
+                )
                 last[trickle] += 1
                 nextTrickle += UInt64(1000 / K.trickleRate)
             }
@@ -693,7 +722,11 @@ enum SoakPublisher {
             turns += 1
             // Nothing is expected back but PINGs: anything else (an ERROR) is a finding.
             if turns % 64 == 0, let frame = try? client.next(timeout: 0.001) {
-                if case .ping(let opaque) = frame { try client.send(.pong(opaque)) } else { shared.problem("publisher got \(frame)") }
+                if case .ping(let opaque) = frame {
+                    try client.send(.pong(opaque))
+                } else {
+                    shared.problem("publisher got \(frame)")
+                }
             }
         }
         // A PING's PONG comes after every earlier frame was handled: then `last` is what was
@@ -701,14 +734,23 @@ enum SoakPublisher {
         try client.send(.ping(0x50_4f_4b))
         var ponged = false
         while !ponged, let frame = try client.next(timeout: 60) {
-            if case .pong(0x50_4f_4b) = frame { ponged = true } else if case .ping(let opaque) = frame {
+            if case .pong(0x50_4f_4b) = frame {
+                ponged = true
+            } else if case .ping(let opaque) = frame {
                 try client.send(.pong(opaque))
-            } else if case .pong = frame {} else { shared.problem("publisher got \(frame)") }
+            } else if case .pong = frame {
+            } else {
+                shared.problem("publisher got \(frame)")
+            }
         }
         if !ponged { shared.problem("publisher: no PONG after the run") }
         // Its attachments end with the streams, after the run; it stays connected until then.
         shared.keepAlive.mutate { $0.append(client) }
-        return PublisherResult(flood: Array(last[0..<K.floodStreams]), trickle: last[trickle], blast: Array(last[(trickle + 1)...]))
+        return PublisherResult(
+            flood: Array(last[0..<K.floodStreams]),
+            trickle: last[trickle],
+            blast: Array(last[(trickle + 1)...])
+        )
     }
 }
 
@@ -725,12 +767,18 @@ enum SoakREST {
                 let sid = try daemon.createStream(uniqueName: "soak-doomed-\(cycles)")
                 shared.board.set(DoomedBoard(generation: cycles, sid: sid))
                 if !wait(10, { shared.board.get().subscribed == K.doomedSubscribers }) {
-                    shared.problem("REST cycle \(cycles): \(shared.board.get().subscribed) of \(K.doomedSubscribers) subscribed")
+                    shared.problem(
+                        "REST cycle \(cycles): \(shared.board.get().subscribed) of \(K.doomedSubscribers) subscribed"
+                    )
                 }
                 var accepted: UInt64 = 0
                 for index in 0..<K.restPublishesPerCycle {
                     let response = try daemon.publishREST(stream: sid, data: "{\"cycle\":\(cycles),\"index\":\(index)}")
-                    if response.status == 201 { accepted += 1 } else { shared.problem("REST publish: \(response.status)") }
+                    if response.status == 201 {
+                        accepted += 1
+                    } else {
+                        shared.problem("REST publish: \(response.status)")
+                    }
                 }
                 for index in 0..<K.restEmptyStreamsPerCycle {
                     let empty = try daemon.createStream(uniqueName: "soak-empty-\(cycles)-\(index)")
@@ -741,12 +789,20 @@ enum SoakREST {
                 if status != 204 { shared.problem("DELETE under subscribers: \(status)") }
                 let subscribed = shared.board.get().subscribed
                 if !wait(15, { shared.board.get().ended.count == subscribed }) {
-                    shared.problem("REST cycle \(cycles): \(shared.board.get().ended.count) of \(subscribed) saw STREAM_ENDED")
+                    shared.problem(
+                        "REST cycle \(cycles): \(shared.board.get().ended.count) of \(subscribed) saw STREAM_ENDED"
+                    )
                 }
                 for ledger in shared.board.get().ended {
-                    if ledger.ended != .deleted { shared.problem("REST cycle \(cycles): ended \(String(describing: ledger.ended))") }
-                    if !ledger.violations.isEmpty { shared.problem("REST cycle \(cycles): \(ledger.violations.prefix(3))") }
-                    if let tail = ledger.checkTail(lastPublished: accepted) { shared.problem("REST cycle \(cycles): \(tail)") }
+                    if ledger.ended != .deleted {
+                        shared.problem("REST cycle \(cycles): ended \(String(describing: ledger.ended))")
+                    }
+                    if !ledger.violations.isEmpty {
+                        shared.problem("REST cycle \(cycles): \(ledger.violations.prefix(3))")
+                    }
+                    if let tail = ledger.checkTail(lastPublished: accepted) {
+                        shared.problem("REST cycle \(cycles): \(tail)")
+                    }
                 }
             } catch {
                 shared.problem("REST cycle \(cycles): \(error)")

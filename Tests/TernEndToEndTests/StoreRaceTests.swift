@@ -18,7 +18,11 @@ struct StoreRaceTests {
             if job % 2 == 0 {
                 for attempt in 0..<3 {
                     _ = try? HTTP.request(
-                        port: daemon.controlPort, method: "POST", path: base + sids[index], form: [("Ttl", String(3600 + attempt))])
+                        port: daemon.controlPort,
+                        method: "POST",
+                        path: base + sids[index],
+                        form: [("Ttl", String(3600 + attempt))]
+                    )
                 }
             } else {
                 if let response = try? daemon.deleteStream(sids[index]), response.status == 204 { deleted.mark(index) }
@@ -48,8 +52,11 @@ struct StoreRaceTests {
             let name = "name-race-\(job / 2)"
             if job % 2 == 0 {
                 if let response = try? HTTP.request(
-                    port: daemon.controlPort, method: "POST", path: base, form: [("UniqueName", name)]), response.status == 201
-                {
+                    port: daemon.controlPort,
+                    method: "POST",
+                    path: base,
+                    form: [("UniqueName", name)]
+                ), response.status == 201 {
                     created.mark(job / 2)
                 }
             } else {
@@ -61,7 +68,11 @@ struct StoreRaceTests {
         let restarted = try daemon.restart()
         defer { restarted.stop() }
         for index in 0..<count {
-            let response = try HTTP.request(port: restarted.controlPort, method: "GET", path: base + "/name-race-\(index)")
+            let response = try HTTP.request(
+                port: restarted.controlPort,
+                method: "GET",
+                path: base + "/name-race-\(index)"
+            )
             if deleted.marked.contains(index) {
                 #expect(response.status == 404, "name-race-\(index): DELETE answered 204, but the stream is back")
             } else {
@@ -76,7 +87,11 @@ struct StoreRaceTests {
         let count = 40
         let sids = try (0..<count).map { index in
             let response = try HTTP.request(
-                port: daemon.controlPort, method: "POST", path: "/v1/Services", form: [("FriendlyName", "svc-\(index)")])
+                port: daemon.controlPort,
+                method: "POST",
+                path: "/v1/Services",
+                form: [("FriendlyName", "svc-\(index)")]
+            )
             return try #require(response.object["sid"] as? String)
         }
         let deleted = RaceResults(count: count)
@@ -84,9 +99,16 @@ struct StoreRaceTests {
             let path = "/v1/Services/\(sids[job / 2])"
             if job % 2 == 0 {
                 for attempt in 0..<3 {
-                    _ = try? HTTP.request(port: daemon.controlPort, method: "POST", path: path, form: [("FriendlyName", "renamed-\(attempt)")])
+                    _ = try? HTTP.request(
+                        port: daemon.controlPort,
+                        method: "POST",
+                        path: path,
+                        form: [("FriendlyName", "renamed-\(attempt)")]
+                    )
                 }
-            } else if let response = try? HTTP.request(port: daemon.controlPort, method: "DELETE", path: path), response.status == 204 {
+            } else if let response = try? HTTP.request(port: daemon.controlPort, method: "DELETE", path: path),
+                response.status == 204
+            {
                 deleted.mark(job / 2)
             }
         }
@@ -95,7 +117,11 @@ struct StoreRaceTests {
         let restarted = try daemon.restart()
         defer { restarted.stop() }
         for index in deleted.marked {
-            let response = try HTTP.request(port: restarted.controlPort, method: "GET", path: "/v1/Services/\(sids[index])")
+            let response = try HTTP.request(
+                port: restarted.controlPort,
+                method: "GET",
+                path: "/v1/Services/\(sids[index])"
+            )
             #expect(response.status == 404, "service \(sids[index]) came back after its DELETE answered 204")
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
-import Testing
 import TernWire
+import Testing
 
 /// `ternd` as systemd runs it: socket activation with named descriptors (through the real
 /// `systemd-socket-activate`), and `sd_notify` reports to a notify socket the test owns.
@@ -20,7 +20,8 @@ struct SystemdTests {
                 .init(address: "127.0.0.1:\(dataPort)", name: "data"),
                 .init(address: unixPath, name: "data-unix"),
             ],
-            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--threads", "2"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--threads", "2"]
+        )
         defer { activated.stop() }
 
         // This connection is queued on the activated socket before ternd exists, and starts it;
@@ -36,7 +37,11 @@ struct SystemdTests {
 
         #expect(try firstSubscriber.handshake(name: "queued-before-start").serverName.hasPrefix("ternd/"))
         let created = try HTTP.request(
-            port: controlPort, method: "POST", path: "/v1/Services/\(service)/Streams", form: [("UniqueName", "activated")])
+            port: controlPort,
+            method: "POST",
+            path: "/v1/Services/\(service)/Streams",
+            form: [("UniqueName", "activated")]
+        )
         #expect(created.status == 201)
         let tcpSubscribed = try firstSubscriber.subscribe("activated")
 
@@ -47,8 +52,11 @@ struct SystemdTests {
 
         let payload = #"{"via":"activated sockets"}"#
         let published = try HTTP.request(
-            port: controlPort, method: "POST", path: "/v1/Services/\(service)/Streams/activated/Messages",
-            form: [("Data", payload)])
+            port: controlPort,
+            method: "POST",
+            path: "/v1/Services/\(service)/Streams/activated/Messages",
+            form: [("Data", payload)]
+        )
         #expect(published.status == 201)
         for subscriber in [firstSubscriber, unixSubscriber] {
             guard case .message(let message)? = try subscriber.next() else {
@@ -72,8 +80,10 @@ struct SystemdTests {
                 .init(address: "127.0.0.1:\(controlPort)", name: "control"),
             ],
             arguments: [
-                "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none", "--threads", "1",
-            ])
+                "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none", "--threads",
+                "1",
+            ]
+        )
         defer { activated.stop() }
 
         let client = try RawDataClient(port: dataPort)
@@ -95,7 +105,8 @@ struct SystemdTests {
                 .init(address: "127.0.0.1:\(dataPort)", name: "data"),
                 .init(address: "127.0.0.1:\(strayPort)", name: "metrics"),
             ],
-            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"]
+        )
         defer { activated.stop() }
 
         // The first connection starts ternd; kept open until it has exited.
@@ -112,7 +123,8 @@ struct SystemdTests {
         let path = try TernDaemon.makeTemporaryDirectory() + "/wrong-kind.sock"
         let activated = try SocketActivatedDaemon(
             listeners: [.init(address: path, name: "data")],
-            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"])
+            arguments: ["--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--unix-socket", "none"]
+        )
         defer { activated.stop() }
 
         let trigger = try RawDataClient(unixPath: path)
@@ -127,7 +139,9 @@ struct SystemdTests {
     @Test func notifySocketReceivesReadyStatusWatchdogAndStopping() throws {
         let notify = try NotifySocketListener()
         let daemon = try TernDaemon.start(
-            extraArguments: ["--status-interval", "1"], environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"])
+            extraArguments: ["--status-interval", "1"],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"]
+        )
         defer { daemon.stop() }
 
         let ready = try #require(notify.waitFor("READY", timeout: 10), "no READY=1")
@@ -189,7 +203,8 @@ struct SystemdTests {
         let notify = try NotifySocketListener()
         let daemon = try TernDaemon.start(
             extraArguments: ["--threads", "2", "--debug-stall-on-usr1"],
-            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"])
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "600000"]
+        )
         defer { daemon.stop() }
         #expect(notify.waitFor("WATCHDOG", timeout: 5) != nil, "pings before the stall")
 
@@ -212,7 +227,10 @@ struct SystemdTests {
         notify.receive(timeout: 3.5)
         let settled = stalledAt.addingTimeInterval(1.5)
         let pingsWhileStuck = notify.messages(setting: "WATCHDOG").filter { $0.arrival > settled }
-        #expect(pingsWhileStuck.isEmpty, "\(pingsWhileStuck.count) pings while tern-reactor thread \(victim) was stopped")
+        #expect(
+            pingsWhileStuck.isEmpty,
+            "\(pingsWhileStuck.count) pings while tern-reactor thread \(victim) was stopped"
+        )
         #expect(daemon.process.isRunning)
 
         stall?.release()

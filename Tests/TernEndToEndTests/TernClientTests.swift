@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import TernClient
 import TernWire
+import Testing
 
 /// The client library (`DataConnection`, `ControlClient`) against a real `ternd`.
 @Suite(.serialized)
@@ -65,7 +65,9 @@ struct TernClientTests {
         // MESSAGE copies of earlier ones arrive, and those must be queued for nextFrame.
         var sids: [String] = []
         for index in 0..<20 {
-            sids.append(try connection.publish(streamID: subscribed.streamID, payload: "{\"i\":\(index)}", ack: true) ?? "")
+            sids.append(
+                try connection.publish(streamID: subscribed.streamID, payload: "{\"i\":\(index)}", ack: true) ?? ""
+            )
         }
         _ = try connection.subscribe(second)
         var sequences: [UInt64] = []

@@ -1,6 +1,6 @@
-import Testing
 import TernCore
 import TernWire
+import Testing
 
 @testable import TernReactor
 
@@ -59,7 +59,9 @@ struct FanOutTests {
         let payload = Array("{\"p\":\"\(String(repeating: "x", count: size))\"}".utf8)
         var bytes: [UInt8] = []
         for index in 0..<count {
-            Frame.publish(.init(requestID: UInt32(index + 1), streamID: streamID, payload: payload)).encode(into: &bytes)
+            Frame.publish(.init(requestID: UInt32(index + 1), streamID: streamID, payload: payload)).encode(
+                into: &bytes
+            )
         }
         client.send(bytes)
     }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TernReactor
 
 /// The out-buffer is raw-pointer code: its edges are tested byte for byte. (`#expect` cannot
@@ -15,8 +16,12 @@ struct OutboundBufferTests {
 
     private func snapshot(_ buffer: borrowing OutboundBuffer) -> Snapshot {
         Snapshot(
-            contents: Array(buffer.readable), count: buffer.count, allocated: buffer.allocatedBytes,
-            spaceUnderLimit: buffer.spaceUnderLimit, isEmpty: buffer.isEmpty)
+            contents: Array(buffer.readable),
+            count: buffer.count,
+            allocated: buffer.allocatedBytes,
+            spaceUnderLimit: buffer.spaceUnderLimit,
+            isEmpty: buffer.isEmpty
+        )
     }
 
     private func bytes(_ count: Int, from start: UInt8 = 0) -> [UInt8] {

@@ -1,6 +1,6 @@
-import Testing
 import TernCore
 import TernWire
+import Testing
 
 @testable import TernReactor
 
@@ -48,21 +48,36 @@ struct PublishRunTests {
         // (The end-to-end version of this test stopped at six answers and returned early when a
         // seventh had come: it checked nothing. Seven answers is right: 1, 2, 3, 5, 6, 7, 8.)
         try #require(answers.count == 7, "\(answers)")
-        #expect(answers[0] == .published(.init(requestID: 1, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first)))
-        guard case .error(let invalid) = answers[1], case .error(let unknown) = answers[3], case .error(let escape) = answers[5]
+        #expect(
+            answers[0]
+                == .published(.init(requestID: 1, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first))
+        )
+        guard case .error(let invalid) = answers[1], case .error(let unknown) = answers[3],
+            case .error(let escape) = answers[5]
         else {
             Issue.record("expected errors at 2, 5 and 7: \(answers)")
             return
         }
         #expect(invalid.requestID == 2 && invalid.code == .invalidPayload && !invalid.fatal)
-        #expect(answers[2] == .published(.init(requestID: 3, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 1)))
+        #expect(
+            answers[2]
+                == .published(.init(requestID: 3, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 1))
+        )
         #expect(unknown.requestID == 5 && unknown.code == .notSubscribed)
         // Request 4 (no ack) took sequence first + 2.
-        #expect(answers[4] == .published(.init(requestID: 6, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 3)))
+        #expect(
+            answers[4]
+                == .published(.init(requestID: 6, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 3))
+        )
         #expect(escape.requestID == 7 && escape.code == .invalidPayload)
-        #expect(answers[6] == .published(.init(requestID: 8, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 4)))
+        #expect(
+            answers[6]
+                == .published(.init(requestID: 8, streamID: id, sidPrefix: subscribed.sidPrefix, sequence: first + 4))
+        )
         #expect(messages.map(\.sequence) == (0..<5).map { first + UInt64($0) })
-        #expect(messages.map { String(decoding: $0.payload, as: UTF8.self) } == [1, 3, 4, 6, 8].map { #"{"i":\#($0)}"# })
+        #expect(
+            messages.map { String(decoding: $0.payload, as: UTF8.self) } == [1, 3, 4, 6, 8].map { #"{"i":\#($0)}"# }
+        )
     }
 
     @Test func aRateLimitSplitsARunAndEveryRefusalIsAnswered() throws {
@@ -76,8 +91,15 @@ struct PublishRunTests {
         let subscribed = try client.subscribe("limited-run")
         var bytes: [UInt8] = []
         for request in 1...10 {
-            Frame.publish(.init(requestID: UInt32(request), streamID: subscribed.streamID, payload: Array(#"{"n":\#(request)}"#.utf8), ack: true))
-                .encode(into: &bytes)
+            Frame.publish(
+                .init(
+                    requestID: UInt32(request),
+                    streamID: subscribed.streamID,
+                    payload: Array(#"{"n":\#(request)}"#.utf8),
+                    ack: true
+                )
+            )
+            .encode(into: &bytes)
         }
         client.send(bytes)
 
@@ -112,14 +134,28 @@ struct PublishRunTests {
         try client.handshake()
         let subscribed = try client.subscribe("leave")
         var bytes: [UInt8] = []
-        Frame.publish(.init(requestID: 1, streamID: subscribed.streamID, payload: Array("{}".utf8), ack: true)).encode(into: &bytes)
+        Frame.publish(.init(requestID: 1, streamID: subscribed.streamID, payload: Array("{}".utf8), ack: true)).encode(
+            into: &bytes
+        )
         Frame.unsubscribe(requestID: 2, streamID: subscribed.streamID).encode(into: &bytes)
-        Frame.publish(.init(requestID: 3, streamID: subscribed.streamID, payload: Array("{}".utf8), ack: true)).encode(into: &bytes)
+        Frame.publish(.init(requestID: 3, streamID: subscribed.streamID, payload: Array("{}".utf8), ack: true)).encode(
+            into: &bytes
+        )
         client.send(bytes)
 
         let answers = answersAndMessages(try client.received()).answers
         try #require(answers.count == 3, "\(answers)")
-        #expect(answers[0] == .published(.init(requestID: 1, streamID: subscribed.streamID, sidPrefix: subscribed.sidPrefix, sequence: subscribed.nextSequence)))
+        #expect(
+            answers[0]
+                == .published(
+                    .init(
+                        requestID: 1,
+                        streamID: subscribed.streamID,
+                        sidPrefix: subscribed.sidPrefix,
+                        sequence: subscribed.nextSequence
+                    )
+                )
+        )
         #expect(answers[1] == .unsubscribed(requestID: 2, streamID: subscribed.streamID))
         guard case .error(let refused) = answers[2] else {
             Issue.record("a publish after UNSUBSCRIBE was accepted: \(answers[2])")

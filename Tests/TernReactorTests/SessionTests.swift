@@ -1,6 +1,6 @@
-import Testing
 import TernCore
 import TernWire
+import Testing
 
 @testable import TernReactor
 

@@ -1,7 +1,7 @@
-import Testing
 import TernAuth
 import TernCore
 import TernWire
+import Testing
 
 @testable import TernReactor
 
@@ -25,8 +25,15 @@ struct TokenSessionTests {
 
     func token(ttl: Int64 = 60, identity: String = "w", grants: StreamGrants? = nil) -> String {
         AccessTokenMinter.mint(
-            keySid: key.sid, secret: key.secret, accountSid: harness.broker.accountSid, identity: identity,
-            serviceSid: harness.broker.defaultServiceSid, streamGrants: grants, ttlSeconds: ttl, now: harness.unixSeconds)
+            keySid: key.sid,
+            secret: key.secret,
+            accountSid: harness.broker.accountSid,
+            identity: identity,
+            serviceSid: harness.broker.defaultServiceSid,
+            streamGrants: grants,
+            ttlSeconds: ttl,
+            now: harness.unixSeconds
+        )
     }
 
     func connect(_ token: String, maxVersion: UInt16 = 2) throws -> EmbeddedClient {
@@ -45,13 +52,20 @@ struct TokenSessionTests {
         harness.advance(milliseconds: 54_999, connections: [client])
         #expect(try client.received().isEmpty)
         harness.advance(milliseconds: 1, connections: [client])
-        #expect(try client.received() == [.tokenExpiring(.init(expiresAt: UInt64(EmbeddedDataPlane.unixEpoch + 60), remainingMilliseconds: 5_000))])
+        #expect(
+            try client.received() == [
+                .tokenExpiring(.init(expiresAt: UInt64(EmbeddedDataPlane.unixEpoch + 60), remainingMilliseconds: 5_000))
+            ]
+        )
         harness.advance(milliseconds: 4_999, connections: [client])
         #expect(try client.received().isEmpty, "warned once")
         harness.advance(milliseconds: 1, connections: [client])
         let frames = try client.received()
         #expect(frames.count == 3)
-        #expect(Array(frames.prefix(2)) == [news.streamID, orders.streamID].sorted().map { .streamEnded(streamID: $0, reason: .tokenExpired) })
+        #expect(
+            Array(frames.prefix(2))
+                == [news.streamID, orders.streamID].sorted().map { .streamEnded(streamID: $0, reason: .tokenExpired) }
+        )
         guard case .error(let error)? = frames.last else { throw EmbeddedError("no ERROR") }
         #expect(error.code == .tokenExpired && error.fatal)
         #expect(client.isClosed)
@@ -86,7 +100,9 @@ struct TokenSessionTests {
 
     @Test func refusedRefreshesAreRequestErrors() throws {
         let client = try connect(token(grants: StreamGrants(subscribe: ["news"])))
-        client.send(.refreshToken(requestID: 1, token: token(identity: "other", grants: StreamGrants(subscribe: ["news"]))))
+        client.send(
+            .refreshToken(requestID: 1, token: token(identity: "other", grants: StreamGrants(subscribe: ["news"])))
+        )
         client.send(.refreshToken(requestID: 2, token: token(grants: StreamGrants(subscribe: ["*"]))))
         client.send(.refreshToken(requestID: 3, token: token(ttl: -1, grants: StreamGrants(subscribe: ["news"]))))
         client.send(.refreshToken(requestID: 4, token: "a.b.c"))
@@ -109,7 +125,8 @@ struct TokenSessionTests {
         let orders = try client.subscribe("orders", requestID: 4)
         client.send(
             .publish(.init(requestID: 5, streamID: prices.streamID, payload: Array("{}".utf8), ack: true)),
-            .publish(.init(requestID: 6, streamID: orders.streamID, payload: Array("{}".utf8), ack: true)))
+            .publish(.init(requestID: 6, streamID: orders.streamID, payload: Array("{}".utf8), ack: true))
+        )
         frames += try client.received()
         let errors = frames.compactMap { frame -> (UInt32, ErrorCode)? in
             guard case .error(let error) = frame else { return nil }
@@ -118,7 +135,11 @@ struct TokenSessionTests {
         #expect(errors.map(\.0) == [2, 3, 5], "\(frames)")
         #expect(errors.map(\.1) == [.subscribeNotGranted, .publishNotGranted, .publishNotGranted])
         #expect(frames.contains { if case .published(let p) = $0 { return p.requestID == 6 } else { return false } })
-        #expect(frames.contains { if case .message(let m) = $0 { return m.streamID == orders.streamID } else { return false } })
+        #expect(
+            frames.contains {
+                if case .message(let m) = $0 { return m.streamID == orders.streamID } else { return false }
+            }
+        )
     }
 
     /// A token's connection gets the same MESSAGE bytes as an anonymous one: nothing per message.

@@ -1,8 +1,8 @@
 import Foundation
 import Synchronization
-import Testing
 import TernCore
 import TernStore
+import Testing
 
 /// The broker's control-plane changes against the real SQLite store, with one store call held
 /// open while a racing change runs: the interleavings the end-to-end `StoreRaceTests` can only
@@ -78,10 +78,17 @@ import TernStore
         #expect(broker.service(sid: service.sid) == nil)
     }
 
-    static func broker(in folder: TemporaryFolder, gating operation: GatedStore.Operation) throws -> (Broker, GatedStore) {
+    static func broker(
+        in folder: TemporaryFolder,
+        gating operation: GatedStore.Operation
+    ) throws -> (Broker, GatedStore) {
         let store = GatedStore(try SQLiteStore.open(path: folder.databasePath), holding: operation)
         let broker = try Broker(
-            limits: BrokerLimits(), accountSid: Sample.account, defaultServiceSid: Sid.generate(.service), store: store)
+            limits: BrokerLimits(),
+            accountSid: Sample.account,
+            defaultServiceSid: Sid.generate(.service),
+            store: store
+        )
         return (broker, store)
     }
 }

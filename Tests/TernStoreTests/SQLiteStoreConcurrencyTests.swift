@@ -20,7 +20,10 @@ struct SQLiteStoreConcurrencyTests {
             do {
                 for index in 0..<perThread {
                     let stream = Sample.stream(
-                        in: service, index: UInt64(thread * perThread + index), uniqueName: "t\(thread)-\(index)")
+                        in: service,
+                        index: UInt64(thread * perThread + index),
+                        uniqueName: "t\(thread)-\(index)"
+                    )
                     try store.insertStream(stream)
                     created.append(stream)
                     // Every third stream is deleted again, singly or in a batch.

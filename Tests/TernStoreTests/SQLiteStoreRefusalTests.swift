@@ -1,7 +1,8 @@
 import Foundation
 import TernCore
-@testable import TernStore
 import Testing
+
+@testable import TernStore
 
 /// Files the store must refuse to open, each with an error that names the file: starting empty
 /// over damaged state would silently change every client's sids and the auth token.

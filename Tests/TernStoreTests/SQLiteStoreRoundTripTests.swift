@@ -18,8 +18,10 @@ struct SQLiteStoreRoundTripTests {
     @Test func identityRoundTripsAndIsReplaced() throws {
         let folder = try TemporaryFolder()
         let first = StoredIdentity(
-            accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service),
-            authToken: Credentials.generateToken())
+            accountSid: Sid.generate(.account),
+            defaultServiceSid: Sid.generate(.service),
+            authToken: Credentials.generateToken()
+        )
         var store = try SQLiteStore.open(path: folder.databasePath)
         try store.saveIdentity(first)
         store.close()

@@ -22,18 +22,31 @@ enum Sample {
 
     static func service(friendlyName: String? = "orders", at milliseconds: Int64 = 1_700_000_000_123) -> SyncService {
         SyncService(
-            sid: Sid.generate(.service), friendlyName: friendlyName, accountSid: account,
-            dateCreated: UnixTime(milliseconds: milliseconds), dateUpdated: UnixTime(milliseconds: milliseconds + 5))
+            sid: Sid.generate(.service),
+            friendlyName: friendlyName,
+            accountSid: account,
+            dateCreated: UnixTime(milliseconds: milliseconds),
+            dateUpdated: UnixTime(milliseconds: milliseconds + 5)
+        )
     }
 
     static func stream(
-        in service: SyncService, index: UInt64, uniqueName: String? = nil, expires: Int64? = nil
+        in service: SyncService,
+        index: UInt64,
+        uniqueName: String? = nil,
+        expires: Int64? = nil
     ) -> StreamRecord {
         let offset = Int64(index % 1_000_000)
         return StreamRecord(
-            sid: Sid.generate(.stream), serviceSid: service.sid, accountSid: account, uniqueName: uniqueName,
-            createdBy: "system", dateCreated: UnixTime(milliseconds: 1_700_000_001_000 + offset),
+            sid: Sid.generate(.stream),
+            serviceSid: service.sid,
+            accountSid: account,
+            uniqueName: uniqueName,
+            createdBy: "system",
+            dateCreated: UnixTime(milliseconds: 1_700_000_001_000 + offset),
             dateUpdated: UnixTime(milliseconds: 1_700_000_002_000 + offset),
-            dateExpires: expires.map(UnixTime.init(milliseconds:)), creationIndex: index)
+            dateExpires: expires.map(UnixTime.init(milliseconds:)),
+            creationIndex: index
+        )
     }
 }

@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// Bodies and headers that break protocol.md's rules are refused with the right code, and
 /// nothing is read past a body whatever its fields claim.
@@ -8,10 +8,27 @@ struct DecodingRejectionTests {
     /// Frames whose bodies are fixed fields only (no `rest`): any truncation or extra byte is malformed.
     static let fixedBodyFrames: [Frame] = [
         .hello(.init(clientName: "worker", token: "t")),
-        .welcome(.init(version: 1, maxPayload: 1, maxFrameBody: 2, maxSubscriptions: 3, pingIntervalMilliseconds: 4, serverName: "s")),
+        .welcome(
+            .init(
+                version: 1,
+                maxPayload: 1,
+                maxFrameBody: 2,
+                maxSubscriptions: 3,
+                pingIntervalMilliseconds: 4,
+                serverName: "s"
+            )
+        ),
         .subscribe(.init(requestID: 1, stream: "prices")),
         .subscribed(
-            .init(requestID: 1, streamID: 2, sidPrefix: SidPrefix(value: 3), nextSequence: 4, streamSid: "TO", uniqueName: "u")),
+            .init(
+                requestID: 1,
+                streamID: 2,
+                sidPrefix: SidPrefix(value: 3),
+                nextSequence: 4,
+                streamSid: "TO",
+                uniqueName: "u"
+            )
+        ),
         .unsubscribe(requestID: 1, streamID: 2),
         .unsubscribed(requestID: 1, streamID: 2),
         .published(.init(requestID: 1, streamID: 2, sidPrefix: SidPrefix(value: 3), sequence: 4)),
@@ -42,7 +59,10 @@ struct DecodingRejectionTests {
 
     @Test("PUBLISH and MESSAGE: a body shorter than the fixed fields is malformed, any payload is fine")
     func restBodies() throws {
-        for frame in [Frame.publish(.init(requestID: 1, streamID: 2, payload: [])), .message(.init(streamID: 1, sequence: 2, payload: []))] {
+        for frame in [
+            Frame.publish(.init(requestID: 1, streamID: 2, payload: [])),
+            .message(.init(streamID: 1, sequence: 2, payload: [])),
+        ] {
             let bytes = frame.encoded()
             let fixed = Array(bytes[WireLimits.headerSize...])
             for cut in 0..<fixed.count {
@@ -89,8 +109,21 @@ struct DecodingRejectionTests {
     func stringLimits() throws {
         let x = UInt8(ascii: "x")
         let token = WireLimits.maxTokenBytes
-        let atLimit = Self.frame(.hello, body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: token)))
-        #expect(try splitAndDecode(atLimit) == .frame(.hello(.init(clientName: String(repeating: "x", count: 64), token: String(repeating: "x", count: token)))))
+        let atLimit = Self.frame(
+            .hello,
+            body: Self.helloBody(clientName: .init(repeating: x, count: 64), token: .init(repeating: x, count: token))
+        )
+        #expect(
+            try splitAndDecode(atLimit)
+                == .frame(
+                    .hello(
+                        .init(
+                            clientName: String(repeating: "x", count: 64),
+                            token: String(repeating: "x", count: token)
+                        )
+                    )
+                )
+        )
         for body in [
             Self.helloBody(clientName: .init(repeating: x, count: 65)),
             Self.helloBody(clientName: [], token: .init(repeating: x, count: token + 1)),
@@ -112,14 +145,19 @@ struct DecodingRejectionTests {
             subscribe.raw([UInt8](repeating: x, count: count))
             let bytes = Self.frame(.subscribe, body: subscribe.bytes)
             if fits {
-                #expect(try splitAndDecode(bytes) == .frame(.subscribe(.init(requestID: 1, stream: String(repeating: "x", count: count)))))
+                #expect(
+                    try splitAndDecode(bytes)
+                        == .frame(.subscribe(.init(requestID: 1, stream: String(repeating: "x", count: count))))
+                )
             } else {
                 #expect(wireError { try splitAndDecode(bytes) }?.code == .malformedFrame)
             }
         }
     }
 
-    @Test("the largest HELLO and REFRESH_TOKEN pass the header check whatever max_frame_body is; one byte more does not")
+    @Test(
+        "the largest HELLO and REFRESH_TOKEN pass the header check whatever max_frame_body is; one byte more does not"
+    )
     func largestTokenFrames() throws {
         let token = String(repeating: "x", count: WireLimits.maxTokenBytes)
         let hello = Frame.hello(.init(clientName: String(repeating: "x", count: 64), token: token))
@@ -133,7 +171,10 @@ struct DecodingRejectionTests {
             let slice = try bytes.withUnsafeBytes { try splitter.next(in: $0, at: 0) }
             #expect(slice?.end == bytes.count)
             let decoded = try bytes.withUnsafeBytes { raw in
-                try Frame.decode(header: slice!.header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...]))
+                try Frame.decode(
+                    header: slice!.header,
+                    body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])
+                )
             }
             #expect(decoded == frame)
             var oneMore = bytes
@@ -145,7 +186,10 @@ struct DecodingRejectionTests {
         let ping = [UInt8](Frame.ping(1).encoded().prefix(4)) + [0x05, 0, 0, 0]
         var large = ping
         large[2] = 0x08  // 2048 bytes
-        #expect(wireError { _ = try large.withUnsafeBytes { try FrameSplitter(maxBody: 1024).next(in: $0, at: 0) } }?.code == .frameTooLarge)
+        #expect(
+            wireError { _ = try large.withUnsafeBytes { try FrameSplitter(maxBody: 1024).next(in: $0, at: 0) } }?.code
+                == .frameTooLarge
+        )
     }
 
     @Test("before HELLO only HELLO passes; after it, HELLO and server-to-client types are unexpected")
@@ -170,7 +214,11 @@ struct DecodingRejectionTests {
         #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 2, clientName: "")) == 2)
         #expect(try ClientFrameRules.version(for: .init(minVersion: 2, maxVersion: 9, clientName: "")) == 2)
         for (low, high) in [(UInt16(3), UInt16(4)), (0, 0), (2, 1)] {
-            #expect(wireError { try ClientFrameRules.version(for: .init(minVersion: low, maxVersion: high, clientName: "")) }?.code == .unsupportedVersion)
+            #expect(
+                wireError {
+                    try ClientFrameRules.version(for: .init(minVersion: low, maxVersion: high, clientName: ""))
+                }?.code == .unsupportedVersion
+            )
         }
     }
 
@@ -234,7 +282,10 @@ struct DecodingRejectionTests {
         }
         for reason: UInt8 in [0, 4, 255] {
             let body: [UInt8] = [0, 0, 0, 1, reason]
-            #expect(try splitAndDecode(Self.frame(.streamEnded, body: body)) == .frame(.streamEnded(streamID: 1, reason: .deleted)))
+            #expect(
+                try splitAndDecode(Self.frame(.streamEnded, body: body))
+                    == .frame(.streamEnded(streamID: 1, reason: .deleted))
+            )
         }
     }
 

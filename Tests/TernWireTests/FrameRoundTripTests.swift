@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// Every frame type survives encode → split → decode unchanged, including at the edges of its
 /// fields: empty and longest strings, multi-byte UTF-8, zero and maximal integers, empty payloads.
@@ -21,21 +21,51 @@ struct FrameRoundTripTests {
         .hello(.init(minVersion: maxU16, maxVersion: maxU16, clientName: text(64), token: text(256))),
         // 16 four-byte scalars: exactly 64 bytes of client name.
         .hello(.init(clientName: text(16, "😀"), token: text(128, "é"))),
-        .welcome(.init(version: 0, maxPayload: 0, maxFrameBody: 0, maxSubscriptions: 0, pingIntervalMilliseconds: 0, serverName: "")),
         .welcome(
             .init(
-                version: maxU16, maxPayload: maxU32, maxFrameBody: maxU32, maxSubscriptions: maxU32,
-                pingIntervalMilliseconds: maxU32, serverName: text(Int(maxU16)))),
+                version: 0,
+                maxPayload: 0,
+                maxFrameBody: 0,
+                maxSubscriptions: 0,
+                pingIntervalMilliseconds: 0,
+                serverName: ""
+            )
+        ),
+        .welcome(
+            .init(
+                version: maxU16,
+                maxPayload: maxU32,
+                maxFrameBody: maxU32,
+                maxSubscriptions: maxU32,
+                pingIntervalMilliseconds: maxU32,
+                serverName: text(Int(maxU16))
+            )
+        ),
         .subscribe(.init(requestID: 0, stream: "")),
         .subscribe(.init(requestID: maxU32, stream: text(320), attachOnly: true)),
         .subscribe(.init(requestID: 9, stream: text(WireLimits.maxStreamFieldBytes, "a"))),
         .subscribe(.init(requestID: 9, stream: "日本語/ストリーム")),
         .subscribed(
-            .init(requestID: 0, streamID: 0, sidPrefix: SidPrefix(value: 0), nextSequence: 0, streamSid: "", uniqueName: "")),
+            .init(
+                requestID: 0,
+                streamID: 0,
+                sidPrefix: SidPrefix(value: 0),
+                nextSequence: 0,
+                streamSid: "",
+                uniqueName: ""
+            )
+        ),
         .subscribed(
             .init(
-                requestID: maxU32, streamID: maxU32, sidPrefix: SidPrefix(value: maxU64), nextSequence: maxU64,
-                streamSid: "TO" + text(32, "f"), uniqueName: text(320), attachOnly: true)),
+                requestID: maxU32,
+                streamID: maxU32,
+                sidPrefix: SidPrefix(value: maxU64),
+                nextSequence: maxU64,
+                streamSid: "TO" + text(32, "f"),
+                uniqueName: text(320),
+                attachOnly: true
+            )
+        ),
         .unsubscribe(requestID: 0, streamID: 0),
         .unsubscribe(requestID: maxU32, streamID: maxU32),
         .unsubscribed(requestID: 0, streamID: 0),
@@ -69,7 +99,9 @@ struct FrameRoundTripTests {
         .streamEnded(streamID: 2, reason: .tokenExpired),
         .streamEnded(streamID: 3, reason: .keyRevoked),
         .resume(.init(requestID: 0, sidPrefix: SidPrefix(value: 0), afterSequence: 0, stream: "a")),
-        .resume(.init(requestID: maxU32, sidPrefix: SidPrefix(value: maxU64), afterSequence: maxU64, stream: text(1315))),
+        .resume(
+            .init(requestID: maxU32, sidPrefix: SidPrefix(value: maxU64), afterSequence: maxU64, stream: text(1315))
+        ),
         .resumed(.init(requestID: 0, streamID: 0, outcome: .continued)),
         .resumed(.init(requestID: maxU32, streamID: maxU32, outcome: .restarted)),
         .dropped(.init(streamID: 1, count: 1, reason: .notRetained)),
@@ -117,13 +149,15 @@ struct FrameRoundTripTests {
         let error = Frame.error(.init(requestID: 1, code: .malformedFrame, message: Self.text(2000)))
         #expect(
             try splitAndDecode(error.encoded())
-                == .frame(.error(.init(requestID: 1, code: .malformedFrame, message: Self.text(1024)))))
+                == .frame(.error(.init(requestID: 1, code: .malformedFrame, message: Self.text(1024))))
+        )
         // An echoed name of 3-byte scalars after two ASCII bytes: 2 + 3 × 340 = 1022 bytes remain,
         // never a split scalar.
         let echoed = Frame.error(.init(requestID: 2, code: .streamNotFound, message: "xx" + Self.text(400, "日")))
         #expect(
             try splitAndDecode(echoed.encoded())
-                == .frame(.error(.init(requestID: 2, code: .streamNotFound, message: "xx" + Self.text(340, "日")))))
+                == .frame(.error(.init(requestID: 2, code: .streamNotFound, message: "xx" + Self.text(340, "日"))))
+        )
     }
 
     private func bodyLength(_ bytes: [UInt8]) -> UInt32 {

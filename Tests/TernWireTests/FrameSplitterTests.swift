@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// `FrameSplitter` finds whole frames in whatever bytes have arrived, and asks for more
 /// (returns nil) at every point where a frame is not complete yet.
@@ -80,7 +80,9 @@ struct FrameSplitterTests {
         ]
         for (header, code) in cases {
             // Seven bytes: not a header yet, so no verdict.
-            let seven = wireError { try header.withUnsafeBytes { try splitter.next(in: UnsafeRawBufferPointer(rebasing: $0[..<7]), at: 0) } }
+            let seven = wireError {
+                try header.withUnsafeBytes { try splitter.next(in: UnsafeRawBufferPointer(rebasing: $0[..<7]), at: 0) }
+            }
             #expect(seven == nil)
             let error = wireError { try header.withUnsafeBytes { try splitter.next(in: $0, at: 0) } }
             #expect(error?.code == code, "\(hexString(header))")

@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// The server's zero-copy paths: `PublishView` points into the read buffer, `MessageFrame`
 /// writes the same bytes `Frame.message` encodes.
@@ -28,14 +28,18 @@ struct HotPathCodecTests {
         let empty = Frame.publish(.init(requestID: 1, streamID: 2, payload: [])).encoded()
         try empty.withUnsafeBytes { raw in
             let view = try PublishView(
-                header: FrameHeader(length: 8, type: .publish), body: UnsafeRawBufferPointer(rebasing: raw[8...]))
+                header: FrameHeader(length: 8, type: .publish),
+                body: UnsafeRawBufferPointer(rebasing: raw[8...])
+            )
             #expect(view.payload.isEmpty)
             #expect(view.streamID == 2)
         }
         for count in 0..<8 {
             let body = [UInt8](repeating: 1, count: count)
             let error = wireError {
-                try body.withUnsafeBytes { try PublishView(header: FrameHeader(length: UInt32(count), type: .publish), body: $0) }
+                try body.withUnsafeBytes {
+                    try PublishView(header: FrameHeader(length: UInt32(count), type: .publish), body: $0)
+                }
             }
             #expect(error?.code == .malformedFrame, "body of \(count) bytes")
         }
@@ -64,9 +68,14 @@ struct HotPathCodecTests {
                 buffer.initializeMemory(as: UInt8.self, repeating: 0xEE)
                 let start = buffer.baseAddress! + misalignment
                 MessageFrame.writePrefix(streamID: streamID, sequence: sequence, payloadCount: payloadCount, to: start)
-                payload.withUnsafeBytes { (start + MessageFrame.prefixSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                payload.withUnsafeBytes {
+                    (start + MessageFrame.prefixSize).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+                }
                 let written = Array(UnsafeRawBufferPointer(start: start, count: size))
-                #expect(written == expected, "stream \(streamID) seq \(sequence) payload \(payloadCount) at +\(misalignment)")
+                #expect(
+                    written == expected,
+                    "stream \(streamID) seq \(sequence) payload \(payloadCount) at +\(misalignment)"
+                )
             }
         }
     }

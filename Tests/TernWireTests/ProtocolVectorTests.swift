@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 /// The hex vectors of protocol.md section 8, checked against the codec in both directions.
 ///
@@ -16,14 +16,26 @@ struct ProtocolVectorTests {
             "hello": .hello(.init(minVersion: 1, maxVersion: 1, clientName: "worker-7", token: "s3cr")),
             "welcome": .welcome(
                 .init(
-                    version: 1, maxPayload: 4096, maxFrameBody: 8192, maxSubscriptions: 1024,
-                    pingIntervalMilliseconds: 30000, serverName: "ternd/0.1")),
+                    version: 1,
+                    maxPayload: 4096,
+                    maxFrameBody: 8192,
+                    maxSubscriptions: 1024,
+                    pingIntervalMilliseconds: 30000,
+                    serverName: "ternd/0.1"
+                )
+            ),
             "subscribe": .subscribe(.init(requestID: 1, stream: "prices")),
             "subscribe-attach-only": .subscribe(.init(requestID: 2, stream: "prices", attachOnly: true)),
             "subscribed": .subscribed(
                 .init(
-                    requestID: 1, streamID: 3, sidPrefix: prefix, nextSequence: 41,
-                    streamSid: "TO0123456789abcdef0123456789abcdef", uniqueName: "prices")),
+                    requestID: 1,
+                    streamID: 3,
+                    sidPrefix: prefix,
+                    nextSequence: 41,
+                    streamSid: "TO0123456789abcdef0123456789abcdef",
+                    uniqueName: "prices"
+                )
+            ),
             "unsubscribe": .unsubscribe(requestID: 5, streamID: 3),
             "unsubscribed": .unsubscribed(requestID: 5, streamID: 3),
             "publish-ack": .publish(.init(requestID: 2, streamID: 3, payload: Array(#"{"px":1}"#.utf8), ack: true)),
@@ -36,18 +48,27 @@ struct ProtocolVectorTests {
             "error-fatal": .error(.init(requestID: 0, code: .helloRequired, message: "hello required", fatal: true)),
             "ping": .ping(42),
             "pong": .pong(42),
-            "hello-version-2": .hello(.init(minVersion: 1, maxVersion: 2, clientName: "worker-7", token: "eyJ9.eyJ9.s")),
+            "hello-version-2": .hello(
+                .init(minVersion: 1, maxVersion: 2, clientName: "worker-7", token: "eyJ9.eyJ9.s")
+            ),
             "refresh-token": .refreshToken(requestID: 9, token: "eyJ9.eyJ9.s"),
             "token-expiring": .tokenExpiring(.init(expiresAt: 1_700_000_000, remainingMilliseconds: 60_000)),
             "token-refreshed": .tokenRefreshed(requestID: 9, expiresAt: 1_700_003_600),
             "stream-ended-token-expired": .streamEnded(streamID: 3, reason: .tokenExpired),
             "error-refresh-expired": .error(
-                .init(requestID: 9, code: .tokenExpired, message: "the Access Token expired", fatal: false)),
+                .init(requestID: 9, code: .tokenExpired, message: "the Access Token expired", fatal: false)
+            ),
             "hello-v2": .hello(.init(minVersion: 1, maxVersion: 2, clientName: "worker-7", token: "")),
             "welcome-v2": .welcome(
                 .init(
-                    version: 2, maxPayload: 4096, maxFrameBody: 8192, maxSubscriptions: 1024,
-                    pingIntervalMilliseconds: 30000, serverName: "ternd/0.1")),
+                    version: 2,
+                    maxPayload: 4096,
+                    maxFrameBody: 8192,
+                    maxSubscriptions: 1024,
+                    pingIntervalMilliseconds: 30000,
+                    serverName: "ternd/0.1"
+                )
+            ),
             "resume": .resume(.init(requestID: 8, sidPrefix: prefix, afterSequence: 41, stream: "prices")),
             "resumed": .resumed(.init(requestID: 8, streamID: 3, outcome: .continued)),
             "resumed-restarted": .resumed(.init(requestID: 8, streamID: 3, outcome: .restarted)),
@@ -97,7 +118,8 @@ struct ProtocolVectorTests {
         #expect(document.vectors.count == Set(document.vectors.map(\.name)).count, "duplicate vector names")
         #expect(
             document.invalidVectors.count == Set(document.invalidVectors.map(\.name)).count,
-            "duplicate invalid vector names")
+            "duplicate invalid vector names"
+        )
     }
 
     @Test("every frame type has at least one vector")
@@ -135,7 +157,10 @@ struct ProtocolVectorTests {
         // A vector must be decidable from its own bytes: the splitter may not ask for more.
         var outcome: SplitOutcome?
         let error = wireError { outcome = try Self.serverChecks(vector.bytes, state: vector.state) }
-        #expect(error?.code == code, "\(name): got \(String(describing: error)), outcome \(String(describing: outcome))")
+        #expect(
+            error?.code == code,
+            "\(name): got \(String(describing: error)), outcome \(String(describing: outcome))"
+        )
     }
 
     @Test("an open-state vector sent first gives HELLO_REQUIRED exactly where the document says")
@@ -157,8 +182,14 @@ struct ProtocolVectorTests {
         return try bytes.withUnsafeBytes { buffer in
             guard let slice = try splitter.next(in: buffer, at: 0) else { return .incomplete }
             try ClientFrameRules.check(
-                slice.header.type, helloAccepted: state != .new, version: state == .openV1 ? 1 : WireLimits.protocolVersion)
-            let frame = try Frame.decode(header: slice.header, body: UnsafeRawBufferPointer(rebasing: buffer[slice.bodyStart..<slice.end]))
+                slice.header.type,
+                helloAccepted: state != .new,
+                version: state == .openV1 ? 1 : WireLimits.protocolVersion
+            )
+            let frame = try Frame.decode(
+                header: slice.header,
+                body: UnsafeRawBufferPointer(rebasing: buffer[slice.bodyStart..<slice.end])
+            )
             if case .hello(let hello) = frame { _ = try ClientFrameRules.version(for: hello) }
             return slice.end == buffer.count ? .frame(frame) : .leftover(frame, extra: buffer.count - slice.end)
         }
@@ -235,7 +266,9 @@ struct ProtocolDocument {
                 else {
                     throw LoadError(description: "expected ```invalid NAME CODE [new|open|open-v1]: \(line)")
                 }
-                document.invalidVectors.append(InvalidVector(name: String(words[1]), code: code, state: state, bytes: bytes))
+                document.invalidVectors.append(
+                    InvalidVector(name: String(words[1]), code: code, state: state, bytes: bytes)
+                )
             }
         }
         guard !document.vectors.isEmpty else { throw LoadError(description: "no vectors found in \(path)") }

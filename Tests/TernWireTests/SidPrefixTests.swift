@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// Message sids (`TZ` + hex(prefix ‖ sequence)) and the hex helpers they use.
 @Suite("SidPrefix and Hex")
@@ -12,11 +12,20 @@ struct SidPrefixTests {
 
     @Test("messageSid spells prefix then sequence in lowercase hex")
     func knownSids() {
-        #expect(SidPrefix(value: 0x0102_0304_0506_0708).messageSid(sequence: 41) == "TZ01020304050607080000000000000029")
+        #expect(
+            SidPrefix(value: 0x0102_0304_0506_0708).messageSid(sequence: 41) == "TZ01020304050607080000000000000029"
+        )
         #expect(SidPrefix(value: 0).messageSid(sequence: 0) == "TZ" + String(repeating: "0", count: 32))
         #expect(SidPrefix(value: .max).messageSid(sequence: .max) == "TZ" + String(repeating: "f", count: 32))
-        #expect(SidPrefix(value: 0xABCD_EF00_0000_0000).messageSid(sequence: 0xA) == "TZabcdef0000000000000000000000000a")
-        let published = Frame.Published(requestID: 1, streamID: 1, sidPrefix: SidPrefix(value: 0x0102_0304_0506_0708), sequence: 41)
+        #expect(
+            SidPrefix(value: 0xABCD_EF00_0000_0000).messageSid(sequence: 0xA) == "TZabcdef0000000000000000000000000a"
+        )
+        let published = Frame.Published(
+            requestID: 1,
+            streamID: 1,
+            sidPrefix: SidPrefix(value: 0x0102_0304_0506_0708),
+            sequence: 41
+        )
         #expect(published.messageSid == "TZ01020304050607080000000000000029")
     }
 

@@ -1,5 +1,5 @@
-import Testing
 import TernWire
+import Testing
 
 /// Helpers shared by the codec tests: hex spelling and "split then decode" over byte arrays.
 

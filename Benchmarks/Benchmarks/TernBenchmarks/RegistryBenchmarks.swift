@@ -44,7 +44,10 @@ func registerRegistryBenchmarks() {
 
 func makeBrokerWithStreams(count: Int) -> (Broker, [BrokerStream]) {
     let broker = try! Broker(
-        limits: BrokerLimits(), accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        limits: BrokerLimits(),
+        accountSid: Sid.generate(.account),
+        defaultServiceSid: Sid.generate(.service)
+    )
     let streams = (0..<count).map { index in
         try! broker.createStream(serviceSid: broker.defaultServiceSid, uniqueName: "bench-\(index)", ttl: nil)
     }

@@ -20,7 +20,8 @@ func registerRingBenchmarks() {
 
     // The data port's publish runs: 256 frames per call, encoded in the writer's staging memory
     // and copied into the ring at once. Per message: compare with "Ring: append (64 B)".
-    Benchmark("Ring: append a run of 256 (64 B)", configuration: BenchSettings.allocationFree(scaling: .kilo)) { benchmark in
+    Benchmark("Ring: append a run of 256 (64 B)", configuration: BenchSettings.allocationFree(scaling: .kilo)) {
+        benchmark in
         let ring = BroadcastRing(capacity: 1 << 20)
         let staging = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 << 10, alignment: 16)
         defer { staging.deallocate() }
@@ -29,7 +30,12 @@ func registerRingBenchmarks() {
             run.withUnsafeBufferPointer { payloads in
                 benchmark.startMeasurement()
                 for index in benchmark.scaledIterations {
-                    ring.appendMessages(streamID: 1, firstSequence: UInt64(index) * 256, payloads: payloads, staging: staging)
+                    ring.appendMessages(
+                        streamID: 1,
+                        firstSequence: UInt64(index) * 256,
+                        payloads: payloads,
+                        staging: staging
+                    )
                 }
                 benchmark.stopMeasurement()
             }

@@ -20,8 +20,12 @@ enum BenchSettings {
     /// For benchmarks that must not allocate per message in steady state.
     static func allocationFree(scaling: BenchmarkScalingFactor = .kilo) -> Benchmark.Configuration {
         .init(
-            metrics: metrics, scalingFactor: scaling, maxDuration: .seconds(2), maxIterations: 1_000,
-            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 0])])
+            metrics: metrics,
+            scalingFactor: scaling,
+            maxDuration: .seconds(2),
+            maxIterations: 1_000,
+            thresholds: [.mallocCountTotal: .init(absolute: [.p90: 0])]
+        )
     }
 
     /// For benchmarks that allocate by design (owned `Frame` values); the count is shown, not enforced.

@@ -23,7 +23,8 @@ func registerValidatorBenchmarks() {
 /// A realistic object (numbers, booleans, and from 128 bytes on strings with escapes, a nested
 /// array and object) padded to `size` bytes.
 private func nestedPayload(size: Int) -> [UInt8] {
-    var text = size >= 128
+    var text =
+        size >= 128
         ? #"{"id":12345,"px":101.25,"ok":true,"tags":["a","b\"c"],"n":{"q":null,"v":-1e3},"pad":""#
         : #"{"id":12345,"px":101.25,"ok":true,"pad":""#
     let tail = #""}"#

@@ -15,7 +15,10 @@ func registerWireBenchmarks() {
             benchmark.startMeasurement()
             for _ in benchmark.scaledIterations {
                 guard let slice = try? splitter.next(in: bytes, at: 0),
-                    let view = try? PublishView(header: slice.header, body: UnsafeRawBufferPointer(rebasing: bytes[slice.bodyStart..<slice.end]))
+                    let view = try? PublishView(
+                        header: slice.header,
+                        body: UnsafeRawBufferPointer(rebasing: bytes[slice.bodyStart..<slice.end])
+                    )
                 else { fatalError("bench frame did not parse") }
                 checksum &+= view.payload.count &+ Int(view.streamID)
             }

@@ -10,7 +10,8 @@ struct BenchRelayCommand: ParsableCommand {
         discussion: """
             Prints `relay ready address=HOST:PORT` once listening, then serves on one thread until \
             --max-seconds pass or it is signalled. Measure it with `tern-bench fanout --broker relay`.
-            """)
+            """
+    )
 
     @Option(help: "Listen address (IPv4 HOST:PORT; port 0 picks one).")
     var listen = "127.0.0.1:7499"

@@ -23,19 +23,23 @@ struct TargetOptions: ParsableArguments {
     @Option(help: "Tern auth token for HTTP Basic auth (env TERN_AUTH_TOKEN, else TWILIO_AUTH_TOKEN).")
     var authToken: String?
 
-    @Option(help: """
-        Token every Tern data-port connection presents in HELLO: an Access Token (`tern token create`) \
-        (env TERN_ACCESS_TOKEN; default: the auth token, if any).
-        """)
+    @Option(
+        help: """
+            Token every Tern data-port connection presents in HELLO: an Access Token (`tern token create`) \
+            (env TERN_ACCESS_TOKEN; default: the auth token, if any).
+            """
+    )
     var accessToken: String?
 
     @Option(help: "Broker to measure: tern, nats, redis, or relay (the ideal relay of `tern-bench relay`).")
     var broker: BenchBrokerKind = .tern
 
-    @Option(help: """
-        Broker address HOST:PORT (default: tern --data or $TERN_DATA, nats 127.0.0.1:4222, \
-        redis 127.0.0.1:6379, relay 127.0.0.1:7499).
-        """)
+    @Option(
+        help: """
+            Broker address HOST:PORT (default: tern --data or $TERN_DATA, nats 127.0.0.1:4222, \
+            redis 127.0.0.1:6379, relay 127.0.0.1:7499).
+            """
+    )
     var address: String?
 
     @Flag(help: "Print the result as one JSON object.")
@@ -48,10 +52,14 @@ struct TargetOptions: ParsableArguments {
             serviceSid: service ?? environment["TERN_SERVICE_SID"],
             accountSid: accountSid ?? environment["TERN_ACCOUNT_SID"] ?? environment["TWILIO_ACCOUNT_SID"],
             authToken: authToken ?? environment["TERN_AUTH_TOKEN"] ?? environment["TWILIO_AUTH_TOKEN"],
-            accessToken: accessToken ?? environment["TERN_ACCESS_TOKEN"])
+            accessToken: accessToken ?? environment["TERN_ACCESS_TOKEN"]
+        )
         let ternData = data ?? environment["TERN_DATA"] ?? BenchBrokerKind.tern.defaultAddress
         return LoadTarget(
-            broker: broker, address: address ?? (broker == .tern ? ternData : broker.defaultAddress), tern: tern)
+            broker: broker,
+            address: address ?? (broker == .tern ? ternData : broker.defaultAddress),
+            tern: tern
+        )
     }
 
     /// Prints a report as text or, with `--json`, as one JSON object (what `Benchmarks/compare` reads).

@@ -15,5 +15,6 @@ struct TernBenchCommand: ParsableCommand {
         subcommands: [
             BenchFanoutCommand.self, BenchLatencyCommand.self, BenchManyStreamsCommand.self,
             BenchPublishersCommand.self, BenchIdleCommand.self, BenchRelayCommand.self,
-        ])
+        ]
+    )
 }

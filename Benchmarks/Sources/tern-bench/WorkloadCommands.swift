@@ -56,7 +56,8 @@ struct BenchFanoutCommand: ParsableCommand {
 struct BenchLatencyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency",
-        abstract: "Measure delivery latency at a fixed publish rate: p50, p90, p99, p99.9, max.")
+        abstract: "Measure delivery latency at a fixed publish rate: p50, p90, p99, p99.9, max."
+    )
 
     @OptionGroup var target: TargetOptions
 
@@ -95,7 +96,8 @@ struct BenchManyStreamsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "manystreams",
         abstract: "Measure many streams: S streams × K subscribers, one publisher writing round-robin.",
-        discussion: "Tern streams are named <prefix>-<i>, created when missing and kept for later runs.")
+        discussion: "Tern streams are named <prefix>-<i>, created when missing and kept for later runs."
+    )
 
     @OptionGroup var target: TargetOptions
 
@@ -151,7 +153,8 @@ struct BenchPublishersCommand: ParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "publishers",
-        abstract: "Measure many publishers: P publishers into one stream (shared) or into P streams (own).")
+        abstract: "Measure many publishers: P publishers into one stream (shared) or into P streams (own)."
+    )
 
     @OptionGroup var target: TargetOptions
 
@@ -199,7 +202,8 @@ struct BenchIdleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "idle",
         abstract: "Measure idle connections: C subscribers on one stream, server RSS per connection.",
-        discussion: "RSS is read from /proc/<--server-pid>/status before connecting and after the hold.")
+        discussion: "RSS is read from /proc/<--server-pid>/status before connecting and after the hold."
+    )
 
     @OptionGroup var target: TargetOptions
 
@@ -219,7 +223,8 @@ struct BenchIdleCommand: ParsableCommand {
 
     func run() throws {
         let report = try target.loadTarget.runIdle(
-            BenchIdleRun(connections: connections, holdSeconds: hold, serverPID: serverPid))
+            BenchIdleRun(connections: connections, holdSeconds: hold, serverPID: serverPid)
+        )
         target.print(text: report.text, json: report.json)
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TernWire
+import Testing
 
 @testable import TernLoad
 
@@ -19,7 +19,8 @@ import TernWire
     static let natsCapture = Array(
         (#"INFO {"server_id":"NBW6ACTRN2SEVHELLY3UQP6KA4IH2SHVIMC5Y5WZNLSNQ6GNY2VQILZB","server_name":"NBW6ACTRN2SEVHELLY3UQP6KA4IH2SHVIMC5Y5WZNLSNQ6GNY2VQILZB","version":"2.9.10","proto":1,"go":"go1.19.8","host":"127.0.0.1","port":14222,"headers":true,"max_payload":1048576,"client_id":4,"client_ip":"127.0.0.1"} "#
             + "\r\nPONG\r\nMSG bench.1 1 29\r\n" + String(decoding: payloadA, as: UTF8.self)
-            + "\r\nMSG bench.1 1 reply.x 67\r\n" + String(decoding: payloadB, as: UTF8.self) + "\r\nPING\r\n").utf8)
+            + "\r\nMSG bench.1 1 reply.x 67\r\n" + String(decoding: payloadB, as: UTF8.self) + "\r\nPING\r\n").utf8
+    )
 
     /// What a Redis subscriber received: the SUBSCRIBE confirmation, two messages, and the
     /// answer to a PING sent while subscribed.
@@ -27,11 +28,13 @@ import TernWire
         ("*3\r\n$9\r\nsubscribe\r\n$7\r\nbench:1\r\n:1\r\n"
             + "*3\r\n$7\r\nmessage\r\n$7\r\nbench:1\r\n$29\r\n" + String(decoding: payloadA, as: UTF8.self) + "\r\n"
             + "*3\r\n$7\r\nmessage\r\n$7\r\nbench:1\r\n$67\r\n" + String(decoding: payloadB, as: UTF8.self) + "\r\n"
-            + "*2\r\n$4\r\npong\r\n$0\r\n\r\n").utf8)
+            + "*2\r\n$4\r\npong\r\n$0\r\n\r\n").utf8
+    )
 
     /// What a Redis publisher received for PING, PUBLISH and an unknown command.
     static let redisPublisherCapture = Array(
-        "+PONG\r\n:1\r\n-ERR unknown command 'FOO', with args beginning with: \r\n".utf8)
+        "+PONG\r\n:1\r\n-ERR unknown command 'FOO', with args beginning with: \r\n".utf8
+    )
 
     /// Tern frames: protocol.md's MESSAGE vector, two bench MESSAGEs, PING, DROPPED, STREAM_ENDED.
     static let ternCapture: [UInt8] = {
@@ -60,17 +63,22 @@ import TernWire
         let publish = RedisWire.publish(channel: "bench:1", payloadCount: 5)
         #expect(
             publish.prefix + Array("hello".utf8) + publish.suffix
-                == Array("*3\r\n$7\r\nPUBLISH\r\n$7\r\nbench:1\r\n$5\r\nhello\r\n".utf8))
+                == Array("*3\r\n$7\r\nPUBLISH\r\n$7\r\nbench:1\r\n$5\r\nhello\r\n".utf8)
+        )
         #expect(RedisWire.ping == Array("*1\r\n$4\r\nPING\r\n".utf8))
     }
 
     @Test func ternPublishMatchesTheProtocolVector() {
         let publish = TernBenchWire.publish(streamID: 3, payloadCount: 2)
-        #expect(publish.prefix + Array("{}".utf8) + publish.suffix == Self.hex("0000000a 04 00 0000  00000000 00000003 7b7d"))
+        #expect(
+            publish.prefix + Array("{}".utf8) + publish.suffix
+                == Self.hex("0000000a 04 00 0000  00000000 00000003 7b7d")
+        )
         let relay = TernBenchWire.relayMessage(streamID: 3, payloadCount: 8)
         #expect(
             relay.prefix + Array(#"{"px":1}"#.utf8)
-                == Self.hex("00000014 85 00 0000  00000003 0000000000000000 7b227078223a317d"))
+                == Self.hex("00000014 85 00 0000  00000003 0000000000000000 7b227078223a317d")
+        )
     }
 
     // MARK: Parsers
@@ -143,10 +151,20 @@ import TernWire
     @Test func payloadCarriesTimeAndSequence() {
         var payload = BenchPayload.template(size: 64)
         payload.withUnsafeMutableBytes { raw in
-            BenchPayload.writeHex(0x1234_5678_9ab, width: BenchPayload.timestampWidth, to: raw.baseAddress! + BenchPayload.timestampOffset)
-            BenchPayload.writeHex(77, width: BenchPayload.sequenceWidth, to: raw.baseAddress! + BenchPayload.sequenceOffset)
+            BenchPayload.writeHex(
+                0x1234_5678_9ab,
+                width: BenchPayload.timestampWidth,
+                to: raw.baseAddress! + BenchPayload.timestampOffset
+            )
+            BenchPayload.writeHex(
+                77,
+                width: BenchPayload.sequenceWidth,
+                to: raw.baseAddress! + BenchPayload.sequenceOffset
+            )
         }
-        let read = payload.withUnsafeBytes { BenchPayload.read(head: UnsafeRawBufferPointer(rebasing: $0[0..<BenchPayload.headSize])) }
+        let read = payload.withUnsafeBytes {
+            BenchPayload.read(head: UnsafeRawBufferPointer(rebasing: $0[0..<BenchPayload.headSize]))
+        }
         #expect(read?.sentNanoseconds == 0x1234_5678_9ab)
         #expect(read?.sequence == 77)
         #expect(Self.payloadA.withUnsafeBytes { BenchPayload.read(head: $0)?.sequence } == 0x2a)
@@ -186,6 +204,8 @@ import TernWire
 
     static func hex(_ text: String) -> [UInt8] {
         let digits = Array(text.filter { !$0.isWhitespace }.utf8)
-        return stride(from: 0, to: digits.count, by: 2).map { UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)! }
+        return stride(from: 0, to: digits.count, by: 2).map {
+            UInt8(String(decoding: digits[$0..<$0 + 2], as: UTF8.self), radix: 16)!
+        }
     }
 }

@@ -52,8 +52,10 @@ struct BenchCompareTests {
         let relayFigures = rows.filter { $0.hasPrefix("| fanout") }.map {
             $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        #expect(!relayFigures.isEmpty && relayFigures.allSatisfy { $0.count == 10 && $0[6].first?.isNumber == true },
-            "the relay has fanout figures")
+        #expect(
+            !relayFigures.isEmpty && relayFigures.allSatisfy { $0.count == 10 && $0[6].first?.isNumber == true },
+            "the relay has fanout figures"
+        )
         let chart = try String(contentsOfFile: svg, encoding: .utf8)
         #expect(chart.hasPrefix("<svg") || chart.hasPrefix("<?xml"))
         #expect(chart.contains("<polyline"))

@@ -7,7 +7,8 @@ import Testing
 @Suite struct RelayTests {
     @Test(.timeLimit(.minutes(1))) func fanoutThroughTheRelayDeliversEverything() throws {
         let relay = RelayOnItsThread(
-            try BenchRelay(listen: "127.0.0.1:0", batchBytes: 256 << 10, maxPendingBytes: 1 << 20))
+            try BenchRelay(listen: "127.0.0.1:0", batchBytes: 256 << 10, maxPendingBytes: 1 << 20)
+        )
         let address = relay.relay.boundAddress
         Thread { relay.relay.run(forSeconds: 8) }.start()
 

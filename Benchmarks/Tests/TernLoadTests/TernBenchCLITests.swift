@@ -11,13 +11,15 @@ import Testing
 /// next to the test bundle.
 @Suite(
     .serialized,
-    .enabled(if: Programs.ternd != nil, "no ternd: run `swift build` in the repository root or set TERND_BIN"))
+    .enabled(if: Programs.ternd != nil, "no ternd: run `swift build` in the repository root or set TERND_BIN")
+)
 struct TernBenchCLITests {
     @Test(.timeLimit(.minutes(2))) func fanoutReportsThroughputAndLatency() throws {
         let daemon = try Daemon.start()
         defer { daemon.stop() }
         let result = try Programs.runTernBench(
-            ["fanout", "--subscribers", "3", "--payload", "100", "--duration", "1", "--json"] + daemon.options)
+            ["fanout", "--subscribers", "3", "--payload", "100", "--duration", "1", "--json"] + daemon.options
+        )
         try #require(result.status == 0, "\(result.stderr)")
         let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
         let published = report["published"] as? Int ?? 0
@@ -42,7 +44,8 @@ struct TernBenchCLITests {
         defer { daemon.stop() }
         let result = try Programs.runTernBench(
             ["fanout", "--subscribers", "2", "--payload", "29", "--duration", "1", "--rate", "2000"]
-                + ["--stream", "paced"] + daemon.options)
+                + ["--stream", "paced"] + daemon.options
+        )
         try #require(result.status == 0, "\(result.stderr)")
         for field in ["published", "delivered", "delivery ratio", "dropped", "latency µs", "p50", "p99.9"] {
             #expect(result.stdout.contains(field), "text report names \(field)")
@@ -112,7 +115,8 @@ enum Programs {
         return Result(
             status: process.terminationStatus,
             stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        )
     }
 }
 

@@ -201,7 +201,10 @@ enum PagingCheck {
     static func token(_ text: String) {
         let expected = referenceToken(Array(text.utf8))
         let token = PageToken(text)
-        check(token == expected, "PageToken(\(text)) = \(String(describing: token)), expected \(String(describing: expected))")
+        check(
+            token == expected,
+            "PageToken(\(text)) = \(String(describing: token)), expected \(String(describing: expected))"
+        )
         guard let token = token else { return }
         check(PageToken(token.text) == token, "PageToken.text \(token.text) does not parse back")
     }
@@ -249,7 +252,12 @@ enum PagingCheck {
     static func meta(_ request: PageRequest) {
         let page = Page(of: [1, 2, 3], request: request, key: { $0 })
         let object = JSONObject.build {
-            $0.pagingMeta(listKey: "streams", listURL: "http://127.0.0.1/v1/Services/IS0/Streams", request: request, page: page)
+            $0.pagingMeta(
+                listKey: "streams",
+                listURL: "http://127.0.0.1/v1/Services/IS0/Streams",
+                request: request,
+                page: page
+            )
         }
         check(JSONObjectValidator.isObject(object), "JSONObject wrote invalid JSON")
     }

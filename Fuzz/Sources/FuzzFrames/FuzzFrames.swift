@@ -83,8 +83,10 @@ struct StreamCheck {
             }
             checkSlice(slice, in: stream, at: offset)
             checkDecoding(
-                header: slice.header, body: UnsafeRawBufferPointer(rebasing: stream[slice.bodyStart..<slice.end]),
-                frame: UnsafeRawBufferPointer(rebasing: stream[offset..<slice.end]))
+                header: slice.header,
+                body: UnsafeRawBufferPointer(rebasing: stream[slice.bodyStart..<slice.end]),
+                frame: UnsafeRawBufferPointer(rebasing: stream[offset..<slice.end])
+            )
             found.append(FoundFrame(header: slice.header, start: offset, end: slice.end))
             offset = slice.end
         }
@@ -119,12 +121,16 @@ struct StreamCheck {
 
     func checkSlice(_ slice: FrameSplitter.Slice, in stream: UnsafeRawBufferPointer, at offset: Int) {
         let header = slice.header
-        check(slice.bodyStart == offset + WireLimits.headerSize, "body starts at \(slice.bodyStart), not after the header")
+        check(
+            slice.bodyStart == offset + WireLimits.headerSize,
+            "body starts at \(slice.bodyStart), not after the header"
+        )
         check(slice.end == slice.bodyStart + Int(header.length), "slice end \(slice.end) disagrees with length")
         check(slice.end <= stream.count, "slice ends at \(slice.end), past the \(stream.count)-byte buffer")
         check(
             Int(header.length) <= max(maxBody, header.type.fixedBodyAllowance),
-            "accepted a \(header.length)-byte body over max \(maxBody)")
+            "accepted a \(header.length)-byte body over max \(maxBody)"
+        )
         check(header.flags & ~header.type.definedFlags == 0, "accepted undefined flags on \(header.type)")
         let bytes = Array(stream[offset..<offset + 8])
         let length = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
@@ -160,7 +166,8 @@ struct StreamCheck {
         }
         check(
             available < WireLimits.headerSize + Int(header.length),
-            "splitter waited for more bytes with the whole \(header.length)-byte body present")
+            "splitter waited for more bytes with the whole \(header.length)-byte body present"
+        )
     }
 
     /// Decoding either fails with MALFORMED_FRAME or gives a frame that encodes to exactly the
@@ -186,7 +193,12 @@ struct StreamCheck {
         checkTypeSpecific(frame, header: header, body: body, bytes: bytes)
     }
 
-    func checkTypeSpecific(_ frame: Frame, header: FrameHeader, body: UnsafeRawBufferPointer, bytes: UnsafeRawBufferPointer) {
+    func checkTypeSpecific(
+        _ frame: Frame,
+        header: FrameHeader,
+        body: UnsafeRawBufferPointer,
+        bytes: UnsafeRawBufferPointer
+    ) {
         switch frame {
         case .publish(let publish):
             // The server's zero-copy path must agree with the owned decoding.
@@ -198,14 +210,18 @@ struct StreamCheck {
             check(view.payload.elementsEqual(publish.payload), "PublishView payload differs")
             check(
                 view.payload.baseAddress == nil || view.payload.baseAddress == body.baseAddress! + 8,
-                "PublishView payload does not point into the body")
+                "PublishView payload does not point into the body"
+            )
         case .message(let message):
             // The prefix the server writes into its ring must be the frame's first 20 bytes.
             var prefix = [UInt8](repeating: 0xAA, count: MessageFrame.prefixSize)
             prefix.withUnsafeMutableBytes {
                 MessageFrame.writePrefix(
-                    streamID: message.streamID, sequence: message.sequence, payloadCount: message.payload.count,
-                    to: $0.baseAddress!)
+                    streamID: message.streamID,
+                    sequence: message.sequence,
+                    payloadCount: message.payload.count,
+                    to: $0.baseAddress!
+                )
             }
             check(prefix.elementsEqual(bytes.prefix(MessageFrame.prefixSize)), "MessageFrame prefix differs")
             check(MessageFrame.size(payloadCount: message.payload.count) == bytes.count, "MessageFrame.size differs")
@@ -236,7 +252,10 @@ func decodeOne(_ bytes: [UInt8]) -> Frame {
         do {
             guard let slice = try splitter.next(in: raw, at: 0) else { fatalError("encoded frame incomplete") }
             check(slice.end == raw.count, "encoded frame has \(raw.count - slice.end) bytes after it")
-            return try Frame.decode(header: slice.header, body: UnsafeRawBufferPointer(rebasing: raw[slice.bodyStart...]))
+            return try Frame.decode(
+                header: slice.header,
+                body: UnsafeRawBufferPointer(rebasing: raw[slice.bodyStart...])
+            )
         } catch {
             fatalError("an encoded frame does not decode: \(error)")
         }
@@ -274,12 +293,21 @@ enum EncoderCheck {
             frame = .hello(.init(minVersion: minVersion, maxVersion: maxVersion, clientName: name, token: token))
             expected = .hello(
                 .init(
-                    minVersion: minVersion, maxVersion: maxVersion, clientName: cut(name, WireLimits.maxClientNameBytes),
-                    token: cut(token, WireLimits.maxTokenBytes)))
+                    minVersion: minVersion,
+                    maxVersion: maxVersion,
+                    clientName: cut(name, WireLimits.maxClientNameBytes),
+                    token: cut(token, WireLimits.maxTokenBytes)
+                )
+            )
         case .welcome:
             let welcome = Frame.Welcome(
-                version: fields.u16(), maxPayload: fields.u32(), maxFrameBody: fields.u32(),
-                maxSubscriptions: fields.u32(), pingIntervalMilliseconds: fields.u32(), serverName: fields.string())
+                version: fields.u16(),
+                maxPayload: fields.u32(),
+                maxFrameBody: fields.u32(),
+                maxSubscriptions: fields.u32(),
+                pingIntervalMilliseconds: fields.u32(),
+                serverName: fields.string()
+            )
             (frame, expected) = (.welcome(welcome), .welcome(welcome))
         case .subscribe:
             let subscribe = Frame.Subscribe(requestID: fields.u32(), stream: fields.string(), attachOnly: fields.bool())
@@ -292,9 +320,14 @@ enum EncoderCheck {
             (frame, expected) = (.subscribe(subscribe), .subscribe(subscribe))
         case .subscribed:
             let subscribed = Frame.Subscribed(
-                requestID: fields.u32(), streamID: fields.u32(), sidPrefix: SidPrefix(value: fields.u64()),
-                nextSequence: fields.u64(), streamSid: fields.string(), uniqueName: fields.string(),
-                attachOnly: fields.bool())
+                requestID: fields.u32(),
+                streamID: fields.u32(),
+                sidPrefix: SidPrefix(value: fields.u64()),
+                nextSequence: fields.u64(),
+                streamSid: fields.string(),
+                uniqueName: fields.string(),
+                attachOnly: fields.bool()
+            )
             (frame, expected) = (.subscribed(subscribed), .subscribed(subscribed))
         case .unsubscribe:
             frame = .unsubscribe(requestID: fields.u32(), streamID: fields.u32())
@@ -308,7 +341,13 @@ enum EncoderCheck {
             (frame, expected) = (.publish(publish), .publish(publish))
         case .published:
             frame = .published(
-                .init(requestID: fields.u32(), streamID: fields.u32(), sidPrefix: SidPrefix(value: fields.u64()), sequence: fields.u64()))
+                .init(
+                    requestID: fields.u32(),
+                    streamID: fields.u32(),
+                    sidPrefix: SidPrefix(value: fields.u64()),
+                    sequence: fields.u64()
+                )
+            )
             expected = frame
         case .message:
             frame = .message(.init(streamID: fields.u32(), sequence: fields.u64(), payload: fields.rest()))
@@ -326,7 +365,13 @@ enum EncoderCheck {
             let code = ErrorCode(rawValue: rawCode) ?? (fatal ? .malformedFrame : .invalidPayload)
             frame = .error(.init(requestID: requestID, code: code, message: message, fatal: fatal))
             expected = .error(
-                .init(requestID: requestID, code: code, message: cut(message, WireLimits.maxErrorMessageBytes), fatal: fatal))
+                .init(
+                    requestID: requestID,
+                    code: code,
+                    message: cut(message, WireLimits.maxErrorMessageBytes),
+                    fatal: fatal
+                )
+            )
         case .ping:
             frame = .ping(fields.u64())
             expected = frame
@@ -345,8 +390,11 @@ enum EncoderCheck {
             expected = frame
         case .resume:
             let resume = Frame.Resume(
-                requestID: fields.u32(), sidPrefix: SidPrefix(value: fields.u64()), afterSequence: fields.u64(),
-                stream: fields.string())
+                requestID: fields.u32(),
+                sidPrefix: SidPrefix(value: fields.u64()),
+                afterSequence: fields.u64(),
+                stream: fields.string()
+            )
             if resume.stream.utf8.count > WireLimits.maxStreamFieldBytes {
                 // Not cut by the encoder, refused by the decoder, as for SUBSCRIBE.
                 checkRefused(Frame.resume(resume).encoded(), .malformedFrame)
@@ -373,7 +421,8 @@ enum EncoderCheck {
         case (.welcome(let x), .welcome(let y)): return x.serverName.utf8.elementsEqual(y.serverName.utf8)
         case (.subscribe(let x), .subscribe(let y)): return x.stream.utf8.elementsEqual(y.stream.utf8)
         case (.subscribed(let x), .subscribed(let y)):
-            return x.streamSid.utf8.elementsEqual(y.streamSid.utf8) && x.uniqueName.utf8.elementsEqual(y.uniqueName.utf8)
+            return x.streamSid.utf8.elementsEqual(y.streamSid.utf8)
+                && x.uniqueName.utf8.elementsEqual(y.uniqueName.utf8)
         case (.error(let x), .error(let y)): return x.message.utf8.elementsEqual(y.message.utf8)
         case (.refreshToken(_, let x), .refreshToken(_, let y)): return x.utf8.elementsEqual(y.utf8)
         default: return true

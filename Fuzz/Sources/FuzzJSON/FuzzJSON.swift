@@ -20,7 +20,10 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 
     let array = Array(bytes)
     check(JSONObjectValidator.isObject(array) == accepted, "the [UInt8] overload disagrees")
-    check(JSONObjectValidator.isObject(Array(" \n\t".utf8) + array + Array("\r\n ".utf8)) == accepted, "whitespace around changed the verdict")
+    check(
+        JSONObjectValidator.isObject(Array(" \n\t".utf8) + array + Array("\r\n ".utf8)) == accepted,
+        "whitespace around changed the verdict"
+    )
 
     // Inside another object the input is judged again, at other offsets from the buffer's end
     // (the word-at-a-time scan) and one level deeper: the reference parser must still agree.
@@ -30,7 +33,10 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if accepted {
         // Shape.of is exact for accepted input; the wrapper adds one container around every value.
         let shape = Shape.of(bytes)
-        check(wrapped == (shape.deepestValue + 1 < JSONObjectValidator.maxDepth), "as a member value: \(wrapped), depth \(shape.deepestValue)")
+        check(
+            wrapped == (shape.deepestValue + 1 < JSONObjectValidator.maxDepth),
+            "as a member value: \(wrapped), depth \(shape.deepestValue)"
+        )
     }
 
     let reference = ReferenceParser.isObject(bytes)
@@ -68,7 +74,8 @@ func compareWithFoundation(_ bytes: UnsafeRawBufferPointer, array: [UInt8], acce
     let shape = Shape.of(bytes)
     check(
         shape.hasUnpairedSurrogate || shape.hasUnrepresentableNumber,
-        "validator accepts, JSONSerialization gives \(parsed.map { "\(type(of: $0))" } ?? "an error")")
+        "validator accepts, JSONSerialization gives \(parsed.map { "\(type(of: $0))" } ?? "an error")"
+    )
 }
 
 /// A plain recursive-descent reading of RFC 8259, one byte at a time: slow and obviously right,

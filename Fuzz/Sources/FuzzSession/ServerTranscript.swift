@@ -29,7 +29,10 @@ final class ServerTranscript {
             do {
                 frame = try written[offset..<offset + WireLimits.headerSize + length].withUnsafeBytes { raw in
                     let header = try FrameHeader.parse(raw, maxBody: Int(UInt32.max))
-                    return try Frame.decode(header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...]))
+                    return try Frame.decode(
+                        header: header,
+                        body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])
+                    )
                 }
             } catch {
                 fatalError("invariant broken: the server wrote a frame that does not decode: \(error)")
@@ -67,7 +70,8 @@ final class ServerTranscript {
             }
             check(
                 message.sequence == stream.next + stream.dropped,
-                "MESSAGE \(message.sequence) on stream \(message.streamID): expected \(stream.next) + \(stream.dropped) dropped")
+                "MESSAGE \(message.sequence) on stream \(message.streamID): expected \(stream.next) + \(stream.dropped) dropped"
+            )
             expected[message.streamID] = (message.sequence + 1, 0)
         case .streamEnded(let streamID, _):
             expected[streamID] = nil
@@ -76,7 +80,10 @@ final class ServerTranscript {
         case .resumed(let resumed):
             // Follows the SUBSCRIBED that answered the same RESUME (already counted as its answer).
             if wellFormedInputOnly {
-                check(resumed.requestID == lastAnswered, "RESUMED for request \(resumed.requestID) not right after its SUBSCRIBED")
+                check(
+                    resumed.requestID == lastAnswered,
+                    "RESUMED for request \(resumed.requestID) not right after its SUBSCRIBED"
+                )
             }
         case .welcome, .ping, .pong, .tokenExpiring:
             break

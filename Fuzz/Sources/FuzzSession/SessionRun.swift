@@ -1,6 +1,6 @@
-@testable import TernCore
 import TernWire
 
+@testable import TernCore
 @testable import TernReactor
 
 /// One input's world: a data plane with small limits, two streams, three connections, and a
@@ -84,17 +84,28 @@ final class SessionRun {
         var request: UInt32?
         switch script.byte() % 8 {
         case 0:
-            frame = .hello(.init(minVersion: UInt16(script.byte() % 3), maxVersion: UInt16(script.byte() % 3), clientName: "fuzz"))
+            frame = .hello(
+                .init(minVersion: UInt16(script.byte() % 3), maxVersion: UInt16(script.byte() % 3), clientName: "fuzz")
+            )
         case 1:
             request = transcript.nextRequestID()
-            frame = .subscribe(.init(requestID: request!, stream: streamName(script.byte()), attachOnly: script.byte() & 1 == 1))
+            frame = .subscribe(
+                .init(requestID: request!, stream: streamName(script.byte()), attachOnly: script.byte() & 1 == 1)
+            )
         case 2:
             request = transcript.nextRequestID()
             frame = .unsubscribe(requestID: request!, streamID: streamID(script.byte()))
         case 3:
             request = transcript.nextRequestID()
             let flags = script.byte()
-            frame = .publish(.init(requestID: request!, streamID: streamID(script.byte()), payload: payload(flags >> 1), ack: flags & 1 == 1))
+            frame = .publish(
+                .init(
+                    requestID: request!,
+                    streamID: streamID(script.byte()),
+                    payload: payload(flags >> 1),
+                    ack: flags & 1 == 1
+                )
+            )
         case 4:
             frame = .ping(UInt64(script.u32()))
         case 5:
@@ -103,9 +114,17 @@ final class SessionRun {
             // Version 2: continue after a sequence, under the stream's prefix or another run's.
             request = transcript.nextRequestID()
             let choice = script.byte()
-            let prefix = choice & 1 == 1 ? (streams[Int(choice >> 1) % 2]?.sidPrefix ?? SidPrefix(value: 7)) : SidPrefix(value: 7)
+            let prefix =
+                choice & 1 == 1
+                ? (streams[Int(choice >> 1) % 2]?.sidPrefix ?? SidPrefix(value: 7)) : SidPrefix(value: 7)
             frame = .resume(
-                .init(requestID: request!, sidPrefix: prefix, afterSequence: UInt64(script.byte()), stream: streamName(script.byte())))
+                .init(
+                    requestID: request!,
+                    sidPrefix: prefix,
+                    afterSequence: UInt64(script.byte()),
+                    stream: streamName(script.byte())
+                )
+            )
         default:
             // A server-to-client frame sent by the client: UNEXPECTED_FRAME.
             frame = .pong(0)
@@ -172,9 +191,15 @@ final class SessionRun {
         for (client, transcript) in zip(clients, transcripts) {
             transcript.read(client.io.written)
             if transcript.fatalSeen {
-                check(client.connection.state != .open && client.connection.state != .awaitingHello, "open after a fatal ERROR")
+                check(
+                    client.connection.state != .open && client.connection.state != .awaitingHello,
+                    "open after a fatal ERROR"
+                )
             }
-            check(client.connection.outbound.count <= client.connection.outbound.hardLimit, "out-buffer past its hard limit")
+            check(
+                client.connection.outbound.count <= client.connection.outbound.hardLimit,
+                "out-buffer past its hard limit"
+            )
         }
     }
 

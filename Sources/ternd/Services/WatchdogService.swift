@@ -15,7 +15,10 @@ struct WatchdogService: Service {
             try? await gracefulShutdown()
             return
         }
-        let limit = max(Int64(every.components.seconds * 1000 + every.components.attoseconds / 1_000_000_000_000_000), 1000)
+        let limit = max(
+            Int64(every.components.seconds * 1000 + every.components.attoseconds / 1_000_000_000_000_000),
+            1000
+        )
         let (notifier, reactor, logger) = (notifier, reactor, logger)
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {

@@ -7,12 +7,24 @@ import TernWire
 /// runs the library itself).
 enum AccessTokens {
     static func mint(
-        _ daemon: TernDaemon, key: (sid: String, secret: String), identity: String = "worker-7", service: String? = nil,
-        grants: StreamGrants? = nil, ttl: Int64 = 3600, now: Int64 = Int64(Date().timeIntervalSince1970)
+        _ daemon: TernDaemon,
+        key: (sid: String, secret: String),
+        identity: String = "worker-7",
+        service: String? = nil,
+        grants: StreamGrants? = nil,
+        ttl: Int64 = 3600,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
     ) -> String {
         AccessTokenMinter.mint(
-            keySid: key.sid, secret: key.secret, accountSid: daemon.accountSid, identity: identity,
-            serviceSid: service ?? daemon.serviceSid, streamGrants: grants, ttlSeconds: ttl, now: now)
+            keySid: key.sid,
+            secret: key.secret,
+            accountSid: daemon.accountSid,
+            identity: identity,
+            serviceSid: service ?? daemon.serviceSid,
+            streamGrants: grants,
+            ttlSeconds: ttl,
+            now: now
+        )
     }
 }
 

@@ -16,7 +16,11 @@ enum HTTP {
     }
 
     static func request(
-        port: Int, method: String, path: String, form: [(String, String)]? = nil, headers: [String: String] = [:],
+        port: Int,
+        method: String,
+        path: String,
+        form: [(String, String)]? = nil,
+        headers: [String: String] = [:],
         rawBody: [UInt8]? = nil
     ) throws -> Response {
         var body: [UInt8] = rawBody ?? []
@@ -45,7 +49,9 @@ enum HTTP {
 
     static func parse(_ raw: [UInt8]) throws -> Response {
         let separator: [UInt8] = [13, 10, 13, 10]
-        guard let split = raw.firstRange(of: separator) else { throw HarnessError("no HTTP header end in \(raw.count) bytes") }
+        guard let split = raw.firstRange(of: separator) else {
+            throw HarnessError("no HTTP header end in \(raw.count) bytes")
+        }
         let head = String(decoding: raw[..<split.lowerBound], as: UTF8.self).split(separator: "\r\n")
         guard let statusLine = head.first, statusLine.split(separator: " ").count >= 2,
             let status = Int(statusLine.split(separator: " ")[1])
@@ -53,7 +59,9 @@ enum HTTP {
         var headers: [String: String] = [:]
         for line in head.dropFirst() {
             if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces
+                )
             }
         }
         var body = Array(raw[split.upperBound...])
@@ -67,7 +75,9 @@ enum HTTP {
         while index < bytes.count {
             guard let lineEnd = bytes[index...].firstRange(of: [13, 10]) else { break }
             let sizeText = String(decoding: bytes[index..<lineEnd.lowerBound], as: UTF8.self)
-            guard let size = Int(sizeText.split(separator: ";")[0], radix: 16) else { throw HarnessError("bad chunk size") }
+            guard let size = Int(sizeText.split(separator: ";")[0], radix: 16) else {
+                throw HarnessError("bad chunk size")
+            }
             if size == 0 { break }
             let start = lineEnd.upperBound
             out += bytes[start..<min(bytes.count, start + size)]
@@ -87,7 +97,9 @@ enum TestSocket {
         address.sin_port = UInt16(port).bigEndian
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard result == 0 else {
             close(fd)

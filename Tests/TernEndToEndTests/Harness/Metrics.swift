@@ -10,7 +10,12 @@ extension TernDaemon {
 
     /// Polls `/metrics` until `metric` (with `labels`) equals `expected`, for at most `timeout`
     /// seconds; returns the last value seen.
-    func waitForMetric(_ metric: String, _ labels: [String: String] = [:], toBe expected: Double, timeout: Double = 5)
+    func waitForMetric(
+        _ metric: String,
+        _ labels: [String: String] = [:],
+        toBe expected: Double,
+        timeout: Double = 5
+    )
         throws -> Double?
     {
         let deadline = Date().addingTimeInterval(timeout)

@@ -30,7 +30,9 @@ final class ProgramRun {
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TERN_") && !$0.key.hasPrefix("TWILIO_") }
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("TERN_") && !$0.key.hasPrefix("TWILIO_")
+        }
         env.merge(environment) { $1 }
         process.environment = env
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
@@ -40,13 +42,20 @@ final class ProgramRun {
     }
 
     /// Starts a program and returns while it runs.
-    static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> ProgramRun {
+    static func start(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) throws -> ProgramRun {
         try ProgramRun(executable, arguments, environment: environment)
     }
 
     /// Runs a program to completion.
     static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        timeout: Double = 60
     ) throws -> Result {
         try start(executable, arguments, environment: environment).wait(timeout: timeout)
     }
@@ -57,7 +66,8 @@ final class ProgramRun {
     }
 
     /// Runs the built `tern` CLI to completion.
-    static func tern(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 30) throws -> Result {
+    static func tern(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 30) throws -> Result
+    {
         try run(try Binaries.path(of: "tern"), arguments, environment: environment, timeout: timeout)
     }
 
@@ -82,7 +92,8 @@ final class ProgramRun {
         return Result(
             status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "",
-            stderr: stderrText)
+            stderr: stderrText
+        )
     }
 
     deinit {

@@ -36,7 +36,9 @@ final class RawDataClient {
         try send(.subscribe(.init(requestID: requestID, stream: stream, attachOnly: attachOnly)))
         while let frame = try next() {
             if case .subscribed(let subscribed) = frame, subscribed.requestID == requestID { return subscribed }
-            if case .error(let error) = frame { throw HarnessError("subscribe failed: \(error.code.name) \(error.message)") }
+            if case .error(let error) = frame {
+                throw HarnessError("subscribe failed: \(error.code.name) \(error.message)")
+            }
         }
         throw HarnessError("connection closed before SUBSCRIBED")
     }
@@ -46,13 +48,18 @@ final class RawDataClient {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if input.count >= WireLimits.headerSize {
-                let length = Int(UInt32(input[0]) << 24 | UInt32(input[1]) << 16 | UInt32(input[2]) << 8 | UInt32(input[3]))
+                let length = Int(
+                    UInt32(input[0]) << 24 | UInt32(input[1]) << 16 | UInt32(input[2]) << 8 | UInt32(input[3])
+                )
                 if input.count >= WireLimits.headerSize + length {
                     let frameBytes = Array(input[0..<WireLimits.headerSize + length])
                     input.removeFirst(WireLimits.headerSize + length)
                     return try frameBytes.withUnsafeBytes { raw in
                         let header = try FrameHeader.parse(raw, maxBody: Int(UInt32.max))
-                        return try Frame.decode(header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...]))
+                        return try Frame.decode(
+                            header: header,
+                            body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])
+                        )
                     }
                 }
             }

@@ -6,7 +6,12 @@ extension TernDaemon {
         var form: [(String, String)] = []
         if let uniqueName { form.append(("UniqueName", uniqueName)) }
         if let ttl { form.append(("Ttl", String(ttl))) }
-        let response = try HTTP.request(port: controlPort, method: "POST", path: "/v1/Services/\(serviceSid)/Streams", form: form)
+        let response = try HTTP.request(
+            port: controlPort,
+            method: "POST",
+            path: "/v1/Services/\(serviceSid)/Streams",
+            form: form
+        )
         guard response.status == 201, let sid = response.object["sid"] as? String else {
             throw HarnessError("create stream failed: \(response.status) \(response.text)")
         }
@@ -16,8 +21,11 @@ extension TernDaemon {
     /// Publishes over REST; returns the response.
     func publishREST(stream: String, data: String) throws -> HTTP.Response {
         try HTTP.request(
-            port: controlPort, method: "POST", path: "/v1/Services/\(serviceSid)/Streams/\(stream)/Messages",
-            form: [("Data", data)])
+            port: controlPort,
+            method: "POST",
+            path: "/v1/Services/\(serviceSid)/Streams/\(stream)/Messages",
+            form: [("Data", data)]
+        )
     }
 
     func deleteStream(_ stream: String) throws -> HTTP.Response {

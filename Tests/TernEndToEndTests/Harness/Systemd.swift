@@ -117,7 +117,11 @@ final class SocketActivatedDaemon {
 
     /// Reads ternd's `ternd ready …` line (after a connection has started it).
     func readyLine(timeout: Double = 30) throws -> [String: String] {
-        let (fields, text) = ReadyLine.wait(on: stdout.fileHandleForReading.fileDescriptor, process: process, timeout: timeout)
+        let (fields, text) = ReadyLine.wait(
+            on: stdout.fileHandleForReading.fileDescriptor,
+            process: process,
+            timeout: timeout
+        )
         if let fields { return fields }
         throw HarnessError("socket-activated ternd did not become ready (stdout: \(text)); log:\n\(log)")
     }

@@ -18,7 +18,10 @@ final class TernDaemon: @unchecked Sendable {
     var controlBase: String { "http://127.0.0.1:\(controlPort)" }
 
     private init(
-        process: Process, stateDirectory: String, ready: [String: String], arguments: [String]
+        process: Process,
+        stateDirectory: String,
+        ready: [String: String],
+        arguments: [String]
     ) throws {
         self.process = process
         self.stateDirectory = stateDirectory
@@ -36,18 +39,23 @@ final class TernDaemon: @unchecked Sendable {
 
     /// Starts `ternd` and waits (at most `timeout` seconds) for its ready line.
     static func start(
-        extraArguments: [String] = [], stateDirectory: String? = nil, environment: [String: String] = [:],
+        extraArguments: [String] = [],
+        stateDirectory: String? = nil,
+        environment: [String: String] = [:],
         timeout: Double = 30
     ) throws -> TernDaemon {
         let state = try stateDirectory ?? makeTemporaryDirectory()
-        let arguments = [
-            "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--state-dir", state,
-            "--threads", "2", "--log-level", "info",
-        ] + extraArguments
+        let arguments =
+            [
+                "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--state-dir", state,
+                "--threads", "2", "--log-level", "info",
+            ] + extraArguments
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try Binaries.path(of: "ternd"))
         process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TERND_") && $0.key != "NOTIFY_SOCKET" }
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("TERND_") && $0.key != "NOTIFY_SOCKET"
+        }
         env.merge(environment) { $1 }
         process.environment = env
         let stdout = Pipe()
@@ -56,11 +64,21 @@ final class TernDaemon: @unchecked Sendable {
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: state + "/ternd.log"))
         try process.run()
 
-        let ready = try readReadyLine(from: stdout.fileHandleForReading, process: process, timeout: timeout, log: state + "/ternd.log")
+        let ready = try readReadyLine(
+            from: stdout.fileHandleForReading,
+            process: process,
+            timeout: timeout,
+            log: state + "/ternd.log"
+        )
         return try TernDaemon(process: process, stateDirectory: state, ready: ready, arguments: extraArguments)
     }
 
-    private static func readReadyLine(from handle: FileHandle, process: Process, timeout: Double, log: String) throws
+    private static func readReadyLine(
+        from handle: FileHandle,
+        process: Process,
+        timeout: Double,
+        log: String
+    ) throws
         -> [String: String]
     {
         let (fields, text) = ReadyLine.wait(on: handle.fileDescriptor, process: process, timeout: timeout)

@@ -47,14 +47,24 @@ final class EmbeddedDataPlane {
         var configuration = ReactorConfiguration()
         configuration.threads = 1
         configure(&configuration)
-        broker = try Broker(limits: limits, accountSid: Sid.generate(.account), defaultServiceSid: Sid.generate(.service))
+        broker = try Broker(
+            limits: limits,
+            accountSid: Sid.generate(.account),
+            defaultServiceSid: Sid.generate(.service)
+        )
         mailbox = try ReactorMailbox(index: 0)
         broker.installReaderGroups([mailbox])
         let clock = ClockBox()
         plane = DataPlane(
-            index: 0, broker: broker, configuration: configuration, counters: mailbox.counters, shared: shared,
-            logger: Logger(label: "embedded"), now: { clock.now },
-            unixSeconds: { Self.unixEpoch + (clock.now - Self.startClock) / 1000 })
+            index: 0,
+            broker: broker,
+            configuration: configuration,
+            counters: mailbox.counters,
+            shared: shared,
+            logger: Logger(label: "embedded"),
+            now: { clock.now },
+            unixSeconds: { Self.unixEpoch + (clock.now - Self.startClock) / 1000 }
+        )
         clockBox = clock
         clockBox.now = self.clock
     }
@@ -66,7 +76,14 @@ final class EmbeddedDataPlane {
         nextSlot += 1
         let io = MemoryIO()
         _ = shared.openConnections.add(1, ordering: .relaxed)
-        let connection = Connection(fd: nextSlot, io: io, id: UInt64(nextSlot), peer: "embedded", now: clock, outBufferBytes: plane.configuration.outBufferBytes)
+        let connection = Connection(
+            fd: nextSlot,
+            io: io,
+            id: UInt64(nextSlot),
+            peer: "embedded",
+            now: clock,
+            outBufferBytes: plane.configuration.outBufferBytes
+        )
         return EmbeddedClient(harness: self, connection: connection, io: io)
     }
 
@@ -153,7 +170,10 @@ final class EmbeddedClient {
             guard bytes.count - readOffset >= WireLimits.headerSize + length else { break }
             let frame = try bytes[readOffset..<readOffset + WireLimits.headerSize + length].withUnsafeBytes { raw in
                 let header = try FrameHeader.parse(raw, maxBody: Int(UInt32.max))
-                return try Frame.decode(header: header, body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...]))
+                return try Frame.decode(
+                    header: header,
+                    body: UnsafeRawBufferPointer(rebasing: raw[WireLimits.headerSize...])
+                )
             }
             frames.append(frame)
             readOffset += WireLimits.headerSize + length

@@ -60,8 +60,11 @@ enum TernBenchWire {
         var prefix = [UInt8](repeating: 0, count: WireLimits.headerSize + WireLimits.publishBodyOverhead)
         prefix.withUnsafeMutableBytes { raw in
             FrameHeader.write(
-                length: UInt32(WireLimits.publishBodyOverhead + payloadCount), type: .publish, flags: 0,
-                to: raw.baseAddress!)
+                length: UInt32(WireLimits.publishBodyOverhead + payloadCount),
+                type: .publish,
+                flags: 0,
+                to: raw.baseAddress!
+            )
             raw.storeBytes(of: UInt32(0).bigEndian, toByteOffset: 8, as: UInt32.self)
             raw.storeBytes(of: streamID.bigEndian, toByteOffset: 12, as: UInt32.self)
         }

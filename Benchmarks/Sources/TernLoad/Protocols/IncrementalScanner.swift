@@ -122,7 +122,11 @@ struct IncrementalScanner<Grammar: ScanGrammar>: BenchParser {
 
     /// Reports what `step` found; returns the bytes the unit occupies, payload and trailer included.
     @inline(__always)
-    private mutating func handle<Sink: BenchSink>(_ step: ScanStep, at start: UnsafeRawPointer, _ sink: inout Sink)
+    private mutating func handle<Sink: BenchSink>(
+        _ step: ScanStep,
+        at start: UnsafeRawPointer,
+        _ sink: inout Sink
+    )
         -> Int
     {
         switch step {

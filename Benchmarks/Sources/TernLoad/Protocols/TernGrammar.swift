@@ -10,8 +10,10 @@ struct TernGrammar: ScanGrammar {
             && length >= WireLimits.messageBodyOverhead
         {
             return .message(
-                payloadStart: MessageFrame.prefixSize, payloadCount: length - WireLimits.messageBodyOverhead,
-                trailerCount: 0)
+                payloadStart: MessageFrame.prefixSize,
+                payloadCount: length - WireLimits.messageBodyOverhead,
+                trailerCount: 0
+            )
         }
         let frameSize = WireLimits.headerSize + length
         guard frameSize <= BenchParserLimits.maxControlBytes else { return .invalid("frame of \(length) bytes") }

@@ -31,9 +31,17 @@ public struct BenchIdleRun: Sendable {
         let stillOpen = receiver.openSubscribers
         receiver.closeAll()
         return IdleReport(
-            broker: broker, address: address, connections: connections, holdSeconds: holdSeconds,
-            setupSeconds: setupSeconds, serverPID: serverPID, rssBeforeKilobytes: before, rssAfterKilobytes: after,
-            stillOpen: stillOpen, notices: receiver.notices)
+            broker: broker,
+            address: address,
+            connections: connections,
+            holdSeconds: holdSeconds,
+            setupSeconds: setupSeconds,
+            serverPID: serverPID,
+            rssBeforeKilobytes: before,
+            rssAfterKilobytes: after,
+            stillOpen: stillOpen,
+            notices: receiver.notices
+        )
     }
 
     /// VmRSS of `pid` in KiB, nil if it cannot be read.
@@ -67,12 +75,13 @@ public struct IdleReport {
         var lines = [
             "idle: \(connections) subscribers on \(broker.rawValue) at \(address), "
                 + "held \(String(format: "%.1f", holdSeconds)) s"
-                + " (connected in \(String(format: "%.2f", setupSeconds)) s), \(stillOpen) still open",
+                + " (connected in \(String(format: "%.2f", setupSeconds)) s), \(stillOpen) still open"
         ]
         if let perConnection = bytesPerConnection, let before = rssBeforeKilobytes, let after = rssAfterKilobytes {
             lines.append(
                 "server RSS      \(before) KiB before, \(after) KiB after: "
-                    + "\(Int(perConnection.rounded())) bytes per connection")
+                    + "\(Int(perConnection.rounded())) bytes per connection"
+            )
         } else {
             lines.append("server RSS      unknown (pass --server-pid)")
         }

@@ -46,7 +46,10 @@ enum BenchHandshake {
     static let timeoutSeconds = 10.0
 
     static func run<Parser: BenchParser>(
-        fd: Int32, sending request: [UInt8], parser: inout Parser, readyCount: Int = 1
+        fd: Int32,
+        sending request: [UInt8],
+        parser: inout Parser,
+        readyCount: Int = 1
     ) throws {
         let deadline = LoadSocket.deadline(after: timeoutSeconds)
         try LoadSocket.writeAll(fd, request, deadline: deadline)

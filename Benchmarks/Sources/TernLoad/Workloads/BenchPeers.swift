@@ -58,7 +58,9 @@ struct TernBenchPeer: BenchPeer {
         }
         let templates = try streams.map {
             TernBenchWire.publish(
-                streamID: try data.subscribe($0, attachOnly: true).streamID, payloadCount: payloadCount)
+                streamID: try data.subscribe($0, attachOnly: true).streamID,
+                payloadCount: payloadCount
+            )
         }
         let socket = try data.detach()
         var parser = Parser(sampling: false)
@@ -113,8 +115,10 @@ struct NATSBenchPeer: BenchPeer {
         var parser = Parser(sampling: sampling)
         do {
             try BenchHandshake.run(
-                fd: fd, sending: NATSWire.connect + NATSWire.subscribe(subject: stream, sid: 1) + NATSWire.ping,
-                parser: &parser)
+                fd: fd,
+                sending: NATSWire.connect + NATSWire.subscribe(subject: stream, sid: 1) + NATSWire.ping,
+                parser: &parser
+            )
         } catch {
             LoadSocket.abort(fd)
             throw error
@@ -186,7 +190,8 @@ struct RelayBenchPeer: BenchPeer {
         }
         return BenchPublisherHandle(
             socket: .init(fd: fd, parser: Parser(sampling: false)),
-            templates: [TernBenchWire.relayMessage(streamID: 1, payloadCount: payloadCount)])
+            templates: [TernBenchWire.relayMessage(streamID: 1, payloadCount: payloadCount)]
+        )
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {

@@ -76,7 +76,11 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
             for _ in 0..<batch {
                 sequences[nextStream] += 1
                 length += images.write(
-                    stream: nextStream, sentNanoseconds: now, sequence: sequences[nextStream], to: buffer + length)
+                    stream: nextStream,
+                    sentNanoseconds: now,
+                    sequence: sequences[nextStream],
+                    to: buffer + length
+                )
                 nextStream += 1
                 if nextStream == images.count { nextStream = 0 }
             }
@@ -124,7 +128,10 @@ private struct FramedImages {
         destination.copyMemory(from: storage + offsets[stream], byteCount: size)
         let payload = destination + payloadOffsets[stream]
         BenchPayload.writeHex(
-            sentNanoseconds, width: BenchPayload.timestampWidth, to: payload + BenchPayload.timestampOffset)
+            sentNanoseconds,
+            width: BenchPayload.timestampWidth,
+            to: payload + BenchPayload.timestampOffset
+        )
         BenchPayload.writeHex(sequence, width: BenchPayload.sequenceWidth, to: payload + BenchPayload.sequenceOffset)
         return size
     }

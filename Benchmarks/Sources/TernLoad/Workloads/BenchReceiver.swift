@@ -140,7 +140,10 @@ private struct ReceiverTally: BenchSink {
     /// The current subscriber's last sequence seen.
     var lastSequence: UInt64 = 0
     var latency = Histogram<UInt64>(
-        lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 3_600_000_000_000,
+        numberOfSignificantValueDigits: .three
+    )
     private var events: [BenchEvent] = []
 
     var hasEvents: Bool { !events.isEmpty }

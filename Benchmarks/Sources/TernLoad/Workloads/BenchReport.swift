@@ -61,7 +61,8 @@ public struct BenchReport {
         func count(_ value: UInt64) -> String { value.formatted(.number) }
         func perSecond(_ value: Double) -> String { Int(value.rounded()).formatted(.number) }
         func fixed(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
-        let listed = latencySubscribers.count <= 8
+        let listed =
+            latencySubscribers.count <= 8
             ? latencySubscribers.map(String.init).joined(separator: ",") : "\(latencySubscribers.count)"
         var lines = [
             "\(workload): \(broker.rawValue) at \(address), \(shape), \(payloadBytes)-byte payload, "

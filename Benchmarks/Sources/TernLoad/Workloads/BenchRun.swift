@@ -62,7 +62,9 @@ public struct BenchRun: Sendable {
         let durationNanoseconds = UInt64(durationSeconds * 1e9)
         for (index, handle) in publisherHandles.enumerated() {
             BenchPublisher(
-                handle: handle, payloadSize: payloadSize, durationNanoseconds: durationNanoseconds,
+                handle: handle,
+                payloadSize: payloadSize,
+                durationNanoseconds: durationNanoseconds,
                 rate: rate.map { $0 / Double(publishers) }
             ).start(progress: progress, index: index)
         }
@@ -75,24 +77,39 @@ public struct BenchRun: Sendable {
         let published = progress.published.load(ordering: .relaxed)
         let end = progress.endNanoseconds.load(ordering: .relaxed)
         return BenchReport(
-            workload: workload, broker: broker, address: address, streams: streams,
-            subscribersPerStream: subscribersPerStream, publishers: publishers, payloadBytes: payloadSize,
-            durationSeconds: durationSeconds, rate: rate, streamNames: names.count == 1 ? names : [],
-            setupSeconds: setupSeconds, published: published,
+            workload: workload,
+            broker: broker,
+            address: address,
+            streams: streams,
+            subscribersPerStream: subscribersPerStream,
+            publishers: publishers,
+            payloadBytes: payloadSize,
+            durationSeconds: durationSeconds,
+            rate: rate,
+            streamNames: names.count == 1 ? names : [],
+            setupSeconds: setupSeconds,
+            published: published,
             publishSeconds: end > start ? Double(end - start) / 1e9 : 0,
-            delivered: receiver.delivered, deliveredPayloadBytes: receiver.deliveredPayloadBytes,
+            delivered: receiver.delivered,
+            deliveredPayloadBytes: receiver.deliveredPayloadBytes,
             bytesRead: receiver.bytesRead,
             deliverySeconds: receiver.lastDeliveryNanoseconds > start
                 ? Double(receiver.lastDeliveryNanoseconds - start) / 1e9 : 0,
-            droppedReported: receiver.droppedReported, sampledGaps: receiver.sampledGaps,
+            droppedReported: receiver.droppedReported,
+            sampledGaps: receiver.sampledGaps,
             publishErrors: progress.publishErrors.load(ordering: .relaxed),
-            latencySubscribers: sampledSubscribers, latency: receiver.latency, notices: receiver.notices)
+            latencySubscribers: sampledSubscribers,
+            latency: receiver.latency,
+            notices: receiver.notices
+        )
     }
 
     /// Runs the receiver until the publishers have finished and everything arrived (or the drain
     /// time passed), or until every subscription ended.
     private func receive<Parser>(
-        with receiver: BenchReceiver<Parser>, progress: BenchProgress, durationNanoseconds: UInt64
+        with receiver: BenchReceiver<Parser>,
+        progress: BenchProgress,
+        durationNanoseconds: UInt64
     ) {
         let began = MonotonicClock.nanoseconds()
         // Publishers stop themselves after the duration; this is the backstop if one hangs.

@@ -12,7 +12,10 @@ public struct TernEndpoint: Sendable {
     public var accessToken: String?
 
     public init(
-        controlURL: String, serviceSid: String? = nil, accountSid: String? = nil, authToken: String? = nil,
+        controlURL: String,
+        serviceSid: String? = nil,
+        accountSid: String? = nil,
+        authToken: String? = nil,
         accessToken: String? = nil
     ) {
         self.controlURL = controlURL
@@ -55,13 +58,21 @@ public struct LoadTarget: Sendable {
 
     /// Runs `plan`. With one stream, `fixedStream` names it (created if missing, kept); Tern's
     /// streams of multi-stream runs are `<ternStreamPrefix>-<index>`.
-    public func run(_ plan: BenchRun, fixedStream: String? = nil, ternStreamPrefix: String = "bench-stream") throws
+    public func run(
+        _ plan: BenchRun,
+        fixedStream: String? = nil,
+        ternStreamPrefix: String = "bench-stream"
+    ) throws
         -> BenchReport
     {
         switch broker {
         case .tern:
             var peer = TernBenchPeer(
-                dataAddress: address, endpoint: tern, fixedStream: fixedStream, streamPrefix: ternStreamPrefix)
+                dataAddress: address,
+                endpoint: tern,
+                fixedStream: fixedStream,
+                streamPrefix: ternStreamPrefix
+            )
             return try plan.execute(&peer, broker: broker, address: address)
         case .nats:
             var peer = NATSBenchPeer(address: address, subjectPrefix: fixedStream ?? "bench.\(runPrefix)")
