@@ -35,6 +35,7 @@ from typing import Any
 
 import nats
 import redis.asyncio as aioredis
+
 from tern_client import Connection, Message
 from tern_client.codec import FrameParser, Hello, Resume, Subscribe, Subscribed, encode_publish
 
@@ -98,7 +99,9 @@ class Servers:
         with urllib.request.urlopen(control + "/v1/Services", timeout=10) as response:
             service = json.loads(response.read())["services"][0]["sid"]
         data = f"UniqueName={name}".encode()
-        urllib.request.urlopen(urllib.request.Request(control + f"/v1/Services/{service}/Streams", data=data), timeout=10)
+        urllib.request.urlopen(
+            urllib.request.Request(control + f"/v1/Services/{service}/Streams", data=data), timeout=10
+        )
 
 
 # ---- publishers run in their own process (the receiver measures) ---------------------------------
@@ -124,9 +127,7 @@ def publish_process(broker: str, address: str, subject: str, size: int, duration
         sock.sendall(b'CONNECT {"verbose":false,"pedantic":false}\r\n')
         one = f"PUB {subject} {len(payload)}\r\n".encode() + payload + b"\r\n"
     else:
-        one = (
-            f"*3\r\n$7\r\nPUBLISH\r\n${len(subject)}\r\n{subject}\r\n${len(payload)}\r\n".encode() + payload + b"\r\n"
-        )
+        one = f"*3\r\n$7\r\nPUBLISH\r\n${len(subject)}\r\n{subject}\r\n${len(payload)}\r\n".encode() + payload + b"\r\n"
     batch = one * max(1, (256 << 10) // len(one))
     end = time.monotonic() + duration
     drain = threading.Thread(target=lambda: _discard(sock), daemon=True)  # Redis answers every PUBLISH
