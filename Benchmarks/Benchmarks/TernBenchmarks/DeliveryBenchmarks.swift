@@ -32,7 +32,7 @@ func registerDeliveryBenchmarks() {
             payload.withUnsafeBytes { bytes in
                 benchmark.startMeasurement()
                 for _ in benchmark.scaledIterations {
-                    for _ in 0..<64 { _ = try! broker.publish(to: stream, payload: bytes) }
+                    for _ in 0..<64 { _ = try! broker.publish(to: stream, payload: bytes.bytes) }
                     let result = start.ring.read(from: cursor, into: batch)
                     cursor = result.cursor
                     for out in outBuffers {

@@ -9,7 +9,7 @@ func registerValidatorBenchmarks() {
             var valid = 0
             payload.withUnsafeBytes { bytes in
                 benchmark.startMeasurement()
-                for _ in benchmark.scaledIterations where JSONObjectValidator.isObject(bytes) {
+                for _ in benchmark.scaledIterations where JSONObjectValidator.isObject(bytes.bytes) {
                     valid += 1
                 }
                 benchmark.stopMeasurement()
