@@ -135,30 +135,56 @@ extension DataPortSession {
                 delivering: delivering
             )
         else { return }
-        guard let nextSequence = plane.fanOut.join(connection, stream: stream, delivering: delivering) else {
-            answerError(
+        joinAndAnswer(
+            connection,
+            stream,
+            requestID: request.requestID,
+            name: request.stream,
+            delivering: delivering,
+            mayPublish: mayPublish
+        )
+    }
+
+    /// Joins the stream's fan-out and answers SUBSCRIBED: `next_sequence` is the stream's next, or
+    /// the one after `resumingAfter` for a RESUME. False after answering STREAM_NOT_FOUND (the
+    /// stream ended since it was looked up).
+    @discardableResult
+    private func joinAndAnswer(
+        _ connection: Connection,
+        _ stream: BrokerStream,
+        requestID: UInt32,
+        name: String,
+        delivering: Bool,
+        mayPublish: Bool,
+        resumingAfter after: UInt64? = nil
+    ) -> Bool {
+        guard
+            let nextSequence = plane.fanOut.join(
                 connection,
-                requestID: request.requestID,
-                .streamNotFound,
-                "stream '\(request.stream)' not found"
+                stream: stream,
+                delivering: delivering,
+                caughtUpPast: after
             )
-            return
+        else {
+            answerError(connection, requestID: requestID, .streamNotFound, "stream '\(name)' not found")
+            return false
         }
         if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
         plane.sendControl(
             connection,
             .subscribed(
                 .init(
-                    requestID: request.requestID,
+                    requestID: requestID,
                     streamID: stream.id,
                     sidPrefix: stream.sidPrefix,
-                    nextSequence: nextSequence,
+                    nextSequence: after.map { $0 + 1 } ?? nextSequence,
                     streamSid: stream.sid,
                     uniqueName: stream.uniqueName ?? "",
-                    attachOnly: request.attachOnly
+                    attachOnly: !delivering
                 )
             )
         )
+        return true
     }
 
     /// The stream a SUBSCRIBE or RESUME names, once the connection may take it in that mode
@@ -265,30 +291,18 @@ extension DataPortSession {
         else { return }
         let continued = stream.sidPrefix == request.sidPrefix
         let after = continued ? request.afterSequence : 0
-        guard plane.fanOut.join(connection, stream: stream, delivering: true, caughtUpPast: after) != nil else {
-            answerError(
+        guard
+            joinAndAnswer(
                 connection,
+                stream,
                 requestID: request.requestID,
-                .streamNotFound,
-                "stream '\(request.stream)' not found"
+                name: request.stream,
+                delivering: true,
+                mayPublish: mayPublish,
+                resumingAfter: after
             )
-            return
-        }
-        if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
+        else { return }
         plane.counters.add(1, to: .resumes)
-        plane.sendControl(
-            connection,
-            .subscribed(
-                .init(
-                    requestID: request.requestID,
-                    streamID: stream.id,
-                    sidPrefix: stream.sidPrefix,
-                    nextSequence: after + 1,
-                    streamSid: stream.sid,
-                    uniqueName: stream.uniqueName ?? ""
-                )
-            )
-        )
         plane.sendControl(
             connection,
             .resumed(
