@@ -34,6 +34,9 @@ bin="$("${build[@]}" --show-bin-path)"
 # Swift's own crash backtracer would take the signal first and spend seconds symbolicating;
 # libFuzzer's handler must see it to save the input.
 export SWIFT_BACKTRACE=enable=no
+# No allocation stack traces: recording one per malloc cost the session target a third of its
+# executions. A crash's input is kept either way; replay it with full traces to debug it.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-malloc_context_size=0}"
 summary=()
 failed=0
 for target in "${targets[@]}"; do

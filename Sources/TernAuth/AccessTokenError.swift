@@ -1,5 +1,5 @@
 /// Why an Access Token was refused. Each case maps to its own data-port error code
-/// (protocol.md §4.13), so a client can tell a typo from an expiry from a revocation.
+/// (protocol.md §4.15), so a client can tell a typo from an expiry from a revocation.
 public enum AccessTokenError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Not an Access Token Tern accepts: size, base64url, JSON, header (`alg` other than HS256,
     /// `cty` other than `twilio-fpa;v=1`), a missing or ill-typed claim, another account.

@@ -1,4 +1,4 @@
-/// Tern's per-stream rights: the `tern_streams` grant of an Access Token (protocol.md §4.13).
+/// Tern's per-stream rights: the `tern_streams` grant of an Access Token (protocol.md §4.15).
 ///
 /// Each list holds patterns: a stream sid (`TO…`), an exact unique name, or a prefix ending in
 /// `*` (`prices.*` matches every unique name that starts with `prices.`; `*` alone matches

@@ -59,7 +59,7 @@ public final class DataConnection {
     /// Connects to `endpoint` and performs the HELLO/WELCOME handshake.
     /// - Throws: `TernClientError.server` if the server refuses (e.g. `TOO_MANY_CONNECTIONS`,
     ///   `AUTH_FAILED`), `.timedOut` if no WELCOME arrives within `timeout`.
-    ///   - token: the auth token, or an Access Token (protocol.md §4.13).
+    ///   - token: the auth token, or an Access Token (protocol.md §4.15).
     ///   - maxVersion: the highest protocol version to offer (2: token refresh and expiry warnings).
     public init(
         endpoint: DataEndpoint,

@@ -232,14 +232,18 @@ public final class Broker: Sendable {
     }
 
     /// The stream a data-port SUBSCRIBE names: a sid, a unique name in the default service, or
-    /// `<ServiceSid>/<unique name>` (protocol.md §4.3). The name after any service prefix must be
-    /// 1 to 320 Unicode scalars (`invalidUniqueName`, INVALID_STREAM_NAME); the prefix does not count.
+    /// `<ServiceSid>/<unique name>` (protocol.md §4.3).
     public func stream(named name: String) throws(BrokerError) -> BrokerStream {
-        if Sid.looksLikeSid(name) {
-            guard let stream = registry.stream(sid: name) else { throw .streamNotFound(name) }
-            return stream
-        }
-        var serviceSid = defaultServiceSid
+        try stream(at: address(of: name))
+    }
+
+    /// Reads a data-port stream name without looking it up. Bare unique names are in
+    /// `bareNamesIn` (an Access Token's service), else in the default service. The name after any
+    /// service prefix must be 1 to 320 Unicode scalars (`invalidUniqueName`, INVALID_STREAM_NAME);
+    /// the prefix does not count.
+    public func address(of name: String, bareNamesIn bareService: String? = nil) throws(BrokerError) -> StreamAddress {
+        if Sid.looksLikeSid(name) { return .sid(name) }
+        var serviceSid = bareService ?? defaultServiceSid
         var key = Substring(name)
         // The first "/" byte, even where a combining mark follows it.
         if let slash = name.utf8.firstIndex(of: UInt8(ascii: "/")), Sid.isSid(name[..<slash], of: .service) {
@@ -253,7 +257,18 @@ public final class Broker: Sendable {
                 "the stream name has \(scalars) characters, more than \(limits.maxUniqueNameLength)"
             )
         }
-        return try stream(serviceSid: serviceSid, key: String(key))
+        return .inService(serviceSid: serviceSid, key: String(key))
+    }
+
+    /// The stream at an address; `streamNotFound` or `serviceNotFound` if there is none.
+    public func stream(at address: StreamAddress) throws(BrokerError) -> BrokerStream {
+        switch address {
+        case .sid(let sid):
+            guard let stream = registry.stream(sid: sid) else { throw .streamNotFound(sid) }
+            return stream
+        case .inService(let serviceSid, let key):
+            return try stream(serviceSid: serviceSid, key: key)
+        }
     }
 
     public func stream(id: UInt32) -> BrokerStream? { registry.stream(id: id) }

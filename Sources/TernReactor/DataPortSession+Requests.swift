@@ -199,8 +199,22 @@ extension DataPortSession {
         -> (stream: BrokerStream, mayPublish: Bool)?
     {
         let stream: BrokerStream
+        var mayPublish = true
         do {
-            stream = try broker.stream(named: name)
+            if let token = connection.accessToken {
+                guard
+                    let granted = try grantedStream(
+                        connection,
+                        token,
+                        requestID: requestID,
+                        name: name,
+                        attachOnly: !delivering
+                    )
+                else { return nil }
+                (stream, mayPublish) = granted
+            } else {
+                stream = try broker.stream(named: name)
+            }
         } catch {
             // INVALID_STREAM_NAME (empty, or a name over 320 scalars) or STREAM_NOT_FOUND.
             let code = error.wireCode
@@ -211,20 +225,6 @@ extension DataPortSession {
                 code == .streamNotFound ? "stream '\(name)' not found" : error.message
             )
             return nil
-        }
-        var mayPublish = true
-        if let token = connection.accessToken {
-            guard
-                let granted = grantCheck(
-                    connection,
-                    token,
-                    stream: stream,
-                    requestID: requestID,
-                    name: name,
-                    attachOnly: !delivering
-                )
-            else { return nil }
-            mayPublish = granted
         }
         if let existing = connection.subscriptions[stream.id] {
             guard existing.delivering != delivering else {
@@ -255,7 +255,9 @@ extension DataPortSession {
     /// the ring no longer holds before the first replayed frame.
     func resume(_ connection: Connection, _ request: Frame.Resume) {
         // Ahead is checked first: it must not cost the connection a subscription it holds.
-        if let named = try? broker.stream(named: request.stream), named.sidPrefix == request.sidPrefix {
+        if let named = try? broker.stream(
+            at: broker.address(of: request.stream, bareNamesIn: connection.accessToken?.serviceSid)
+        ), named.sidPrefix == request.sidPrefix {
             // Grants come before RESUME_AHEAD: a token must not learn how far a stream it may not
             // read has got.
             if let token = connection.accessToken,

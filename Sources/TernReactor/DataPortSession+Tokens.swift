@@ -2,7 +2,7 @@ import TernAuth
 import TernCore
 import TernWire
 
-/// Access Tokens on the data port (protocol.md §4.13): verified at HELLO and at REFRESH_TOKEN,
+/// Access Tokens on the data port (protocol.md §4.15): verified at HELLO and at REFRESH_TOKEN,
 /// grants checked at SUBSCRIBE, expiry watched by the connection timer scan, revocation told by
 /// the mailbox. Nothing here runs per message.
 extension DataPortSession {
@@ -39,6 +39,51 @@ extension DataPortSession {
         connection.tokenWarned = false
     }
 
+    /// The stream a SUBSCRIBE or RESUME names under a token, grants before existence so that a
+    /// token reveals nothing of streams it does not cover (§4.15): a bare name is looked up in
+    /// the token's service, another service's name is refused unlooked, and a missing stream is
+    /// refused as it would be if it existed under that name. nil after answering a refusal.
+    /// - Throws: INVALID_STREAM_NAME, or STREAM_NOT_FOUND for a missing stream the token covers.
+    func grantedStream(
+        _ connection: Connection,
+        _ token: AccessToken,
+        requestID: UInt32,
+        name: String,
+        attachOnly: Bool
+    ) throws(BrokerError) -> (stream: BrokerStream, mayPublish: Bool)? {
+        let address = try broker.address(of: name, bareNamesIn: token.serviceSid)
+        if case .inService(let serviceSid, _) = address, serviceSid != token.serviceSid {
+            answerError(
+                connection,
+                requestID: requestID,
+                .serviceNotGranted,
+                "stream '\(name)' is not in the Access Token's service \(token.serviceSid)"
+            )
+            return nil
+        }
+        let stream: BrokerStream
+        do {
+            stream = try broker.stream(at: address)
+        } catch {
+            let (sid, uniqueName) = address.grantKeys
+            let operation: StreamGrants.Operation = attachOnly ? .publish : .subscribe
+            if token.allows(operation, streamSid: sid, uniqueName: uniqueName) { throw error }
+            refuseUngranted(connection, requestID: requestID, name: name, attachOnly: attachOnly)
+            return nil
+        }
+        guard
+            let mayPublish = grantCheck(
+                connection,
+                token,
+                stream: stream,
+                requestID: requestID,
+                name: name,
+                attachOnly: attachOnly
+            )
+        else { return nil }
+        return (stream, mayPublish)
+    }
+
     /// SUBSCRIBE under a token: nil after answering a refusal; else whether PUBLISH is granted too.
     func grantCheck(
         _ connection: Connection,
@@ -53,31 +98,28 @@ extension DataPortSession {
                 connection,
                 requestID: requestID,
                 .serviceNotGranted,
-                "stream '\(name)' is in service \(stream.serviceSid); the Access Token grants \(token.serviceSid)"
+                "stream '\(name)' is not in the Access Token's service \(token.serviceSid)"
             )
             return nil
         }
         let mayPublish = token.allows(.publish, streamSid: stream.sid, uniqueName: stream.uniqueName)
-        if attachOnly {
-            guard mayPublish else {
-                answerError(
-                    connection,
-                    requestID: requestID,
-                    .publishNotGranted,
-                    "the Access Token does not grant publishing to stream '\(name)'"
-                )
-                return nil
-            }
-        } else if !token.allows(.subscribe, streamSid: stream.sid, uniqueName: stream.uniqueName) {
-            answerError(
-                connection,
-                requestID: requestID,
-                .subscribeNotGranted,
-                "the Access Token does not grant subscribing to stream '\(name)'"
-            )
+        let granted =
+            attachOnly ? mayPublish : token.allows(.subscribe, streamSid: stream.sid, uniqueName: stream.uniqueName)
+        guard granted else {
+            refuseUngranted(connection, requestID: requestID, name: name, attachOnly: attachOnly)
             return nil
         }
         return mayPublish
+    }
+
+    /// The one answer for a stream the token does not cover, whether or not it exists.
+    private func refuseUngranted(_ connection: Connection, requestID: UInt32, name: String, attachOnly: Bool) {
+        answerError(
+            connection,
+            requestID: requestID,
+            attachOnly ? .publishNotGranted : .subscribeNotGranted,
+            "the Access Token does not grant \(attachOnly ? "publishing to" : "subscribing to") stream '\(name)'"
+        )
     }
 
     /// REFRESH_TOKEN: a new token for the same identity, service and grants takes over the

@@ -17,7 +17,7 @@ public enum Frame: Equatable, Sendable {
     case error(ErrorFrame)
     case ping(UInt64)
     case pong(UInt64)
-    /// Version 2 (protocol.md §4.13).
+    /// Version 2 (protocol.md §4.15).
     case refreshToken(requestID: UInt32, token: String)
     case tokenExpiring(TokenExpiring)
     case tokenRefreshed(requestID: UInt32, expiresAt: UInt64)

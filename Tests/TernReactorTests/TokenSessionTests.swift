@@ -23,13 +23,18 @@ struct TokenSessionTests {
         for name in ["prices.eur", "orders", "news"] { _ = try harness.createStream(name) }
     }
 
-    func token(ttl: Int64 = 60, identity: String = "w", grants: StreamGrants? = nil) -> String {
+    func token(
+        ttl: Int64 = 60,
+        identity: String = "w",
+        grants: StreamGrants? = nil,
+        serviceSid: String? = nil
+    ) -> String {
         AccessTokenMinter.mint(
             keySid: key.sid,
             secret: key.secret,
             accountSid: harness.broker.accountSid,
             identity: identity,
-            serviceSid: harness.broker.defaultServiceSid,
+            serviceSid: serviceSid ?? harness.broker.defaultServiceSid,
             streamGrants: grants,
             ttlSeconds: ttl,
             now: harness.unixSeconds
@@ -156,5 +161,49 @@ struct TokenSessionTests {
         let first = try withToken.received()
         #expect(first == (try anonymous.received()))
         #expect(first.count == 1)
+    }
+
+    /// A token learns nothing of streams it does not cover: an existing and a missing stream get
+    /// the same refusal, and STREAM_NOT_FOUND only answers names the grants cover.
+    @Test func refusalsDoNotRevealWhichStreamsExist() throws {
+        let other = try harness.broker.createService(friendlyName: "other")
+        _ = try harness.broker.createStream(serviceSid: other.sid, uniqueName: "secret", ttl: nil)
+        let client = try connect(token(grants: StreamGrants(subscribe: ["prices.*"], publish: ["prices.*"])))
+        let requests: [(UInt32, String, Bool)] = [
+            (1, "news", false), (2, "ghost", false),  // outside the grant: exists, does not
+            (3, "news", true), (4, "ghost", true),
+            (5, "\(other.sid)/secret", false), (6, "\(other.sid)/ghost", false),  // another service
+            (7, "prices.gbp", false),  // covered, missing
+        ]
+        for (id, name, attach) in requests {
+            client.send(.subscribe(.init(requestID: id, stream: name, attachOnly: attach)))
+        }
+        let errors = try client.received().compactMap { frame -> (UInt32, ErrorCode, String)? in
+            guard case .error(let error) = frame else { return nil }
+            return (error.requestID, error.code, error.message)
+        }
+        #expect(errors.map(\.0) == [1, 2, 3, 4, 5, 6, 7])
+        #expect(
+            errors.map(\.1) == [
+                .subscribeNotGranted, .subscribeNotGranted, .publishNotGranted, .publishNotGranted,
+                .serviceNotGranted, .serviceNotGranted, .streamNotFound,
+            ]
+        )
+        // The existing and the missing stream's refusals differ only in the name they echo.
+        #expect(errors[0].2.replacingOccurrences(of: "news", with: "ghost") == errors[1].2)
+        #expect(errors[4].2.replacingOccurrences(of: "secret", with: "ghost") == errors[5].2)
+    }
+
+    /// A token's bare unique names are in the token's service, where its grant patterns apply.
+    @Test func bareNamesAreInTheTokensService() throws {
+        let other = try harness.broker.createService(friendlyName: "other")
+        let inOther = try harness.broker.createStream(serviceSid: other.sid, uniqueName: "news", ttl: nil)
+        let client = try connect(token(grants: StreamGrants(subscribe: ["news"]), serviceSid: other.sid))
+        let subscribed = try client.subscribe("news", requestID: 1)
+        #expect(subscribed.streamSid == inOther.sid)
+        // The default service's "news", named with its service, is not the token's.
+        client.send(.subscribe(.init(requestID: 2, stream: "\(harness.broker.defaultServiceSid)/news")))
+        guard case .error(let error)? = try client.received().first else { throw EmbeddedError("no ERROR") }
+        #expect(error.code == .serviceNotGranted)
     }
 }

@@ -503,7 +503,7 @@ class Pong:
 
 @dataclass
 class RefreshToken:
-    """Version 2: a new Access Token for a live connection (protocol.md §4.13)."""
+    """Version 2: a new Access Token for a live connection (protocol.md §4.15)."""
 
     TYPE: ClassVar[int] = FrameType.REFRESH_TOKEN
 

@@ -204,7 +204,7 @@ def server_error(code: int, message: str, *, request_id: int = 0, fatal: bool = 
     """
     cls: Optional[Type[ServerError]] = _BY_CODE.get(code)
     if 11 <= code <= 15 and not fatal:
-        # The token codes answer a REFRESH_TOKEN without FATAL: the connection stays (§4.13).
+        # The token codes answer a REFRESH_TOKEN without FATAL: the connection stays (§4.15).
         return RequestError(code, message, request_id=request_id, fatal=False)
     if cls is None or (fatal and not issubclass(cls, FatalServerError)):
         cls = FatalServerError if fatal or 1 <= code <= 99 else RequestError
