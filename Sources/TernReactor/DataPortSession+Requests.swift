@@ -346,7 +346,7 @@ extension DataPortSession {
                 )
             }
         case .open:
-            if let deadline = connection.tokenDeadline, checkToken(connection, deadline: deadline, now: now) { return }
+            if let token = connection.token, checkToken(connection, deadline: token.deadline, now: now) { return }
             let interval = Int64(configuration.pingIntervalMilliseconds)
             guard interval > 0 else { return }
             if let sentAt = connection.pingSentAt {

@@ -32,11 +32,9 @@ extension DataPortSession {
 
     /// Makes `token` the connection's: its identity, grants and expiry timer.
     func adopt(_ token: AccessToken, on connection: Connection) {
-        connection.accessToken = token
         let remainingMilliseconds =
             (token.expires + Int64(configuration.tokenClockSkewSeconds) - plane.unixSeconds()) * 1000
-        connection.tokenDeadline = plane.now() + remainingMilliseconds
-        connection.tokenWarned = false
+        connection.token = ConnectionToken(token, deadline: plane.now() + remainingMilliseconds)
     }
 
     /// The stream a SUBSCRIBE or RESUME names under a token, grants before existence so that a
@@ -173,8 +171,8 @@ extension DataPortSession {
             return true
         }
         let warning = Int64(configuration.tokenExpiryWarningMilliseconds)
-        if !connection.tokenWarned && connection.version >= 2 && now >= deadline - warning {
-            connection.tokenWarned = true
+        if let token = connection.token, !token.warned, connection.version >= 2, now >= deadline - warning {
+            token.warned = true
             let expires = connection.accessToken.map { UInt64($0.expires) } ?? 0
             plane.sendControl(
                 connection,
