@@ -90,6 +90,7 @@ struct Daemon {
             }
         )
 
+        let reloadSignals = await ReloadService.trapping(stallOnUSR1: settings.debugStallOnUSR1)
         // Started together; on SIGTERM/SIGINT shut down in reverse order: STOPPING=1 first, the
         // timers, then the data plane (delivering what is buffered), the control port last.
         var configuration = ServiceGroupConfiguration(
@@ -110,6 +111,7 @@ struct Daemon {
                 ),
                 .init(
                     service: ReloadService(
+                        signals: reloadSignals,
                         notifier: notifier,
                         status: status,
                         reactor: reactor,
