@@ -51,12 +51,7 @@ extension DataPortSession {
     ) throws(BrokerError) -> (stream: BrokerStream, mayPublish: Bool)? {
         let address = try broker.address(of: name, bareNamesIn: token.serviceSid)
         if case .inService(let serviceSid, _) = address, serviceSid != token.serviceSid {
-            answerError(
-                connection,
-                requestID: requestID,
-                .serviceNotGranted,
-                "stream '\(name)' is not in the Access Token's service \(token.serviceSid)"
-            )
+            refuseOtherService(connection, token, requestID: requestID, name: name)
             return nil
         }
         let stream: BrokerStream
@@ -92,12 +87,7 @@ extension DataPortSession {
         attachOnly: Bool
     ) -> Bool? {
         guard stream.serviceSid == token.serviceSid else {
-            answerError(
-                connection,
-                requestID: requestID,
-                .serviceNotGranted,
-                "stream '\(name)' is not in the Access Token's service \(token.serviceSid)"
-            )
+            refuseOtherService(connection, token, requestID: requestID, name: name)
             return nil
         }
         let mayPublish = token.allows(.publish, streamSid: stream.sid, uniqueName: stream.uniqueName)
@@ -108,6 +98,15 @@ extension DataPortSession {
             return nil
         }
         return mayPublish
+    }
+
+    private func refuseOtherService(_ connection: Connection, _ token: AccessToken, requestID: UInt32, name: String) {
+        answerError(
+            connection,
+            requestID: requestID,
+            .serviceNotGranted,
+            "stream '\(name)' is not in the Access Token's service \(token.serviceSid)"
+        )
     }
 
     /// The one answer for a stream the token does not cover, whether or not it exists.
