@@ -41,7 +41,7 @@ async def test_publish_with_ack_is_received(ternd: Ternd, transport: str) -> Non
     async with Connection.open(address) as conn:
         assert conn.state is ConnectionState.CONNECTED
         welcome = conn.welcome
-        assert welcome is not None and welcome.version == 2
+        assert welcome is not None and welcome.version == 3
         assert welcome.max_payload == 4096 and welcome.server_name.startswith("ternd/")
         sub = await conn.subscribe(name)
         assert sub.info.unique_name == name
