@@ -38,8 +38,8 @@ extension DataPlaneSanitizerTests {
                     )
                 ).encode(into: &bytes)
             }
-            let fd = publisher.fd
-            DispatchQueue.global().async(group: done) { try? TestSocket.writeAll(fd, bytes) }
+            let (fd, frames) = (publisher.fd, bytes)
+            DispatchQueue.global().async(group: done) { try? TestSocket.writeAll(fd, frames) }
         }
         done.wait()
         #expect(try daemon.publishREST(stream: sid, data: #"{"rest":true}"#).status == 201)

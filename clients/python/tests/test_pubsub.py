@@ -154,7 +154,7 @@ async def test_slow_consumer_gets_dropped_with_the_exact_count(tight_ternd: Tern
     total = 8192
     payload = json.dumps({"pad": "x" * 900}).encode()
     async with (
-        Connection.open(tight_ternd.unix_socket, max_pending=16) as slow,
+        Connection.open(tight_ternd.unix_socket, max_pending=16, shared_memory=False) as slow,
         Connection.open(tight_ternd.data) as publisher_conn,
     ):
         sub = await slow.subscribe(name)
