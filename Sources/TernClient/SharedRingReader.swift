@@ -54,7 +54,9 @@ public final class SharedRingReader {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw TernClientError.system(call: "fstat", errno: errno) }
         guard Int(status.st_size) >= total else {
-            throw TernClientError.protocolViolation("ring memfd holds \(status.st_size) bytes, RING_MAPPED says \(total)")
+            throw TernClientError.protocolViolation(
+                "ring memfd holds \(status.st_size) bytes, RING_MAPPED says \(total)"
+            )
         }
         let address = mmap(nil, total, PROT_READ, MAP_SHARED, descriptor, 0)
         guard let address, address != MAP_FAILED else { throw TernClientError.system(call: "mmap", errno: errno) }

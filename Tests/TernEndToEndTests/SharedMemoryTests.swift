@@ -197,7 +197,10 @@ struct SharedMemoryTests {
         let daemon = try TernDaemon.start(extraArguments: ["--ring-bytes", "64K"])
         defer { daemon.stop() }
         let stream = try daemon.createStream(uniqueName: "killed")
-        let doomed = try ProgramRun.start("/usr/bin/env", ["python3", "-c", Self.copyingReader, daemon.unixSocketPath, "killed"])
+        let doomed = try ProgramRun.start(
+            "/usr/bin/env",
+            ["python3", "-c", Self.copyingReader, daemon.unixSocketPath, "killed"]
+        )
         #expect(doomed.waitForStderr(containing: "mapped", timeout: 20))
         let survivor = try DataConnection(daemon.unixSocketPath)
         defer { survivor.close() }
