@@ -98,8 +98,8 @@ static void hello(struct input *in, const char *name) {
     memcpy(body + 6, name, n); put16(body + 6 + n, 0);
     send_all(in->fd, out, frame(out, 0x01, 0, body, (uint32_t)(8 + n)));
     const uint8_t *b; uint32_t l;
-    if (next_frame(in, &b, &l) != 0x81 || be32(b - 8 + 8) == 0) { fprintf(stderr, "no WELCOME\n"); exit(1); }
-    if ((b[0] << 8 | b[1]) < 3) { fprintf(stderr, "server chose version %d\n", b[0] << 8 | b[1]); exit(1); }
+    if (next_frame(in, &b, &l) != 0x81) { fprintf(stderr, "no WELCOME\n"); exit(1); }
+    if (use_shm && (b[0] << 8 | b[1]) < 3) { fprintf(stderr, "server chose version %d\n", b[0] << 8 | b[1]); exit(1); }
     consume(in);
 }
 /// SUBSCRIBE (flags 1: attach only) or SUBSCRIBE_SHARED; returns the stream id and next sequence.
