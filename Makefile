@@ -29,7 +29,8 @@ test-async-client:
 	$(SWIFT) test --skip-build --filter AsyncClientTests
 
 ## Thread Sanitizer: the broadcast ring and broker core, and the data plane end to end against
-## the ternd of the same TSan build (TERN_EXPECT_TSAN=1: the suite checks ternd is instrumented;
+## the ternd of the same TSan build (shared-memory readers included:
+## DataPlaneSanitizerTests+SharedMemory.swift) (TERN_EXPECT_TSAN=1: the suite checks ternd is instrumented;
 ## any ThreadSanitizer report in ternd's log, or its exit status 66, fails it).
 test-tsan:
 	$(SWIFT) build --build-tests --scratch-path $(TSAN_BUILD) --sanitize=thread

@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
         .testTarget(name: "TernAuthTests", dependencies: ["TernAuth"]),
-        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "TernAuth"]),
+        .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "TernAuth", "CTernShims"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
         .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire", "TernAuth"]),
     ],

@@ -32,8 +32,19 @@ public final class DataConnection {
     /// Buffered publishes are sent once at least this many bytes are waiting.
     public var autoFlushBytes = 256 << 10
 
-    private let transport: FrameTransport
-    private var queuedEvents: [Frame] = []
+    let transport: FrameTransport
+    /// Shared-memory subscriptions (protocol version 3 on the Unix socket): tried first by
+    /// `subscribe` while true; a server that refuses them turns it off for the connection.
+    public private(set) var usesSharedMemory: Bool
+    /// How `nextFrame` waits for a mapped ring when it has nothing to hand out.
+    public var sharedMemoryIdle: SharedMemoryIdle = .park(spins: 1000)
+    /// Mapped rings by stream id.
+    var rings: [UInt32: MappedRing] = [:]
+    /// Streams that receive MESSAGE frames over the socket (not mapped).
+    var socketSubscriptions: Set<UInt32> = []
+    /// When `nextFrame` last looked at the socket while rings kept it busy.
+    var lastSocketCheck = ContinuousClock.now
+    var queuedEvents: [Frame] = []
     private var queuedHead = 0
     /// The request id given to the most recent request, for matching a later ERROR frame to an
     /// unacknowledged publish.
@@ -45,14 +56,16 @@ public final class DataConnection {
         clientName: String = "tern-client",
         token: String = "",
         timeout: Duration = .seconds(10),
-        maxVersion: UInt16 = WireLimits.protocolVersion
+        maxVersion: UInt16 = WireLimits.protocolVersion,
+        sharedMemory: Bool = true
     ) throws {
         try self.init(
             endpoint: DataEndpoint(parsing: address),
             clientName: clientName,
             token: token,
             timeout: timeout,
-            maxVersion: maxVersion
+            maxVersion: maxVersion,
+            sharedMemory: sharedMemory
         )
     }
 
@@ -60,13 +73,18 @@ public final class DataConnection {
     /// - Throws: `TernClientError.server` if the server refuses (e.g. `TOO_MANY_CONNECTIONS`,
     ///   `AUTH_FAILED`), `.timedOut` if no WELCOME arrives within `timeout`.
     ///   - token: the auth token, or an Access Token (protocol.md §4.15).
-    ///   - maxVersion: the highest protocol version to offer (2: token refresh and expiry warnings).
+    ///   - maxVersion: the highest protocol version to offer (2: token refresh and expiry warnings;
+    ///     3: shared-memory subscriptions).
+    ///   - sharedMemory: on a Unix socket with version 3, `subscribe` maps the stream's ring and
+    ///     reads messages from shared memory (protocol.md §4.16); false keeps every message on
+    ///     the socket.
     public init(
         endpoint: DataEndpoint,
         clientName: String = "tern-client",
         token: String = "",
         timeout: Duration = .seconds(10),
-        maxVersion: UInt16 = WireLimits.protocolVersion
+        maxVersion: UInt16 = WireLimits.protocolVersion,
+        sharedMemory: Bool = true
     ) throws {
         let transport = FrameTransport(fd: try SocketCalls.connect(to: endpoint))
         transport.append(
@@ -89,12 +107,18 @@ public final class DataConnection {
         }
         self.endpoint = endpoint
         self.transport = transport
+        if case .unix = endpoint, sharedMemory, welcome.version >= 3 {
+            usesSharedMemory = true
+        } else {
+            usesSharedMemory = false
+        }
     }
 
     /// Sends what is buffered (best effort, for up to a second) and closes the socket.
     public func close() {
         if transport.isOpen { _ = try? transport.flush(until: Deadline(after: .seconds(1))) }
         transport.close()
+        rings.removeAll()
     }
 
     // MARK: Requests
@@ -103,13 +127,58 @@ public final class DataConnection {
     /// for publishing. Either way the returned `streamID` is what `publish` and MESSAGE use.
     /// - Throws: `TernClientError.server` with `STREAM_NOT_FOUND`, `INVALID_STREAM_NAME`,
     ///   `ALREADY_SUBSCRIBED` or `TOO_MANY_SUBSCRIPTIONS`.
+    ///
+    /// On a Unix socket (version 3, `sharedMemory` on) a subscription maps the stream's ring and
+    /// `nextFrame` reads its messages from shared memory; a server that refuses
+    /// (`SHARED_MEMORY_UNAVAILABLE`) gets a plain SUBSCRIBE instead, here and from then on.
     public func subscribe(_ stream: String, attachOnly: Bool = false) throws -> Frame.Subscribed {
+        if !attachOnly && usesSharedMemory {
+            do {
+                return try subscribeShared(stream)
+            } catch TernClientError.server(let error) where error.code == .sharedMemoryUnavailable {
+                usesSharedMemory = false
+            }
+        }
         let requestID = takeRequestID()
         transport.append(.subscribe(Frame.Subscribe(requestID: requestID, stream: stream, attachOnly: attachOnly)))
         let answer = try awaitAnswer(to: requestID, request: "SUBSCRIBE \(stream)")
         guard case .subscribed(let subscribed) = answer else { throw unexpected(answer, for: "SUBSCRIBE") }
+        if attachOnly {
+            socketSubscriptions.remove(subscribed.streamID)
+        } else {
+            socketSubscriptions.insert(subscribed.streamID)
+        }
+        rings[subscribed.streamID] = nil
         return subscribed
     }
+
+    /// SUBSCRIBE_SHARED: SUBSCRIBED, then RING_MAPPED with the ring's descriptor.
+    private func subscribeShared(_ stream: String) throws -> Frame.Subscribed {
+        let requestID = takeRequestID()
+        transport.append(.subscribeShared(requestID: requestID, stream: stream))
+        let answer = try awaitAnswer(to: requestID, request: "SUBSCRIBE_SHARED \(stream)")
+        guard case .subscribed(let subscribed) = answer else { throw unexpected(answer, for: "SUBSCRIBE_SHARED") }
+        let mappedAnswer = try awaitAnswer(to: requestID, request: "SUBSCRIBE_SHARED \(stream)")
+        guard case .ringMapped(let mapped) = mappedAnswer else {
+            throw unexpected(mappedAnswer, for: "SUBSCRIBE_SHARED")
+        }
+        guard let descriptor = transport.takeDescriptor() else {
+            throw TernClientError.protocolViolation("RING_MAPPED arrived without a descriptor")
+        }
+        let reader = try SharedRingReader(descriptor: descriptor, mapped: mapped, nextSequence: subscribed.nextSequence)
+        rings[subscribed.streamID] = MappedRing(reader: reader)
+        socketSubscriptions.remove(subscribed.streamID)
+        return subscribed
+    }
+
+    /// Whether `streamID` is read from a mapped ring on this connection.
+    public func isMapped(streamID: UInt32) -> Bool { rings[streamID] != nil }
+
+    /// The mapped ring of `streamID`, for reading it directly (`SharedRingReader.next()` hands
+    /// out frames without copying them into `Frame`s). Reading it and calling `nextFrame` for the
+    /// same stream split the messages between them. Holding it keeps the mapping alive after
+    /// the subscription ends.
+    public func mappedRing(streamID: UInt32) -> SharedRingReader? { rings[streamID]?.reader }
 
     /// Leaves a stream; no frame for `streamID` arrives after this returns.
     public func unsubscribe(streamID: UInt32) throws {
@@ -117,6 +186,8 @@ public final class DataConnection {
         transport.append(.unsubscribe(requestID: requestID, streamID: streamID))
         let answer = try awaitAnswer(to: requestID, request: "UNSUBSCRIBE \(streamID)")
         guard case .unsubscribed = answer else { throw unexpected(answer, for: "UNSUBSCRIBE") }
+        rings[streamID] = nil
+        socketSubscriptions.remove(streamID)
     }
 
     /// Publishes `payload` (a JSON object) to a stream this connection subscribed or attached.
@@ -177,17 +248,36 @@ public final class DataConnection {
     /// Returns nil if none arrives within `timeout` (nil waits forever; `.zero` only looks at
     /// what is already received). Buffered publishes are sent while waiting.
     /// - Throws: `TernClientError.connectionClosed` once the server has closed the connection.
+    ///
+    /// Messages of mapped streams come from shared memory as `.message` frames too; a lap there
+    /// comes as `.dropped` with reason `RING_LAPPED` (and is reported to the server with
+    /// RING_LOSS). Their STREAM_ENDED comes after the ring's last message.
     public func nextFrame(timeout: Duration? = nil) throws -> Frame? {
         if let queued = dequeueEvent() { return queued }
         let deadline = Deadline(after: timeout)
+        if !rings.isEmpty { return try nextFrameWithRings(until: deadline) }
         while let frame = try transport.readFrame(until: deadline) {
-            switch frame {
-            case .message, .dropped, .streamEnded, .error, .tokenExpiring: return frame
-            case .ping(let opaque): transport.append(.pong(opaque))
-            default: continue  // a PONG, or the late answer to a request that timed out
-            }
+            if let event = route(frame) { return event }
         }
         return nil
+    }
+
+    /// What a frame read from the socket means for `nextFrame`: the event to hand out, or nil
+    /// (answered here, or held back until a mapped ring is drained).
+    func route(_ frame: Frame) -> Frame? {
+        switch frame {
+        case .streamEnded(let streamID, _) where rings[streamID] != nil:
+            rings[streamID]?.pendingEnd = frame
+            return nil
+        case .streamEnded(let streamID, _):
+            socketSubscriptions.remove(streamID)
+            return frame
+        case .message, .dropped, .error, .tokenExpiring: return frame
+        case .ping(let opaque):
+            transport.append(.pong(opaque))
+            return nil
+        default: return nil  // a PONG, or the late answer to a request that timed out
+        }
     }
 
     /// Hands the socket to the caller, for driving it from an event loop of your own.
@@ -221,17 +311,16 @@ public final class DataConnection {
             case .subscribed(let answer) where answer.requestID == requestID: return frame
             case .unsubscribed(let answerID, _) where answerID == requestID: return frame
             case .published(let answer) where answer.requestID == requestID: return frame
+            case .ringMapped(let answer) where answer.requestID == requestID: return frame
             case .tokenRefreshed(let answerID, _) where answerID == requestID: return frame
             case .error(let error) where error.requestID == requestID || error.fatal:
                 throw TernClientError.server(error)
-            case .message, .dropped, .streamEnded, .error, .tokenExpiring: queuedEvents.append(frame)
-            case .ping(let opaque): transport.append(.pong(opaque))
-            default: continue
+            default: if let event = route(frame) { queuedEvents.append(event) }
             }
         }
     }
 
-    private func dequeueEvent() -> Frame? {
+    func dequeueEvent() -> Frame? {
         guard queuedHead < queuedEvents.count else { return nil }
         let frame = queuedEvents[queuedHead]
         queuedHead += 1

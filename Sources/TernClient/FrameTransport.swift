@@ -1,3 +1,4 @@
+import CTernShims
 import Glibc
 import TernWire
 
@@ -23,6 +24,9 @@ final class FrameTransport {
     private let splitter = FrameSplitter(maxBody: FrameTransport.maxIncomingBody)
     /// Set when `recv` saw end of stream; frames already buffered are still handed out.
     private var peerClosed = false
+    /// Descriptors the server passed (SCM_RIGHTS), oldest first: one per RING_MAPPED frame, in
+    /// the order of those frames (protocol.md §4.17).
+    private var receivedDescriptors: [Int32] = []
 
     init(fd: Int32) {
         self.fd = fd
@@ -37,6 +41,13 @@ final class FrameTransport {
             Glibc.close(fd)
             fd = -1
         }
+        for descriptor in receivedDescriptors { Glibc.close(descriptor) }
+        receivedDescriptors.removeAll()
+    }
+
+    /// The oldest descriptor the server passed and nobody took yet.
+    func takeDescriptor() -> Int32? {
+        receivedDescriptors.isEmpty ? nil : receivedDescriptors.removeFirst()
     }
 
     /// Gives up the socket without closing it, with the bytes read but not yet consumed.
@@ -120,7 +131,23 @@ final class FrameTransport {
     private func readAvailable() throws {
         input.reserveWritable(Self.readChunk)
         while true {
-            let count = recv(fd, input.writablePointer, input.writableCount, 0)
+            var passed: (Int32, Int32, Int32, Int32) = (-1, -1, -1, -1)
+            var passedCount: Int32 = 0
+            let count = withUnsafeMutableBytes(of: &passed) { slots in
+                ctern_recv_with_descriptors(
+                    fd,
+                    input.writablePointer,
+                    input.writableCount,
+                    slots.baseAddress!.assumingMemoryBound(to: Int32.self),
+                    4,
+                    &passedCount
+                )
+            }
+            if passedCount > 0 {
+                withUnsafeBytes(of: &passed) { slots in
+                    receivedDescriptors.append(contentsOf: slots.bindMemory(to: Int32.self).prefix(Int(passedCount)))
+                }
+            }
             if count > 0 {
                 input.didWrite(count)
                 return

@@ -1,3 +1,4 @@
+import CTernShims
 import Glibc
 
 /// One keep-alive HTTP/1.1 connection: writes a finished request, reads one response.

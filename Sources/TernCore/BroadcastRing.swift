@@ -21,16 +21,17 @@ import Glibc
 /// `read` may run on any number of threads at once, lock-free. Ring memory is only ever touched
 /// through word-sized relaxed atomics (`ctern_ring_store`/`ctern_ring_load`), so the deliberate
 /// race is visible to the Thread Sanitizer as atomics, not as a data race.
+///
+/// ### Memory
+/// The cursors (`tailIntent`, `tail`, `latest`) live in a control block in front of the frames
+/// (`SharedRingLayout`), in a `RingMemory`: anonymous memory, or with `shared` a sealed memfd
+/// that shared-memory readers map read-only and read with the same rules (protocol.md §4.19).
 public final class BroadcastRing: @unchecked Sendable {
     /// Bytes of frame storage; a power of two.
     public let capacity: Int
+    private let mapping: RingMemory
     private let memory: UnsafeMutableRawPointer
-    /// End of the region the writer may be writing (≥ `tail`).
-    private let tailIntent = Atomic<UInt64>(0)
-    /// End of the last complete frame. Frames live in `[tail - capacity, tail)`, minus lapping.
-    private let tail = Atomic<UInt64>(0)
-    /// Start of the newest complete frame: where a lapped reader starts again.
-    private let latest = Atomic<UInt64>(0)
+    private let header: UnsafeMutableRawPointer
     /// Replay checkpoints: per segment of the ring (a 1/`checkpointSlots` of it), the start and
     /// sequence of the first piece the writer began there in its current lap. Written once per appended piece, never
     /// per frame; read by `replayStart` under the same lock that serialises the writers.
@@ -44,31 +45,49 @@ public final class BroadcastRing: @unchecked Sendable {
         public var sequence: UInt64
     }
 
-    /// - Parameter capacity: a power of two, at least twice the largest frame.
-    public init(capacity: Int) {
+    /// - Parameters:
+    ///   - capacity: a power of two, at least twice the largest frame.
+    ///   - shared: place the ring in a memfd that can be handed to shared-memory readers; if the
+    ///     memfd cannot be made, the ring lives in private memory (`isShared` is false).
+    ///   - streamID: written into the control block for readers to check.
+    public init(capacity: Int, shared: Bool = false, streamID: UInt32 = 0) {
         precondition(capacity >= 64 && capacity & (capacity - 1) == 0, "ring capacity must be a power of two ≥ 64")
         self.capacity = capacity
-        // mmap so that pages of a large, sparsely used ring are not resident until written.
-        let mapped = mmap(nil, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-        guard let mapped, mapped != MAP_FAILED else {
-            fatalError("mmap of a \(capacity)-byte ring failed: errno \(errno)")
-        }
-        memory = mapped
+        mapping = RingMemory(capacity: capacity, shared: shared, streamID: streamID)
+        header = mapping.header
+        memory = mapping.frames
         checkpoints = .allocate(capacity: Self.checkpointSlots)
         checkpoints.initialize(repeating: Checkpoint(position: 0, sequence: 0), count: Self.checkpointSlots)
         segmentShift = UInt64(max(1, capacity / Self.checkpointSlots).trailingZeroBitCount)
     }
 
-    deinit {
-        munmap(memory, capacity)
-        checkpoints.deallocate()
+    deinit { checkpoints.deallocate() }
+
+    // The control block's words (`SharedRingLayout`).
+    private var tailIntentWord: UnsafeMutableRawPointer { header + SharedRingLayout.tailIntentOffset }
+    private var tailWord: UnsafeMutableRawPointer { header + SharedRingLayout.tailOffset }
+    private var latestWord: UnsafeMutableRawPointer { header + SharedRingLayout.latestOffset }
+
+    /// The memfd shared-memory readers map, nil for a private ring.
+    public var sharedDescriptor: Int32? { mapping.descriptor }
+    public var isShared: Bool { mapping.descriptor != nil }
+
+    /// Wakes shared-memory readers waiting for frames (protocol.md §4.19): one increment of the
+    /// notify word and one FUTEX_WAKE. Called once per publishing turn, never per message.
+    public func wakeMappedReaders() { mapping.notify() }
+
+    /// Tells shared-memory readers the stream ended (`reason` is its STREAM_ENDED reason), and
+    /// wakes them.
+    public func markEnded(reason: UInt8) {
+        ctern_store_release_u32(header + SharedRingLayout.endReasonOffset, UInt32(reason))
+        mapping.notify()
     }
 
     /// Where a replay of the frames after `sequence` starts: the newest checkpoint still in the
     /// ring at or before sequence + 1, else the oldest one still in the ring (the frames before
     /// it are gone). Nil when the ring holds no checkpoint. Caller serialises with the writers.
     public func replayStart(after sequence: UInt64) -> Checkpoint? {
-        let end = tail.load(ordering: .relaxed)
+        let end = ctern_load_relaxed_u64(tailWord)
         var best: Checkpoint?
         var oldest: Checkpoint?
         for slot in 0..<Self.checkpointSlots {
@@ -92,18 +111,18 @@ public final class BroadcastRing: @unchecked Sendable {
         -> ReadResult?
     {
         guard cursor < limit else { return ReadResult(bytes: 0, cursor: cursor, lapped: false) }
-        let end = tail.load(ordering: .acquiring)
+        let end = ctern_load_acquire_u64(tailWord)
         guard limit <= end, end &- cursor <= UInt64(capacity) else { return nil }
         let count = min(Int(limit - cursor), destination.count)
         ctern_ring_load(destination.baseAddress, memory, capacity, cursor, count)
         atomicMemoryFence(ordering: .acquiring)
-        guard tailIntent.load(ordering: .relaxed) &- cursor <= UInt64(capacity) else { return nil }
+        guard ctern_load_relaxed_u64(tailIntentWord) &- cursor <= UInt64(capacity) else { return nil }
         let (whole, lastStart) = FrameWalker.wholeFrames(UnsafeRawBufferPointer(rebasing: destination[..<count]))
         return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: false, lastFrameStart: lastStart)
     }
 
     /// The position just past the newest complete frame; a new reader starts here.
-    public var tailPosition: UInt64 { tail.load(ordering: .acquiring) }
+    public var tailPosition: UInt64 { ctern_load_acquire_u64(tailWord) }
 
     /// Appends one MESSAGE frame. Caller serialises writers.
     public func appendMessage(streamID: UInt32, sequence: UInt64, payload: UnsafeRawBufferPointer) {
@@ -137,7 +156,7 @@ public final class BroadcastRing: @unchecked Sendable {
         var sequence = firstSequence
         withUnsafeTemporaryAllocation(byteCount: MessageFrame.prefixSize, alignment: 8) { prefix in
             while index < payloads.count {
-                let start = tail.load(ordering: .relaxed)
+                let start = ctern_load_relaxed_u64(tailWord)
                 var end = start
                 var lastStart = start
                 var stop = index
@@ -160,7 +179,7 @@ public final class BroadcastRing: @unchecked Sendable {
                     checkpoints[slot] = Checkpoint(position: start, sequence: sequence)
                 }
                 // Seqlock write side: announce, fence, write, publish.
-                tailIntent.store(end, ordering: .relaxed)
+                ctern_store_relaxed_u64(tailIntentWord, end)
                 atomicMemoryFence(ordering: .releasing)
                 if let staging, stagingBytes > 0, end - start <= UInt64(stagingBytes) {
                     var staged = staging.baseAddress!
@@ -200,8 +219,8 @@ public final class BroadcastRing: @unchecked Sendable {
                         sequence += 1
                     }
                 }
-                latest.store(lastStart, ordering: .releasing)
-                tail.store(end, ordering: .releasing)
+                ctern_store_release_u64(latestWord, lastStart)
+                ctern_store_release_u64(tailWord, end)
                 index = stop
             }
         }
@@ -235,19 +254,19 @@ public final class BroadcastRing: @unchecked Sendable {
         var cursor = cursor
         var lapped = false
         for _ in 0..<Self.readAttempts {
-            let end = tail.load(ordering: .acquiring)
+            let end = ctern_load_acquire_u64(tailWord)
             if end == cursor { return ReadResult(bytes: 0, cursor: cursor, lapped: lapped) }
             if end &- cursor > UInt64(capacity) || cursor > end {
-                cursor = latest.load(ordering: .acquiring)
+                cursor = ctern_load_acquire_u64(latestWord)
                 lapped = true
                 continue
             }
             let count = min(Int(end - cursor), destination.count)
             ctern_ring_load(destination.baseAddress, memory, capacity, cursor, count)
             atomicMemoryFence(ordering: .acquiring)
-            let intent = tailIntent.load(ordering: .relaxed)
+            let intent = ctern_load_relaxed_u64(tailIntentWord)
             if intent &- cursor > UInt64(capacity) {
-                cursor = latest.load(ordering: .acquiring)
+                cursor = ctern_load_acquire_u64(latestWord)
                 lapped = true
                 continue
             }
@@ -255,6 +274,6 @@ public final class BroadcastRing: @unchecked Sendable {
             return ReadResult(bytes: whole, cursor: cursor + UInt64(whole), lapped: lapped, lastFrameStart: lastStart)
         }
         // Lapped again and again: the writer is far faster than this reader. Skip to the tail.
-        return ReadResult(bytes: 0, cursor: tail.load(ordering: .acquiring), lapped: true)
+        return ReadResult(bytes: 0, cursor: ctern_load_acquire_u64(tailWord), lapped: true)
     }
 }

@@ -334,6 +334,15 @@ public final class Broker: Sendable {
         }
     }
 
+    /// A shared-memory reader of `stream` leaves; the last reader of any kind keeps the ring for
+    /// resumes as `removeReader` does.
+    public func removeMappedReader(_ stream: BrokerStream) {
+        let retain = limits.resumeRetentionSeconds > 0
+        if stream.removeMappedReader(retain: retain) {
+            idleRings.withLock { $0[ObjectIdentifier(stream)] = stream }
+        }
+    }
+
     /// Frees the rings kept for resumes whose retention has run out; returns how many were freed
     /// or taken back into use. The daemon calls this with the expiry pass.
     @discardableResult
@@ -480,6 +489,7 @@ public final class Broker: Sendable {
     /// period: only groups whose dirty bit this call sets are called.
     public func wakeReaders(of stream: BrokerStream) {
         forEachGroup(in: stream.markDirty()) { $0.streamHasNewFrames(stream) }
+        stream.wakeMappedReaders()
     }
 
     private func forEachGroup(in mask: UInt64, _ body: (any StreamReaderGroup) -> Void) {

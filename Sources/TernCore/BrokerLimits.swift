@@ -10,6 +10,9 @@ public struct BrokerLimits: Sendable, Equatable {
     /// comes back can resume from it (protocol version 2); 0 frees it at once. The ring is the
     /// resume window: `ringBytes` bounds what a resume can replay.
     public var resumeRetentionSeconds: Double = 60
+    /// Rings live in sealed memfds that same-host readers may map read-only (protocol version 3,
+    /// SUBSCRIBE_SHARED over the Unix socket). Off: SHARED_MEMORY_UNAVAILABLE, rings in private memory.
+    public var sharedMemory = true
     /// Longest unique name (Twilio: 320). Error: `INVALID_STREAM_NAME` / REST 54302.
     public var maxUniqueNameLength: Int = 320
     /// Longest Ttl in seconds (Twilio: one year). Error: REST 54011.

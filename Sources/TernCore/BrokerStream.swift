@@ -28,6 +28,9 @@ public final class BrokerStream: Sendable {
     /// Reader groups that were told about new data and have not drained it yet.
     let dirtyMask = Atomic<UInt64>(0)
     private let endReason = Atomic<UInt8>(0)
+    /// Shared-memory readers of the ring (`addMappedReader`): while there are any, each publishing
+    /// turn wakes them once (`wakeMappedReaders`). Read without the lock on every wake.
+    private let mappedReaders = Atomic<Int>(0)
 
     struct Metadata {
         var uniqueName: String?
@@ -197,22 +200,69 @@ public final class BrokerStream: Sendable {
         public var nextSequence: UInt64
     }
 
-    /// Registers reader group `group` as delivering; creates the ring if it is the first.
-    /// Call once per group, not per subscriber.
-    public func addReader(group: Int, ringCapacity: Int) -> ReaderStart {
+    /// Registers reader group `group` as delivering; creates the ring if it is the first (in a
+    /// memfd when `shared`, so shared-memory readers can map it later). Call once per group, not
+    /// per subscriber.
+    public func addReader(group: Int, ringCapacity: Int, shared: Bool = false) -> ReaderStart {
         publishState.withLock { state in
-            let ring: BroadcastRing
-            if let existing = state.ring {
-                ring = existing
-            } else {
-                ring = BroadcastRing(capacity: ringCapacity)
-                state.ring = ring
-            }
+            let ring = ringLocked(&state, capacity: ringCapacity, shared: shared)
             state.ringReaders += 1
             state.ringIdleSince = nil
             deliveryMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
             return ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence)
         }
+    }
+
+    private func ringLocked(_ state: inout PublishState, capacity: Int, shared: Bool) -> BroadcastRing {
+        if let existing = state.ring { return existing }
+        let ring = BroadcastRing(capacity: capacity, shared: shared, streamID: id)
+        state.ring = ring
+        return ring
+    }
+
+    /// Registers one shared-memory reader (a connection that maps the ring): creates the ring if
+    /// needed and keeps it while the reader holds it. Nil, with nothing registered, when the ring
+    /// is not in shared memory (made before, or its memfd failed) or the stream has ended.
+    public func addMappedReader(ringCapacity: Int) -> ReaderStart? {
+        publishState.withLock { state in
+            guard endReason.load(ordering: .relaxed) == 0 else { return nil }
+            let ring = ringLocked(&state, capacity: ringCapacity, shared: true)
+            guard ring.isShared else {
+                if state.ringReaders == 0 && state.ringIdleSince == nil { state.ring = nil }
+                return nil
+            }
+            state.ringReaders += 1
+            state.ringIdleSince = nil
+            mappedReaders.add(1, ordering: .sequentiallyConsistent)
+            return ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence)
+        }
+    }
+
+    /// Unregisters one shared-memory reader; like `removeReader`, the last reader frees the ring
+    /// or (with `retain`) keeps it for resumes and returns true.
+    @discardableResult
+    public func removeMappedReader(retain: Bool = false, now: ContinuousClock.Instant = .now) -> Bool {
+        publishState.withLock { state in
+            mappedReaders.subtract(1, ordering: .sequentiallyConsistent)
+            state.ringReaders -= 1
+            guard state.ringReaders == 0 else { return false }
+            if retain && endReason.load(ordering: .relaxed) == 0 {
+                state.ringIdleSince = now
+                return true
+            }
+            state.ring = nil
+            return false
+        }
+    }
+
+    /// Shared-memory readers now (for tests and reports).
+    public var mappedReaderCount: Int { mappedReaders.load(ordering: .relaxed) }
+
+    /// Wakes the ring's shared-memory readers, if it has any: one FUTEX_WAKE per call, so the
+    /// publishing side calls it once per turn, never per message.
+    func wakeMappedReaders() {
+        guard mappedReaders.load(ordering: .relaxed) > 0 else { return }
+        publishState.withLock { $0.ring }?.wakeMappedReaders()
     }
 
     /// Unregisters reader group `group`. The last one frees the ring, or with `retain` keeps it
@@ -268,8 +318,15 @@ public final class BrokerStream: Sendable {
 
     /// Marks the stream ended; true only for the first caller.
     func markEnded(_ reason: StreamEndReason) -> Bool {
-        publishState.withLock { _ in
-            endReason.compareExchange(expected: 0, desired: reason.rawValue, ordering: .acquiringAndReleasing).exchanged
+        publishState.withLock { state in
+            let first = endReason.compareExchange(
+                expected: 0,
+                desired: reason.rawValue,
+                ordering: .acquiringAndReleasing
+            ).exchanged
+            // Shared-memory readers learn it from the ring too (and are woken), not only over the socket.
+            if first { state.ring?.markEnded(reason: reason.rawValue) }
+            return first
         }
     }
 }

@@ -18,7 +18,10 @@ final class Connection {
     /// A stream this connection subscribed to (delivering) or attached (publishing only).
     struct Subscription {
         let stream: BrokerStream
+        /// Receives MESSAGE frames over the socket.
         var delivering: Bool
+        /// Reads the stream's ring from shared memory (SUBSCRIBE_SHARED); `delivering` is false.
+        var mapped = false
         /// The connection's token grants PUBLISH here (always true without a token): decided
         /// once at SUBSCRIBE, so PUBLISH never looks at grants.
         var mayPublish = true
@@ -68,6 +71,9 @@ final class Connection {
     var lastPublishTarget: BrokerStream?
     /// Streams with drops not yet reported in a DROPPED frame.
     var streamsWithDrops = 0
+    /// Descriptors (duplicates, owned here) to pass with the output byte at `position` (counted
+    /// in `bytesWritten`): a RING_MAPPED frame that could not be written at once.
+    var pendingDescriptors: [(position: UInt64, descriptor: Int32)] = []
 
     // Counters for the connections view and metrics.
     var messagesDelivered: UInt64 = 0
@@ -99,6 +105,7 @@ final class Connection {
         case .slowConsumer: subscription.droppedSlow += count
         case .lapped: subscription.droppedLapped += count
         case .notRetained: subscription.droppedNotRetained += count
+        case .ringLapped: subscription.droppedLapped += count
         }
         messagesDropped += count
         subscriptions[streamID] = subscription

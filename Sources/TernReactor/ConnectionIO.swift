@@ -1,3 +1,4 @@
+import CTernShims
 import Glibc
 
 /// Where a connection's output goes. The data plane writes only through this, so its protocol
@@ -8,6 +9,19 @@ protocol ConnectionIO: AnyObject {
     func write(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome
     /// Closes the underlying channel; called once.
     func close()
+    /// Whether `write(_:passing:)` can work: a Unix socket (shared-memory subscriptions).
+    var canPassDescriptors: Bool { get }
+    /// Writes as much of `bytes` as the peer takes now, with `descriptor` attached (SCM_RIGHTS)
+    /// to the first byte. The descriptor is passed only if some bytes were taken.
+    func write(_ bytes: UnsafeRawBufferPointer, passing descriptor: Int32) -> WriteOutcome
+}
+
+extension ConnectionIO {
+    var canPassDescriptors: Bool { false }
+
+    func write(_ bytes: UnsafeRawBufferPointer, passing descriptor: Int32) -> WriteOutcome {
+        .failed("this connection cannot pass descriptors")
+    }
 }
 
 enum WriteOutcome: Equatable {
@@ -22,9 +36,23 @@ enum WriteOutcome: Equatable {
 /// A connected, non-blocking socket.
 final class SocketIO: ConnectionIO {
     let fd: Int32
+    let canPassDescriptors: Bool
 
-    init(fd: Int32) {
+    init(fd: Int32, isUnix: Bool = false) {
         self.fd = fd
+        canPassDescriptors = isUnix
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, passing descriptor: Int32) -> WriteOutcome {
+        while true {
+            let written = ctern_send_with_descriptor(fd, bytes.baseAddress, bytes.count, descriptor)
+            if written >= 0 { return .wrote(written) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: return .failed("sendmsg failed: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) -> WriteOutcome {

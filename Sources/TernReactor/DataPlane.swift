@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import TernCore
 import TernWire
@@ -91,12 +92,68 @@ final class DataPlane {
         queueFlush(connection)
     }
 
+    /// Sends a control frame with `descriptor` passed (SCM_RIGHTS) along with its first byte:
+    /// RING_MAPPED. Written at once when nothing is queued before it; else a duplicate of the
+    /// descriptor waits with the frame's position in the output (`pendingDescriptors`) and
+    /// `flush` passes it when the output reaches that byte.
+    func sendControl(_ connection: Connection, _ frame: Frame, passing descriptor: Int32) {
+        guard connection.state != .closed else { return }
+        var bytes: [UInt8] = []
+        frame.encode(into: &bytes)
+        var sent = 0
+        if connection.outbound.isEmpty && connection.writable {
+            switch bytes.withUnsafeBytes({ connection.io.write($0, passing: descriptor) }) {
+            case .wrote(let written):
+                connection.bytesWritten += UInt64(written)
+                counters.add(UInt64(written), to: .bytesOut)
+                if written == bytes.count { return }
+                sent = written
+                connection.writable = false
+            case .wouldBlock:
+                connection.writable = false
+            case .failed(let reason):
+                close(connection, reason: reason)
+                return
+            }
+        }
+        if sent == 0 {
+            let copy = dup(descriptor)
+            guard copy >= 0 else {
+                close(connection, reason: "dup of a ring descriptor failed (errno \(errno))")
+                return
+            }
+            let position = connection.bytesWritten + UInt64(connection.outbound.readable.count)
+            connection.pendingDescriptors.append((position, copy))
+        }
+        let appended = bytes[sent...].withUnsafeBytes { connection.outbound.append($0) }
+        guard appended else {
+            close(connection, reason: "out-buffer hard limit reached with control frames pending")
+            return
+        }
+        queueFlush(connection)
+    }
+
     /// Writes as much pending output as the peer takes; closes a `closing` connection once its
     /// out-buffer is empty.
     func flush(_ connection: Connection) {
         while !connection.outbound.isEmpty && connection.writable {
-            switch connection.io.write(connection.outbound.readable) {
+            var chunk = connection.outbound.readable
+            var passing: Int32?
+            if let pending = connection.pendingDescriptors.first {
+                let before = Int(pending.position - connection.bytesWritten)
+                if before == 0 {
+                    passing = pending.descriptor
+                } else {
+                    chunk = UnsafeRawBufferPointer(rebasing: chunk[..<min(before, chunk.count)])
+                }
+            }
+            let outcome = passing.map { connection.io.write(chunk, passing: $0) } ?? connection.io.write(chunk)
+            switch outcome {
             case .wrote(let written):
+                if written > 0, let passed = passing {
+                    Glibc.close(passed)
+                    connection.pendingDescriptors.removeFirst()
+                }
                 connection.outbound.consume(written)
                 connection.bytesWritten += UInt64(written)
                 counters.add(UInt64(written), to: .bytesOut)
@@ -164,6 +221,8 @@ final class DataPlane {
     func close(_ connection: Connection, reason: String) {
         guard connection.state != .closed else { return }
         fanOut.leaveAll(connection)
+        for pending in connection.pendingDescriptors { Glibc.close(pending.descriptor) }
+        connection.pendingDescriptors.removeAll()
         connection.state = .closed
         connection.io.close()
         shared.openConnections.subtract(1, ordering: .relaxed)

@@ -20,6 +20,10 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
     case messagesDroppedLapped
     /// Messages a RESUME asked for that the ring no longer held (DROPPED `NOT_RETAINED`).
     case messagesDroppedNotRetained
+    /// Shared-memory subscriptions (protocol version 3) open now: a gauge.
+    case mappedSubscriptions
+    /// Messages shared-memory readers reported lost to lapping (RING_LOSS; as the clients say).
+    case messagesDroppedRingLapped
     /// RESUMEs answered with SUBSCRIBED, and the MESSAGE frames replayed to them.
     case resumes
     case messagesReplayed
@@ -58,6 +62,9 @@ public enum DataPlaneCounter: Int, CaseIterable, Sendable {
         case .messagesDroppedSlowConsumer: .dropped("slow_consumer")
         case .messagesDroppedLapped: .dropped("lapped")
         case .messagesDroppedNotRetained: .dropped("not_retained")
+        case .mappedSubscriptions:
+            .gauge("tern_mapped_subscriptions", "Shared-memory subscriptions (mapped rings) now, over all connections.")
+        case .messagesDroppedRingLapped: .dropped("ring_lapped")
         case .resumes: .counter("tern_resumes_total", "RESUME requests answered with SUBSCRIBED (protocol version 2).")
         case .messagesReplayed:
             .counter(
@@ -106,6 +113,7 @@ extension DataPlaneCounter.Series {
             family: droppedFamily,
             help: "Messages lost: slow_consumer (out-buffer full), lapped (ring overran the reader), "
                 + "not_retained (a resume asked for more than the ring held), "
+                + "ring_lapped (a shared-memory reader's own report of what lapping cost it), "
                 + "rate_limited (publish refused by --publish-rate).",
             kind: .counter,
             label: ("reason", reason)
@@ -115,4 +123,4 @@ extension DataPlaneCounter.Series {
 
 /// One atomic slot per `DataPlaneCounter` case, inline in `ReactorCounters`. The count must be a
 /// literal here; `ReactorCounters.init` checks it against the cases.
-typealias DataPlaneCounterSlots = InlineArray<17, Atomic<UInt64>>
+typealias DataPlaneCounterSlots = InlineArray<19, Atomic<UInt64>>

@@ -187,14 +187,16 @@ extension DataPortSession {
         return true
     }
 
-    /// The stream a SUBSCRIBE or RESUME names, once the connection may take it in that mode
-    /// (leaving its other mode first), and whether the connection's Access Token lets it publish
-    /// there; nil after answering the error (section 4.3's order).
-    private func subscriptionTarget(
+    /// The stream a SUBSCRIBE, RESUME or SUBSCRIBE_SHARED names, once the connection may take it
+    /// in that mode (leaving its other mode first), and whether the connection's Access Token
+    /// lets it publish there; nil after answering the error (section 4.3's order). A mapped
+    /// subscription needs the subscribe grant, as a delivering one does.
+    func subscriptionTarget(
         _ connection: Connection,
         requestID: UInt32,
         name: String,
-        delivering: Bool
+        delivering: Bool,
+        mapped: Bool = false
     )
         -> (stream: BrokerStream, mayPublish: Bool)?
     {
@@ -208,7 +210,7 @@ extension DataPortSession {
                         token,
                         requestID: requestID,
                         name: name,
-                        attachOnly: !delivering
+                        attachOnly: !delivering && !mapped
                     )
                 else { return nil }
                 (stream, mayPublish) = granted
@@ -227,12 +229,13 @@ extension DataPortSession {
             return nil
         }
         if let existing = connection.subscriptions[stream.id] {
-            guard existing.delivering != delivering else {
+            guard existing.delivering != (delivering && !mapped) || existing.mapped != mapped else {
+                let mode = mapped ? "mapped" : delivering ? "subscribed" : "attached"
                 answerError(
                     connection,
                     requestID: requestID,
                     .alreadySubscribed,
-                    "stream '\(name)' is already \(delivering ? "subscribed" : "attached") on this connection"
+                    "stream '\(name)' is already \(mode) on this connection"
                 )
                 return nil
             }

@@ -124,8 +124,16 @@ final class DataPortSession {
         case .resume:
             guard case .resume(let request) = try Frame.decode(header: header, body: body) else { return }
             resume(connection, request)
+        case .subscribeShared:
+            guard case .subscribeShared(let requestID, let stream) = try Frame.decode(header: header, body: body)
+            else { return }
+            subscribeShared(connection, requestID: requestID, name: stream)
+        case .ringLoss:
+            guard case .ringLoss(let requestID, let streamID, let count) = try Frame.decode(header: header, body: body)
+            else { return }
+            ringLoss(connection, requestID: requestID, streamID: streamID, count: count)
         case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
-            .tokenExpiring, .tokenRefreshed, .resumed:
+            .tokenExpiring, .tokenRefreshed, .resumed, .ringMapped:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break

@@ -88,7 +88,7 @@ extension ReactorLoop {
         }
         let connection = Connection(
             fd: fd,
-            io: SocketIO(fd: fd),
+            io: SocketIO(fd: fd, isUnix: listener.kind == .unix),
             id: shared.nextConnectionID.add(1, ordering: .relaxed).newValue,
             peer: ListeningSocket.peerName(fd, kind: listener.kind),
             now: MonotonicTime.milliseconds(),

@@ -80,7 +80,11 @@ final class StreamFanOut {
         plane.counters.countSubscription(delivering: delivering, 1)
         guard delivering else { return stream.nextSequence }
         if local.ring == nil {
-            let start = stream.addReader(group: index, ringCapacity: plane.broker.limits.ringBytes)
+            let start = stream.addReader(
+                group: index,
+                ringCapacity: plane.broker.limits.ringBytes,
+                shared: plane.broker.limits.sharedMemory
+            )
             local.ring = start.ring
             local.cursor = start.cursor
             local.expectedSequence = start.nextSequence
@@ -97,11 +101,45 @@ final class StreamFanOut {
         return local.expectedSequence
     }
 
+    /// Adds `connection` as a shared-memory reader of `stream` (SUBSCRIBE_SHARED): a member here
+    /// (it gets STREAM_ENDED over the socket) that holds the stream's ring but is never written
+    /// MESSAGE frames. Nil if the stream ended or its ring is not in shared memory (`ended` tells
+    /// which).
+    func joinMapped(_ connection: Connection, stream: BrokerStream) -> BrokerStream.ReaderStart? {
+        guard let start = stream.addMappedReader(ringCapacity: plane.broker.limits.ringBytes) else { return nil }
+        let local: LocalStream
+        if let existing = localStreams[stream.id] {
+            local = existing
+        } else {
+            guard stream.addMember(group: index) else {
+                plane.broker.removeMappedReader(stream)
+                return nil
+            }
+            local = LocalStream(stream: stream)
+            localStreams[stream.id] = local
+        }
+        local.members.append(connection)
+        var subscription = Connection.Subscription(stream: stream, delivering: false)
+        subscription.mapped = true
+        connection.subscriptions[stream.id] = subscription
+        plane.counters.add(gauge: 1, to: .mappedSubscriptions)
+        return start
+    }
+
+    private func countLeaving(_ subscription: Connection.Subscription) {
+        if subscription.mapped {
+            plane.counters.add(gauge: -1, to: .mappedSubscriptions)
+        } else {
+            plane.counters.countSubscription(delivering: subscription.delivering, -1)
+        }
+    }
+
     /// Removes `connection` from one stream.
     func leave(_ connection: Connection, streamID: UInt32) {
         guard let subscription = connection.subscriptions.removeValue(forKey: streamID) else { return }
         if subscription.hasPendingDrops { connection.streamsWithDrops -= 1 }
-        plane.counters.countSubscription(delivering: subscription.delivering, -1)
+        countLeaving(subscription)
+        if subscription.mapped { plane.broker.removeMappedReader(subscription.stream) }
         guard let local = localStreams[streamID] else { return }
         local.members.removeAll { $0 === connection }
         if subscription.delivering {
@@ -124,7 +162,8 @@ final class StreamFanOut {
         for member in local.members {
             if let subscription = member.subscriptions.removeValue(forKey: local.stream.id) {
                 if subscription.hasPendingDrops { member.streamsWithDrops -= 1 }
-                plane.counters.countSubscription(delivering: subscription.delivering, -1)
+                countLeaving(subscription)
+                if subscription.mapped { local.stream.removeMappedReader() }
             }
         }
         local.members.removeAll()

@@ -35,6 +35,32 @@ public enum Frame: Equatable, Sendable {
     }
     case resume(Resume)
     case resumed(Resumed)
+    /// Version 3 (protocol.md §4.16-4.18): shared-memory subscriptions.
+    case subscribeShared(requestID: UInt32, stream: String)
+    case ringMapped(RingMapped)
+    case ringLoss(requestID: UInt32, streamID: UInt32, count: UInt64)
+
+    /// Version 3: the ring of a stream subscribed with SUBSCRIBE_SHARED. The frame's bytes carry
+    /// the ring's memfd (SCM_RIGHTS); the codec sees only the fields.
+    public struct RingMapped: Equatable, Sendable {
+        public var requestID: UInt32
+        public var streamID: UInt32
+        /// Bytes before the ring's first byte in the mapping (the control block).
+        public var headerBytes: UInt32
+        /// Bytes of frame storage after the header (a power of two).
+        public var ringBytes: UInt64
+        /// The ring position of the first frame this subscription reads (sequence `next_sequence`).
+        public var startPosition: UInt64
+
+        public init(requestID: UInt32, streamID: UInt32, headerBytes: UInt32, ringBytes: UInt64, startPosition: UInt64)
+        {
+            self.requestID = requestID
+            self.streamID = streamID
+            self.headerBytes = headerBytes
+            self.ringBytes = ringBytes
+            self.startPosition = startPosition
+        }
+    }
 
     public struct Hello: Equatable, Sendable {
         public var minVersion: UInt16
@@ -242,6 +268,9 @@ public enum DropReason: UInt8, Sendable {
     case lapped = 2
     /// Version 2: a RESUME asked for messages the stream's ring no longer held.
     case notRetained = 3
+    /// Version 3: a shared-memory reader was lapped in the mapped ring. The server never sends
+    /// it; clients report such losses to their applications with this reason.
+    case ringLapped = 5
 }
 
 /// How a RESUME was answered (RESUMED `outcome`, protocol version 2).

@@ -113,6 +113,27 @@ extension Frame {
             // protocol.md §4.14: an unknown outcome means the client's sequence space is gone.
             let outcome = ResumeOutcome(rawValue: rawOutcome) ?? .restarted
             frame = .resumed(Resumed(requestID: requestID, streamID: streamID, outcome: outcome))
+        case .subscribeShared:
+            frame = .subscribeShared(
+                requestID: try reader.readU32("request_id"),
+                stream: try reader.readString("stream", limit: WireLimits.maxStreamFieldBytes)
+            )
+        case .ringMapped:
+            frame = .ringMapped(
+                RingMapped(
+                    requestID: try reader.readU32("request_id"),
+                    streamID: try reader.readU32("stream_id"),
+                    headerBytes: try reader.readU32("header_bytes"),
+                    ringBytes: try reader.readU64("ring_bytes"),
+                    startPosition: try reader.readU64("start_position")
+                )
+            )
+        case .ringLoss:
+            frame = .ringLoss(
+                requestID: try reader.readU32("request_id"),
+                streamID: try reader.readU32("stream_id"),
+                count: try reader.readU64("count")
+            )
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

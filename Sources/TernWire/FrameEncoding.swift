@@ -20,6 +20,9 @@ extension Frame {
         case .tokenRefreshed: return .tokenRefreshed
         case .resume: return .resume
         case .resumed: return .resumed
+        case .subscribeShared: return .subscribeShared
+        case .ringMapped: return .ringMapped
+        case .ringLoss: return .ringLoss
         }
     }
 
@@ -108,6 +111,19 @@ extension Frame {
             body.u32(resumed.requestID)
             body.u32(resumed.streamID)
             body.u8(resumed.outcome.rawValue)
+        case .subscribeShared(let requestID, let stream):
+            body.u32(requestID)
+            body.string(stream, limit: Int(UInt16.max))
+        case .ringMapped(let mapped):
+            body.u32(mapped.requestID)
+            body.u32(mapped.streamID)
+            body.u32(mapped.headerBytes)
+            body.u64(mapped.ringBytes)
+            body.u64(mapped.startPosition)
+        case .ringLoss(let requestID, let streamID, let count):
+            body.u32(requestID)
+            body.u32(streamID)
+            body.u64(count)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

@@ -1,5 +1,5 @@
-/// The frame types of protocol versions 1 and 2 (protocol.md, section 4). The version-2 types
-/// (`sinceVersion`) are `UNKNOWN_FRAME_TYPE` on a version-1 connection.
+/// The frame types of protocol versions 1 to 3 (protocol.md, section 4). A type of a later version
+/// (`sinceVersion`) than the connection's is `UNKNOWN_FRAME_TYPE` there.
 ///
 /// Client-to-server types live in `0x01...0x7f`, server-to-client types in `0x81...0xff`;
 /// `ping` and `pong` travel both ways.
@@ -14,6 +14,10 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case resume = 0x07
     /// Version 2: a new Access Token for a live connection.
     case refreshToken = 0x08
+    /// Version 3: subscribe by mapping the stream's ring read-only (Unix socket only, §4.16).
+    case subscribeShared = 0x0a
+    /// Version 3: a shared-memory reader reports messages it lost to lapping (§4.18).
+    case ringLoss = 0x0b
     case welcome = 0x81
     case subscribed = 0x82
     case unsubscribed = 0x83
@@ -28,6 +32,9 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case tokenRefreshed = 0x8a
     /// Version 2: the answer to RESUME.
     case resumed = 0x8b
+    /// Version 3: follows the SUBSCRIBED that answers SUBSCRIBE_SHARED; carries the ring's
+    /// memfd as SCM_RIGHTS (§4.17).
+    case ringMapped = 0x8e
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
     @inlinable
@@ -48,6 +55,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     public var sinceVersion: UInt16 {
         switch self {
         case .resume, .resumed, .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
+        case .subscribeShared, .ringLoss, .ringMapped: return 3
         default: return 1
         }
     }

@@ -28,6 +28,10 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
     case subscribeNotGranted = 113
     case publishNotGranted = 114
     case refreshRefused = 115
+    /// Version 3: SUBSCRIBE_SHARED over TCP, or on a server that has shared memory off.
+    case sharedMemoryUnavailable = 120
+    /// Version 3: RING_LOSS for a stream the connection does not hold mapped.
+    case notMapped = 121
 
     /// Connection-level errors end the connection; request-level errors do not. The token codes
     /// 11–15 are request-level (FATAL clear) when they answer a REFRESH_TOKEN.
@@ -64,6 +68,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable {
         case .subscribeNotGranted: return "SUBSCRIBE_NOT_GRANTED"
         case .publishNotGranted: return "PUBLISH_NOT_GRANTED"
         case .refreshRefused: return "REFRESH_REFUSED"
+        case .sharedMemoryUnavailable: return "SHARED_MEMORY_UNAVAILABLE"
+        case .notMapped: return "NOT_MAPPED"
         }
     }
 }

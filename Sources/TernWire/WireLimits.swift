@@ -1,9 +1,9 @@
-/// Fixed sizes of the protocol (versions 1 and 2). Server-configurable limits (payload, frame body,
+/// Fixed sizes of the protocol (versions 1 to 3). Server-configurable limits (payload, frame body,
 /// subscriptions) are announced in WELCOME; these are the ones that never change.
 public enum WireLimits {
     /// The highest protocol version this codec speaks (2: resumable subscriptions, Access Token
-    /// refresh).
-    public static let protocolVersion: UInt16 = 2
+    /// refresh; 3: shared-memory subscriptions).
+    public static let protocolVersion: UInt16 = 3
     /// The lowest protocol version this codec speaks.
     public static let minimumProtocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).

@@ -40,6 +40,7 @@ struct DaemonSettings {
         if !options.twilioLimits || options.maxPayload.bytes != 4096 { limits.maxPayload = options.maxPayload.bytes }
         limits.ringBytes = options.ringBytes.bytes
         limits.resumeRetentionSeconds = options.resumeRetention
+        limits.sharedMemory = options.sharedMemory == .on
         reactor.threads = options.threads
         reactor.maxFrameBody = options.maxFrame.bytes
         reactor.outBufferBytes = options.outBuffer.bytes
@@ -129,6 +130,7 @@ struct DaemonSettings {
             names.append("ping-interval")
         }
         if limits.ringBytes != running.limits.ringBytes { names.append("ring-bytes") }
+        if limits.sharedMemory != running.limits.sharedMemory { names.append("shared-memory") }
         if authRequired != running.authRequired { names.append("auth") }
         if reactor.tokenClockSkewSeconds != running.reactor.tokenClockSkewSeconds { names.append("token-clock-skew") }
         if reactor.tokenExpiryWarningMilliseconds != running.reactor.tokenExpiryWarningMilliseconds {

@@ -63,6 +63,13 @@ struct Ternd: AsyncParsableCommand {
     var resumeRetention: Double = 60
 
     @Option(
+        name: .customLong("shared-memory"),
+        help:
+            "Shared-memory subscriptions over the Unix socket: 'on' (rings in sealed memfds that local readers map read-only) or 'off' (SHARED_MEMORY_UNAVAILABLE)."
+    )
+    var sharedMemory: Switch = .on
+
+    @Option(
         name: .customLong("read-budget"),
         help:
             "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer)."
@@ -173,7 +180,7 @@ struct Ternd: AsyncParsableCommand {
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
-        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "read-budget", "max-connections",
+        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "shared-memory", "read-budget", "max-connections",
         "max-subscriptions", "handshake-timeout",
         "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
         "control-max-header",
@@ -227,6 +234,10 @@ struct Ternd: AsyncParsableCommand {
 
     enum AuthMode: String, ExpressibleByArgument, Sendable {
         case off, required
+    }
+
+    enum Switch: String, ExpressibleByArgument, Sendable {
+        case on, off
     }
 
     func run() async throws {

@@ -37,6 +37,36 @@ struct AsyncClientTests {
         return event
     }
 
+    /// On the Unix socket with version 3 a subscription reads the stream's ring from shared
+    /// memory; the events are the same, STREAM_ENDED after the last message.
+    @Test func sharedMemorySubscriptionOnTheUnixSocket() async throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        let sid = try daemon.createStream(uniqueName: "async-mapped")
+        try await client(daemon.unixSocketPath, maxVersion: 3).withConnection { connection in
+            #expect(await connection.version == 3)
+            let subscription = try await connection.subscribe("async-mapped")
+            #expect(subscription.isMapped)
+            for number in 1...500 {
+                try await connection.publish(
+                    "async-mapped",
+                    payload: Array(#"{"n":\#(number)}"#.utf8),
+                    ack: number == 500
+                )
+            }
+            var iterator = subscription.makeAsyncIterator()
+            for sequence in UInt64(1)...500 {
+                guard case .message(let message, _) = try await next(&iterator) else {
+                    Issue.record("not a message")
+                    return
+                }
+                #expect(message.sequence == sequence && message.payload == Array(#"{"n":\#(sequence)}"#.utf8))
+            }
+            #expect(try daemon.deleteStream(sid).status == 204)
+            await #expect(throws: TernClientError.self) { _ = try await iterator.next() }
+        }
+    }
+
     @Test func subscribePublishAndReceive() async throws {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }

@@ -52,9 +52,9 @@ struct ResumeTests {
         let future = harness.connect()
         future.send(.hello(.init(minVersion: 1, maxVersion: 9, clientName: "future")))
         guard case .welcome(let welcome)? = try future.received().first else { throw EmbeddedError("no WELCOME") }
-        #expect(welcome.version == 2)
+        #expect(welcome.version == 3)
         let tooNew = harness.connect()
-        tooNew.send(.hello(.init(minVersion: 3, maxVersion: 9, clientName: "too new")))
+        tooNew.send(.hello(.init(minVersion: 4, maxVersion: 9, clientName: "too new")))
         guard case .error(let error)? = try tooNew.received().first else { throw EmbeddedError("no ERROR") }
         #expect(error.code == .unsupportedVersion && error.fatal)
     }

@@ -205,6 +205,10 @@ struct DecodingRejectionTests {
             let onVersion1 = wireError { try ClientFrameRules.check(type, helloAccepted: true, version: 1) }
             let unknownOnVersion1 = type.sinceVersion > 1 && type.isClientToServer
             #expect(onVersion1?.code == (unknownOnVersion1 ? .unknownFrameType : expectedAfter), "\(type) on version 1")
+            // On a version-2 connection the version-3 types (shared memory) are unknown.
+            let onVersion2 = wireError { try ClientFrameRules.check(type, helloAccepted: true, version: 2) }
+            let unknownOnVersion2 = type.sinceVersion > 2 && type.isClientToServer
+            #expect(onVersion2?.code == (unknownOnVersion2 ? .unknownFrameType : expectedAfter), "\(type) on version 2")
         }
     }
 
@@ -212,8 +216,9 @@ struct DecodingRejectionTests {
     func versionChoice() throws {
         #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 1, clientName: "")) == 1)
         #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 2, clientName: "")) == 2)
-        #expect(try ClientFrameRules.version(for: .init(minVersion: 2, maxVersion: 9, clientName: "")) == 2)
-        for (low, high) in [(UInt16(3), UInt16(4)), (0, 0), (2, 1)] {
+        #expect(try ClientFrameRules.version(for: .init(minVersion: 1, maxVersion: 2, clientName: "")) == 2)
+        #expect(try ClientFrameRules.version(for: .init(minVersion: 2, maxVersion: 9, clientName: "")) == 3)
+        for (low, high) in [(UInt16(4), UInt16(5)), (0, 0), (2, 1)] {
             #expect(
                 wireError {
                     try ClientFrameRules.version(for: .init(minVersion: low, maxVersion: high, clientName: ""))
@@ -329,10 +334,10 @@ struct DecodingRejectionTests {
         }
     }
 
-    @Test("every type byte versions 1 and 2 do not define is UNKNOWN_FRAME_TYPE")
+    @Test("every type byte versions 1 to 3 do not define is UNKNOWN_FRAME_TYPE")
     func unknownTypes() {
         let known = Set(FrameType.allCases.map(\.rawValue))
-        #expect(known.count == 19)
+        #expect(known.count == 22)
         for raw in 0...255 where !known.contains(UInt8(raw)) {
             let header: [UInt8] = [0, 0, 0, 0, UInt8(raw), 0, 0, 0]
             #expect(wireError { try parseHeader(header, maxBody: defaultMaxFrameBody) }?.code == .unknownFrameType)

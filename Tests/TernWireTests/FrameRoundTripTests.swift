@@ -105,6 +105,15 @@ struct FrameRoundTripTests {
         .resumed(.init(requestID: 0, streamID: 0, outcome: .continued)),
         .resumed(.init(requestID: maxU32, streamID: maxU32, outcome: .restarted)),
         .dropped(.init(streamID: 1, count: 1, reason: .notRetained)),
+        .subscribeShared(requestID: 0, stream: "a"),
+        .subscribeShared(requestID: maxU32, stream: text(1315)),
+        .ringMapped(.init(requestID: 0, streamID: 0, headerBytes: 0, ringBytes: 0, startPosition: 0)),
+        .ringMapped(
+            .init(requestID: maxU32, streamID: maxU32, headerBytes: maxU32, ringBytes: maxU64, startPosition: maxU64)
+        ),
+        .ringLoss(requestID: 0, streamID: 0, count: 0),
+        .ringLoss(requestID: maxU32, streamID: maxU32, count: maxU64),
+        .dropped(.init(streamID: 1, count: 1, reason: .ringLapped)),
     ]
 
     @Test("encode then decode gives the same frame", arguments: frames)

@@ -73,6 +73,12 @@ struct ProtocolVectorTests {
             "resumed": .resumed(.init(requestID: 8, streamID: 3, outcome: .continued)),
             "resumed-restarted": .resumed(.init(requestID: 8, streamID: 3, outcome: .restarted)),
             "dropped-not-retained": .dropped(.init(streamID: 3, count: 17, reason: .notRetained)),
+            "subscribe-shared": .subscribeShared(requestID: 1, stream: "prices"),
+            "ring-mapped": .ringMapped(
+                .init(requestID: 1, streamID: 3, headerBytes: 4096, ringBytes: 1 << 20, startPosition: 48)
+            ),
+            "ring-loss": .ringLoss(requestID: 0, streamID: 3, count: 2),
+            "dropped-ring-lapped": .dropped(.init(streamID: 3, count: 2, reason: .ringLapped)),
         ]
     }()
 
@@ -99,6 +105,8 @@ struct ProtocolVectorTests {
         "hello-too-large": (.frameTooLarge, .new),
         "token-over-limit": (.malformedFrame, .new),
         "resume-in-version-1": (.unknownFrameType, .openV1),
+        "subscribe-shared-in-version-1": (.unknownFrameType, .openV1),
+        "client-sends-ring-mapped": (.unexpectedFrame, .open),
     ]
 
     /// The `open` vectors that give HELLO_REQUIRED instead when sent as a connection's first
@@ -106,7 +114,7 @@ struct ProtocolVectorTests {
     /// gives the same code in both states.
     static let helloRequiredWhenFirst: Set<String> = [
         "short-body", "trailing-bytes", "string-overrun", "not-utf8", "utf8-surrogate", "client-sends-message",
-        "client-sends-token-expiring",
+        "client-sends-token-expiring", "client-sends-ring-mapped",
     ]
     static let acceptedWhenFirst: Set<String> = ["second-hello"]
 

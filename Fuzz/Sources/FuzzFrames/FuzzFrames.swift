@@ -405,6 +405,28 @@ enum EncoderCheck {
             let outcome = ResumeOutcome(rawValue: 1 + fields.u8() % 2)!
             frame = .resumed(.init(requestID: fields.u32(), streamID: fields.u32(), outcome: outcome))
             expected = frame
+        case .subscribeShared:
+            let (requestID, stream) = (fields.u32(), fields.string())
+            frame = .subscribeShared(requestID: requestID, stream: stream)
+            if stream.utf8.count > WireLimits.maxStreamFieldBytes {
+                checkRefused(frame.encoded(), .malformedFrame)
+                return
+            }
+            expected = frame
+        case .ringMapped:
+            frame = .ringMapped(
+                .init(
+                    requestID: fields.u32(),
+                    streamID: fields.u32(),
+                    headerBytes: fields.u32(),
+                    ringBytes: fields.u64(),
+                    startPosition: fields.u64()
+                )
+            )
+            expected = frame
+        case .ringLoss:
+            frame = .ringLoss(requestID: fields.u32(), streamID: fields.u32(), count: fields.u64())
+            expected = frame
         }
         let encoded = frame.encoded()
         check(encoded.count >= WireLimits.headerSize && encoded[4] == type.rawValue, "encoded header wrong for \(type)")

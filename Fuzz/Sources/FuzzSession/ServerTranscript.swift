@@ -87,7 +87,10 @@ final class ServerTranscript {
             }
         case .welcome, .ping, .pong, .tokenExpiring:
             break
-        case .hello, .subscribe, .unsubscribe, .publish, .refreshToken, .resume:
+        case .ringMapped:
+            // The embedded session cannot pass descriptors: SUBSCRIBE_SHARED is always refused there.
+            fatalError("invariant broken: RING_MAPPED on a connection that cannot pass descriptors")
+        case .hello, .subscribe, .unsubscribe, .publish, .refreshToken, .resume, .subscribeShared, .ringLoss:
             fatalError("invariant broken: the server wrote a client-to-server frame: \(frame)")
         }
     }

@@ -69,9 +69,14 @@ public struct TernSubscription: AsyncSequence, Sendable {
     let events: AsyncThrowingStream<SubscriptionEvent, any Error>
     let core: AsyncConnectionCore
     let key: Int
+    /// Set for a shared-memory subscription: the thread that reads its ring.
+    var mapped: MappedSubscriptionThread? = nil
+
+    /// Whether the messages come from the stream's ring in shared memory (protocol version 3).
+    public var isMapped: Bool { mapped != nil }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(inner: events.makeAsyncIterator(), core: core, key: key)
+        Iterator(inner: events.makeAsyncIterator(), core: core, key: key, mapped: mapped)
     }
 
     /// Tells the connection, every `reportEvery` events, how many were taken, so it can stop and
@@ -80,11 +85,16 @@ public struct TernSubscription: AsyncSequence, Sendable {
         var inner: AsyncThrowingStream<SubscriptionEvent, any Error>.AsyncIterator
         let core: AsyncConnectionCore
         let key: Int
+        let mapped: MappedSubscriptionThread?
         var taken = 0
         static let reportEvery = 256
 
         public mutating func next() async throws -> SubscriptionEvent? {
             let event = try await inner.next()
+            if let mapped {
+                mapped.taken(1)
+                return event
+            }
             taken += 1
             if taken >= Self.reportEvery || event == nil {
                 let count = taken

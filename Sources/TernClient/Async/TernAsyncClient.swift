@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import TernWire
@@ -27,8 +28,13 @@ public struct TernAsyncClient: Sendable {
     /// How long a request (subscribe, acknowledged publish) waits for its answer, and for the
     /// connection to be back while it reconnects; then it throws `TernClientError.timedOut`.
     public var requestTimeout: Duration
-    /// The highest protocol version asked for in HELLO (2; 1 turns resume off).
+    /// The highest protocol version asked for in HELLO (3; 1 turns resume off).
     public var maxVersion: UInt16
+    /// On a Unix socket, subscriptions map the stream's ring and read it from shared memory
+    /// (protocol version 3), each through a blocking `DataConnection` on a thread of its own
+    /// (swift-nio cannot receive the ring's descriptor). Such a subscription does not reconnect:
+    /// it ends with the connection's error.
+    public var sharedMemory: Bool
     /// Events one subscription may hold that its consumer has not taken; past it the connection
     /// stops reading its socket until the consumer has taken half, and the server drops (and
     /// reports with DROPPED) what does not fit its out-buffer. Memory stays bounded.
@@ -42,8 +48,10 @@ public struct TernAsyncClient: Sendable {
         connectTimeout: Duration = .seconds(10),
         requestTimeout: Duration = .seconds(10),
         maxVersion: UInt16 = WireLimits.protocolVersion,
-        maxPending: Int = 16_384
+        maxPending: Int = 16_384,
+        sharedMemory: Bool = true
     ) {
+        self.sharedMemory = sharedMemory
         self.requestTimeout = requestTimeout
         self.maxPending = maxPending
         self.endpoint = endpoint
@@ -82,7 +90,19 @@ public final class TernAsyncConnection: Sendable {
     /// Subscribes to `stream` (sid, unique name or `<ServiceSid>/<name>`).
     /// - Throws: `TernClientError.server` with `STREAM_NOT_FOUND` and the other refusals.
     public func subscribe(_ stream: String) async throws -> TernSubscription {
-        try await core.subscribe(stream)
+        if core.client.sharedMemory, case .unix = core.client.endpoint, await core.version >= 3 {
+            let (client, core) = (core.client, core)
+            // The blocking handshake and subscribe run off the cooperative pool.
+            let mapped = try await withCheckedThrowingContinuation { continuation in
+                Thread {
+                    continuation.resume(
+                        with: Result { try MappedSubscriptionThread.subscribe(stream, client: client, core: core) }
+                    )
+                }.start()
+            }
+            if let mapped { return mapped }
+        }
+        return try await core.subscribe(stream)
     }
 
     /// Publishes one JSON object; with `ack`, returns its sequence once accepted.

@@ -71,6 +71,9 @@ final class ProgramRun {
         try run(try Binaries.path(of: "tern"), arguments, environment: environment, timeout: timeout)
     }
 
+    /// The running program's pid (to signal it).
+    var pid: Int32 { process.processIdentifier }
+
     private var stderrText: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     func waitForStderr(containing text: String, timeout: Double) -> Bool {

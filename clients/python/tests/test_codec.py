@@ -27,9 +27,12 @@ from tern_client.codec import (
     RefreshToken,
     Resume,
     Resumed,
+    RingLoss,
+    RingMapped,
     StreamEndedFrame,
     Subscribe,
     Subscribed,
+    SubscribeShared,
     TokenExpiring,
     TokenRefreshed,
     Unsubscribe,
@@ -73,6 +76,10 @@ EXPECTED: Dict[str, Frame] = {
     "resumed": Resumed(8, 3, 1),
     "resumed-restarted": Resumed(8, 3, 2),
     "dropped-not-retained": Dropped(3, 17, 3),
+    "subscribe-shared": SubscribeShared(1, "prices"),
+    "ring-mapped": RingMapped(1, 3, 4096, 1 << 20, 48),
+    "ring-loss": RingLoss(0, 3, 2),
+    "dropped-ring-lapped": Dropped(3, 2, 5),
 }
 
 #: The error code each ```invalid block must produce.
@@ -103,6 +110,8 @@ SESSION_RULES = {
     "client-sends-token-expiring": 5,
     "hello-min-above-max": 6,
     "resume-in-version-1": 3,
+    "subscribe-shared-in-version-1": 3,
+    "client-sends-ring-mapped": 5,
 }
 
 

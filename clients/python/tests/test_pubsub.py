@@ -41,7 +41,7 @@ async def test_publish_with_ack_is_received(ternd: Ternd, transport: str) -> Non
     async with Connection.open(address) as conn:
         assert conn.state is ConnectionState.CONNECTED
         welcome = conn.welcome
-        assert welcome is not None and welcome.version == 2
+        assert welcome is not None and welcome.version == 3
         assert welcome.max_payload == 4096 and welcome.server_name.startswith("ternd/")
         sub = await conn.subscribe(name)
         assert sub.info.unique_name == name
@@ -154,7 +154,7 @@ async def test_slow_consumer_gets_dropped_with_the_exact_count(tight_ternd: Tern
     total = 8192
     payload = json.dumps({"pad": "x" * 900}).encode()
     async with (
-        Connection.open(tight_ternd.unix_socket, max_pending=16) as slow,
+        Connection.open(tight_ternd.unix_socket, max_pending=16, shared_memory=False) as slow,
         Connection.open(tight_ternd.data) as publisher_conn,
     ):
         sub = await slow.subscribe(name)

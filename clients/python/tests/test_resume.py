@@ -36,7 +36,7 @@ async def _until_resubscribed(sub: object, timeout: float = 10) -> Resubscribed:
 async def test_resume_with_no_gap_replays_what_was_missed(ternd: Ternd) -> None:
     name = ternd.create_stream()
     async with Connection.open(ternd.data, reconnect_wait=1.0, reconnect_wait_max=1.0) as conn:
-        assert conn.welcome is not None and conn.welcome.version == 2
+        assert conn.welcome is not None and conn.welcome.version == 3
         sub = await conn.subscribe(name)
         await conn.publish(name, {"i": 1})
         assert isinstance(await sub.next(5), Message)

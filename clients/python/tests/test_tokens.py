@@ -22,8 +22,15 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def mint(ternd: Ternd, key: Tuple[str, str], identity: str = "py-worker", ttl: int = 60) -> str:
-    """An Access Token as Twilio's helper library mints one (AccessToken + SyncGrant)."""
+def mint(
+    ternd: Ternd,
+    key: Tuple[str, str],
+    identity: str = "py-worker",
+    ttl: int = 60,
+    streams: Optional[Dict[str, List[str]]] = None,
+) -> str:
+    """An Access Token as Twilio's helper library mints one (AccessToken + SyncGrant), with Tern's
+    ``tern_streams`` grant when ``streams`` is given."""
     now = int(time.time())
     header = {"alg": "HS256", "typ": "JWT", "cty": "twilio-fpa;v=1"}
     payload: Dict[str, Any] = {
@@ -34,6 +41,8 @@ def mint(ternd: Ternd, key: Tuple[str, str], identity: str = "py-worker", ttl: i
         "nbf": now,
         "exp": now + ttl,
     }
+    if streams is not None:
+        payload["grants"]["tern_streams"] = streams
     signing_input = _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(payload).encode())
     signature = hmac.new(key[1].encode(), signing_input.encode(), hashlib.sha256).digest()
     return signing_input + "." + _b64(signature)
@@ -56,7 +65,7 @@ async def test_refresh_keeps_the_subscription_past_the_old_expiry(token_ternd: T
 
     async with Connection.open(token_ternd.data, token=mint(token_ternd, key, ttl=3), reconnect=False,
                                on_token_expiring=on_token_expiring) as conn:  # fmt: skip
-        assert conn.welcome is not None and conn.welcome.version == 2
+        assert conn.welcome is not None and conn.welcome.version == 3
         sub = await conn.subscribe(name)
         await asyncio.wait_for(warned.wait(), 5)
         assert len(warnings) == 1 and warnings[0].remaining_ms <= 2000

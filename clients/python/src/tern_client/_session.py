@@ -18,6 +18,7 @@ from .codec import (
     Ping,
     Pong,
     Published,
+    RingMapped,
     Subscribed,
     TokenRefreshed,
     Unsubscribe,
@@ -33,7 +34,7 @@ from .exceptions import (
     server_error,
 )
 
-_ANSWER_TYPES = (Subscribed, Unsubscribed, Published, TokenRefreshed)
+_ANSWER_TYPES = (Subscribed, Unsubscribed, Published, TokenRefreshed, RingMapped)
 #: Queued output that is sent at once instead of at the end of the event loop's turn.
 _CORK_BYTES = 64 << 10
 

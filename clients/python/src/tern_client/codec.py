@@ -52,8 +52,11 @@ __all__ = [
     "Resume",
     "ResumeOutcome",
     "Resumed",
+    "RingLoss",
+    "RingMapped",
     "StreamEndedFrame",
     "Subscribe",
+    "SubscribeShared",
     "Subscribed",
     "TokenExpiring",
     "TokenRefreshed",
@@ -67,8 +70,9 @@ __all__ = [
     "reason_name",
 ]
 
-#: The highest protocol version this codec speaks (2: RESUME), and the lowest.
-PROTOCOL_VERSION = 2
+#: The highest protocol version this codec speaks (2: RESUME; 3: shared-memory subscriptions),
+#: and the lowest.
+PROTOCOL_VERSION = 3
 MIN_PROTOCOL_VERSION = 1
 HEADER_SIZE = 8
 #: Longest stream sid or unique name in SUBSCRIBE, in characters, and in UTF-8 bytes.
@@ -91,6 +95,8 @@ class FrameType(IntEnum):
     PONG = 0x06
     RESUME = 0x07
     REFRESH_TOKEN = 0x08
+    SUBSCRIBE_SHARED = 0x0A
+    RING_LOSS = 0x0B
     WELCOME = 0x81
     SUBSCRIBED = 0x82
     UNSUBSCRIBED = 0x83
@@ -102,6 +108,7 @@ class FrameType(IntEnum):
     TOKEN_EXPIRING = 0x89
     TOKEN_REFRESHED = 0x8A
     RESUMED = 0x8B
+    RING_MAPPED = 0x8E
 
 
 class ErrorCode(IntEnum):
@@ -133,6 +140,8 @@ class ErrorCode(IntEnum):
     SUBSCRIBE_NOT_GRANTED = 113
     PUBLISH_NOT_GRANTED = 114
     REFRESH_REFUSED = 115
+    SHARED_MEMORY_UNAVAILABLE = 120
+    NOT_MAPPED = 121
 
 
 class DropReason(IntEnum):
@@ -140,6 +149,8 @@ class DropReason(IntEnum):
     LAPPED = 2
     #: Version 2: a resume asked for messages the stream's ring no longer held.
     NOT_RETAINED = 3
+    #: Version 3: a loss found in a mapped ring (never sent by the server; see protocol.md §4.19).
+    RING_LAPPED = 5
 
 
 class ResumeOutcome(IntEnum):
@@ -542,6 +553,57 @@ class TokenRefreshed:
         return _frame(FrameType.TOKEN_REFRESHED, 0, struct.pack(">IQ", self.request_id, self.expires_at))
 
 
+@dataclass
+class SubscribeShared:
+    """SUBSCRIBE_SHARED (version 3): subscribe by mapping the stream's ring (Unix socket only)."""
+
+    TYPE: ClassVar[int] = FrameType.SUBSCRIBE_SHARED
+
+    request_id: int
+    stream: str
+
+    def encode(self) -> bytes:
+        body = _U32.pack(self.request_id) + _str(self.stream, MAX_STREAM_NAME_BYTES, "stream")
+        return _frame(FrameType.SUBSCRIBE_SHARED, 0, body)
+
+
+@dataclass
+class RingMapped:
+    """RING_MAPPED (version 3): follows the SUBSCRIBED answering SUBSCRIBE_SHARED; its bytes
+    carry the ring's memfd (SCM_RIGHTS)."""
+
+    TYPE: ClassVar[int] = FrameType.RING_MAPPED
+
+    request_id: int
+    stream_id: int
+    header_bytes: int
+    ring_bytes: int
+    start_position: int
+
+    def encode(self) -> bytes:
+        body = _RING_MAPPED.pack(
+            self.request_id, self.stream_id, self.header_bytes, self.ring_bytes, self.start_position
+        )
+        return _frame(FrameType.RING_MAPPED, 0, body)
+
+
+@dataclass
+class RingLoss:
+    """RING_LOSS (version 3): messages a shared-memory reader lost to lapping."""
+
+    TYPE: ClassVar[int] = FrameType.RING_LOSS
+
+    request_id: int
+    stream_id: int
+    count: int
+
+    def encode(self) -> bytes:
+        return _frame(FrameType.RING_LOSS, 0, _IIQ.pack(self.request_id, self.stream_id, self.count))
+
+
+_RING_MAPPED = struct.Struct(">IIIQQ")
+_IIQ = struct.Struct(">IIQ")
+
 Frame = Union[
     Hello,
     Welcome,
@@ -562,6 +624,9 @@ Frame = Union[
     TokenRefreshed,
     Resume,
     Resumed,
+    SubscribeShared,
+    RingMapped,
+    RingLoss,
 ]
 
 
@@ -684,8 +749,15 @@ def decode_body(frame_type: int, flags: int, body: Union[bytes, memoryview]) -> 
     elif frame_type == FrameType.RESUME:
         request_id, prefix, after = reader.unpack(_RESUME_HEAD)
         frame = Resume(request_id, prefix, after, reader.string(MAX_STREAM_NAME_BYTES, "stream"))
+    elif frame_type == FrameType.RING_MAPPED:
+        frame = RingMapped(*reader.unpack(_RING_MAPPED))
+    elif frame_type == FrameType.SUBSCRIBE_SHARED:
+        (request_id,) = reader.unpack(_U32)
+        frame = SubscribeShared(request_id, reader.string(MAX_STREAM_NAME_BYTES, "stream"))
+    elif frame_type == FrameType.RING_LOSS:
+        frame = RingLoss(*reader.unpack(_IIQ))
     else:
-        raise ProtocolError("not defined in versions 1 and 2", code=3, frame=reader.name)
+        raise ProtocolError("not defined in versions 1 to 3", code=3, frame=reader.name)
     reader.end()
     return frame
 

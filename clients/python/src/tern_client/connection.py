@@ -30,6 +30,7 @@ import random
 import socket
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from ._mapped import SHARED_MEMORY_UNAVAILABLE, send_subscribe_shared
 from ._session import Session
 from .codec import (
     MAX_STREAM_NAME_BYTES,
@@ -73,6 +74,7 @@ from .exceptions import (
     UnsupportedVersionError,
 )
 from .models import ConnectionState, PublishResult, Resubscribed, StreamInfo, parse_address
+from .shared_ring import shared_memory_supported
 from .subscription import Payload, Subscription
 
 __all__ = ["DEFAULT_ADDRESS", "Connection", "connect"]
@@ -115,8 +117,16 @@ class Connection:
             wait too: publish with ACK from another connection than a slow consumer's.
         keepalive: PING the server after half its ``ping_interval_ms`` of quiet and drop the
             connection if no PONG comes within the interval (server PINGs are answered either way).
-        max_version: the highest protocol version to ask for in HELLO (2; 1 turns resume off and
+        max_version: the highest protocol version to ask for in HELLO (3; 1 turns resume off and
             makes the client speak exactly version 1).
+        shared_memory: on a Unix socket with protocol version 3, :meth:`subscribe` maps the
+            stream's ring read-only and a thread reads messages from shared memory (protocol.md
+            §4.16-4.19) instead of the socket; a server that refuses (``--shared-memory off``) gets
+            plain SUBSCRIBEs. False keeps every message on the socket. A loss in the ring comes as
+            ``Dropped`` with reason ``RING_LAPPED`` (5). After a reconnect mapped subscriptions
+            resume over the socket (RESUME replays what the ring still holds).
+        shared_memory_spin: the ring's thread spins while idle instead of sleeping on the ring's
+            futex (lowest latency, one busy core per mapped subscription).
     """
 
     def __init__(
@@ -137,6 +147,8 @@ class Connection:
         keepalive: bool = True,
         on_token_expiring: Optional[Callable[[TokenExpiring], None]] = None,
         max_version: int = PROTOCOL_VERSION,
+        shared_memory: bool = True,
+        shared_memory_spin: bool = False,
     ) -> None:
         if not MIN_PROTOCOL_VERSION <= max_version <= PROTOCOL_VERSION:
             raise ValueError(f"max_version must be {MIN_PROTOCOL_VERSION}..{PROTOCOL_VERSION}, got {max_version}")
@@ -156,6 +168,8 @@ class Connection:
         self.max_pending = max_pending
         self.keepalive = keepalive
         self._on_token_expiring = on_token_expiring
+        self.shared_memory = shared_memory and shared_memory_supported()
+        self.shared_memory_spin = shared_memory_spin
 
         self.state = ConnectionState.CLOSED
         self.welcome: Optional[Welcome] = None
@@ -435,6 +449,14 @@ class Connection:
         if resuming:
             assert after is not None
             await self._send_resume(session, stream, after, timeout, register)
+        elif not attach_only and after is None and self._maps(session):
+            try:
+                await send_subscribe_shared(self, session, stream, timeout, register, self.shared_memory_spin)
+            except ServerError as refused:
+                if refused.code != SHARED_MEMORY_UNAVAILABLE:
+                    raise
+                self.shared_memory = False  # this server (or socket) maps no ring: ask no more
+                await self._send_subscribe(session, stream, attach_only, timeout, register)
         else:
             await self._send_subscribe(session, stream, attach_only, timeout, register)
         sub = created[0]
@@ -471,6 +493,10 @@ class Connection:
         subscribed = await self._wait(session, request_id, future, timeout, "RESUME")
         assert isinstance(subscribed, Subscribed)
         return subscribed
+
+    def _maps(self, session: Session) -> bool:
+        """Whether a subscription on ``session`` should map the stream's ring."""
+        return self.shared_memory and self._address[0] == "unix" and self._version(session) >= 3
 
     @staticmethod
     def _version(session: Session) -> int:
@@ -583,10 +609,16 @@ class Connection:
         if frame.reason == EndReason.SHUTDOWN and self.reconnect and not self._closing:
             return  # the server is stopping, not the stream: resubscribe after the reconnect
         for sub in [s for s in self._subscriptions if s.info.stream_id == frame.stream_id and s.active]:
+            if sub._mapped is not None:
+                sub._mapped.ended(frame.reason)  # after the ring's last messages
+                continue
             self._forget(sub)
             sub._finish(StreamEnded(sub.info.stream_sid, frame.reason))
 
     def _forget(self, sub: Subscription) -> None:
+        if sub._mapped is not None:
+            sub._mapped.stop()
+            sub._mapped = None
         if sub._holding:
             self._release(sub)
         if sub in self._subscriptions:
@@ -599,6 +631,10 @@ class Connection:
 
     def _end_all(self, error: Optional[BaseException]) -> None:
         subs, self._subscriptions = self._subscriptions, []
+        for sub in subs:
+            if sub._mapped is not None:
+                sub._mapped.stop()
+                sub._mapped = None
         self._holding.clear()
         self._routes.clear()
         self._publishers.clear()
@@ -686,6 +722,10 @@ class Connection:
         """Subscribes every live subscription again (attachments first, so they cannot demote a
         receiving subscription of the same stream) and yields Resubscribed to each."""
         self._routes.clear()
+        for sub in self._subscriptions:
+            if sub._mapped is not None:  # that session's ring is gone with it; RESUME goes on
+                sub._mapped.stop()
+                sub._mapped = None
         ordered = sorted(self._subscriptions, key=lambda s: not s.attach_only)
         resume = self._version(session) >= 2
         for sub in ordered:

@@ -11,6 +11,7 @@ from .exceptions import ConnectionClosedError, RequestTimeoutError
 from .models import Event, PublishResult, Resubscribed, StreamInfo
 
 if TYPE_CHECKING:
+    from ._mapped import MappedStream
     from .connection import Connection
 
 __all__ = ["Subscription"]
@@ -53,6 +54,8 @@ class Subscription:
         #: Set while this subscription's backlog keeps the connection from reading its socket.
         self._holding = False
         self._resume_level = 0
+        #: The mapped ring this subscription reads (a shared-memory subscription), if any.
+        self._mapped: Optional[MappedStream] = None
 
     @property
     def stream_sid(self) -> str:

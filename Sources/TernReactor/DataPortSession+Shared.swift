@@ -1,0 +1,85 @@
+import TernCore
+import TernWire
+
+extension DataPortSession {
+    /// SUBSCRIBE_SHARED (version 3, protocol.md §4.16): the checks of SUBSCRIBE, grants included,
+    /// then SUBSCRIBED and RING_MAPPED with the ring's memfd. The connection reads the ring itself;
+    /// the server writes it no MESSAGE frame for the stream and does nothing per message for it.
+    func subscribeShared(_ connection: Connection, requestID: UInt32, name: String) {
+        guard broker.limits.sharedMemory, connection.io.canPassDescriptors else {
+            let why =
+                broker.limits.sharedMemory
+                ? "shared-memory subscriptions need the Unix socket" : "this server has shared memory off"
+            answerError(connection, requestID: requestID, .sharedMemoryUnavailable, why)
+            return
+        }
+        guard
+            let (stream, mayPublish) = subscriptionTarget(
+                connection,
+                requestID: requestID,
+                name: name,
+                delivering: false,
+                mapped: true
+            )
+        else { return }
+        guard let start = plane.fanOut.joinMapped(connection, stream: stream),
+            let descriptor = start.ring.sharedDescriptor
+        else {
+            if stream.ended != nil {
+                answerError(connection, requestID: requestID, .streamNotFound, "stream '\(name)' not found")
+            } else {
+                answerError(
+                    connection,
+                    requestID: requestID,
+                    .sharedMemoryUnavailable,
+                    "the ring of stream '\(name)' could not be placed in shared memory"
+                )
+            }
+            return
+        }
+        if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
+        plane.sendControl(
+            connection,
+            .subscribed(
+                .init(
+                    requestID: requestID,
+                    streamID: stream.id,
+                    sidPrefix: stream.sidPrefix,
+                    nextSequence: start.nextSequence,
+                    streamSid: stream.sid,
+                    uniqueName: stream.uniqueName ?? ""
+                )
+            )
+        )
+        plane.sendControl(
+            connection,
+            .ringMapped(
+                .init(
+                    requestID: requestID,
+                    streamID: stream.id,
+                    headerBytes: UInt32(SharedRingLayout.headerBytes),
+                    ringBytes: UInt64(start.ring.capacity),
+                    startPosition: start.cursor
+                )
+            ),
+            passing: descriptor
+        )
+    }
+
+    /// RING_LOSS (version 3, §4.18): a shared-memory reader's own count of messages it lost to
+    /// lapping, added to the connection's and the server's drop counts. Only counted: nothing
+    /// the server does depends on it, so a client that lies only skews its own numbers.
+    func ringLoss(_ connection: Connection, requestID: UInt32, streamID: UInt32, count: UInt64) {
+        guard connection.subscriptions[streamID]?.mapped == true else {
+            answerError(
+                connection,
+                requestID: requestID,
+                .notMapped,
+                "stream \(streamID) is not mapped on this connection"
+            )
+            return
+        }
+        connection.messagesDropped &+= count
+        plane.counters.add(count, to: .messagesDroppedRingLapped)
+    }
+}
