@@ -125,7 +125,7 @@ final class DataPortSession {
             guard case .resume(let request) = try Frame.decode(header: header, body: body) else { return }
             resume(connection, request)
         case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
-            .tokenExpiring, .tokenRefreshed, .resumed:
+            .tokenExpiring, .tokenRefreshed, .resumed, .lane:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break

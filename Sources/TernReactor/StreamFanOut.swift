@@ -65,8 +65,13 @@ final class StreamFanOut {
     /// receive, or nil if the stream ended meanwhile. With `caughtUpPast` (a resume), this
     /// thread first delivers its backlog to the others until its next sequence is above that
     /// one, so the newcomer's live part never repeats what it is about to be replayed or saw.
-    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool, caughtUpPast: UInt64? = nil) -> UInt64?
-    {
+    func join(
+        _ connection: Connection,
+        stream: BrokerStream,
+        delivering: Bool,
+        caughtUpPast: UInt64? = nil,
+        fromLaneStart: Bool = false
+    ) -> UInt64? {
         let local: LocalStream
         if let existing = localStreams[stream.id] {
             local = existing
@@ -80,7 +85,11 @@ final class StreamFanOut {
         plane.counters.countSubscription(delivering: delivering, 1)
         guard delivering else { return stream.nextSequence }
         if local.ring == nil {
-            let start = stream.addReader(group: index, ringCapacity: plane.broker.limits.ringBytes)
+            let start = stream.addReader(
+                group: index,
+                ringCapacity: plane.broker.limits.ringBytes,
+                fromLaneStart: fromLaneStart
+            )
             local.ring = start.ring
             local.cursor = start.cursor
             local.expectedSequence = start.nextSequence
@@ -97,9 +106,12 @@ final class StreamFanOut {
         return local.expectedSequence
     }
 
-    /// Removes `connection` from one stream.
+    /// Removes `connection` from one stream (and the stream's lanes).
     func leave(_ connection: Connection, streamID: UInt32) {
         guard let subscription = connection.subscriptions.removeValue(forKey: streamID) else { return }
+        if subscription.laneOf == 0 {
+            for lane in connection.lanes(of: streamID) { leave(connection, streamID: lane) }
+        }
         if subscription.hasPendingDrops { connection.streamsWithDrops -= 1 }
         plane.counters.countSubscription(delivering: subscription.delivering, -1)
         guard let local = localStreams[streamID] else { return }
@@ -147,6 +159,8 @@ final class StreamFanOut {
         if local.ring != nil { drain(local) }
         for member in local.members where member.state == .open {
             sendDropNotices(member, streamID: local.stream.id)
+            // A lane ends with its stream, whose STREAM_ENDED says so.
+            if local.stream.laneOf != 0 { continue }
             plane.sendControl(member, .streamEnded(streamID: local.stream.id, reason: reason))
         }
         forgetWithMembers(local)

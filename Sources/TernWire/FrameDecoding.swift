@@ -113,6 +113,15 @@ extension Frame {
             // protocol.md §4.14: an unknown outcome means the client's sequence space is gone.
             let outcome = ResumeOutcome(rawValue: rawOutcome) ?? .restarted
             frame = .resumed(Resumed(requestID: requestID, streamID: streamID, outcome: outcome))
+        case .lane:
+            frame = .lane(
+                Lane(
+                    streamID: try reader.readU32("stream_id"),
+                    laneID: try reader.readU32("lane_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    nextSequence: try reader.readU64("next_sequence")
+                )
+            )
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

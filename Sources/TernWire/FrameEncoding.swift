@@ -20,6 +20,7 @@ extension Frame {
         case .tokenRefreshed: return .tokenRefreshed
         case .resume: return .resume
         case .resumed: return .resumed
+        case .lane: return .lane
         }
     }
 
@@ -108,6 +109,11 @@ extension Frame {
             body.u32(resumed.requestID)
             body.u32(resumed.streamID)
             body.u8(resumed.outcome.rawValue)
+        case .lane(let lane):
+            body.u32(lane.streamID)
+            body.u32(lane.laneID)
+            body.bytes8(lane.sidPrefix)
+            body.u64(lane.nextSequence)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

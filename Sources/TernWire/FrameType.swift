@@ -28,6 +28,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     case tokenRefreshed = 0x8a
     /// Version 2: the answer to RESUME.
     case resumed = 0x8b
+    /// Version 3 (cluster): a lane of a subscribed stream, the messages published on another node.
+    case lane = 0x8c
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
     @inlinable
@@ -48,6 +50,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     public var sinceVersion: UInt16 {
         switch self {
         case .resume, .resumed, .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
+        case .lane: return 3
         default: return 1
         }
     }

@@ -3,7 +3,7 @@
 public enum WireLimits {
     /// The highest protocol version this codec speaks (2: resumable subscriptions, Access Token
     /// refresh).
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
     /// The lowest protocol version this codec speaks.
     public static let minimumProtocolVersion: UInt16 = 1
     /// Bytes in every frame header: length (4), type (1), flags (1), reserved (2).

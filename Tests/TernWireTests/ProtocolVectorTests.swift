@@ -73,6 +73,9 @@ struct ProtocolVectorTests {
             "resumed": .resumed(.init(requestID: 8, streamID: 3, outcome: .continued)),
             "resumed-restarted": .resumed(.init(requestID: 8, streamID: 3, outcome: .restarted)),
             "dropped-not-retained": .dropped(.init(streamID: 3, count: 17, reason: .notRetained)),
+            "lane": .lane(
+                .init(streamID: 3, laneID: 9, sidPrefix: SidPrefix(value: 0x0102_0304_0506_0708), nextSequence: 41)
+            ),
         ]
     }()
 

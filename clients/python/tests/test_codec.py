@@ -19,6 +19,7 @@ from tern_client.codec import (
     FrameParser,
     FrameType,
     Hello,
+    Lane,
     Message,
     Ping,
     Pong,
@@ -73,6 +74,7 @@ EXPECTED: Dict[str, Frame] = {
     "resumed": Resumed(8, 3, 1),
     "resumed-restarted": Resumed(8, 3, 2),
     "dropped-not-retained": Dropped(3, 17, 3),
+    "lane": Lane(3, 9, PREFIX, 41),
 }
 
 #: The error code each ```invalid block must produce.

@@ -1,0 +1,154 @@
+import Foundation
+import TernWire
+import Testing
+
+/// Cluster mode end to end: three real nats-servers (JetStream, clustered) and three real ternd
+/// nodes. The registry is one for all nodes, messages cross nodes with the sids their publishers
+/// got, deletes and expiries end streams everywhere, and the failures are survived.
+@Suite(.serialized, .enabled(if: NATSCluster.binary != nil, "needs nats-server (scripts/install-deps.sh test)"))
+struct ClusterTests {
+    /// A version-3 subscriber of `stream` on `node`; skips PINGs.
+    final class Subscriber {
+        let client: RawDataClient
+        let streamID: UInt32
+        let sidPrefix: SidPrefix
+        /// Lane id → sid prefix, from LANE frames.
+        var lanes: [UInt32: SidPrefix] = [:]
+
+        init(_ node: TernDaemon, stream: String) throws {
+            client = try RawDataClient(port: node.dataPort)
+            _ = try client.handshake(name: "cluster-test", maxVersion: 3)
+            let subscribed = try client.subscribe(stream)
+            streamID = subscribed.streamID
+            sidPrefix = subscribed.sidPrefix
+        }
+
+        /// The next MESSAGE (its sid, computed as protocol.md says) or STREAM_ENDED.
+        func next(timeout: Double = 10) throws -> Frame? {
+            while true {
+                guard let frame = try client.next(timeout: timeout) else { return nil }
+                switch frame {
+                case .lane(let lane):
+                    #expect(lane.streamID == streamID)
+                    lanes[lane.laneID] = lane.sidPrefix
+                case .ping(let opaque):
+                    try client.send(.pong(opaque))
+                default:
+                    return frame
+                }
+            }
+        }
+
+        func messageSid(_ message: Frame.Message) -> String? {
+            if message.streamID == streamID { return sidPrefix.messageSid(sequence: message.sequence) }
+            return lanes[message.streamID]?.messageSid(sequence: message.sequence)
+        }
+
+        func nextMessageSid(timeout: Double = 10) throws -> String? {
+            guard case .message(let message)? = try next(timeout: timeout) else { return nil }
+            return messageSid(message)
+        }
+    }
+
+    func waitUntil(timeout: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if try condition() { return true }
+            usleep(5_000)
+        } while Date() < deadline
+        return false
+    }
+
+    func fetch(_ node: TernDaemon, _ stream: String) throws -> Int {
+        try HTTP.request(port: node.controlPort, method: "GET", path: "/v1/Services/\(node.serviceSid)/Streams/\(stream)")
+            .status
+    }
+
+    @Test func oneRegistryMessagesAcrossNodesAndLifecycle() throws {
+        let cluster = try TernCluster()
+        let (one, two, three) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+        #expect(one.accountSid == two.accountSid && two.accountSid == three.accountSid)
+        #expect(one.serviceSid == two.serviceSid && two.serviceSid == three.serviceSid)
+
+        // Create on node 1 → visible on 2 and 3; propagation measured.
+        var delays: [Double] = []
+        for _ in 0..<20 {
+            let sid = try one.createStream()
+            let created = Date()
+            for node in [two, three] {
+                #expect(try waitUntil(timeout: 2) { try fetch(node, sid) == 200 }, "stream \(sid) not on \(node.controlPort)")
+            }
+            delays.append(Date().timeIntervalSince(created) * 1000)
+        }
+        delays.sort()
+        let p99 = delays[min(delays.count - 1, Int(Double(delays.count) * 0.99))]
+        print("cluster: registry propagation p50 \(delays[delays.count / 2]) ms, p99 \(p99) ms (20 creates)")
+        #expect(p99 < 1000)
+
+        // Unique-name race from all three nodes at once: exactly one 201.
+        let statuses = Locked<[Int]>([])
+        DispatchQueue.concurrentPerform(iterations: 3) { index in
+            let node = cluster.nodes[index]
+            let status = (try? HTTP.request(
+                port: node.controlPort, method: "POST", path: "/v1/Services/\(node.serviceSid)/Streams",
+                form: [("UniqueName", "race")]
+            ).status) ?? 0
+            statuses.withLock { $0.append(status) }
+        }
+        #expect(statuses.withLock { $0.sorted() } == [201, 409, 409])
+
+        // Subscribers on 2 and 3; publishes on 1 over REST and the data port.
+        let stream = try one.createStream(uniqueName: "prices")
+        #expect(try waitUntil(timeout: 2) { try fetch(two, stream) == 200 && fetch(three, stream) == 200 })
+        let onTwo = try Subscriber(two, stream: "prices")
+        let onThree = try Subscriber(three, stream: "prices")
+        usleep(200_000)  // the nodes' backbone subscriptions reach NATS
+        var sent: [String] = []
+        for index in 0..<5 {
+            let response = try one.publishREST(stream: stream, data: "{\"rest\":\(index)}")
+            #expect(response.status == 201)
+            sent.append(response.object["sid"] as? String ?? "")
+        }
+        let publisher = try RawDataClient(port: one.dataPort)
+        _ = try publisher.handshake(maxVersion: 3)
+        let attached = try publisher.subscribe("prices", requestID: 1, attachOnly: true)
+        for index in 0..<5 {
+            try publisher.send(.publish(.init(requestID: UInt32(10 + index), streamID: attached.streamID, payload: Array("{\"data\":\(index)}".utf8), ack: true)))
+            guard case .published(let published)? = try publisher.next() else {
+                Issue.record("no PUBLISHED")
+                return
+            }
+            sent.append(published.messageSid)
+        }
+        for subscriber in [onTwo, onThree] {
+            var received: [String] = []
+            for _ in 0..<sent.count { received.append(try subscriber.nextMessageSid() ?? "?") }
+            #expect(received == sent)
+        }
+
+        // Delete on 3 → STREAM_ENDED on 1 and 2.
+        let onOne = try Subscriber(one, stream: "prices")
+        #expect(try three.deleteStream(stream).status == 204)
+        for subscriber in [onOne, onTwo] {
+            guard case .streamEnded(let id, let reason)? = try subscriber.next(timeout: 5) else {
+                Issue.record("no STREAM_ENDED")
+                continue
+            }
+            #expect(id == subscriber.streamID && reason == .deleted)
+        }
+
+        // Ttl expiry: ends on every node, written once for the cluster.
+        let expiring = try two.createStream(uniqueName: "short", ttl: 1)
+        #expect(try waitUntil(timeout: 2) { try fetch(one, expiring) == 200 && fetch(three, expiring) == 200 })
+        let watchers = try cluster.nodes.map { try Subscriber($0, stream: "short") }
+        for watcher in watchers {
+            guard case .streamEnded(_, let reason)? = try watcher.next(timeout: 5) else {
+                Issue.record("no STREAM_ENDED on expiry")
+                continue
+            }
+            #expect(reason == .expired)
+        }
+        let written = try cluster.nodes.map { try $0.metrics().value("tern_cluster_expiries_written_total") ?? -1 }
+        #expect(written.reduce(0, +) == 1, "expiries written per node: \(written)")
+    }
+}
