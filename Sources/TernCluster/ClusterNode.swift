@@ -47,7 +47,7 @@ public final class ClusterNode: Sendable {
         natsOptions.token = options.token
         let watchBox = Locked<KeyValueWatch?>(nil)
         let followerBox = Locked<RegistryFollower?>(nil)
-        connection = NATSConnection(options: natsOptions, eventLoop: group.next()) { up in
+        connection = NATSConnection(options: natsOptions, eventLoop: group.next()) { up, reason in
             if up {
                 logger.notice("cluster backbone connected")
                 // A new consumer replays the bucket: what changed while disconnected is applied.
@@ -56,7 +56,7 @@ public final class ClusterNode: Sendable {
                     watch.start().whenFailure { logger.error("cluster registry feed did not restart: \($0)") }
                 }
             } else {
-                logger.error("cluster backbone lost; REST changes answer 503 until it returns")
+                logger.error("cluster backbone lost (\(reason)); REST changes answer 503 until it returns")
             }
         }
         bucket = KeyValueBucket(jetStream: JetStream(connection: connection), bucket: options.bucket)
@@ -84,18 +84,20 @@ public final class ClusterNode: Sendable {
         }
         // JetStream may still be electing its leaders in a cluster that just started: retry.
         var lastError: (any Error)?
+        var identity: IdentityDocument?
         while ContinuousClock.now < deadline {
             do {
                 try await bucket.ensure(replicas: options.replicas).get()
-                lastError = nil
+                identity = try await claimIdentity()
                 break
             } catch {
                 lastError = error
                 try await Task.sleep(for: .milliseconds(250))
             }
         }
-        if let lastError { throw ClusterError("the registry bucket is not available: \(lastError)") }
-        let identity = try await claimIdentity()
+        guard let identity else {
+            throw ClusterError("the registry bucket is not available: \(lastError.map { "\($0)" } ?? "timeout")")
+        }
         let snapshot = try await readBucket()
         return Snapshot(
             accountSid: identity.accountSid,

@@ -30,6 +30,6 @@ final class NATSInboundHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        connection.failed(context.channel)
+        connection.failed(context.channel, error)
     }
 }

@@ -14,8 +14,9 @@ public final class NATSConnection: @unchecked Sendable {
 
     public let options: NATSOptions
     public let eventLoop: any EventLoop
-    /// Called on the event loop whenever the connection becomes usable (true) or is lost (false).
-    public let onStateChange: @Sendable (Bool) -> Void
+    /// Called on the event loop whenever the connection becomes usable (true) or is lost (false,
+    /// with the reason: the server's `-ERR`, a parse error, or the socket's end).
+    public let onStateChange: @Sendable (Bool, String) -> Void
     private let connectedFlag = Atomic<Bool>(false)
     private let reconnectCount = Atomic<Int>(0)
     private let currentServerIndex = Atomic<Int>(-1)
@@ -31,11 +32,12 @@ public final class NATSConnection: @unchecked Sendable {
     private var nextSid: UInt64 = 1
     private var subscriptions: [UInt64: (subject: String, handler: Handler)] = [:]
     private var requests = RequestMux()
+    private var closeReason = ""
 
     public init(
         options: NATSOptions,
         eventLoop: any EventLoop,
-        onStateChange: @escaping @Sendable (Bool) -> Void = { _ in }
+        onStateChange: @escaping @Sendable (Bool, String) -> Void = { _, _ in }
     ) {
         self.options = options
         self.eventLoop = eventLoop
@@ -212,7 +214,7 @@ public final class NATSConnection: @unchecked Sendable {
         if handshakeDone {
             handshakeDone = false
             connectedFlag.store(false, ordering: .releasing)
-            onStateChange(false)
+            onStateChange(false, closeReason.isEmpty ? "connection closed" : closeReason)
         }
         scheduleReconnect()
     }
@@ -241,7 +243,8 @@ public final class NATSConnection: @unchecked Sendable {
                 attemptsWithoutSuccess = 0
                 connectedFlag.store(true, ordering: .releasing)
                 startPinging(channel)
-                onStateChange(true)
+                closeReason = ""
+                onStateChange(true, "")
             } else {
                 pingsOut = 0
             }
@@ -254,7 +257,10 @@ public final class NATSConnection: @unchecked Sendable {
         case .error(let text):
             // Authorization and protocol errors end the connection (the server closes it too);
             // permission errors on one subject do not.
-            if !text.lowercased().hasPrefix("permissions violation") { channel.close(promise: nil) }
+            if !text.lowercased().hasPrefix("permissions violation") {
+                closeReason = "server error: \(text)"
+                channel.close(promise: nil)
+            }
         case .message(let message):
             if message.sid == 0 {
                 requests.deliver(message)
@@ -273,6 +279,7 @@ public final class NATSConnection: @unchecked Sendable {
             guard let channel, channel === self.channel else { return }
             self.pingsOut += 1
             if self.pingsOut > self.options.maxPingsOut {
+                self.closeReason = "no PONG to \(self.options.maxPingsOut) PINGs"
                 channel.close(promise: nil)
                 return
             }
@@ -282,7 +289,8 @@ public final class NATSConnection: @unchecked Sendable {
         }
     }
 
-    func failed(_ channel: any Channel) {
+    func failed(_ channel: any Channel, _ error: any Error) {
+        if channel === self.channel { closeReason = "\(error)" }
         channel.close(promise: nil)
     }
 }
