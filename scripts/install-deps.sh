@@ -4,7 +4,7 @@
 set -euo pipefail
 need=(pkg-config libsqlite3-dev libsystemd-dev)
 case "${1:-build}" in
-  test) need+=(python3 python3-venv iproute2) ;;
+  test) need+=(python3 python3-venv iproute2 nats-server) ;;
   bench) need+=(nats-server redis-server) ;;
 esac
 missing=()
