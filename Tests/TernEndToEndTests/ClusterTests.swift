@@ -93,9 +93,9 @@ struct ClusterTests {
                 port: node.controlPort, method: "POST", path: "/v1/Services/\(node.serviceSid)/Streams",
                 form: [("UniqueName", "race")]
             ).status) ?? 0
-            statuses.withLock { $0.append(status) }
+            statuses.mutate { $0.append(status) }
         }
-        #expect(statuses.withLock { $0.sorted() } == [201, 409, 409])
+        #expect(statuses.get().sorted() == [201, 409, 409])
 
         // Subscribers on 2 and 3; publishes on 1 over REST and the data port.
         let stream = try one.createStream(uniqueName: "prices")
@@ -150,5 +150,63 @@ struct ClusterTests {
         }
         let written = try cluster.nodes.map { try $0.metrics().value("tern_cluster_expiries_written_total") ?? -1 }
         #expect(written.reduce(0, +) == 1, "expiries written per node: \(written)")
+    }
+
+    /// Creates a stream on `node`, retrying for up to `timeout` seconds; the last status.
+    func createEventually(_ node: TernDaemon, timeout: Double) throws -> Int {
+        var status = 0
+        _ = try waitUntil(timeout: timeout) {
+            status = try HTTP.request(
+                port: node.controlPort, method: "POST", path: "/v1/Services/\(node.serviceSid)/Streams", form: []
+            ).status
+            return status == 201
+        }
+        return status
+    }
+
+    @Test func failuresAreSurvived() throws {
+        let cluster = try TernCluster()
+        let (one, two, three) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+
+        // kill -9 of a ternd node: the other two keep serving, messages still cross.
+        three.kill9()
+        let stream = try one.createStream(uniqueName: "after-node-death")
+        #expect(try waitUntil(timeout: 2) { try fetch(two, stream) == 200 })
+        let onTwo = try Subscriber(two, stream: "after-node-death")
+        usleep(200_000)
+        let sid = try one.publishREST(stream: stream, data: "{\"a\":1}").object["sid"] as? String
+        #expect(try onTwo.nextMessageSid() == sid)
+
+        // kill -9 of one nats-server: creates still succeed (the nodes reconnect to another).
+        cluster.nats.kill9(cluster.nats.servers[0])
+        #expect(try createEventually(one, timeout: 15) == 201)
+        #expect(try createEventually(two, timeout: 15) == 201)
+
+        // The backbone gone: REST changes answer 503, local publish → local subscriber still works.
+        for server in cluster.nats.servers { cluster.nats.kill9(server) }
+        #expect(try waitUntil(timeout: 10) {
+            try HTTP.request(port: one.controlPort, method: "GET", path: "/healthz").object["backbone"] as? String
+                == "disconnected"
+        })
+        let refused = try HTTP.request(
+            port: one.controlPort, method: "POST", path: "/v1/Services/\(one.serviceSid)/Streams", form: []
+        )
+        #expect(refused.status == 503)
+        #expect(refused.object["code"] as? Int == 20503)
+        #expect(refused.object["status"] as? Int == 503)
+        let local = try Subscriber(two, stream: "after-node-death")
+        let response = try two.publishREST(stream: stream, data: "{\"local\":true}")
+        #expect(response.status == 201)
+        #expect(try local.nextMessageSid() == response.object["sid"] as? String)
+
+        // NATS back: everything recovers by itself.
+        for server in cluster.nats.servers { try cluster.nats.restart(server) }
+        #expect(try createEventually(one, timeout: 30) == 201)
+        let later = try one.createStream()
+        #expect(try waitUntil(timeout: 5) { try fetch(two, later) == 200 })
+        #expect(
+            try HTTP.request(port: two.controlPort, method: "GET", path: "/healthz").object["backbone"] as? String
+                == "connected"
+        )
     }
 }
