@@ -51,9 +51,8 @@ public final class ClusterNode: Sendable {
             if up {
                 logger.notice("cluster backbone connected")
                 // A new consumer replays the bucket: what changed while disconnected is applied.
-                if let watch = watchBox.withLock({ $0 }) {
-                    followerBox.withLock { $0 }?.replayStarting()
-                    watch.start().whenFailure { logger.error("cluster registry feed did not restart: \($0)") }
+                if let watch = watchBox.withLock({ $0 }), let follower = followerBox.withLock({ $0 }) {
+                    Self.restartFeed(watch, follower: follower, logger: logger)
                 }
             } else {
                 logger.error("cluster backbone lost (\(reason)); REST changes answer 503 until it returns")
@@ -66,6 +65,20 @@ public final class ClusterNode: Sendable {
         self.follower = follower
         watch = watchBox
         followerBox.withLock { $0 = follower }
+    }
+
+    /// Starts the change feed again after a reconnect; JetStream may still be electing its
+    /// leaders (servers that restarted), so a refusal is retried every half second while connected.
+    private static func restartFeed(_ watch: KeyValueWatch, follower: RegistryFollower, logger: Logger) {
+        follower.replayStarting()
+        let connection = watch.bucket.jetStream.connection
+        watch.start().whenFailure { error in
+            guard connection.isConnected else { return }  // the next connect starts it again
+            logger.warning("cluster registry feed not restarted yet (\(error)); retrying")
+            connection.eventLoop.scheduleTask(in: .milliseconds(500)) {
+                restartFeed(watch, follower: follower, logger: logger)
+            }
+        }
     }
 
     public var isConnected: Bool { connection.isConnected }
