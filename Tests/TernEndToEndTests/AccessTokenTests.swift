@@ -384,7 +384,7 @@ struct AccessTokenTests {
         defer { setup.daemon.stop() }
         let connection = try DataConnection("127.0.0.1:\(setup.daemon.dataPort)", token: setup.token(ttl: 3))
         defer { connection.close() }
-        #expect(connection.welcome.version == 2)
+        #expect(connection.welcome.version == 3)
         let news = try connection.subscribe("news")
         guard case .tokenExpiring(let expiring)? = try connection.nextFrame(timeout: .seconds(5)) else {
             throw HarnessError("no TOKEN_EXPIRING")

@@ -102,6 +102,10 @@ struct ClusterTests {
         #expect(try waitUntil(timeout: 2) { try fetch(two, stream) == 200 && fetch(three, stream) == 200 })
         let onTwo = try Subscriber(two, stream: "prices")
         let onThree = try Subscriber(three, stream: "prices")
+        // A version-2 subscriber on node 2 sees node 2's messages only (protocol.md §4.16).
+        let legacy = try RawDataClient(port: two.dataPort)
+        #expect(try legacy.handshake(maxVersion: 2).version == 2)
+        let legacyStream = try legacy.subscribe("prices")
         usleep(200_000)  // the nodes' backbone subscriptions reach NATS
         var sent: [String] = []
         for index in 0..<5 {
@@ -124,6 +128,17 @@ struct ClusterTests {
             var received: [String] = []
             for _ in 0..<sent.count { received.append(try subscriber.nextMessageSid() ?? "?") }
             #expect(received == sent)
+        }
+        let published = try two.publishREST(stream: stream, data: "{\"on\":2}")
+        let legacyFrame = try legacy.next()
+        guard case .message(let own)? = legacyFrame else {
+            Issue.record("the version-2 subscriber got \(String(describing: legacyFrame)), not a MESSAGE")
+            return
+        }
+        #expect(own.streamID == legacyStream.streamID)
+        #expect(legacyStream.sidPrefix.messageSid(sequence: own.sequence) == published.object["sid"] as? String)
+        for subscriber in [onTwo, onThree] {
+            #expect(try subscriber.nextMessageSid() == published.object["sid"] as? String)
         }
 
         // Delete on 3 → STREAM_ENDED on 1 and 2.

@@ -10,7 +10,7 @@ struct TernClientTests {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }
         let connection = try DataConnection("127.0.0.1:\(daemon.dataPort)")
-        #expect(connection.welcome.version == 2)
+        #expect(connection.welcome.version == 3)
         #expect(connection.welcome.maxPayload == 4096)
         do {
             _ = try connection.subscribe("no-such-stream")

@@ -49,12 +49,13 @@ struct ResumeTests {
         let harness = try EmbeddedDataPlane()
         #expect(try client(harness, version: 1).connection.version == 1)
         #expect(try client(harness, version: 2).connection.version == 2)
+        #expect(try client(harness, version: 3).connection.version == 3)
         let future = harness.connect()
         future.send(.hello(.init(minVersion: 1, maxVersion: 9, clientName: "future")))
         guard case .welcome(let welcome)? = try future.received().first else { throw EmbeddedError("no WELCOME") }
-        #expect(welcome.version == 2)
+        #expect(welcome.version == 3)
         let tooNew = harness.connect()
-        tooNew.send(.hello(.init(minVersion: 3, maxVersion: 9, clientName: "too new")))
+        tooNew.send(.hello(.init(minVersion: 4, maxVersion: 9, clientName: "too new")))
         guard case .error(let error)? = try tooNew.received().first else { throw EmbeddedError("no ERROR") }
         #expect(error.code == .unsupportedVersion && error.fatal)
     }
