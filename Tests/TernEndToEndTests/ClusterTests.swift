@@ -224,4 +224,34 @@ struct ClusterTests {
                 == "connected"
         )
     }
+
+    /// API keys and the auth token are the cluster's: a key created on one node works on another,
+    /// its delete revokes it everywhere, and a token rotated on one node is the token on all.
+    @Test func credentialsApplyOnEveryNode() throws {
+        let cluster = try TernCluster(extraArguments: ["--auth", "required"])
+        let (one, two, three) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
+        let token = try one.generatedAuthToken()
+        #expect(try two.request("GET", "/v1/Services", token: token).status == 200)
+
+        let keysPath = "/2010-04-01/Accounts/\(one.accountSid)/Keys"
+        let created = try one.request("POST", keysPath + ".json", form: [("FriendlyName", "ci")], token: token)
+        #expect(created.status == 201, "\(created.text)")
+        let keySid = try #require(created.object["sid"] as? String)
+        let secret = try #require(created.object["secret"] as? String)
+        #expect(try waitUntil(timeout: 2) {
+            try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 200
+        })
+        #expect(try two.request("DELETE", keysPath + "/\(keySid).json", token: token).status == 204)
+        #expect(try waitUntil(timeout: 2) {
+            try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 401
+        })
+
+        let rotated = try three.request("POST", "/v1/Tern/AuthToken", token: token)
+        #expect(rotated.status == 200, "\(rotated.text)")
+        let new = try #require(rotated.object["auth_token"] as? String)
+        for node in [one, two] {
+            #expect(try waitUntil(timeout: 2) { try node.request("GET", "/v1/Services", token: new).status == 200 })
+            expectTwilioError(try node.request("GET", "/v1/Services", token: token), status: 401, code: 20003)
+        }
+    }
 }
