@@ -23,10 +23,11 @@ enum ClusterKey {
     /// Unique names may hold any character; KV keys may not, so the key carries a digest.
     static func name(serviceSid: String, uniqueName: String) -> String {
         let digest = SHA256.hash(data: Data(uniqueName.utf8))
-        return "name.\(serviceSid)." + digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        return "name.\(serviceSid)."
+            + digest.map { byte in
+                let hex = String(byte, radix: 16)
+                return byte < 16 ? "0" + hex : hex
+            }.joined()
     }
 }
 

@@ -58,7 +58,11 @@ public final class MessageBackbone: ClusterLink, @unchecked Sendable {
                 runsDropped.add(1, ordering: .relaxed)
                 return false
             }
-            NATSCommand.publishHead(subject: subjectPrefix + stream.sid, payloadLength: bodyLength, into: &outbox.buffer)
+            NATSCommand.publishHead(
+                subject: subjectPrefix + stream.sid,
+                payloadLength: bodyLength,
+                into: &outbox.buffer
+            )
             outbox.buffer.writeInteger(stream.sidPrefix.value)
             outbox.buffer.writeInteger(firstSequence)
             outbox.buffer.writeInteger(UInt32(payloads.count))

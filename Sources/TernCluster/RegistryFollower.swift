@@ -91,9 +91,13 @@ final class RegistryFollower: @unchecked Sendable {
             guard entry.operation == .put else { return }
             if entry.key == ClusterKey.identity {
                 snapshot.identity = ClusterJSON.decode(IdentityDocument.self, entry.value)
-            } else if entry.key.hasPrefix("service."), let document = ClusterJSON.decode(ServiceDocument.self, entry.value) {
+            } else if entry.key.hasPrefix("service."),
+                let document = ClusterJSON.decode(ServiceDocument.self, entry.value)
+            {
                 snapshot.services.append(document.service)
-            } else if entry.key.hasPrefix("stream."), let document = ClusterJSON.decode(StreamDocument.self, entry.value) {
+            } else if entry.key.hasPrefix("stream."),
+                let document = ClusterJSON.decode(StreamDocument.self, entry.value)
+            {
                 snapshot.streams.append(document.record)
                 store.noteStream(document.record)
             } else if entry.key.hasPrefix("key."), let document = ClusterJSON.decode(KeyDocument.self, entry.value) {

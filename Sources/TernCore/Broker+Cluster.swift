@@ -11,7 +11,9 @@ extension Broker {
     public func applyStream(_ record: StreamRecord) {
         withChangesQuietly {
             if let stream = registry.stream(sid: record.sid) {
-                guard stream.dateExpires != record.dateExpires || stream.dateUpdated != record.dateUpdated else { return }
+                guard stream.dateExpires != record.dateExpires || stream.dateUpdated != record.dateUpdated else {
+                    return
+                }
                 stream.setExpiry(record.dateExpires, updated: record.dateUpdated)
                 if let expires = record.dateExpires { expiries.schedule(stream, at: expires) }
                 return

@@ -50,7 +50,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidLimits(let why): return "Invalid limits: \(why)"
         case .keyNotFound(let sid): return "The requested resource /Keys/\(sid) was not found"
         case .invalidFriendlyName(let why): return why
-        case .backboneUnavailable(let why): return "Service unavailable: the cluster backbone is unreachable (\(why)); retry later"
+        case .backboneUnavailable(let why):
+            return "Service unavailable: the cluster backbone is unreachable (\(why)); retry later"
         }
     }
 }

@@ -41,7 +41,12 @@ public struct KeyValueBucket: Sendable {
     }
 
     /// Stores `value` only if `revision` is the key's latest (0: the key has never been written).
-    public func update(_ key: String, _ value: [UInt8], revision: UInt64, headers: NATSHeaders? = nil)
+    public func update(
+        _ key: String,
+        _ value: [UInt8],
+        revision: UInt64,
+        headers: NATSHeaders? = nil
+    )
         -> EventLoopFuture<UInt64>
     {
         var all = headers ?? NATSHeaders()
@@ -76,8 +81,7 @@ public struct KeyValueBucket: Sendable {
 
     /// Writes a delete marker (`KV-Operation: DEL`, with `headers` beside it), only if
     /// `revision` (when given) is the key's latest.
-    public func delete(_ key: String, revision: UInt64? = nil, headers: NATSHeaders? = nil) -> EventLoopFuture<UInt64>
-    {
+    public func delete(_ key: String, revision: UInt64? = nil, headers: NATSHeaders? = nil) -> EventLoopFuture<UInt64> {
         var all = headers ?? NATSHeaders()
         all.append("KV-Operation", "DEL")
         if let revision { return update(key, [], revision: revision, headers: all) }

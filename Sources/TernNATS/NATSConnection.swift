@@ -201,7 +201,8 @@ public final class NATSConnection: @unchecked Sendable {
         guard !closed else { return }
         attemptsWithoutSuccess += 1
         // A pause per attempt, longer once the whole list has been tried.
-        let wait = attemptsWithoutSuccess % options.servers.count == 0 ? options.reconnectWait * 2 : options.reconnectWait
+        let wait =
+            attemptsWithoutSuccess % options.servers.count == 0 ? options.reconnectWait * 2 : options.reconnectWait
         eventLoop.scheduleTask(in: wait) { self.connectNext() }
     }
 

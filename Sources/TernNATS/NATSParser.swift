@@ -25,7 +25,9 @@ public struct NATSParser: Sendable {
     public func parseStep(_ buffer: inout ByteBuffer) throws(NATSProtocolError) -> NATSServerOperation? {
         let view = buffer.readableBytesView
         guard let lineEnd = Self.lineEnd(in: view) else {
-            if view.count > maxControlLine { throw NATSProtocolError("control line longer than \(maxControlLine) bytes") }
+            if view.count > maxControlLine {
+                throw NATSProtocolError("control line longer than \(maxControlLine) bytes")
+            }
             return nil
         }
         let lineLength = lineEnd - view.startIndex
@@ -90,7 +92,8 @@ public struct NATSParser: Sendable {
         }
         var headers: NATSHeaders?
         if withHeaders {
-            guard let block = buffer.getBytes(at: bodyStart, length: headerLength), let parsed = NATSHeaders.parse(block)
+            guard let block = buffer.getBytes(at: bodyStart, length: headerLength),
+                let parsed = NATSHeaders.parse(block)
             else { throw NATSProtocolError("malformed header block") }
             headers = parsed
         }

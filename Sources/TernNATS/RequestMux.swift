@@ -26,7 +26,8 @@ struct RequestMux {
     }
 
     mutating func deliver(_ message: NATSMessage) {
-        guard let dot = message.subject.lastIndex(of: "."), let token = UInt64(message.subject[message.subject.index(after: dot)...]),
+        guard let dot = message.subject.lastIndex(of: "."),
+            let token = UInt64(message.subject[message.subject.index(after: dot)...]),
             let promise = pending.removeValue(forKey: token)
         else { return }
         if message.headers?.status == 503 {

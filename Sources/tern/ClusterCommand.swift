@@ -13,7 +13,8 @@ struct ClusterCommand: ParsableCommand {
 struct ClusterStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "One line per node (name, alive, addresses, streams, connections), then the backbone; --json for the raw view."
+        abstract:
+            "One line per node (name, alive, addresses, streams, connections), then the backbone; --json for the raw view."
     )
 
     @OptionGroup var connection: ConnectionOptions

@@ -60,7 +60,9 @@ extension Daemon {
                 let restored = try broker.restore(snapshot.streams)
                 logger.info("cluster: \(restored.restored) streams in the registry, \(restored.expired) expired")
             } catch {
-                logger.warning("cluster: expired streams not all deleted at start (retried by the expiry pass): \(error)")
+                logger.warning(
+                    "cluster: expired streams not all deleted at start (retried by the expiry pass): \(error)"
+                )
             }
             logger.notice(
                 "cluster mode: node \(options.nodeName), NATS \(cluster.currentServer ?? "?"), bucket \(options.bucket)"

@@ -91,7 +91,9 @@ struct DaemonSettings {
                 {
                     problems.append("cluster bucket must be letters, digits, '-' or '_'")
                 }
-                if cluster.nodeName.isEmpty || cluster.nodeName.contains(where: { $0 == "." || $0 == " " || $0 == "*" || $0 == ">" }) {
+                if cluster.nodeName.isEmpty
+                    || cluster.nodeName.contains(where: { $0 == "." || $0 == " " || $0 == "*" || $0 == ">" })
+                {
                     problems.append("cluster node name must not be empty or hold '.', ' ', '*' or '>'")
                 }
             } else {

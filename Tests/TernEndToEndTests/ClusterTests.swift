@@ -60,8 +60,12 @@ struct ClusterTests {
     }
 
     func fetch(_ node: TernDaemon, _ stream: String) throws -> Int {
-        try HTTP.request(port: node.controlPort, method: "GET", path: "/v1/Services/\(node.serviceSid)/Streams/\(stream)")
-            .status
+        try HTTP.request(
+            port: node.controlPort,
+            method: "GET",
+            path: "/v1/Services/\(node.serviceSid)/Streams/\(stream)"
+        )
+        .status
     }
 
     @Test func oneRegistryMessagesAcrossNodesAndLifecycle() throws {
@@ -76,7 +80,10 @@ struct ClusterTests {
             let sid = try one.createStream()
             let created = Date()
             for node in [two, three] {
-                #expect(try waitUntil(timeout: 2) { try fetch(node, sid) == 200 }, "stream \(sid) not on \(node.controlPort)")
+                #expect(
+                    try waitUntil(timeout: 2) { try fetch(node, sid) == 200 },
+                    "stream \(sid) not on \(node.controlPort)"
+                )
             }
             delays.append(Date().timeIntervalSince(created) * 1000)
         }
@@ -89,10 +96,13 @@ struct ClusterTests {
         let statuses = Locked<[Int]>([])
         DispatchQueue.concurrentPerform(iterations: 3) { index in
             let node = cluster.nodes[index]
-            let status = (try? HTTP.request(
-                port: node.controlPort, method: "POST", path: "/v1/Services/\(node.serviceSid)/Streams",
-                form: [("UniqueName", "race")]
-            ).status) ?? 0
+            let status =
+                (try? HTTP.request(
+                    port: node.controlPort,
+                    method: "POST",
+                    path: "/v1/Services/\(node.serviceSid)/Streams",
+                    form: [("UniqueName", "race")]
+                ).status) ?? 0
             statuses.mutate { $0.append(status) }
         }
         #expect(statuses.get().sorted() == [201, 409, 409])
@@ -117,7 +127,16 @@ struct ClusterTests {
         _ = try publisher.handshake(maxVersion: 3)
         let attached = try publisher.subscribe("prices", requestID: 1, attachOnly: true)
         for index in 0..<5 {
-            try publisher.send(.publish(.init(requestID: UInt32(10 + index), streamID: attached.streamID, payload: Array("{\"data\":\(index)}".utf8), ack: true)))
+            try publisher.send(
+                .publish(
+                    .init(
+                        requestID: UInt32(10 + index),
+                        streamID: attached.streamID,
+                        payload: Array("{\"data\":\(index)}".utf8),
+                        ack: true
+                    )
+                )
+            )
             guard case .published(let published)? = try publisher.next() else {
                 Issue.record("no PUBLISHED")
                 return
@@ -172,7 +191,10 @@ struct ClusterTests {
         var status = 0
         _ = try waitUntil(timeout: timeout) {
             status = try HTTP.request(
-                port: node.controlPort, method: "POST", path: "/v1/Services/\(node.serviceSid)/Streams", form: []
+                port: node.controlPort,
+                method: "POST",
+                path: "/v1/Services/\(node.serviceSid)/Streams",
+                form: []
             ).status
             return status == 201
         }
@@ -199,12 +221,17 @@ struct ClusterTests {
 
         // The backbone gone: REST changes answer 503, local publish → local subscriber still works.
         for server in cluster.nats.servers { cluster.nats.kill9(server) }
-        #expect(try waitUntil(timeout: 10) {
-            try HTTP.request(port: one.controlPort, method: "GET", path: "/healthz").object["backbone"] as? String
-                == "disconnected"
-        })
+        #expect(
+            try waitUntil(timeout: 10) {
+                try HTTP.request(port: one.controlPort, method: "GET", path: "/healthz").object["backbone"] as? String
+                    == "disconnected"
+            }
+        )
         let refused = try HTTP.request(
-            port: one.controlPort, method: "POST", path: "/v1/Services/\(one.serviceSid)/Streams", form: []
+            port: one.controlPort,
+            method: "POST",
+            path: "/v1/Services/\(one.serviceSid)/Streams",
+            form: []
         )
         #expect(refused.status == 503)
         #expect(refused.object["code"] as? Int == 20503)
@@ -238,13 +265,17 @@ struct ClusterTests {
         #expect(created.status == 201, "\(created.text)")
         let keySid = try #require(created.object["sid"] as? String)
         let secret = try #require(created.object["secret"] as? String)
-        #expect(try waitUntil(timeout: 2) {
-            try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 200
-        })
+        #expect(
+            try waitUntil(timeout: 2) {
+                try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 200
+            }
+        )
         #expect(try two.request("DELETE", keysPath + "/\(keySid).json", token: token).status == 204)
-        #expect(try waitUntil(timeout: 2) {
-            try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 401
-        })
+        #expect(
+            try waitUntil(timeout: 2) {
+                try three.request("GET", "/v1/Services", account: keySid, token: secret).status == 401
+            }
+        )
 
         let rotated = try three.request("POST", "/v1/Tern/AuthToken", token: token)
         #expect(rotated.status == 200, "\(rotated.text)")

@@ -24,24 +24,45 @@ struct NATSParserTests {
         let (operations, rest) = try parseAll(Array(Self.wire.utf8))
         #expect(rest == 0)
         #expect(operations.count == 9)
-        guard case .info(let info) = operations[0] else { Issue.record("not INFO"); return }
+        guard case .info(let info) = operations[0] else {
+            Issue.record("not INFO")
+            return
+        }
         #expect(info == "{\"server_id\":\"N1\",\"max_payload\":1048576}")
         guard case .ok = operations[1], case .ping = operations[2], case .pong = operations[3] else {
             Issue.record("expected +OK PING PONG")
             return
         }
-        guard case .message(let plain) = operations[4] else { Issue.record("not MSG"); return }
-        #expect(plain.subject == "tern.m.TO1" && plain.sid == 9 && plain.replyTo == nil && plain.bytes == Array("hello".utf8))
+        guard case .message(let plain) = operations[4] else {
+            Issue.record("not MSG")
+            return
+        }
+        #expect(
+            plain.subject == "tern.m.TO1" && plain.sid == 9 && plain.replyTo == nil
+                && plain.bytes == Array("hello".utf8)
+        )
         #expect(plain.headers == nil)
-        guard case .message(let empty) = operations[5] else { Issue.record("not MSG"); return }
+        guard case .message(let empty) = operations[5] else {
+            Issue.record("not MSG")
+            return
+        }
         #expect(empty.replyTo == "_INBOX.x.1" && empty.bytes.isEmpty)
-        guard case .message(let withHeaders) = operations[6] else { Issue.record("not HMSG"); return }
+        guard case .message(let withHeaders) = operations[6] else {
+            Issue.record("not HMSG")
+            return
+        }
         #expect(withHeaders.headers?["kv-operation"] == "DEL")
         #expect(withHeaders.bytes == Array("hi".utf8))
         #expect(withHeaders.replyTo == "$JS.ACK.KV_tern.c.1.7.1.1700.0")
-        guard case .message(let status) = operations[7] else { Issue.record("not HMSG"); return }
+        guard case .message(let status) = operations[7] else {
+            Issue.record("not HMSG")
+            return
+        }
         #expect(status.headers?.status == 503 && status.bytes.isEmpty)
-        guard case .error(let text) = operations[8] else { Issue.record("not -ERR"); return }
+        guard case .error(let text) = operations[8] else {
+            Issue.record("not -ERR")
+            return
+        }
         #expect(text == "Authorization Violation")
     }
 
@@ -78,7 +99,13 @@ struct NATSParserTests {
         NATSCommand.subscribe(subject: "tern.m.>", sid: 4, into: &buffer)
         NATSCommand.unsubscribe(sid: 4, into: &buffer)
         NATSCommand.publish(subject: "a", payload: Array("xy".utf8), into: &buffer)
-        NATSCommand.publish(subject: "a", replyTo: "r", headers: NATSHeaders([("K", "v")]), payload: Array("xy".utf8), into: &buffer)
+        NATSCommand.publish(
+            subject: "a",
+            replyTo: "r",
+            headers: NATSHeaders([("K", "v")]),
+            payload: Array("xy".utf8),
+            into: &buffer
+        )
         #expect(
             String(buffer: buffer)
                 == "SUB tern.m.> 4\r\nUNSUB 4\r\nPUB a 2\r\nxy\r\nHPUB a r 18 20\r\nNATS/1.0\r\nK: v\r\n\r\nxy\r\n"
@@ -86,8 +113,13 @@ struct NATSParserTests {
     }
 
     @Test func readsServerLists() {
-        #expect(NATSServerAddress.list("nats://127.0.0.1:4222, 10.0.0.2:4223,h")
-            == [.init(host: "127.0.0.1", port: 4222), .init(host: "10.0.0.2", port: 4223), .init(host: "h", port: 4222)])
+        #expect(
+            NATSServerAddress.list("nats://127.0.0.1:4222, 10.0.0.2:4223,h")
+                == [
+                    .init(host: "127.0.0.1", port: 4222), .init(host: "10.0.0.2", port: 4223),
+                    .init(host: "h", port: 4222),
+                ]
+        )
         #expect(NATSServerAddress.list("http://x:1") == nil)
         #expect(NATSServerAddress.list("x:99999") == nil)
         #expect(NATSServerAddress.list("") == nil)

@@ -405,6 +405,16 @@ enum EncoderCheck {
             let outcome = ResumeOutcome(rawValue: 1 + fields.u8() % 2)!
             frame = .resumed(.init(requestID: fields.u32(), streamID: fields.u32(), outcome: outcome))
             expected = frame
+        case .lane:
+            frame = .lane(
+                .init(
+                    streamID: fields.u32(),
+                    laneID: fields.u32(),
+                    sidPrefix: SidPrefix(value: fields.u64()),
+                    nextSequence: fields.u64()
+                )
+            )
+            expected = frame
         }
         let encoded = frame.encoded()
         check(encoded.count >= WireLimits.headerSize && encoded[4] == type.rawValue, "encoded header wrong for \(type)")

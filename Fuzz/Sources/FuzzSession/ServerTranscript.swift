@@ -85,7 +85,7 @@ final class ServerTranscript {
                     "RESUMED for request \(resumed.requestID) not right after its SUBSCRIBED"
                 )
             }
-        case .welcome, .ping, .pong, .tokenExpiring:
+        case .welcome, .ping, .pong, .tokenExpiring, .lane:
             break
         case .hello, .subscribe, .unsubscribe, .publish, .refreshToken, .resume:
             fatalError("invariant broken: the server wrote a client-to-server frame: \(frame)")

@@ -36,7 +36,9 @@ final class NATSCluster: @unchecked Sendable {
     }
 
     init(count: Int = 3) throws {
-        guard let binary = Self.binary else { throw HarnessError("nats-server not installed (scripts/install-deps.sh test)") }
+        guard let binary = Self.binary else {
+            throw HarnessError("nats-server not installed (scripts/install-deps.sh test)")
+        }
         directory = try TernDaemon.makeTemporaryDirectory()
         let ports = try (0..<(2 * count)).map { _ in try Self.freePort() }
         var servers: [Server] = []
@@ -48,7 +50,9 @@ final class NATSCluster: @unchecked Sendable {
                 "--cluster_name", "tern-test", "--cluster", "nats://127.0.0.1:\(ports[2 * index + 1])",
                 "--routes", routes.joined(separator: ","),
             ]
-            servers.append(Server(name: name, clientPort: ports[2 * index], routePort: ports[2 * index + 1], arguments: arguments))
+            servers.append(
+                Server(name: name, clientPort: ports[2 * index], routePort: ports[2 * index + 1], arguments: arguments)
+            )
         }
         self.servers = servers
         for server in servers { try start(server, binary: binary) }
