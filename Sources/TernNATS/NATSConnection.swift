@@ -215,7 +215,8 @@ public final class NATSConnection: @unchecked Sendable {
         if handshakeDone {
             handshakeDone = false
             connectedFlag.store(false, ordering: .releasing)
-            onStateChange(false, closeReason.isEmpty ? "connection closed" : closeReason)
+            // Closed on purpose (`close`): not a loss to report.
+            if !closed { onStateChange(false, closeReason.isEmpty ? "connection closed" : closeReason) }
         }
         scheduleReconnect()
     }

@@ -59,7 +59,7 @@ struct BadInputTests {
         )
         try expectFatal(
             daemon,
-            Frame.hello(.init(minVersion: 3, maxVersion: 4, clientName: "future")).encoded(),
+            Frame.hello(.init(minVersion: 4, maxVersion: 5, clientName: "future")).encoded(),
             handshake: false,
             .unsupportedVersion
         )
