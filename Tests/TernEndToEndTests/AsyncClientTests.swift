@@ -42,7 +42,7 @@ struct AsyncClientTests {
         defer { daemon.stop() }
         _ = try daemon.createStream(uniqueName: "async")
         try await client("127.0.0.1:\(daemon.dataPort)").withConnection { connection in
-            #expect(await connection.version == 3)
+            #expect(await connection.version == 2)
             let subscription = try await connection.subscribe("async")
             #expect(subscription.uniqueName == "async" && subscription.nextSequence == 1)
             let sequence = try await connection.publish("async", payload: Array(#"{"n":1}"#.utf8))
