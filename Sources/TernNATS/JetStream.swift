@@ -9,6 +9,14 @@ public struct JetStreamError: Error, Sendable, Equatable, CustomStringConvertibl
 
     /// `err_code` of a publish whose expected last subject sequence did not match.
     public static let wrongLastSequence = 10071
+    /// The same, from servers since 2.9.21 when a concurrent conditional publish to the subject
+    /// is still in flight (the description is then the constant "wrong last sequence").
+    public static let wrongLastSequenceInFlight = 10164
+
+    /// Whether a conditional publish lost to another write.
+    public var isWrongLastSequence: Bool {
+        errorCode == Self.wrongLastSequence || errorCode == Self.wrongLastSequenceInFlight
+    }
     /// `err_code` of a get that found no message.
     public static let noMessageFound = 10037
     /// `err_code` of a stream info for a stream that does not exist.

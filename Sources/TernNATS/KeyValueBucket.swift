@@ -53,7 +53,7 @@ public struct KeyValueBucket: Sendable {
         all.append("Nats-Expected-Last-Subject-Sequence", String(revision))
         return jetStream.publish(subject: subjectPrefix + key, headers: all, payload: value).flatMapErrorThrowing {
             error in
-            if let error = error as? JetStreamError, error.errorCode == JetStreamError.wrongLastSequence {
+            if let error = error as? JetStreamError, error.isWrongLastSequence {
                 throw KeyValueError.wrongRevision(key)
             }
             throw error

@@ -93,8 +93,9 @@ final class StreamFanOut {
             local.ring = start.ring
             local.cursor = start.cursor
             local.expectedSequence = start.nextSequence
-        } else {
-            // Bring the others up to date so the newcomer starts at the present.
+        } else if !fromLaneStart {
+            // Bring the others up to date so the newcomer starts at the present. (Joins of a
+            // lane just opened all start where the others are: at the lane's first message.)
             drain(local)
             while let past = caughtUpPast, local.expectedSequence <= past {
                 let before = local.cursor

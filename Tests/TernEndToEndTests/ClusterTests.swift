@@ -5,7 +5,7 @@ import Testing
 /// Cluster mode end to end: three real nats-servers (JetStream, clustered) and three real ternd
 /// nodes. The registry is one for all nodes, messages cross nodes with the sids their publishers
 /// got, deletes and expiries end streams everywhere, and the failures are survived.
-@Suite(.serialized, .enabled(if: NATSCluster.binary != nil, "needs nats-server (scripts/install-deps.sh test)"))
+@Suite(.serialized)
 struct ClusterTests {
     /// A version-3 subscriber of `stream` on `node`; skips PINGs.
     final class Subscriber {
@@ -92,20 +92,22 @@ struct ClusterTests {
         print("cluster: registry propagation p50 \(delays[delays.count / 2]) ms, p99 \(p99) ms (20 creates)")
         #expect(p99 < 1000)
 
-        // Unique-name race from all three nodes at once: exactly one 201.
-        let statuses = Locked<[Int]>([])
-        DispatchQueue.concurrentPerform(iterations: 3) { index in
-            let node = cluster.nodes[index]
-            let status =
-                (try? HTTP.request(
-                    port: node.controlPort,
-                    method: "POST",
-                    path: "/v1/Services/\(node.serviceSid)/Streams",
-                    form: [("UniqueName", "race")]
-                ).status) ?? 0
-            statuses.mutate { $0.append(status) }
+        // Unique-name races from all three nodes at once: exactly one 201 each time.
+        for round in 0..<5 {
+            let statuses = Locked<[Int]>([])
+            DispatchQueue.concurrentPerform(iterations: 3) { index in
+                let node = cluster.nodes[index]
+                let status =
+                    (try? HTTP.request(
+                        port: node.controlPort,
+                        method: "POST",
+                        path: "/v1/Services/\(node.serviceSid)/Streams",
+                        form: [("UniqueName", "race-\(round)")]
+                    ).status) ?? 0
+                statuses.mutate { $0.append(status) }
+            }
+            #expect(statuses.get().sorted() == [201, 409, 409], "round \(round)")
         }
-        #expect(statuses.get().sorted() == [201, 409, 409])
 
         // Subscribers on 2 and 3; publishes on 1 over REST and the data port.
         let stream = try one.createStream(uniqueName: "prices")
@@ -116,6 +118,11 @@ struct ClusterTests {
         let legacy = try RawDataClient(port: two.dataPort)
         #expect(try legacy.handshake(maxVersion: 2).version == 2)
         let legacyStream = try legacy.subscribe("prices")
+        // The CLI (the Swift async client, version 3) on node 3.
+        let cli = try ProgramRun.startTern(
+            ["sub", "prices", "--count", "11", "--timeout", "20", "--data", "127.0.0.1:\(three.dataPort)"]
+        )
+        #expect(cli.waitForStderr(containing: "subscribed \(stream)", timeout: 10))
         usleep(200_000)  // the nodes' backbone subscriptions reach NATS
         var sent: [String] = []
         for index in 0..<5 {
@@ -159,6 +166,12 @@ struct ClusterTests {
         for subscriber in [onTwo, onThree] {
             #expect(try subscriber.nextMessageSid() == published.object["sid"] as? String)
         }
+        let printed = cli.wait(timeout: 20)
+        #expect(printed.status == 0, "\(printed.stderr)")
+        let cliSids = printed.lines.compactMap { line -> String? in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sid"] as? String
+        }
+        #expect(cliSids == sent + [published.object["sid"] as? String ?? ""], "\(printed.stdout)")
 
         // Delete on 3 → STREAM_ENDED on 1 and 2.
         let onOne = try Subscriber(one, stream: "prices")

