@@ -73,6 +73,14 @@ struct ClusterTests {
         let (one, two, three) = (cluster.nodes[0], cluster.nodes[1], cluster.nodes[2])
         #expect(one.accountSid == two.accountSid && two.accountSid == three.accountSid)
         #expect(one.serviceSid == two.serviceSid && two.serviceSid == three.serviceSid)
+        // `tern cluster status` on any node lists all three from their heartbeats.
+        var status = ProgramRun.Result(status: -1, stdout: "", stderr: "")
+        _ = try waitUntil(timeout: 5) {
+            status = try ProgramRun.tern(["cluster", "status", "--control", "http://127.0.0.1:\(three.controlPort)"])
+            return status.lines.filter { $0.contains(" alive ") }.count == 3
+        }
+        #expect(status.status == 0 && status.lines.filter { $0.contains(" alive ") }.count == 3, "\(status.stdout)")
+        #expect(status.lines.last?.contains("backbone=connected") == true, "\(status.stdout)")
 
         // Create on node 1 → visible on 2 and 3; propagation measured.
         var delays: [Double] = []
@@ -249,6 +257,7 @@ struct ClusterTests {
         #expect(refused.status == 503)
         #expect(refused.object["code"] as? Int == 20503)
         #expect(refused.object["status"] as? Int == 503)
+        #expect(try one.metrics().value("tern_cluster_backbone_up") == 0)
         let local = try Subscriber(two, stream: "after-node-death")
         let response = try two.publishREST(stream: stream, data: "{\"local\":true}")
         #expect(response.status == 201)
@@ -263,6 +272,8 @@ struct ClusterTests {
             try HTTP.request(port: two.controlPort, method: "GET", path: "/healthz").object["backbone"] as? String
                 == "connected"
         )
+        #expect(try two.metrics().value("tern_cluster_backbone_up") == 1)
+        #expect(try two.metrics().value("tern_cluster_backbone_reconnects_total") ?? 0 >= 1)
     }
 
     /// API keys and the auth token are the cluster's: a key created on one node works on another,
