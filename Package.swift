@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Dependencies point one way, toward the core:
-/// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire.
+/// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire;
+/// ternd → TernCluster → TernNATS (cluster mode only) and TernCore.
 /// Tern's own targets: no warnings (a package depending on Tern does not inherit this setting).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
