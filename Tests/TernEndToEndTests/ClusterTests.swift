@@ -274,6 +274,17 @@ struct ClusterTests {
         )
         #expect(try two.metrics().value("tern_cluster_backbone_up") == 1)
         #expect(try two.metrics().value("tern_cluster_backbone_reconnects_total") ?? 0 >= 1)
+
+        // Every node down when a Ttl runs out: the stream is expired at the next start.
+        let expiring = try one.createStream(ttl: 1)
+        #expect(try waitUntil(timeout: 2) { try fetch(two, expiring) == 200 })
+        one.kill9()
+        two.kill9()
+        usleep(1_500_000)
+        let back = try one.restart()
+        defer { back.kill9() }
+        #expect(try fetch(back, expiring) == 404)
+        #expect(try back.metrics().value("tern_cluster_expiries_written_total") == 1)
     }
 
     /// API keys and the auth token are the cluster's: a key created on one node works on another,
