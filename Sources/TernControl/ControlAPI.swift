@@ -27,7 +27,20 @@ struct ControlAPI: Sendable {
     func handle(_ request: ControlRequest) async throws(ControlError) -> ControlReply {
         switch request.route {
         case .health:
-            return .json(.ok) { $0.field("status", "ok") }
+            guard let backbone = configuration.introspection?.backboneState() else {
+                return .json(.ok) { $0.field("status", "ok") }
+            }
+            // Cluster mode: still 200 without the backbone (the data port serves local traffic),
+            // but the state says so.
+            return .json(.ok) {
+                $0.field("status", backbone == "connected" ? "ok" : "degraded")
+                $0.field("backbone", backbone)
+            }
+        case .cluster:
+            guard let body = await configuration.introspection?.clusterView() else {
+                throw .notFound(request.resourcePath)
+            }
+            return ControlReply(status: .ok, body: body, contentType: "application/json")
         case .services:
             return request.method == .post ? try createService(request) : try listServices(request)
         case .service(let sid):

@@ -35,6 +35,7 @@ import TernCore
 /// | request head not complete within `--control-header-timeout`, or body within `--control-request-timeout` | 408 | 20408 |
 /// | request line and headers over `--control-max-header` (default 16 KiB)  | 431 | 20431 |
 /// | control port at `--control-max-connections` (the connection is closed after the answer) | 503 | 20503 |
+/// | cluster mode: a registry change (create, update, delete of services, streams, keys, the auth token) while the NATS backbone is unreachable | 503 | 20503 |
 ///
 /// Why these codes: Twilio's REST API answers a missing Sync resource (service, document, stream,
 /// by sid or unique name alike) with 404/20404 "The requested resource /Services/IS…/… was not
@@ -224,6 +225,8 @@ extension ControlError {
         case .invalidPayload: self = .invalidMessageData("must be a JSON object")
         case .rateLimited(let rate): self = .rateLimited(perSecond: rate)
         case .storageFailed, .invalidLimits: self = .internalError
+        case .backboneUnavailable:
+            self = ControlError(status: .serviceUnavailable, code: 20503, message: error.message)
         }
     }
 }

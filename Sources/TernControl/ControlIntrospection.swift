@@ -12,6 +12,19 @@ public protocol ControlIntrospection: Sendable {
 
     /// Every open data-port connection and the recently closed ones, in any order.
     func connections() async -> ConnectionsView
+
+    /// Cluster mode: the NATS backbone's state for `/healthz` (`connected`, `disconnected`); nil
+    /// on a single node.
+    func backboneState() -> String?
+
+    /// Cluster mode: the `/clusterz` body (JSON: this node, the backbone, every node's last
+    /// heartbeat); nil on a single node (then 404/20404).
+    func clusterView() async -> [UInt8]?
+}
+
+extension ControlIntrospection {
+    public func backboneState() -> String? { nil }
+    public func clusterView() async -> [UInt8]? { nil }
 }
 
 /// The data port's connections as an operator sees them (`GET /connz`, like nats-server's).

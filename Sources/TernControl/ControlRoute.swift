@@ -20,6 +20,8 @@ enum ControlRoute: Equatable {
     case metrics
     /// `/connz`: the data port's connections (as nats-server's `/connz`).
     case connections
+    /// `GET /clusterz`: cluster mode only.
+    case cluster
 
     /// Nil when the path names no resource of this API (answered 404/20404).
     init?(path: String) {
@@ -34,6 +36,7 @@ enum ControlRoute: Equatable {
         case 1 where decoded[0] == "healthz": self = .health
         case 1 where decoded[0] == "metrics": self = .metrics
         case 1 where decoded[0] == "connz": self = .connections
+        case 1 where decoded[0] == "clusterz": self = .cluster
         case 2 where decoded[0] == "v1" && decoded[1] == "Services": self = .services
         case 3 where decoded[0] == "v1" && decoded[1] == "Services": self = .service(sid: decoded[2])
         case 3 where decoded[0] == "v1" && decoded[1] == "Tern" && decoded[2] == "AuthToken": self = .authToken
@@ -57,7 +60,7 @@ enum ControlRoute: Equatable {
     /// Methods the resource answers; anything else is 405/20004 with an `Allow` header.
     var allowedMethods: [HTTPRequest.Method] {
         switch self {
-        case .health, .metrics, .connections: return [.get]
+        case .health, .metrics, .connections, .cluster: return [.get]
         case .services, .streams, .keys: return [.get, .post]
         case .service, .stream, .key: return [.get, .post, .delete]
         case .messages, .authToken: return [.post]
@@ -69,6 +72,7 @@ enum ControlRoute: Equatable {
     var template: String {
         switch self {
         case .health: return "/healthz"
+        case .cluster: return "/clusterz"
         case .services: return "/v1/Services"
         case .service: return "/v1/Services/{ServiceSid}"
         case .streams: return "/v1/Services/{ServiceSid}/Streams"

@@ -25,7 +25,7 @@ extension Broker {
             secretHash: KeySecret.hash(secret: secret, salt: salt)
         )
         try withChanges { () throws(BrokerError) in
-            do { try store?.insertKey(key) } catch { throw .storageFailed("\(error)") }
+            do { try store?.insertKey(key) } catch { throw Broker.storeError(error) }
             keyRing.insert(key)
         }
         return (key, secret)
@@ -43,7 +43,7 @@ extension Broker {
             key.friendlyName = friendlyName
             key.dateUpdated = now
             let stored: Bool
-            do { stored = try store?.updateKey(key) ?? true } catch { throw .storageFailed("\(error)") }
+            do { stored = try store?.updateKey(key) ?? true } catch { throw Broker.storeError(error) }
             guard stored else { throw .keyNotFound(sid) }
             keyRing.insert(key)
             return key
@@ -55,7 +55,7 @@ extension Broker {
     public func deleteKey(sid: String) throws(BrokerError) {
         try withChanges { () throws(BrokerError) in
             guard keyRing.key(sid: sid) != nil else { throw .keyNotFound(sid) }
-            do { try store?.deleteKey(sid: sid) } catch { throw .storageFailed("\(error)") }
+            do { try store?.deleteKey(sid: sid) } catch { throw Broker.storeError(error) }
             keyRing.remove(sid: sid)
             forEachReaderGroup { $0.keyRevoked(sid) }
         }

@@ -14,9 +14,11 @@ public final class Broker: Sendable {
     private let maxPayload: Atomic<Int>
     public let accountSid: String
     public let defaultServiceSid: String
-    private let registry = StreamRegistry()
-    private let services: Locked<[String: SyncService]>
-    private let expiries = ExpiryQueue()
+    let registry: StreamRegistry
+    /// Cluster mode: the backbone (`TernCluster`); nil on a single node.
+    public let cluster: (any ClusterLink)?
+    let services: Locked<[String: SyncService]>
+    let expiries = ExpiryQueue()
     let store: (any BrokerStore)?
     /// API keys and the root their secrets derive from (`Broker+Keys.swift`).
     let keyRing: KeyRing
@@ -37,6 +39,8 @@ public final class Broker: Sendable {
     public let messagesPublished = Atomic<UInt64>(0)
     public let messagesRateLimited = Atomic<UInt64>(0)
     public let streamsExpired = Atomic<UInt64>(0)
+    /// Cluster mode: messages appended to lanes, published on other nodes.
+    public let messagesFromBackbone = Atomic<UInt64>(0)
 
     /// - Parameters:
     ///   - services: the stored services; the default service is created if it is not among them.
@@ -49,8 +53,11 @@ public final class Broker: Sendable {
         keys: [APIKey] = [],
         keyRoot: [UInt8] = KeySecret.generateRoot(),
         store: (any BrokerStore)? = nil,
+        cluster: (any ClusterLink)? = nil,
         now: UnixTime = .now()
     ) throws(BrokerError) {
+        registry = StreamRegistry(cluster: cluster)
+        self.cluster = cluster
         keyRing = KeyRing(root: keyRoot, keys: keys)
         currentLimits = Locked(limits)
         maxPayload = Atomic(limits.maxPayload)
@@ -67,7 +74,7 @@ public final class Broker: Sendable {
                 dateCreated: now,
                 dateUpdated: now
             )
-            do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
+            do { try store?.insertService(service) } catch { throw Broker.storeError(error) }
             bySid[defaultServiceSid] = service
         }
         services = Locked(bySid)
@@ -99,7 +106,7 @@ public final class Broker: Sendable {
             dateUpdated: now
         )
         try changes.withLock { _ throws(BrokerError) in
-            do { try store?.insertService(service) } catch { throw .storageFailed("\(error)") }
+            do { try store?.insertService(service) } catch { throw Broker.storeError(error) }
             services.withLock { $0[service.sid] = service }
         }
         return service
@@ -115,7 +122,7 @@ public final class Broker: Sendable {
             service.friendlyName = friendlyName
             service.dateUpdated = now
             let stored: Bool
-            do { stored = try store?.updateService(service) ?? true } catch { throw .storageFailed("\(error)") }
+            do { stored = try store?.updateService(service) ?? true } catch { throw Broker.storeError(error) }
             guard stored else { throw .serviceNotFound(sid) }
             services.withLock { $0[sid] = service }
             return service
@@ -126,10 +133,16 @@ public final class Broker: Sendable {
     public func deleteService(sid: String) throws(BrokerError) {
         try changes.withLock { _ throws(BrokerError) in
             guard service(sid: sid) != nil else { throw .serviceNotFound(sid) }
-            do { try store?.deleteService(sid: sid) } catch { throw .storageFailed("\(error)") }
+            do { try store?.deleteService(sid: sid) } catch { throw Broker.storeError(error) }
             services.withLock { _ = $0.removeValue(forKey: sid) }
             for stream in registry.streams(serviceSid: sid) { endStream(stream, reason: .deleted) }
         }
+    }
+
+    /// The error a store's refusal becomes: its own `BrokerError` (a cluster store's
+    /// `uniqueNameTaken` or `backboneUnavailable`) or `storageFailed`.
+    static func storeError(_ error: any Error) -> BrokerError {
+        (error as? BrokerError) ?? .storageFailed("\(error)")
     }
 
     /// Runs a control-plane change under `changes` (one at a time, with its store write).
@@ -178,7 +191,7 @@ public final class Broker: Sendable {
             } catch {
                 // Visible for a moment (a SUBSCRIBE may have found it): end it as deleted.
                 endStream(stream, reason: .deleted)
-                throw .storageFailed("\(error)")
+                throw Broker.storeError(error)
             }
             if let expires { expiries.schedule(stream, at: expires) }
             return stream
@@ -215,7 +228,7 @@ public final class Broker: Sendable {
             restored += 1
         }
         if !expired.isEmpty {
-            do { try store?.deleteStreams(sids: expired) } catch { throw .storageFailed("\(error)") }
+            do { try store?.deleteStreams(sids: expired) } catch { throw Broker.storeError(error) }
         }
         return (restored, expired.count)
     }
@@ -294,7 +307,7 @@ public final class Broker: Sendable {
                 stored = try store?.updateStream(stream.record) ?? true
             } catch {
                 stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
-                throw .storageFailed("\(error)")
+                throw Broker.storeError(error)
             }
             guard stored else {
                 stream.setExpiry(before.dateExpires, updated: before.dateUpdated)
@@ -310,15 +323,20 @@ public final class Broker: Sendable {
     public func deleteStream(_ stream: BrokerStream, reason: StreamEndReason = .deleted) throws(BrokerError) -> Bool {
         try changes.withLock { _ throws(BrokerError) -> Bool in
             guard registry.stream(id: stream.id) === stream else { return false }
-            do { try store?.deleteStream(sid: stream.sid) } catch { throw .storageFailed("\(error)") }
+            do { try store?.deleteStream(sid: stream.sid) } catch { throw Broker.storeError(error) }
             return endStream(stream, reason: reason)
         }
     }
 
     /// Takes the stream out of the registry and tells its reader groups. No store access.
     @discardableResult
-    private func endStream(_ stream: BrokerStream, reason: StreamEndReason) -> Bool {
-        guard registry.remove(stream), stream.markEnded(reason) else { return false }
+    func endStream(_ stream: BrokerStream, reason: StreamEndReason) -> Bool {
+        guard registry.remove(stream) else { return false }
+        // Lanes end first, silently: their subscribers learn of the end from the stream's STREAM_ENDED.
+        for lane in stream.lanes(removing: true) where lane.markEnded(reason) {
+            forEachGroup(in: lane.memberGroups) { $0.streamEnded(lane) }
+        }
+        guard stream.markEnded(reason) else { return false }
         forEachGroup(in: stream.memberGroups) { $0.streamEnded(stream) }
         return true
     }
@@ -369,7 +387,7 @@ public final class Broker: Sendable {
         changes.withLock { _ in expireDueLocked(now: now) }
     }
 
-    private func expireDueLocked(now: UnixTime) -> Int {
+    func expireDueLocked(now: UnixTime) -> Int {
         let due = expiries.popDue(now: now).filter { entry in
             // Skip entries made stale by a Ttl update or a delete.
             entry.stream.ended == nil && entry.stream.dateExpires == entry.expires
@@ -411,7 +429,7 @@ public final class Broker: Sendable {
         return now.adding(seconds: ttl)
     }
 
-    private func newRateLimit() -> TokenBucket? {
+    func newRateLimit() -> TokenBucket? {
         let limits = self.limits
         return limits.publishRatePerSecond > 0
             ? TokenBucket(rate: limits.publishRatePerSecond, burst: limits.publishBurst) : nil
@@ -492,7 +510,7 @@ public final class Broker: Sendable {
         stream.wakeMappedReaders()
     }
 
-    private func forEachGroup(in mask: UInt64, _ body: (any StreamReaderGroup) -> Void) {
+    func forEachGroup(in mask: UInt64, _ body: (any StreamReaderGroup) -> Void) {
         var remaining = mask
         while remaining != 0 {
             let index = remaining.trailingZeroBitCount

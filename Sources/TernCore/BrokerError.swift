@@ -17,6 +17,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidLimits(String)
     case keyNotFound(String)
     case invalidFriendlyName(String)
+    /// Cluster mode: the NATS backbone is unreachable, so no registry change can be made.
+    case backboneUnavailable(String)
 
     /// The data-port error code for this error.
     public var wireCode: ErrorCode {
@@ -26,7 +28,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .payloadTooLarge: return .payloadTooLarge
         case .invalidPayload: return .invalidPayload
         case .rateLimited: return .rateLimited
-        case .storageFailed, .invalidLimits, .keyNotFound, .invalidFriendlyName: return .streamNotFound
+        case .storageFailed, .invalidLimits, .keyNotFound, .invalidFriendlyName, .backboneUnavailable:
+            return .streamNotFound
         }
     }
 
@@ -47,6 +50,8 @@ public enum BrokerError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidLimits(let why): return "Invalid limits: \(why)"
         case .keyNotFound(let sid): return "The requested resource /Keys/\(sid) was not found"
         case .invalidFriendlyName(let why): return why
+        case .backboneUnavailable(let why):
+            return "Service unavailable: the cluster backbone is unreachable (\(why)); retry later"
         }
     }
 }

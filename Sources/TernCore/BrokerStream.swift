@@ -17,6 +17,10 @@ public final class BrokerStream: Sendable {
     public let sidPrefix: SidPrefix
     /// Position in creation order; lists page by it.
     public let creationIndex: UInt64
+    /// Cluster mode: for a lane (another node's messages of a stream), the stream's id; 0 for a stream.
+    public let laneOf: UInt32
+    /// Cluster mode: where accepted runs are forwarded and interest changes reported; nil otherwise.
+    let cluster: (any ClusterLink)?
 
     private let metadata: Locked<Metadata>
     private let publishState: Locked<PublishState>
@@ -45,6 +49,12 @@ public final class BrokerStream: Sendable {
         /// Set while the ring is kept for resumes with no reader (`removeReader(retain: true)`).
         var ringIdleSince: ContinuousClock.Instant?
         var rateLimit: TokenBucket?
+        /// Cluster mode: this stream's lanes on this node, by the origin's sid prefix.
+        var lanes: [UInt64: BrokerStream] = [:]
+        /// A lane's ring lives as long as the lane (readers join it from its first message).
+        var ringHeld = false
+        /// A lane's first message: where readers joining at `laneOpened` start.
+        var laneStart: (cursor: UInt64, sequence: UInt64)?
     }
 
     init(
@@ -58,7 +68,10 @@ public final class BrokerStream: Sendable {
         dateUpdated: UnixTime? = nil,
         dateExpires: UnixTime?,
         creationIndex: UInt64,
-        rateLimit: TokenBucket? = nil
+        rateLimit: TokenBucket? = nil,
+        sidPrefix: SidPrefix? = nil,
+        laneOf: UInt32 = 0,
+        cluster: (any ClusterLink)? = nil
     ) {
         self.id = id
         self.sid = sid
@@ -67,7 +80,9 @@ public final class BrokerStream: Sendable {
         self.createdBy = createdBy
         self.dateCreated = dateCreated
         self.creationIndex = creationIndex
-        self.sidPrefix = .random()
+        self.sidPrefix = sidPrefix ?? .random()
+        self.laneOf = laneOf
+        self.cluster = cluster
         metadata = Locked(
             Metadata(uniqueName: uniqueName, dateUpdated: dateUpdated ?? dateCreated, dateExpires: dateExpires)
         )
@@ -144,12 +159,9 @@ public final class BrokerStream: Sendable {
             let first = state.nextSequence
             state.nextSequence += UInt64(accepted)
             if accepted > 0 {
-                state.ring?.appendMessages(
-                    streamID: id,
-                    firstSequence: first,
-                    payloads: UnsafeBufferPointer(rebasing: payloads[..<accepted]),
-                    staging: staging
-                )
+                let run = UnsafeBufferPointer(rebasing: payloads[..<accepted])
+                state.ring?.appendMessages(streamID: id, firstSequence: first, payloads: run, staging: staging)
+                if let cluster { cluster.forward(self, firstSequence: first, payloads: run) }
             }
             return (first, accepted)
         }
@@ -203,14 +215,24 @@ public final class BrokerStream: Sendable {
     /// Registers reader group `group` as delivering; creates the ring if it is the first (in a
     /// memfd when `shared`, so shared-memory readers can map it later). Call once per group, not
     /// per subscriber.
-    public func addReader(group: Int, ringCapacity: Int, shared: Bool = false) -> ReaderStart {
-        publishState.withLock { state in
+    public func addReader(group: Int, ringCapacity: Int, shared: Bool = false, fromLaneStart: Bool = false)
+        -> ReaderStart
+    {
+        let (start, first) = publishState.withLock { state in
             let ring = ringLocked(&state, capacity: ringCapacity, shared: shared)
             state.ringReaders += 1
             state.ringIdleSince = nil
             deliveryMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
-            return ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence)
+            if fromLaneStart, let laneStart = state.laneStart {
+                return (ReaderStart(ring: ring, cursor: laneStart.cursor, nextSequence: laneStart.sequence), false)
+            }
+            return (
+                ReaderStart(ring: ring, cursor: ring.tailPosition, nextSequence: state.nextSequence),
+                state.ringReaders == 1
+            )
         }
+        if first, let cluster { cluster.interestChanged(self) }
+        return start
     }
 
     private func ringLocked(_ state: inout PublishState, capacity: Int, shared: Bool) -> BroadcastRing {
@@ -270,17 +292,20 @@ public final class BrokerStream: Sendable {
     /// returns true and the broker frees it after the resume retention (`releaseIdleRing`).
     @discardableResult
     public func removeReader(group: Int, retain: Bool = false, now: ContinuousClock.Instant = .now) -> Bool {
-        publishState.withLock { state in
+        let (retained, last) = publishState.withLock { state -> (Bool, Bool) in
             deliveryMask.bitwiseAnd(~(1 << UInt64(group)), ordering: .sequentiallyConsistent)
             state.ringReaders -= 1
-            guard state.ringReaders == 0 else { return false }
+            guard state.ringReaders == 0 else { return (false, false) }
+            if state.ringHeld { return (false, true) }
             if retain && endReason.load(ordering: .relaxed) == 0 {
                 state.ringIdleSince = now
-                return true
+                return (true, true)
             }
             state.ring = nil
-            return false
+            return (false, true)
         }
+        if last, let cluster { cluster.interestChanged(self) }
+        return retained
     }
 
     /// Frees a ring kept for resumes if nobody has read it since `cutoff`. True when the stream
@@ -341,4 +366,61 @@ public struct StreamSnapshot: Sendable, Equatable {
     public var dateCreated: UnixTime
     public var dateUpdated: UnixTime
     public var dateExpires: UnixTime?
+}
+
+// MARK: Cluster lanes
+
+extension BrokerStream {
+    /// Whether any reader group on this node delivers the stream (its backbone interest).
+    public var hasLocalInterest: Bool { deliveringGroups != 0 }
+
+    /// The lane for messages published on the node whose sid prefix is `origin`, made with
+    /// `make` (its ring held for its life) if there is none yet; `opened` says which. Nil once
+    /// the stream has ended.
+    func lane(
+        origin: SidPrefix,
+        make: () -> BrokerStream
+    ) -> (lane: BrokerStream, opened: Bool)? {
+        publishState.withLock { state in
+            guard endReason.load(ordering: .relaxed) == 0 else { return nil }
+            if let lane = state.lanes[origin.value] { return (lane, false) }
+            let lane = make()
+            state.lanes[origin.value] = lane
+            return (lane, true)
+        }
+    }
+
+    /// The lanes now, and with `removing` none afterwards.
+    func lanes(removing: Bool = false) -> [BrokerStream] {
+        publishState.withLock { state in
+            let all = Array(state.lanes.values)
+            if removing { state.lanes = [:] }
+            return all
+        }
+    }
+
+    /// The lanes, for a subscriber joining the stream (reactor threads).
+    public var currentLanes: [BrokerStream] { lanes() }
+
+    /// Gives a new lane its ring, starting at `sequence` (the origin's sequence of its first message).
+    func openLane(ringCapacity: Int, firstSequence sequence: UInt64) {
+        publishState.withLock { state in
+            let ring = BroadcastRing(capacity: ringCapacity)
+            state.ring = ring
+            state.ringHeld = true
+            state.nextSequence = sequence
+            state.laneStart = (ring.tailPosition, sequence)
+        }
+    }
+
+    /// Appends a lane's run as its origin numbered it; a run at or below what the lane holds
+    /// (a duplicate) is ignored. A jump forward (messages the backbone lost) is left as a gap.
+    func appendForeign(firstSequence: UInt64, payloads: UnsafeBufferPointer<UnsafeRawBufferPointer>) -> Bool {
+        publishState.withLock { state in
+            guard endReason.load(ordering: .relaxed) == 0, firstSequence >= state.nextSequence else { return false }
+            state.nextSequence = firstSequence + UInt64(payloads.count)
+            state.ring?.appendMessages(streamID: id, firstSequence: firstSequence, payloads: payloads, staging: nil)
+            return true
+        }
+    }
 }

@@ -16,4 +16,13 @@ public protocol StreamReaderGroup: AnyObject, Sendable {
     /// The API key `keySid` was deleted: the group ends its connections authenticated by it.
     /// Called once per group.
     func keyRevoked(_ keySid: String)
+
+    /// Cluster mode: `lane` (the messages of `lane.laneOf` published on another node) was opened
+    /// on this node. The group joins its version-3 subscribers of the stream to it from its
+    /// first message. Called once, for groups in the stream's `memberMask`.
+    func laneOpened(_ lane: BrokerStream)
+}
+
+extension StreamReaderGroup {
+    public func laneOpened(_ lane: BrokerStream) {}
 }

@@ -19,6 +19,19 @@ final class StreamRegistry: Sendable {
     }
 
     private let state = Locked(State())
+    /// Cluster mode: new streams forward to it, and creation indexes follow the clock (in
+    /// microseconds) so that every node pages a service's streams in the same order.
+    let cluster: (any ClusterLink)?
+
+    init(cluster: (any ClusterLink)? = nil) { self.cluster = cluster }
+
+    /// A fresh numeric id for a lane (ids of streams and lanes never collide).
+    func allocateID() -> UInt32 {
+        state.withLock { state in
+            defer { state.nextID += 1 }
+            return state.nextID
+        }
+    }
 
     /// Creates and indexes a stream; fails if the unique name is taken in the service.
     /// With `restoring`, the stream keeps the stored sid, dates and creation index.
@@ -38,7 +51,10 @@ final class StreamRegistry: Sendable {
             }
             var sid = record?.sid ?? Sid.generate(.stream)
             while record == nil && state.bySid[sid] != nil { sid = Sid.generate(.stream) }
-            let creationIndex = record?.creationIndex ?? state.nextCreationIndex
+            var creationIndex = record?.creationIndex ?? state.nextCreationIndex
+            if record == nil, cluster != nil {
+                creationIndex = max(creationIndex, UInt64(max(0, now.milliseconds)) * 1000)
+            }
             let stream = BrokerStream(
                 id: state.nextID,
                 sid: sid,
@@ -50,7 +66,8 @@ final class StreamRegistry: Sendable {
                 dateUpdated: record?.dateUpdated,
                 dateExpires: expires,
                 creationIndex: creationIndex,
-                rateLimit: rateLimit
+                rateLimit: rateLimit,
+                cluster: cluster
             )
             state.nextID += 1
             state.nextCreationIndex = max(state.nextCreationIndex, creationIndex + 1)

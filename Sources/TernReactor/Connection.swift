@@ -25,6 +25,8 @@ final class Connection {
         /// The connection's token grants PUBLISH here (always true without a token): decided
         /// once at SUBSCRIBE, so PUBLISH never looks at grants.
         var mayPublish = true
+        /// Cluster mode: for a lane, the id of its stream (the subscription that brought it); else 0.
+        var laneOf: UInt32 = 0
         /// Messages lost since the last DROPPED notice, by reason.
         var droppedSlow: UInt64 = 0
         var droppedLapped: UInt64 = 0
@@ -95,6 +97,14 @@ final class Connection {
     var identityNote: String {
         guard let accessToken else { return "" }
         return " as \(accessToken.identity) with key \(accessToken.keySid)"
+    }
+
+    /// Subscriptions the client made (lanes come with them and do not count).
+    var streamCount: Int { subscriptions.values.reduce(0) { $0 + ($1.laneOf == 0 ? 1 : 0) } }
+
+    /// The lanes that came with the subscription of stream `streamID`.
+    func lanes(of streamID: UInt32) -> [UInt32] {
+        subscriptions.compactMap { $0.value.laneOf == streamID ? $0.key : nil }
     }
 
     /// Records `count` lost messages for a subscription, to be reported with DROPPED.

@@ -14,7 +14,7 @@ extension DataPortSession {
         if run.connection !== connection || run.streamID != request.streamID {
             appendRun(&run)
             guard let stream = publishTarget(connection, streamID: request.streamID) else {
-                if connection.subscriptions[request.streamID] != nil {
+                if let subscription = connection.subscriptions[request.streamID], subscription.laneOf == 0 {
                     answerError(
                         connection,
                         requestID: request.requestID,
@@ -93,7 +93,8 @@ extension DataPortSession {
     /// The stream a connection publishes to by id: the last one it used, else one of its own.
     private func publishTarget(_ connection: Connection, streamID: UInt32) -> BrokerStream? {
         if let cached = connection.lastPublishTarget, cached.id == streamID { return cached }
-        guard let subscription = connection.subscriptions[streamID], subscription.mayPublish else { return nil }
+        guard let subscription = connection.subscriptions[streamID], subscription.mayPublish, subscription.laneOf == 0
+        else { return nil }
         connection.lastPublishTarget = subscription.stream
         return subscription.stream
     }
@@ -184,6 +185,9 @@ extension DataPortSession {
                 )
             )
         )
+        if delivering && connection.version >= 3 {
+            for lane in stream.currentLanes { plane.fanOut.joinLane(connection, lane: lane, fromStart: false) }
+        }
         return true
     }
 
@@ -240,7 +244,7 @@ extension DataPortSession {
                 return nil
             }
             plane.fanOut.leave(connection, streamID: stream.id)
-        } else if connection.subscriptions.count >= configuration.maxSubscriptionsPerConnection {
+        } else if connection.streamCount >= configuration.maxSubscriptionsPerConnection {
             answerError(
                 connection,
                 requestID: requestID,
@@ -318,7 +322,7 @@ extension DataPortSession {
     }
 
     func unsubscribe(_ connection: Connection, requestID: UInt32, streamID: UInt32) {
-        guard connection.subscriptions[streamID] != nil else {
+        guard let subscription = connection.subscriptions[streamID], subscription.laneOf == 0 else {
             answerError(
                 connection,
                 requestID: requestID,
@@ -327,6 +331,7 @@ extension DataPortSession {
             )
             return
         }
+        for lane in connection.lanes(of: streamID) { plane.fanOut.sendDropNotices(connection, streamID: lane) }
         plane.fanOut.sendDropNotices(connection, streamID: streamID)
         plane.fanOut.leave(connection, streamID: streamID)
         plane.sendControl(connection, .unsubscribed(requestID: requestID, streamID: streamID))

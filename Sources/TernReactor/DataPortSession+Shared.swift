@@ -6,10 +6,15 @@ extension DataPortSession {
     /// then SUBSCRIBED and RING_MAPPED with the ring's memfd. The connection reads the ring itself;
     /// the server writes it no MESSAGE frame for the stream and does nothing per message for it.
     func subscribeShared(_ connection: Connection, requestID: UInt32, name: String) {
-        guard broker.limits.sharedMemory, connection.io.canPassDescriptors else {
+        // A cluster node's other nodes' messages arrive in lanes (§4.20), which a mapped ring
+        // does not carry: such a subscriber must take the socket to see every node's messages.
+        guard broker.limits.sharedMemory, broker.cluster == nil, connection.io.canPassDescriptors else {
             let why =
-                broker.limits.sharedMemory
-                ? "shared-memory subscriptions need the Unix socket" : "this server has shared memory off"
+                !broker.limits.sharedMemory
+                ? "this server has shared memory off"
+                : broker.cluster != nil
+                    ? "a cluster node serves its streams over the socket only (lanes are not mapped)"
+                    : "shared-memory subscriptions need the Unix socket"
             answerError(connection, requestID: requestID, .sharedMemoryUnavailable, why)
             return
         }

@@ -196,8 +196,9 @@ extension DataPortSession {
         code: ErrorCode,
         _ message: String
     ) {
-        for streamID in connection.subscriptions.keys.sorted() {
+        for (streamID, subscription) in connection.subscriptions.sorted(by: { $0.key < $1.key }) {
             plane.fanOut.sendDropNotices(connection, streamID: streamID)
+            if subscription.laneOf != 0 { continue }
             plane.sendControl(connection, .streamEnded(streamID: streamID, reason: reason))
         }
         fail(connection, requestID: 0, code, message)

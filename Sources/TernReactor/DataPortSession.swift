@@ -133,7 +133,7 @@ final class DataPortSession {
             else { return }
             ringLoss(connection, requestID: requestID, streamID: streamID, count: count)
         case .publish, .welcome, .subscribed, .unsubscribed, .published, .message, .dropped, .streamEnded, .error,
-            .tokenExpiring, .tokenRefreshed, .resumed, .ringMapped:
+            .tokenExpiring, .tokenRefreshed, .resumed, .ringMapped, .lane:
             // PUBLISH on an open connection never comes here (`receive` collects it into a run);
             // before HELLO, and server frames always, `ClientFrameRules` refused it above.
             break

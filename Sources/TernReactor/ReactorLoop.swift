@@ -174,7 +174,10 @@ final class ReactorLoop {
             work.ended.removeAll(keepingCapacity: true)
             work.reports.removeAll(keepingCapacity: true)
             work.revokedKeys.removeAll(keepingCapacity: true)
+            work.openedLanes.removeAll(keepingCapacity: true)
         }
+        // Lanes first: a lane opened and ended in one period must be joined before it is ended.
+        for lane in work.openedLanes { plane.fanOut.laneOpened(lane) }
         plane.streamsChanged(dirty: work.dirty, ended: work.ended)
         if !work.revokedKeys.isEmpty {
             let revoked = Set(work.revokedKeys)

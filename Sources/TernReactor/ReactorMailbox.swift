@@ -14,6 +14,8 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
         var reports: [ReportReply] = []
         /// API keys deleted since the last turn.
         var revokedKeys: [String] = []
+        /// Cluster mode: lanes opened since the last turn.
+        var openedLanes: [BrokerStream] = []
         var stop = false
     }
 
@@ -49,6 +51,10 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
         post { $0.revokedKeys.append(keySid) }
     }
 
+    func laneOpened(_ lane: BrokerStream) {
+        post { $0.openedLanes.append(lane) }
+    }
+
     /// Asks the thread for a report of its connections; `reply` runs on the thread.
     func requestReport(_ reply: @escaping ReportReply) {
         post { $0.reports.append(reply) }
@@ -78,6 +84,7 @@ final class ReactorMailbox: StreamReaderGroup, Sendable {
             swap(&taken.ended, &waiting.ended)
             swap(&taken.reports, &waiting.reports)
             swap(&taken.revokedKeys, &waiting.revokedKeys)
+            swap(&taken.openedLanes, &waiting.openedLanes)
             taken.stop = waiting.stop
             waiting.stop = false
             pending.store(0, ordering: .sequentiallyConsistent)

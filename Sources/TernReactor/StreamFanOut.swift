@@ -65,8 +65,13 @@ final class StreamFanOut {
     /// receive, or nil if the stream ended meanwhile. With `caughtUpPast` (a resume), this
     /// thread first delivers its backlog to the others until its next sequence is above that
     /// one, so the newcomer's live part never repeats what it is about to be replayed or saw.
-    func join(_ connection: Connection, stream: BrokerStream, delivering: Bool, caughtUpPast: UInt64? = nil) -> UInt64?
-    {
+    func join(
+        _ connection: Connection,
+        stream: BrokerStream,
+        delivering: Bool,
+        caughtUpPast: UInt64? = nil,
+        fromLaneStart: Bool = false
+    ) -> UInt64? {
         let local: LocalStream
         if let existing = localStreams[stream.id] {
             local = existing
@@ -83,13 +88,15 @@ final class StreamFanOut {
             let start = stream.addReader(
                 group: index,
                 ringCapacity: plane.broker.limits.ringBytes,
-                shared: plane.broker.limits.sharedMemory
+                shared: plane.broker.limits.sharedMemory,
+                fromLaneStart: fromLaneStart
             )
             local.ring = start.ring
             local.cursor = start.cursor
             local.expectedSequence = start.nextSequence
-        } else {
-            // Bring the others up to date so the newcomer starts at the present.
+        } else if !fromLaneStart {
+            // Bring the others up to date so the newcomer starts at the present. (Joins of a
+            // lane just opened all start where the others are: at the lane's first message.)
             drain(local)
             while let past = caughtUpPast, local.expectedSequence <= past {
                 let before = local.cursor
@@ -134,9 +141,12 @@ final class StreamFanOut {
         }
     }
 
-    /// Removes `connection` from one stream.
+    /// Removes `connection` from one stream (and the stream's lanes).
     func leave(_ connection: Connection, streamID: UInt32) {
         guard let subscription = connection.subscriptions.removeValue(forKey: streamID) else { return }
+        if subscription.laneOf == 0 {
+            for lane in connection.lanes(of: streamID) { leave(connection, streamID: lane) }
+        }
         if subscription.hasPendingDrops { connection.streamsWithDrops -= 1 }
         countLeaving(subscription)
         if subscription.mapped { plane.broker.removeMappedReader(subscription.stream) }
@@ -186,6 +196,8 @@ final class StreamFanOut {
         if local.ring != nil { drain(local) }
         for member in local.members where member.state == .open {
             sendDropNotices(member, streamID: local.stream.id)
+            // A lane ends with its stream, whose STREAM_ENDED says so.
+            if local.stream.laneOf != 0 { continue }
             plane.sendControl(member, .streamEnded(streamID: local.stream.id, reason: reason))
         }
         forgetWithMembers(local)

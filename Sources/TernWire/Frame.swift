@@ -62,6 +62,25 @@ public enum Frame: Equatable, Sendable {
         }
     }
 
+    /// Version 3 (protocol.md §4.20).
+    case lane(Lane)
+
+    /// LANE: the messages of stream `streamID` published on another cluster node arrive as
+    /// MESSAGE frames with `laneID`, their sids built from `sidPrefix`, from `nextSequence` on.
+    public struct Lane: Equatable, Sendable {
+        public var streamID: UInt32
+        public var laneID: UInt32
+        public var sidPrefix: SidPrefix
+        public var nextSequence: UInt64
+
+        public init(streamID: UInt32, laneID: UInt32, sidPrefix: SidPrefix, nextSequence: UInt64) {
+            self.streamID = streamID
+            self.laneID = laneID
+            self.sidPrefix = sidPrefix
+            self.nextSequence = nextSequence
+        }
+    }
+
     public struct Hello: Equatable, Sendable {
         public var minVersion: UInt16
         public var maxVersion: UInt16

@@ -134,6 +134,15 @@ extension Frame {
                 streamID: try reader.readU32("stream_id"),
                 count: try reader.readU64("count")
             )
+        case .lane:
+            frame = .lane(
+                Lane(
+                    streamID: try reader.readU32("stream_id"),
+                    laneID: try reader.readU32("lane_id"),
+                    sidPrefix: try reader.readBytes8("sid_prefix"),
+                    nextSequence: try reader.readU64("next_sequence")
+                )
+            )
         case .ping:
             frame = .ping(try reader.readU64("opaque"))
         case .pong:

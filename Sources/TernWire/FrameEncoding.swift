@@ -23,6 +23,7 @@ extension Frame {
         case .subscribeShared: return .subscribeShared
         case .ringMapped: return .ringMapped
         case .ringLoss: return .ringLoss
+        case .lane: return .lane
         }
     }
 
@@ -124,6 +125,11 @@ extension Frame {
             body.u32(requestID)
             body.u32(streamID)
             body.u64(count)
+        case .lane(let lane):
+            body.u32(lane.streamID)
+            body.u32(lane.laneID)
+            body.bytes8(lane.sidPrefix)
+            body.u64(lane.nextSequence)
         }
         var header = WireWriter(capacity: WireLimits.headerSize)
         header.u32(UInt32(body.bytes.count))

@@ -35,6 +35,8 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     /// Version 3: follows the SUBSCRIBED that answers SUBSCRIBE_SHARED; carries the ring's
     /// memfd as SCM_RIGHTS (§4.17).
     case ringMapped = 0x8e
+    /// Version 3 (cluster): a lane of a subscribed stream, the messages published on another node.
+    case lane = 0x8c
 
     /// The flag bits this type defines; any other bit set makes the frame malformed.
     @inlinable
@@ -55,7 +57,7 @@ public enum FrameType: UInt8, Sendable, CaseIterable {
     public var sinceVersion: UInt16 {
         switch self {
         case .resume, .resumed, .refreshToken, .tokenExpiring, .tokenRefreshed: return 2
-        case .subscribeShared, .ringLoss, .ringMapped: return 3
+        case .subscribeShared, .ringLoss, .ringMapped, .lane: return 3
         default: return 1
         }
     }

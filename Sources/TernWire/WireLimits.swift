@@ -2,7 +2,7 @@
 /// subscriptions) are announced in WELCOME; these are the ones that never change.
 public enum WireLimits {
     /// The highest protocol version this codec speaks (2: resumable subscriptions, Access Token
-    /// refresh; 3: shared-memory subscriptions).
+    /// refresh; 3: shared-memory subscriptions and cluster lanes).
     public static let protocolVersion: UInt16 = 3
     /// The lowest protocol version this codec speaks.
     public static let minimumProtocolVersion: UInt16 = 1

@@ -14,7 +14,7 @@ struct TernCommand: AsyncParsableCommand {
             """,
         subcommands: [
             StreamsCommand.self, ServicesCommand.self, PublishCommand.self, SubscribeCommand.self, AuthCommand.self,
-            KeysCommand.self, TokenCommand.self,
+            KeysCommand.self, TokenCommand.self, ClusterCommand.self,
         ]
     )
 

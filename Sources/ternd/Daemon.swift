@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import TernCluster
 import TernControl
 import TernCore
 import TernReactor
@@ -22,27 +23,19 @@ struct Daemon {
         try checkExposure(of: activated)
 
         let state = try StateFolder(path: settings.stateDirectory)
-        let (sqlite, identity) = try state.open(logger: logger)
+        // Single node: SQLite in the state folder. Cluster: the registry bucket, no SQLite.
+        let opened = try await openState(state, logger: logger)
+        let (broker, identity, store, cluster) = (opened.broker, opened.identity, opened.store, opened.cluster)
         // Runs after the service group below has finished, i.e. after both ports have stopped writing.
-        defer { sqlite.close() }
-        let store = ObservedStore(sqlite, logger: logger)
-        let broker = try Broker(
-            limits: settings.limits,
-            accountSid: identity.accountSid,
-            defaultServiceSid: identity.defaultServiceSid,
-            services: try sqlite.loadServices(),
-            keys: try sqlite.loadKeys(),
-            keyRoot: try state.loadOrCreateKeyRoot(),
-            store: store
-        )
-        let restored = try broker.restore(sqlite.loadStreams())
-        logger.info(
-            "restored \(restored.restored) streams, deleted \(restored.expired) that expired while ternd was down"
-        )
+        defer {
+            store?.store.close()
+            cluster?.shutdown()
+        }
 
         let credentials =
             settings.authRequired
             ? CredentialsHolder(Credentials(accountSid: identity.accountSid, authToken: identity.authToken)) : nil
+        cluster?.attach(broker, credentials: credentials)
         var reactorConfiguration = settings.reactor
         reactorConfiguration.credentials = credentials
         let reactor = try Reactor(broker: broker, configuration: reactorConfiguration, logger: logger)
@@ -60,7 +53,11 @@ struct Daemon {
                 publicBaseURL: settings.publicURL,
                 credentials: credentials,
                 persistAuthToken: { token in
-                    try store.saveIdentity(
+                    if let cluster {
+                        try cluster.store.saveAuthToken(token)
+                        return
+                    }
+                    try store?.saveIdentity(
                         StoredIdentity(
                             accountSid: identity.accountSid,
                             defaultServiceSid: identity.defaultServiceSid,
@@ -68,7 +65,7 @@ struct Daemon {
                         )
                     )
                 },
-                introspection: DaemonIntrospection(broker: broker, reactor: reactor, store: store),
+                introspection: DaemonIntrospection(broker: broker, reactor: reactor, store: store, cluster: cluster),
                 connectionLimits: settings.control
             ),
             logger: logger,
@@ -86,6 +83,17 @@ struct Daemon {
                         + "service=\(identity.defaultServiceSid) account=\(identity.accountSid)"
                 )
                 fflush(nil)
+                if let cluster {
+                    let (control, dataAddress) = ("\(controlAddress)", data.tcpAddress)
+                    cluster.startHeartbeat {
+                        cluster.nodeDocument(
+                            control: control,
+                            data: dataAddress,
+                            streams: broker.streamCount,
+                            connections: reactor.statistics.openConnections
+                        )
+                    }
+                }
                 notifier.ready(status: status.line())
             }
         )

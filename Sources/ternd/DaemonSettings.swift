@@ -1,8 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TernCluster
 import TernControl
 import TernCore
+import TernNATS
 import TernReactor
 
 /// Validated settings for one daemon run, built from flags and the environment.
@@ -20,6 +22,8 @@ struct DaemonSettings {
     var authRequired: Bool
     var statusIntervalMilliseconds: Int
     var debugStallOnUSR1: Bool
+    /// Cluster mode (`--cluster`); nil on a single node.
+    var cluster: ClusterOptions?
 
     init(_ options: Ternd) throws {
         stateDirectory =
@@ -69,6 +73,34 @@ struct DaemonSettings {
         statusIntervalMilliseconds = Int(options.statusInterval * 1000)
         debugStallOnUSR1 = options.debugStallOnUSR1
         var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload) + control.problems()
+        if let urls = options.cluster, !urls.isEmpty {
+            if let servers = NATSServerAddress.list(urls) {
+                let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "ternd"
+                var cluster = ClusterOptions(
+                    servers: servers,
+                    nodeName: options.clusterNode ?? "\(host)-\(controlListen.port)"
+                )
+                cluster.user = options.clusterUser
+                cluster.password = options.clusterPassword
+                cluster.token = options.clusterToken
+                cluster.bucket = options.clusterBucket
+                cluster.replicas = options.clusterReplicas
+                self.cluster = cluster
+                if !(1...5).contains(options.clusterReplicas) { problems.append("cluster replicas must be 1 to 5") }
+                if options.clusterBucket.isEmpty
+                    || !options.clusterBucket.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+                {
+                    problems.append("cluster bucket must be letters, digits, '-' or '_'")
+                }
+                if cluster.nodeName.isEmpty
+                    || cluster.nodeName.contains(where: { $0 == "." || $0 == " " || $0 == "*" || $0 == ">" })
+                {
+                    problems.append("cluster node name must not be empty or hold '.', ' ', '*' or '>'")
+                }
+            } else {
+                problems.append("--cluster '\(urls)' is not a list of nats://HOST:PORT URLs")
+            }
+        }
         if let problem = Self.exposureProblem(
             "data port",
             dataListen,

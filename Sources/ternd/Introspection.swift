@@ -1,4 +1,6 @@
+import Foundation
 import Prometheus
+import TernCluster
 import TernControl
 import TernCore
 import TernReactor
@@ -11,14 +13,17 @@ struct DaemonIntrospection: ControlIntrospection {
     let reactor: Reactor
     let store: ObservedStore?
     let registry: PrometheusCollectorRegistry
+    let cluster: ClusterNode?
 
     /// Uses the process's metrics registry, bootstrapping swift-metrics on first use.
     init(
         broker: Broker,
         reactor: Reactor,
         store: ObservedStore? = nil,
+        cluster: ClusterNode? = nil,
         registry: PrometheusCollectorRegistry = MetricsBootstrap.registry
     ) {
+        self.cluster = cluster
         self.broker = broker
         self.reactor = reactor
         self.store = store
@@ -32,7 +37,30 @@ struct DaemonIntrospection: ControlIntrospection {
             broker: broker,
             storeFailures: store?.failures.load(ordering: .relaxed) ?? 0
         )
+        if let cluster { body += MetricsCluster.render(cluster, broker: broker) }
         return body
+    }
+
+    func backboneState() -> String? {
+        guard let cluster else { return nil }
+        return cluster.isConnected ? "connected" : "disconnected"
+    }
+
+    func clusterView() async -> [UInt8]? {
+        guard let cluster else { return nil }
+        let now = UnixTime.now().milliseconds
+        let nodes: [[String: Any]] = cluster.nodes.map { node in
+            [
+                "node": node.node, "control": node.control, "data": node.data, "streams": node.streams,
+                "connections": node.connections, "started_at": node.startedAt, "heartbeat_at": node.heartbeatAt,
+                "alive": now - node.heartbeatAt < 5_000,
+            ]
+        }
+        let view: [String: Any] = [
+            "node": cluster.options.nodeName, "backbone": cluster.isConnected ? "connected" : "disconnected",
+            "nats_server": cluster.currentServer ?? "", "bucket": cluster.options.bucket, "nodes": nodes,
+        ]
+        return (try? JSONSerialization.data(withJSONObject: view, options: [.sortedKeys])).map { Array($0) }
     }
 
     func connections() async -> ConnectionsView {

@@ -168,6 +168,39 @@ struct Ternd: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @Option(
+        help:
+            "Cluster mode: NATS server URLs (nats://HOST:PORT,...) with JetStream; the registry lives in a KV bucket there (default: single node, SQLite)."
+    )
+    var cluster: String?
+
+    @Option(name: .customLong("cluster-user"), help: "Cluster mode: NATS user name.")
+    var clusterUser: String?
+
+    @Option(name: .customLong("cluster-password"), help: "Cluster mode: NATS password.")
+    var clusterPassword: String?
+
+    @Option(name: .customLong("cluster-token"), help: "Cluster mode: NATS auth token.")
+    var clusterToken: String?
+
+    @Option(
+        name: .customLong("cluster-bucket"),
+        help: "Cluster mode: the registry KV bucket, also the message subjects' namespace."
+    )
+    var clusterBucket = "tern"
+
+    @Option(
+        name: .customLong("cluster-replicas"),
+        help: "Cluster mode: replicas of the registry bucket when this node creates it (1 to 5)."
+    )
+    var clusterReplicas = 3
+
+    @Option(
+        name: .customLong("cluster-node"),
+        help: "Cluster mode: this node's name in 'tern cluster status' (default: HOSTNAME-CONTROLPORT)."
+    )
+    var clusterNode: String?
+
     @Option(help: "Settings file of TERND_NAME=value lines (as /etc/default/ternd); re-read on SIGHUP.")
     var config: String?
 
@@ -186,6 +219,8 @@ struct Ternd: AsyncParsableCommand {
         "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
         "status-interval", "token-clock-skew", "token-expiry-warning",
+        "cluster", "cluster-user", "cluster-password", "cluster-token", "cluster-bucket", "cluster-replicas",
+        "cluster-node",
     ]
 
     static func main() async {

@@ -49,6 +49,7 @@ struct ResumeTests {
         let harness = try EmbeddedDataPlane()
         #expect(try client(harness, version: 1).connection.version == 1)
         #expect(try client(harness, version: 2).connection.version == 2)
+        #expect(try client(harness, version: 3).connection.version == 3)
         let future = harness.connect()
         future.send(.hello(.init(minVersion: 1, maxVersion: 9, clientName: "future")))
         guard case .welcome(let welcome)? = try future.received().first else { throw EmbeddedError("no WELCOME") }

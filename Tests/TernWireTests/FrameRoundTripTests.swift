@@ -104,6 +104,8 @@ struct FrameRoundTripTests {
         ),
         .resumed(.init(requestID: 0, streamID: 0, outcome: .continued)),
         .resumed(.init(requestID: maxU32, streamID: maxU32, outcome: .restarted)),
+        .lane(.init(streamID: 3, laneID: 9, sidPrefix: SidPrefix(value: 0x0102_0304_0506_0708), nextSequence: 41)),
+        .lane(.init(streamID: maxU32, laneID: maxU32, sidPrefix: SidPrefix(value: .max), nextSequence: .max)),
         .dropped(.init(streamID: 1, count: 1, reason: .notRetained)),
         .subscribeShared(requestID: 0, stream: "a"),
         .subscribeShared(requestID: maxU32, stream: text(1315)),

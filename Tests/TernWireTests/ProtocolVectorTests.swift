@@ -79,6 +79,9 @@ struct ProtocolVectorTests {
             ),
             "ring-loss": .ringLoss(requestID: 0, streamID: 3, count: 2),
             "dropped-ring-lapped": .dropped(.init(streamID: 3, count: 2, reason: .ringLapped)),
+            "lane": .lane(
+                .init(streamID: 3, laneID: 9, sidPrefix: SidPrefix(value: 0x0102_0304_0506_0708), nextSequence: 41)
+            ),
         ]
     }()
 

@@ -427,6 +427,16 @@ enum EncoderCheck {
         case .ringLoss:
             frame = .ringLoss(requestID: fields.u32(), streamID: fields.u32(), count: fields.u64())
             expected = frame
+        case .lane:
+            frame = .lane(
+                .init(
+                    streamID: fields.u32(),
+                    laneID: fields.u32(),
+                    sidPrefix: SidPrefix(value: fields.u64()),
+                    nextSequence: fields.u64()
+                )
+            )
+            expected = frame
         }
         let encoded = frame.encoded()
         check(encoded.count >= WireLimits.headerSize && encoded[4] == type.rawValue, "encoded header wrong for \(type)")

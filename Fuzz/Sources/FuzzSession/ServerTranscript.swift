@@ -85,7 +85,7 @@ final class ServerTranscript {
                     "RESUMED for request \(resumed.requestID) not right after its SUBSCRIBED"
                 )
             }
-        case .welcome, .ping, .pong, .tokenExpiring:
+        case .welcome, .ping, .pong, .tokenExpiring, .lane:
             break
         case .ringMapped:
             // The embedded session cannot pass descriptors: SUBSCRIBE_SHARED is always refused there.

@@ -18,6 +18,8 @@ actor AsyncConnectionCore {
     private var pending: [UInt32: Pending] = [:]
     private var subscriptions: [SubscriptionState] = []
     private var routes: [UInt32: SubscriptionState] = [:]
+    /// Lanes (version 3, cluster) by lane id: their subscription and sid prefix.
+    private var laneRoutes: [UInt32: (SubscriptionState, SidPrefix)] = [:]
     /// Streams attached for publishing on the current socket, by the name used.
     private var attached: [String: UInt32] = [:]
     private var openWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
@@ -151,6 +153,7 @@ actor AsyncConnectionCore {
         version = welcome.version
         attached = [:]
         routes = [:]
+        laneRoutes = [:]
         if everOpened { reconnects += 1 }
         for subscription in subscriptions {
             let id = newRequestID()
@@ -201,6 +204,7 @@ actor AsyncConnectionCore {
         for subscription in subscriptions { subscription.continuation.finish(throwing: error) }
         subscriptions = []
         routes = [:]
+        laneRoutes = [:]
         let waiters = openWaiters
         openWaiters = [:]
         for waiter in waiters.values { waiter.resume(throwing: terminal!) }
@@ -324,14 +328,22 @@ actor AsyncConnectionCore {
     private func dispatch(_ frame: Frame) {
         switch frame {
         case .message(let message):
+            if let (subscription, prefix) = laneRoutes[message.streamID] {
+                // A lane (cluster, version 3): another node's messages, with that node's sids.
+                deliver(subscription, .message(message, messageSid: prefix.messageSid(sequence: message.sequence)))
+                return
+            }
             guard let subscription = routes[message.streamID] else { return }
             subscription.lastSequence = message.sequence
             deliver(
                 subscription,
                 .message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence))
             )
+        case .lane(let lane):
+            guard let subscription = routes[lane.streamID] else { return }
+            laneRoutes[lane.laneID] = (subscription, lane.sidPrefix)
         case .dropped(let dropped):
-            guard let subscription = routes[dropped.streamID] else { return }
+            guard let subscription = routes[dropped.streamID] ?? laneRoutes[dropped.streamID]?.0 else { return }
             deliver(subscription, .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
         case .subscribed(let subscribed):
             answer(subscribed.requestID, frame)
@@ -361,6 +373,7 @@ actor AsyncConnectionCore {
             if reason == .shutdown && client.reconnect.enabled && !closing { return }
             attached = attached.filter { $0.value != streamID }
             guard let subscription = routes.removeValue(forKey: streamID) else { return }
+            laneRoutes = laneRoutes.filter { $0.value.0 !== subscription }
             subscriptions.removeAll { $0 === subscription }
             subscription.continuation.finish(
                 throwing: TernClientError.streamEnded(streamSid: subscription.streamSid, reason: reason)

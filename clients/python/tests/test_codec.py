@@ -19,6 +19,7 @@ from tern_client.codec import (
     FrameParser,
     FrameType,
     Hello,
+    Lane,
     Message,
     Ping,
     Pong,
@@ -80,6 +81,7 @@ EXPECTED: Dict[str, Frame] = {
     "ring-mapped": RingMapped(1, 3, 4096, 1 << 20, 48),
     "ring-loss": RingLoss(0, 3, 2),
     "dropped-ring-lapped": Dropped(3, 2, 5),
+    "lane": Lane(3, 9, PREFIX, 41),
 }
 
 #: The error code each ```invalid block must produce.

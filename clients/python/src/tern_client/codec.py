@@ -43,6 +43,7 @@ __all__ = [
     "FrameParser",
     "FrameType",
     "Hello",
+    "Lane",
     "Message",
     "Ping",
     "Pong",
@@ -109,6 +110,7 @@ class FrameType(IntEnum):
     TOKEN_REFRESHED = 0x8A
     RESUMED = 0x8B
     RING_MAPPED = 0x8E
+    LANE = 0x8C
 
 
 class ErrorCode(IntEnum):
@@ -493,6 +495,24 @@ class Resumed:
 
 
 @dataclass
+class Lane:
+    """LANE (version 3, cluster): messages of ``stream_id`` published on another node arrive as
+    MESSAGE frames with ``lane_id``; their sids use ``sid_prefix``. This client offers version 2,
+    so a server never sends it one; the codec reads it for the shared test vectors."""
+
+    TYPE: ClassVar[int] = FrameType.LANE
+
+    stream_id: int
+    lane_id: int
+    sid_prefix: bytes
+    next_sequence: int
+
+    def encode(self) -> bytes:
+        body = struct.pack(">II8sQ", self.stream_id, self.lane_id, self.sid_prefix, self.next_sequence)
+        return _frame(FrameType.LANE, 0, body)
+
+
+@dataclass
 class Ping:
     TYPE: ClassVar[int] = FrameType.PING
 
@@ -627,6 +647,7 @@ Frame = Union[
     SubscribeShared,
     RingMapped,
     RingLoss,
+    Lane,
 ]
 
 
@@ -685,6 +706,7 @@ _QI = struct.Struct(">QI")
 _IQ = struct.Struct(">IQ")
 _RESUME_HEAD = struct.Struct(">I8sQ")
 _IIB = struct.Struct(">IIB")
+_LANE = struct.Struct(">II8sQ")
 
 
 def frame_name(frame_type: int) -> str:
@@ -746,6 +768,8 @@ def decode_body(frame_type: int, flags: int, body: Union[bytes, memoryview]) -> 
         frame = TokenRefreshed(*reader.unpack(_IQ))
     elif frame_type == FrameType.RESUMED:
         frame = Resumed(*reader.unpack(_IIB))
+    elif frame_type == FrameType.LANE:
+        frame = Lane(*reader.unpack(_LANE))
     elif frame_type == FrameType.RESUME:
         request_id, prefix, after = reader.unpack(_RESUME_HEAD)
         frame = Resume(request_id, prefix, after, reader.string(MAX_STREAM_NAME_BYTES, "stream"))
