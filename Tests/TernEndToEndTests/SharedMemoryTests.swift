@@ -24,9 +24,24 @@ struct SharedMemoryTests {
         }
     }
 
+    /// A /proc file read to its end: such files report size 0, so nothing sized by stat will do.
+    private static func readWholeFile(_ path: String) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            bytes += chunk[..<count]
+        }
+        return bytes
+    }
+
     /// Lines of /proc/self/maps naming a ring memfd of `streamID`.
     private func ringMappings(_ streamID: UInt32) -> Int {
-        let maps = (try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8)) ?? ""
+        let maps = String(decoding: Self.readWholeFile("/proc/self/maps"), as: UTF8.self)
         return maps.split(separator: "\n").filter { $0.contains("memfd:tern-ring-\(streamID) ") }.count
     }
 
