@@ -14,6 +14,9 @@ final class BenchProgress: Sendable {
     let endNanoseconds = Atomic<UInt64>(0)
     /// Set by the receiver to make publishers stop early.
     let stopRequested = Atomic<Bool>(false)
+    /// Windowed runs: the fewest messages any open subscriber has received (or been told were
+    /// dropped), published by the receiver after each poll; the publishers' credit.
+    let slowestReceived = Atomic<UInt64>(0)
     /// Why a publisher stopped early, if one did.
     let failure = Mutex<String?>(nil)
 

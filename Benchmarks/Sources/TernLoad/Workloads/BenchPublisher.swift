@@ -14,6 +14,9 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
     var durationNanoseconds: UInt64
     /// Messages per second for this publisher; nil publishes as fast as possible.
     var rate: Double?
+    /// Lossless runs: at most this many messages per stream beyond what the slowest subscriber has
+    /// received (`BenchProgress.slowestReceived`, the credit); nil = no window.
+    var windowMessages: Int?
     /// Bytes of messages per write when unpaced.
     var batchBytes = 128 << 10
     /// How long one batch may wait for the socket before the bench gives up on the broker.
@@ -70,6 +73,18 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
                     continue
                 }
                 batch = min(maxBatch, Int(due - sent))
+                now = BenchClock.now()
+            }
+            if let windowMessages {
+                // Round-robin: no stream has more than ceil(sent / streams) messages.
+                let perStream = (sent + UInt64(images.count) - 1) / UInt64(images.count)
+                let credit = Int(progress.slowestReceived.load(ordering: .acquiring)) + windowMessages - Int(perStream)
+                if credit <= 0 {
+                    MonotonicClock.sleep(nanoseconds: 20_000)
+                    try connection.readAvailable(progress: progress)
+                    continue
+                }
+                batch = min(batch, credit * images.count)
                 now = BenchClock.now()
             }
             var length = 0
