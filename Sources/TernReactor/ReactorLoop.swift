@@ -41,6 +41,8 @@ final class ReactorLoop {
     /// Frame bytes one stream may get in a turn before the turn delivers: a drain batch, and at
     /// most a quarter of the ring.
     let streamTurnLimit: Int
+    /// `ReactorConfiguration.idleSpinMicroseconds` in nanoseconds (0: block at once).
+    let spinNanoseconds: UInt64
 
     static let wakeToken: UInt64 = 0
     static let listenerTokenBase: UInt64 = 1 << 32
@@ -83,6 +85,7 @@ final class ReactorLoop {
         let largestFrame = max(configuration.maxFrameBody, WireLimits.maxTokenFrameBody) + WireLimits.headerSize
         readBuffer = .allocate(byteCount: Self.readSize + largestFrame, alignment: 16)
         streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
+        spinNanoseconds = UInt64(max(0, configuration.idleSpinMicroseconds)) * 1000
         try epoll.add(mailbox.wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
         plane.onClose = { [unowned self] connection in self.forget(connection) }
     }
@@ -108,12 +111,15 @@ final class ReactorLoop {
         lastTick = MonotonicTime.milliseconds()
         while true {
             let busy = !readAgainQueue.isEmpty || plane.hasQueuedFlushes || !plane.fanOut.drainAgain.isEmpty
-            mailbox.sleeping.store(true, ordering: .sequentiallyConsistent)
-            let timeout: Int32 = busy || mailbox.hasWork ? 0 : Int32(Self.timerIntervalMilliseconds)
             var turnStart: UInt64 = 0
-            epoll.wait(timeout: timeout) { token, events in
-                if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
-                handleEvent(token: token, events: events)
+            if !busy && spinNanoseconds > 0 { spin(turnStart: &turnStart) }
+            if turnStart == 0 {
+                mailbox.sleeping.store(true, ordering: .sequentiallyConsistent)
+                let timeout: Int32 = busy || mailbox.hasWork ? 0 : Int32(Self.timerIntervalMilliseconds)
+                epoll.wait(timeout: timeout) { token, events in
+                    if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
+                    handleEvent(token: token, events: events)
+                }
             }
             if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
             mailbox.sleeping.store(false, ordering: .sequentiallyConsistent)
@@ -140,6 +146,21 @@ final class ReactorLoop {
                 return
             }
         }
+    }
+
+    /// `--idle-spin`: polls without blocking (so `sleeping` stays false and wakers write no
+    /// eventfd) until an event or mailbox work arrives, or the spin time passes.
+    private func spin(turnStart: inout UInt64) {
+        let until = MonotonicTime.nanoseconds() &+ spinNanoseconds
+        var start: UInt64 = 0
+        repeat {
+            epoll.wait(timeout: 0) { token, events in
+                if start == 0 { start = MonotonicTime.nanoseconds() }
+                handleEvent(token: token, events: events)
+            }
+            if start != 0 || mailbox.hasWork { break }
+        } while MonotonicTime.nanoseconds() < until
+        turnStart = start
     }
 
     private func handleEvent(token: UInt64, events: UInt32) {
