@@ -128,13 +128,19 @@ public struct BenchRun: Sendable {
         // Publishers stop themselves after the duration; this is the backstop if one hangs.
         let giveUp = began + durationNanoseconds + 20_000_000_000
         var drainDeadline: UInt64?
+        var deliveredAtLastCheck: UInt64 = 0
         while true {
             receiver.pollOnce(timeoutMilliseconds: 10)
             if windowed { progress.slowestReceived.store(receiver.slowestReceived, ordering: .releasing) }
             let now = MonotonicClock.nanoseconds()
             if receiver.allFinished { break }
             if progress.publishersFinished {
-                if drainDeadline == nil { drainDeadline = now + UInt64(drainSeconds * 1e9) }
+                // Windowed runs wait for everything in flight (at most a window per subscriber) as
+                // long as it keeps arriving: a slow broker's backlog is not a loss.
+                if drainDeadline == nil || (windowed && receiver.delivered != deliveredAtLastCheck) {
+                    drainDeadline = min(now + UInt64(drainSeconds * 1e9), giveUp)
+                    deliveredAtLastCheck = receiver.delivered
+                }
                 let expected = progress.published.load(ordering: .relaxed) * UInt64(subscribersPerStream)
                 if receiver.delivered + receiver.droppedReported >= expected || now >= drainDeadline! { break }
             } else if now >= giveUp {
