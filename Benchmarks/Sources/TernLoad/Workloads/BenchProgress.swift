@@ -8,6 +8,9 @@ final class BenchProgress: Sendable {
     let publishErrors = Atomic<UInt64>(0)
     /// Publishers still running.
     let publishersRunning = Atomic<Int>(0)
+    /// Publishers still publishing (a publisher that is done keeps its connection open, reading,
+    /// until `stopRequested`: closing it at once would discard what the broker has not read yet).
+    let publishersPublishing = Atomic<Int>(0)
     /// Monotonic ns (BenchClock) when publishing starts; publishers wait for it to be set.
     let startNanoseconds = Atomic<UInt64>(0)
     /// Monotonic ns (BenchClock) when the last publisher stopped.
@@ -21,4 +24,5 @@ final class BenchProgress: Sendable {
     let failure = Mutex<String?>(nil)
 
     var publishersFinished: Bool { publishersRunning.load(ordering: .acquiring) == 0 }
+    var publishingFinished: Bool { publishersPublishing.load(ordering: .acquiring) == 0 }
 }

@@ -134,7 +134,7 @@ public struct BenchRun: Sendable {
             if windowed { progress.slowestReceived.store(receiver.slowestReceived, ordering: .releasing) }
             let now = MonotonicClock.nanoseconds()
             if receiver.allFinished { break }
-            if progress.publishersFinished {
+            if progress.publishingFinished {
                 // Windowed runs wait for everything in flight (at most a window per subscriber) as
                 // long as it keeps arriving: a slow broker's backlog is not a loss.
                 if drainDeadline == nil || (windowed && receiver.delivered != deliveredAtLastCheck) {
