@@ -33,10 +33,10 @@ let package = Package(
         // Frame splitter and decoder on arbitrary byte streams; encoder on arbitrary fields.
         .executableTarget(name: "FuzzFrames", dependencies: ["TernWire"], swiftSettings: fuzzTarget),
         // JSONObjectValidator (symlinked from TernCore), with JSONSerialization as a second opinion.
-        .executableTarget(name: "FuzzJSON", swiftSettings: fuzzTarget),
+        .executableTarget(name: "FuzzJSON", dependencies: ["CTernShims"], swiftSettings: fuzzTarget),
         // Form/query decoding, PageToken and paging (symlinked from TernControl), with the
         // client's form encoder (TernClient) and the JSON writer checked against the validator.
-        .executableTarget(name: "FuzzForms", swiftSettings: fuzzTarget),
+        .executableTarget(name: "FuzzForms", dependencies: ["CTernShims"], swiftSettings: fuzzTarget),
         // Sources/{CTernShims,TernAuth,TernCore,TernReactor} -> the main package's modules.
         .target(name: "CTernShims", path: "Sources/CTernShims"),
         .target(

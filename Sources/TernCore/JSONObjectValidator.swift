@@ -1,6 +1,4 @@
-#if !_endian(little)
-#error("JSONObjectValidator reads words as little-endian")
-#endif
+import CTernShims
 
 /// Checks that bytes are exactly one JSON object (RFC 8259), without allocating.
 ///
@@ -8,7 +6,7 @@
 /// hand to any JSON parser. Every message takes this path, so it is one loop with the position
 /// in a register: no recursion (the open containers are a bit stack, one bit per level, which
 /// also caps nesting at `maxDepth` so hostile input cannot exhaust anything), and strings are
-/// scanned eight bytes at a time.
+/// scanned sixteen bytes at a time (SSE2, in `CTernShims`), inline up to their closing quote.
 public enum JSONObjectValidator {
     /// Containers open at once at most, the top-level object included.
     public static let maxDepth = 64
@@ -113,77 +111,65 @@ public enum JSONObjectValidator {
         var index = start
         while index < bytes.count {
             switch bytes[index] {
-            case 0x20, 0x09, 0x0A, 0x0D: index += 1
+            case 0x20, 0x09, 0x0A, 0x0D: index &+= 1
             default: return index
             }
         }
         return index
     }
 
-    /// A string starting at its opening quote, with escapes checked and UTF-8 validated.
+    /// A string starting at its opening quote, with escapes checked and UTF-8 validated. Inlined
+    /// for the common case, a run of plain bytes up to the closing quote; anything else (escapes,
+    /// UTF-8, a short tail) continues out of line.
+    @inline(__always)
     private static func stringEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let index = skipPlainASCII(bytes, from: start &+ 1)
+        if index < bytes.count && bytes[index] == .quote { return index &+ 1 }
+        return stringRest(bytes, from: index)
+    }
+
+    /// The rest of a string from `start`, a byte that is not plain (or the end of the buffer).
+    @inline(never)
+    private static func stringRest(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
         let count = bytes.count
-        var index = start + 1
+        var index = start
         while true {
-            index = skipPlainASCII(bytes, from: index)
             guard index < count else { return -1 }
             let byte = bytes[index]
-            if byte == .quote { return index + 1 }
+            if byte == .quote { return index &+ 1 }
             if byte == .backslash {
-                index += 1
+                index &+= 1
                 guard index < count else { return -1 }
                 switch bytes[index] {
                 case .quote, .backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"), UInt8(ascii: "n"),
                     UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    index += 1
+                    index &+= 1
                 case UInt8(ascii: "u"):
-                    guard count - index >= 5 else { return -1 }
-                    for offset in 1...4 where !isHex(bytes[index + offset]) { return -1 }
-                    index += 5
+                    guard count &- index >= 5 else { return -1 }
+                    for offset in 1...4 where !isHex(bytes[index &+ offset]) { return -1 }
+                    index &+= 5
                 default:
                     return -1
                 }
             } else if byte < 0x20 {
                 return -1
             } else if byte < 0x80 {
-                index += 1  // plain, in a buffer shorter than a word
+                index &+= 1  // plain, in a buffer shorter than a word
             } else {
                 index = utf8SequenceEnd(bytes, from: index)
                 guard index >= 0 else { return -1 }
             }
+            index = skipPlainASCII(bytes, from: index)
         }
     }
 
-    /// Skips string bytes that need no attention (printable ASCII but `"` and `\`), eight at a
-    /// time, and stops exactly on the first byte that does: payloads are mostly such bytes. The
-    /// last partial word is read as the buffer's final eight bytes, so no byte is looked at alone.
+    /// Skips string bytes that need no attention (printable ASCII but `"` and `\`) and stops
+    /// exactly on the first byte that does: payloads are mostly such bytes, scanned sixteen at a
+    /// time (`ctern_json_plain_end`, SSE2).
     @inline(__always)
     private static func skipPlainASCII(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
-        var index = start
-        while bytes.count - index >= 8 {
-            let special = specialBytes(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            if special != 0 { return index + special.trailingZeroBitCount >> 3 }
-            index += 8
-        }
-        let remaining = bytes.count - index
-        guard remaining > 0, bytes.count >= 8 else { return index }
-        // The last `remaining` bytes sit at the top of the buffer's final word; shifted down, the
-        // zeros shifted in are hits only above them, where the mask cuts them off.
-        let word = bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self) >> UInt64((8 - remaining) * 8)
-        let special = specialBytes(in: word) & ((1 << UInt64(remaining * 8)) &- 1)
-        return index + (special == 0 ? remaining : special.trailingZeroBitCount >> 3)
-    }
-
-    /// The high bit of each byte of `word` (little-endian) that is ≥ 0x80, < 0x20, `"` or `\`.
-    /// A borrow can only add false hits above a real one, so the lowest set bit is exact.
-    @inline(__always)
-    private static func specialBytes(in word: UInt64) -> UInt64 {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let quote = word ^ (ones &* 0x22)
-        let backslash = word ^ (ones &* 0x5C)
-        return
-            (word | ((word &- ones &* 0x20) & ~word) | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash))
-            & 0x8080_8080_8080_8080
+        guard let base = bytes.baseAddress, start < bytes.count else { return start }
+        return ctern_json_plain_end(base.assumingMemoryBound(to: UInt8.self), bytes.count, start)
     }
 
     private static func isHex(_ byte: UInt8) -> Bool {

@@ -41,6 +41,10 @@ final class ReactorLoop {
     /// Frame bytes one stream may get in a turn before the turn delivers: a drain batch, and at
     /// most a quarter of the ring.
     let streamTurnLimit: Int
+    /// `ReactorConfiguration.idleSpinMicroseconds` in nanoseconds (0: block at once).
+    let spinNanoseconds: UInt64
+    /// Monotonic ns of the last turn with events or mailbox work: spins are measured from it.
+    var lastActivity: UInt64 = 0
 
     static let wakeToken: UInt64 = 0
     static let listenerTokenBase: UInt64 = 1 << 32
@@ -83,6 +87,7 @@ final class ReactorLoop {
         let largestFrame = max(configuration.maxFrameBody, WireLimits.maxTokenFrameBody) + WireLimits.headerSize
         readBuffer = .allocate(byteCount: Self.readSize + largestFrame, alignment: 16)
         streamTurnLimit = min(configuration.batchBytes, broker.limits.ringBytes / 4)
+        spinNanoseconds = UInt64(max(0, configuration.idleSpinMicroseconds)) * 1000
         try epoll.add(mailbox.wakeSignal.fd, events: EPOLLIN.rawValue, token: Self.wakeToken)
         plane.onClose = { [unowned self] connection in self.forget(connection) }
     }
@@ -108,14 +113,20 @@ final class ReactorLoop {
         lastTick = MonotonicTime.milliseconds()
         while true {
             let busy = !readAgainQueue.isEmpty || plane.hasQueuedFlushes || !plane.fanOut.drainAgain.isEmpty
-            mailbox.sleeping.store(true, ordering: .sequentiallyConsistent)
-            let timeout: Int32 = busy || mailbox.hasWork ? 0 : Int32(Self.timerIntervalMilliseconds)
             var turnStart: UInt64 = 0
-            epoll.wait(timeout: timeout) { token, events in
-                if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
-                handleEvent(token: token, events: events)
+            let stillSpinning = !busy && spinNanoseconds > 0 && spin(turnStart: &turnStart)
+            if turnStart == 0 {
+                mailbox.sleeping.store(true, ordering: .sequentiallyConsistent)
+                let timeout: Int32 =
+                    busy || stillSpinning || mailbox.hasWork ? 0 : Int32(Self.timerIntervalMilliseconds)
+                epoll.wait(timeout: timeout) { token, events in
+                    if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
+                    handleEvent(token: token, events: events)
+                }
             }
+            let active = turnStart != 0 || mailbox.hasWork
             if turnStart == 0 { turnStart = MonotonicTime.nanoseconds() }
+            if active { lastActivity = turnStart }
             mailbox.sleeping.store(false, ordering: .sequentiallyConsistent)
             defer {
                 let spent = MonotonicTime.nanoseconds() &- turnStart
@@ -140,6 +151,31 @@ final class ReactorLoop {
                 return
             }
         }
+    }
+
+    /// `--idle-spin`: polls without blocking (so `sleeping` stays false and wakers write no
+    /// eventfd) until an event or mailbox work arrives, or the spin time since the last turn that
+    /// had any has passed; never past the next timer scan, which runs between turns. An idle
+    /// thread (timer turns only) does not spin.
+    /// True when the spin stopped for the timer scan with spin time left: the caller runs the
+    /// scan without sleeping, and spins again after it.
+    private func spin(turnStart: inout UInt64) -> Bool {
+        let nextTick = UInt64(max(0, lastTick + Self.timerIntervalMilliseconds)) &* 1_000_000
+        let spinEnd = lastActivity &+ spinNanoseconds
+        let until = min(spinEnd, nextTick)
+        let now = MonotonicTime.nanoseconds()
+        guard now < spinEnd else { return false }
+        guard now < nextTick else { return true }
+        var start: UInt64 = 0
+        repeat {
+            epoll.wait(timeout: 0) { token, events in
+                if start == 0 { start = MonotonicTime.nanoseconds() }
+                handleEvent(token: token, events: events)
+            }
+            if start != 0 || mailbox.hasWork { break }
+        } while MonotonicTime.nanoseconds() < until
+        turnStart = start
+        return start == 0 && until < spinEnd
     }
 
     private func handleEvent(token: UInt64, events: UInt32) {

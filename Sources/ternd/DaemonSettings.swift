@@ -49,6 +49,7 @@ struct DaemonSettings {
         reactor.maxFrameBody = options.maxFrame.bytes
         reactor.outBufferBytes = options.outBuffer.bytes
         reactor.readBudgetBytes = options.readBudget.bytes
+        reactor.idleSpinMicroseconds = options.idleSpin
         control.maxConnections = options.controlMaxConnections
         control.headerTimeout = .milliseconds(Int(options.controlHeaderTimeout * 1000))
         control.requestTimeout = .milliseconds(Int(options.controlRequestTimeout * 1000))
@@ -146,6 +147,7 @@ struct DaemonSettings {
         if reactor.maxFrameBody != running.reactor.maxFrameBody { names.append("max-frame") }
         if reactor.outBufferBytes != running.reactor.outBufferBytes { names.append("out-buffer") }
         if reactor.readBudgetBytes != running.reactor.readBudgetBytes { names.append("read-budget") }
+        if reactor.idleSpinMicroseconds != running.reactor.idleSpinMicroseconds { names.append("idle-spin") }
         if reactor.maxConnections != running.reactor.maxConnections { names.append("max-connections") }
         if control.maxConnections != running.control.maxConnections { names.append("control-max-connections") }
         if control.headerTimeout != running.control.headerTimeout { names.append("control-header-timeout") }

@@ -40,8 +40,10 @@ struct Ternd: AsyncParsableCommand {
     )
     var publicURL: String?
 
-    @Option(help: "Reactor threads (default: number of cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Half the cores: the workers Tern fans out to usually share the host, and a reactor thread
+    /// per core takes their CPU (Benchmarks/RESULTS.md, "Both cores").
+    @Option(help: "Reactor threads (default: half the cores, at least 1).")
+    var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
 
     @Option(name: .customLong("max-payload"), help: "Largest message payload (PAYLOAD_TOO_LARGE / REST 54006).")
     var maxPayload = ByteCount(4096)
@@ -75,6 +77,13 @@ struct Ternd: AsyncParsableCommand {
             "Bytes a reactor thread may read from publishers in one turn before delivering (also each data connection's receive buffer)."
     )
     var readBudget = ByteCount(4 << 20)
+
+    @Option(
+        name: .customLong("idle-spin"),
+        help:
+            "Microseconds a reactor thread polls without sleeping after each turn (0: sleep at once; spinning trades a core for wake-up latency)."
+    )
+    var idleSpin = 0
 
     @Option(
         name: .customLong("max-connections"),
@@ -213,7 +222,8 @@ struct Ternd: AsyncParsableCommand {
     /// Option names that `TERND_*` variables may set.
     static let environmentOptionNames = [
         "state-dir", "data-listen", "control-listen", "unix-socket", "public-url", "threads", "max-payload",
-        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "shared-memory", "read-budget", "max-connections",
+        "max-frame", "out-buffer", "ring-bytes", "resume-retention", "shared-memory", "read-budget", "idle-spin",
+        "max-connections",
         "max-subscriptions", "handshake-timeout",
         "control-max-connections", "control-header-timeout", "control-request-timeout", "control-idle-timeout",
         "control-max-header",

@@ -190,17 +190,18 @@ struct JSONObjectValidatorTests {
         #expect(!JSONObjectValidator.isObject(Array(("{\"a\":" + String(repeating: "[", count: 1_000_000)).utf8)))
     }
 
-    /// The string scanner checks eight bytes at a time and jumps to the first byte that needs a
-    /// look, reading the last partial word as the buffer's final eight bytes: put each kind of
-    /// special byte at every offset of a word, with every count of bytes after it.
-    @Test("special string bytes are found at every offset of a word")
+    /// The string scanner checks sixteen bytes at a time and jumps to the first byte that needs a
+    /// look, reading the last partial block as the buffer's final sixteen bytes (and bytewise in a
+    /// buffer shorter than that): put each kind of special byte at every offset of two blocks,
+    /// with every count of bytes after it.
+    @Test("special string bytes are found at every offset of a block")
     func specialBytesAtEveryOffset() {
         func object(_ before: Int, _ special: [UInt8], _ after: Int, closed: Bool = true) -> [UInt8] {
             Array(#"{"k":""#.utf8) + [UInt8](repeating: UInt8(ascii: "a"), count: before) + special
                 + [UInt8](repeating: UInt8(ascii: "b"), count: after) + (closed ? Array(#""}"#.utf8) : [])
         }
-        for before in 0..<18 {
-            for after in 0..<18 {
+        for before in 0..<36 {
+            for after in 0..<36 {
                 #expect(JSONObjectValidator.isObject(object(before, [], after)), "plain \(before)+\(after)")
                 #expect(
                     JSONObjectValidator.isObject(object(before, Array(#"\""#.utf8), after)),
@@ -222,6 +223,27 @@ struct JSONObjectValidatorTests {
                     !JSONObjectValidator.isObject(object(before, [], after, closed: false)),
                     "unterminated \(before)+\(after)"
                 )
+            }
+        }
+    }
+
+    /// Each special byte at every position of a long string, so that it falls in a full block,
+    /// in the overlapping last block and in both.
+    @Test("a special byte is found wherever it sits in a long string")
+    func specialByteInALongString() {
+        for length in [15, 16, 17, 31, 32, 33, 47, 48, 49] {
+            for position in 0..<length {
+                var content = [UInt8](repeating: UInt8(ascii: "x"), count: length)
+                content[position] = UInt8(ascii: "\\")
+                let invalid = Array(#"{"k":""#.utf8) + content + Array(#""}"#.utf8)
+                // `\x` is no escape, and a backslash just before the closing quote escapes it.
+                #expect(!JSONObjectValidator.isObject(invalid), "backslash at \(position) of \(length)")
+                content[position] = 0x01
+                #expect(!JSONObjectValidator.isObject(Array(#"{"k":""#.utf8) + content + Array(#""}"#.utf8)))
+                content[position] = 0xFF
+                #expect(!JSONObjectValidator.isObject(Array(#"{"k":""#.utf8) + content + Array(#""}"#.utf8)))
+                content[position] = UInt8(ascii: "n")
+                #expect(JSONObjectValidator.isObject(Array(#"{"k":""#.utf8) + content + Array(#""}"#.utf8)))
             }
         }
     }

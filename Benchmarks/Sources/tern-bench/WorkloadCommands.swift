@@ -33,12 +33,21 @@ struct BenchFanoutCommand: ParsableCommand {
     @Option(help: "How many subscribers sample latency (spread evenly).")
     var latencySubscribers: Int = 4
 
+    @Option(
+        help: """
+            Lossless: at most this many bytes of messages in flight beyond what the slowest subscriber has \
+            received (the publisher waits for credit); default: no window, the broker may drop.
+            """
+    )
+    var window: Int?
+
     func validate() throws {
         try BenchValidation.atLeastOne(subscribers, "--subscribers")
         try BenchValidation.payload(payload)
         try BenchValidation.positive(duration, "--duration")
         if let rate { try BenchValidation.positive(rate, "--rate") }
         try BenchValidation.atLeastOne(latencySubscribers, "--latency-subscribers")
+        if let window { try BenchValidation.atLeastOne(window, "--window") }
     }
 
     func run() throws {
@@ -48,6 +57,7 @@ struct BenchFanoutCommand: ParsableCommand {
         plan.durationSeconds = duration
         plan.rate = rate
         plan.latencySubscribers = latencySubscribers
+        plan.windowBytes = window
         target.print(try target.loadTarget.run(plan, fixedStream: stream))
     }
 }
@@ -73,9 +83,18 @@ struct BenchLatencyCommand: ParsableCommand {
     @Option(help: "Seconds to publish.")
     var duration: Double = 5
 
+    @Option(
+        help: """
+            Lossless: at most this many bytes of messages in flight beyond what the slowest subscriber has \
+            received (the publisher waits for credit); default: no window, the broker may drop.
+            """
+    )
+    var window: Int?
+
     func validate() throws {
         try BenchValidation.atLeastOne(subscribers, "--subscribers")
         try BenchValidation.positive(rate, "--rate")
+        if let window { try BenchValidation.atLeastOne(window, "--window") }
         try BenchValidation.payload(payload)
         try BenchValidation.positive(duration, "--duration")
     }
@@ -87,6 +106,7 @@ struct BenchLatencyCommand: ParsableCommand {
         plan.payloadSize = payload
         plan.durationSeconds = duration
         plan.latencySubscribers = nil
+        plan.windowBytes = window
         target.print(try target.loadTarget.run(plan))
     }
 }
@@ -122,12 +142,21 @@ struct BenchManyStreamsCommand: ParsableCommand {
     @Option(help: "Tern stream name prefix.")
     var streamPrefix = "bench-ms"
 
+    @Option(
+        help: """
+            Lossless: at most this many bytes of messages in flight beyond what the slowest subscriber has \
+            received (the publisher waits for credit); default: no window, the broker may drop.
+            """
+    )
+    var window: Int?
+
     func validate() throws {
         try BenchValidation.atLeastOne(streams, "--streams")
         try BenchValidation.atLeastOne(subscribersPerStream, "--subscribers-per-stream")
         try BenchValidation.payload(payload)
         try BenchValidation.positive(duration, "--duration")
         if let rate { try BenchValidation.positive(rate, "--rate") }
+        if let window { try BenchValidation.atLeastOne(window, "--window") }
     }
 
     func run() throws {
@@ -138,6 +167,7 @@ struct BenchManyStreamsCommand: ParsableCommand {
         plan.durationSeconds = duration
         plan.rate = rate
         plan.latencySubscribers = latencySubscribers
+        plan.windowBytes = window
         target.print(try target.loadTarget.run(plan, ternStreamPrefix: streamPrefix))
     }
 }

@@ -58,6 +58,29 @@ struct TernBenchCLITests {
     }
 }
 
+extension TernBenchCLITests {
+    /// `--window`: the publisher waits for the slowest subscriber, so a ternd whose out-buffers and
+    /// ring are far smaller than what an unwindowed publisher pushes loses nothing.
+    @Test(.timeLimit(.minutes(2))) func aWindowedFanoutIsLossless() throws {
+        let daemon = try Daemon.start(extraArguments: ["--out-buffer", "16K", "--ring-bytes", "64K"])
+        defer { daemon.stop() }
+        let result = try Programs.runTernBench(
+            ["fanout", "--subscribers", "4", "--payload", "64", "--duration", "1", "--window", "8192", "--json"]
+                + daemon.options
+        )
+        try #require(result.status == 0, "\(result.stderr)")
+        let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        let published = report["published"] as? Int ?? 0
+        #expect(published > 100)
+        #expect(report["dropped"] as? Int == 0)
+        #expect(report["delivered"] as? Int == published * 4)
+        #expect(report["lossless"] as? Bool == true)
+        #expect(report["window_bytes"] as? Int == 8192)
+        // 8192 bytes of PUBLISH frames, in messages.
+        #expect((report["window_messages"] as? Int ?? 0) > 0)
+    }
+}
+
 /// The programs these tests run.
 enum Programs {
     /// ternd: `$TERND_BIN`, else the repository's debug build; nil if neither exists.
@@ -141,15 +164,16 @@ final class Daemon {
         serviceSid = service
     }
 
-    static func start() throws -> Daemon {
+    static func start(extraArguments: [String] = []) throws -> Daemon {
         let state = FileManager.default.temporaryDirectory.appendingPathComponent("ternd-bench-test-\(UUID())")
         try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Programs.ternd!)
-        process.arguments = [
-            "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--state-dir", state.path,
-            "--unix-socket", "none", "--threads", "2",
-        ]
+        process.arguments =
+            [
+                "--data-listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0", "--state-dir", state.path,
+                "--unix-socket", "none", "--threads", "2",
+            ] + extraArguments
         process.environment = ProcessInfo.processInfo.environment.filter {
             !$0.key.hasPrefix("TERND_") && $0.key != "NOTIFY_SOCKET"
         }

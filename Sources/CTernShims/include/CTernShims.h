@@ -1,6 +1,7 @@
 #ifndef CTERN_SHIMS_H
 #define CTERN_SHIMS_H
-// Linux calls that Glibc's Swift overlay does not export, and the ring's word-atomic copies.
+// Linux calls that Glibc's Swift overlay does not export, the ring's word-atomic copies and the
+// JSON validator's string scan (ctern_json.h).
 // No _GNU_SOURCE here: defining it in an imported header breaks Glibc's fd_set (platform notes).
 #include <stddef.h>
 #include <stdint.h>
@@ -8,6 +9,8 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
+#include "ctern_json.h"
 
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int ctern_accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *len);

@@ -14,6 +14,9 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
     var durationNanoseconds: UInt64
     /// Messages per second for this publisher; nil publishes as fast as possible.
     var rate: Double?
+    /// Lossless runs: at most this many messages per stream beyond what the slowest subscriber has
+    /// received (`BenchProgress.slowestReceived`, the credit); nil = no window.
+    var windowMessages: Int?
     /// Bytes of messages per write when unpaced.
     var batchBytes = 128 << 10
     /// How long one batch may wait for the socket before the bench gives up on the broker.
@@ -21,16 +24,14 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
 
     func start(progress: BenchProgress, index: Int) {
         progress.publishersRunning.add(1, ordering: .releasing)
+        progress.publishersPublishing.add(1, ordering: .releasing)
         let thread = Thread { run(progress: progress) }
         thread.name = "bench-pub-\(index)"
         thread.start()
     }
 
     private func run(progress: BenchProgress) {
-        defer {
-            progress.endNanoseconds.store(BenchClock.now(), ordering: .relaxed)
-            progress.publishersRunning.subtract(1, ordering: .releasing)
-        }
+        defer { progress.publishersRunning.subtract(1, ordering: .releasing) }
         PacingPrecision.request()
         do {
             try publish(progress: progress)
@@ -58,6 +59,14 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
         }
         let end = start + durationNanoseconds
         var sent: UInt64 = 0
+        var publishing = true
+        func finishPublishing() {
+            guard publishing else { return }
+            publishing = false
+            progress.endNanoseconds.store(BenchClock.now(), ordering: .relaxed)
+            progress.publishersPublishing.subtract(1, ordering: .releasing)
+        }
+        defer { finishPublishing() }
         while !progress.stopRequested.load(ordering: .relaxed) {
             var now = BenchClock.now()
             if now >= end { break }
@@ -70,6 +79,18 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
                     continue
                 }
                 batch = min(maxBatch, Int(due - sent))
+                now = BenchClock.now()
+            }
+            if let windowMessages {
+                // Round-robin: no stream has more than ceil(sent / streams) messages.
+                let perStream = (sent + UInt64(images.count) - 1) / UInt64(images.count)
+                let credit = Int(progress.slowestReceived.load(ordering: .acquiring)) + windowMessages - Int(perStream)
+                if credit <= 0 {
+                    MonotonicClock.sleep(nanoseconds: 20_000)
+                    try connection.readAvailable(progress: progress)
+                    continue
+                }
+                batch = min(batch, credit * images.count)
                 now = BenchClock.now()
             }
             var length = 0
@@ -88,6 +109,14 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
             sent += UInt64(batch)
             progress.published.add(UInt64(batch), ordering: .relaxed)
             try connection.readAvailable(progress: progress)
+        }
+        finishPublishing()
+        // Keep the connection until the receiver is done: an abort (RST) now would discard what
+        // the broker has not read yet, and a slower broker would look lossy. Bounded by the
+        // receiver's drain, which sets `stopRequested`.
+        while !progress.stopRequested.load(ordering: .relaxed) {
+            guard (try? connection.readAvailable(progress: progress)) != nil else { break }
+            MonotonicClock.sleep(nanoseconds: 1_000_000)
         }
     }
 }

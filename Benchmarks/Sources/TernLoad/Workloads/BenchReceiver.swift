@@ -11,6 +11,8 @@ final class BenchReceiver<Parser: BenchParser> {
         var parser: Parser
         var samples: Bool
         var lastSequence: UInt64 = 0
+        /// Messages received plus those DROPPED announced: what this subscriber has accounted for.
+        var received: UInt64 = 0
         var isOpen = true
         var hasEnded = false
     }
@@ -64,6 +66,16 @@ final class BenchReceiver<Parser: BenchParser> {
         }
     }
 
+    /// The fewest messages any open subscriber has accounted for (received or announced dropped):
+    /// a windowed publisher's credit. O(subscribers); called once per poll in windowed runs.
+    var slowestReceived: UInt64 {
+        var slowest = UInt64.max
+        for subscriber in subscribers where subscriber.isOpen && !subscriber.hasEnded {
+            slowest = min(slowest, subscriber.received)
+        }
+        return slowest == .max ? 0 : slowest
+    }
+
     /// Closes every socket at once (RST, no TIME_WAIT).
     func closeAll() {
         for index in subscribers.indices where subscribers[index].isOpen {
@@ -83,7 +95,9 @@ final class BenchReceiver<Parser: BenchParser> {
             tally.now = samples ? BenchClock.now() : 0
             tally.lastSequence = subscribers[index].lastSequence
             let before = tally.delivered
+            let droppedBefore = tally.dropped
             subscribers[index].parser.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), into: &tally)
+            subscribers[index].received &+= (tally.delivered &- before) &+ (tally.dropped &- droppedBefore)
             if samples { subscribers[index].lastSequence = tally.lastSequence }
             if tally.delivered != before { tally.lastDelivery = samples ? tally.now : BenchClock.now() }
             if tally.hasEvents { handleEvents(index) }

@@ -12,6 +12,8 @@ public struct BenchReport {
     var payloadBytes: Int
     var durationSeconds: Double
     var rate: Double?
+    var windowBytes: Int?
+    var windowMessages: Int?
     /// The stream's name or sid when the run used one stream.
     var streamNames: [String]
     var setupSeconds: Double
@@ -42,6 +44,11 @@ public struct BenchReport {
         published > 0 ? Double(delivered) / (Double(published) * Double(subscribersPerStream)) : 0
     }
 
+    /// Nothing lost: every published message reached every subscriber, and no DROPPED.
+    var lossless: Bool {
+        droppedReported == 0 && published > 0 && delivered == published * UInt64(subscribersPerStream)
+    }
+
     func microseconds(atPercentile percentile: Double) -> Double {
         latency.totalCount > 0 ? Double(latency.valueAtPercentile(percentile)) / 1000 : 0
     }
@@ -68,13 +75,15 @@ public struct BenchReport {
             "\(workload): \(broker.rawValue) at \(address), \(shape), \(payloadBytes)-byte payload, "
                 + "\(fixed(durationSeconds)) s, "
                 + (rate.map { "paced at \(perSecond($0)) msg/s" } ?? "unpaced")
+                + (windowMessages.map { ", windowed (\($0) msgs in flight)" } ?? "")
                 + (streamNames.first.map { ", stream \($0)" } ?? ""),
             "published       \(count(published)) msgs   \(perSecond(publishedPerSecond)) msg/s",
             "delivered       \(count(delivered)) msgs   \(perSecond(deliveredPerSecond)) msg/s   "
                 + "\(fixed(deliveredMegabytesPerSecond)) MB/s payload",
             "delivery ratio  \(fixed(deliveryRatio, 4))   dropped (DROPPED) \(count(droppedReported))"
                 + "   gaps seen by samplers \(count(sampledGaps))"
-                + (publishErrors > 0 ? "   publish errors \(count(publishErrors))" : ""),
+                + (publishErrors > 0 ? "   publish errors \(count(publishErrors))" : "")
+                + (lossless ? "   lossless" : ""),
             "latency µs      p50 \(fixed(microseconds(atPercentile: 50)))"
                 + "   p90 \(fixed(microseconds(atPercentile: 90)))"
                 + "   p99 \(fixed(microseconds(atPercentile: 99)))   p99.9 \(fixed(microseconds(atPercentile: 99.9)))"
@@ -98,6 +107,9 @@ public struct BenchReport {
             "payload_bytes": payloadBytes,
             "duration_s": durationSeconds,
             "rate": rate.map { $0 as Any } ?? NSNull(),
+            "window_bytes": windowBytes.map { $0 as Any } ?? NSNull(),
+            "window_messages": windowMessages.map { $0 as Any } ?? NSNull(),
+            "lossless": lossless,
             "setup_s": setupSeconds,
             "published": published,
             "published_per_s": publishedPerSecond,

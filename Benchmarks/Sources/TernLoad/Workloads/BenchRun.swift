@@ -17,6 +17,9 @@ public struct BenchRun: Sendable {
     public var durationSeconds = 5.0
     /// Total messages per second over all publishers; nil = as fast as possible.
     public var rate: Double?
+    /// Lossless runs (one publisher): at most this many bytes of messages in flight per stream
+    /// beyond what the slowest subscriber has received; nil = unwindowed (brokers may drop).
+    public var windowBytes: Int?
     /// How many subscribers sample latency and sequence gaps (spread evenly); nil = all of them.
     public var latencySubscribers: Int? = 4
     /// Longest wait, after publishing stops, for the last messages to arrive.
@@ -60,12 +63,19 @@ public struct BenchRun: Sendable {
 
         let progress = BenchProgress()
         let durationNanoseconds = UInt64(durationSeconds * 1e9)
+        var windowMessages: Int?
+        if let windowBytes {
+            guard publishers == 1 else { throw BenchError("a window needs exactly one publisher") }
+            let largest = publisherHandles[0].templates.map { $0.overhead + payloadSize }.max() ?? 1
+            windowMessages = max(1, windowBytes / largest)
+        }
         for (index, handle) in publisherHandles.enumerated() {
             BenchPublisher(
                 handle: handle,
                 payloadSize: payloadSize,
                 durationNanoseconds: durationNanoseconds,
-                rate: rate.map { $0 / Double(publishers) }
+                rate: rate.map { $0 / Double(publishers) },
+                windowMessages: windowMessages
             ).start(progress: progress, index: index)
         }
         let start = max(1, BenchClock.now())
@@ -86,6 +96,8 @@ public struct BenchRun: Sendable {
             payloadBytes: payloadSize,
             durationSeconds: durationSeconds,
             rate: rate,
+            windowBytes: windowBytes,
+            windowMessages: windowMessages,
             streamNames: names.count == 1 ? names : [],
             setupSeconds: setupSeconds,
             published: published,
@@ -111,16 +123,24 @@ public struct BenchRun: Sendable {
         progress: BenchProgress,
         durationNanoseconds: UInt64
     ) {
+        let windowed = windowBytes != nil
         let began = MonotonicClock.nanoseconds()
         // Publishers stop themselves after the duration; this is the backstop if one hangs.
         let giveUp = began + durationNanoseconds + 20_000_000_000
         var drainDeadline: UInt64?
+        var deliveredAtLastCheck: UInt64 = 0
         while true {
             receiver.pollOnce(timeoutMilliseconds: 10)
+            if windowed { progress.slowestReceived.store(receiver.slowestReceived, ordering: .releasing) }
             let now = MonotonicClock.nanoseconds()
             if receiver.allFinished { break }
-            if progress.publishersFinished {
-                if drainDeadline == nil { drainDeadline = now + UInt64(drainSeconds * 1e9) }
+            if progress.publishingFinished {
+                // Windowed runs wait for everything in flight (at most a window per subscriber) as
+                // long as it keeps arriving: a slow broker's backlog is not a loss.
+                if drainDeadline == nil || (windowed && receiver.delivered != deliveredAtLastCheck) {
+                    drainDeadline = min(now + UInt64(drainSeconds * 1e9), giveUp)
+                    deliveredAtLastCheck = receiver.delivered
+                }
                 let expected = progress.published.load(ordering: .relaxed) * UInt64(subscribersPerStream)
                 if receiver.delivered + receiver.droppedReported >= expected || now >= drainDeadline! { break }
             } else if now >= giveUp {
