@@ -7,7 +7,9 @@
 # seeded from Fuzz/Corpus/<target> (which is only read), and prints executions and coverage.
 # A crash fails the script; its input is kept in .build-fuzz/crashes/<target>/ and copied to
 # Fuzz/Regressions/<target>/, so it is replayed from then on (minimise it, fix, commit both).
-# Environment: SWIFT (swift), FUZZ_SCRATCH (.build-fuzz), FUZZ_FLAGS (extra libFuzzer flags).
+# Environment: SWIFT (swift), FUZZ_SCRATCH (.build-fuzz), FUZZ_FLAGS (extra libFuzzer flags),
+# FUZZ_UNIT_TIMEOUT (seconds one input may take, wall clock, default 30: on a machine loaded far
+# past its cores a 50 ms input once took 15 s, and 10 s reported false hangs).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 swift="${SWIFT:-swift}"
@@ -64,7 +66,7 @@ for target in "${targets[@]}"; do
   set +e
   nice "$exe" "$corpus" "$root/Fuzz/Corpus/$target" \
     -dict="$root/Fuzz/Dictionaries/$target.dict" -max_len="${max_len[$target]}" \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 -artifact_prefix="$crashes/" \
+    -max_total_time="$seconds" -timeout="${FUZZ_UNIT_TIMEOUT:-30}" -print_final_stats=1 -artifact_prefix="$crashes/" \
     ${FUZZ_FLAGS:-} >"$log" 2>&1
   status=$?
   set -e
