@@ -215,7 +215,12 @@ public final class BrokerStream: Sendable {
     /// Registers reader group `group` as delivering; creates the ring if it is the first (in a
     /// memfd when `shared`, so shared-memory readers can map it later). Call once per group, not
     /// per subscriber.
-    public func addReader(group: Int, ringCapacity: Int, shared: Bool = false, fromLaneStart: Bool = false)
+    public func addReader(
+        group: Int,
+        ringCapacity: Int,
+        shared: Bool = false,
+        fromLaneStart: Bool = false
+    )
         -> ReaderStart
     {
         let (start, first) = publishState.withLock { state in
