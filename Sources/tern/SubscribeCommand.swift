@@ -39,7 +39,10 @@ struct SubscribeCommand: AsyncParsableCommand {
         let client = TernAsyncClient(
             endpoint: try DataEndpoint(parsing: connection.dataAddress),
             clientName: "tern sub",
-            token: connection.helloToken
+            token: connection.helloToken,
+            // The socket, also on the Unix socket: `tern sub` reconnects and resumes, which the
+            // async client's mapped subscriptions do not.
+            sharedMemory: false
         )
         let limit = count
         let deadline = timeout.map { ContinuousClock.now.advanced(by: .milliseconds(Int64($0 * 1000))) }
