@@ -24,7 +24,10 @@ extension DataPlaneSanitizerTests {
         let publishers = try Self.spread(daemon, prefix: "mapped-publisher", atLeast: 2, maxVersion: 3) { client in
             _ = try client.subscribe(sid, attachOnly: true)
         }
-        let perPublisher = 2_000
+        // A fixed total, however many connections `spread` needed to reach both threads (under
+        // load it took 20 and more): the readers start after the publishing, so the 1 MiB ring
+        // must hold it all (4,000 messages of about 30 bytes).
+        let perPublisher = max(1, 4_000 / publishers.count)
         let done = DispatchGroup()
         for publisher in publishers {
             var bytes: [UInt8] = []
