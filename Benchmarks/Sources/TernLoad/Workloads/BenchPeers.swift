@@ -39,7 +39,12 @@ struct TernBenchPeer: BenchPeer {
         }
         // Many streams: attach each by name, creating the missing ones. Kept for the next run.
         let names = (0..<count).map { "\(streamPrefix)-\($0)" }
-        let probe = try DataConnection(dataAddress, clientName: "tern-bench setup", token: endpoint.helloToken)
+        let probe = try DataConnection(
+            dataAddress,
+            clientName: "tern-bench setup",
+            token: endpoint.helloToken,
+            sharedMemory: false
+        )
         defer { probe.close() }
         for name in names {
             do {
@@ -52,7 +57,12 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openPublisher(streams: [String], payloadCount: Int) throws -> BenchPublisherHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern-bench publisher", token: endpoint.helloToken)
+        let data = try DataConnection(
+            dataAddress,
+            clientName: "tern-bench publisher",
+            token: endpoint.helloToken,
+            sharedMemory: false
+        )
         if payloadCount > Int(data.welcome.maxPayload) {
             throw BenchError("--payload \(payloadCount) exceeds the server's max_payload \(data.welcome.maxPayload)")
         }
@@ -70,7 +80,12 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
-        let data = try DataConnection(dataAddress, clientName: "tern-bench subscriber", token: endpoint.helloToken)
+        let data = try DataConnection(
+            dataAddress,
+            clientName: "tern-bench subscriber",
+            token: endpoint.helloToken,
+            sharedMemory: false
+        )
         _ = try data.subscribe(stream)
         let socket = try data.detach()
         var parser = Parser(sampling: sampling)
