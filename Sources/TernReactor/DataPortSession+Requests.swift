@@ -170,6 +170,30 @@ extension DataPortSession {
             answerError(connection, requestID: requestID, .streamNotFound, "stream '\(name)' not found")
             return false
         }
+        answerSubscribed(
+            connection,
+            stream,
+            requestID: requestID,
+            nextSequence: after.map { $0 + 1 } ?? nextSequence,
+            attachOnly: !delivering,
+            mayPublish: mayPublish
+        )
+        if delivering && connection.version >= 3 {
+            for lane in stream.currentLanes { plane.fanOut.joinLane(connection, lane: lane, fromStart: false) }
+        }
+        return true
+    }
+
+    /// SUBSCRIBED for a stream the connection has just joined (any mode), after noting whether
+    /// its Access Token lets it publish there.
+    func answerSubscribed(
+        _ connection: Connection,
+        _ stream: BrokerStream,
+        requestID: UInt32,
+        nextSequence: UInt64,
+        attachOnly: Bool = false,
+        mayPublish: Bool
+    ) {
         if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
         plane.sendControl(
             connection,
@@ -178,17 +202,13 @@ extension DataPortSession {
                     requestID: requestID,
                     streamID: stream.id,
                     sidPrefix: stream.sidPrefix,
-                    nextSequence: after.map { $0 + 1 } ?? nextSequence,
+                    nextSequence: nextSequence,
                     streamSid: stream.sid,
                     uniqueName: stream.uniqueName ?? "",
-                    attachOnly: !delivering
+                    attachOnly: attachOnly
                 )
             )
         )
-        if delivering && connection.version >= 3 {
-            for lane in stream.currentLanes { plane.fanOut.joinLane(connection, lane: lane, fromStart: false) }
-        }
-        return true
     }
 
     /// The stream a SUBSCRIBE, RESUME or SUBSCRIBE_SHARED names, once the connection may take it

@@ -42,19 +42,12 @@ extension DataPortSession {
             }
             return
         }
-        if !mayPublish { connection.subscriptions[stream.id]?.mayPublish = false }
-        plane.sendControl(
+        answerSubscribed(
             connection,
-            .subscribed(
-                .init(
-                    requestID: requestID,
-                    streamID: stream.id,
-                    sidPrefix: stream.sidPrefix,
-                    nextSequence: start.nextSequence,
-                    streamSid: stream.sid,
-                    uniqueName: stream.uniqueName ?? ""
-                )
-            )
+            stream,
+            requestID: requestID,
+            nextSequence: start.nextSequence,
+            mayPublish: mayPublish
         )
         plane.sendControl(
             connection,
