@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,6 +27,32 @@ int ctern_ring_memfd_create(const char *name, size_t bytes) {
         errno = saved;
         return -1;
     }
+    return fd;
+}
+
+int ctern_ring_move_into_memfd(void *address, size_t bytes, const char *name) {
+    int fd = ctern_ring_memfd_create(name, bytes);
+    if (fd < 0) return -1;
+    // The memfd gets the ring's bytes first, so the mapping that replaces the old one holds the
+    // same bytes: a reader on another thread sees the old page or the new, never a hole (MAP_FIXED
+    // swaps the range under the kernel's mmap lock; a fault during the swap waits for it).
+    const unsigned char *source = address;
+    size_t written = 0;
+    while (written < bytes) {
+        ssize_t n = pwrite(fd, source + written, bytes - written, (off_t)written);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        written += (size_t)n;
+    }
+    void *moved = mmap(address, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    // Replacing a whole mapping by one of the same size needs no new memory map entry, so this
+    // fails only if the kernel is broken; the old range may already be gone then.
+    if (moved != address) abort();
     return fd;
 }
 

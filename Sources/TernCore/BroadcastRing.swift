@@ -24,8 +24,9 @@ import Glibc
 ///
 /// ### Memory
 /// The cursors (`tailIntent`, `tail`, `latest`) live in a control block in front of the frames
-/// (`SharedRingLayout`), in a `RingMemory`: anonymous memory, or with `shared` a sealed memfd
-/// that shared-memory readers map read-only and read with the same rules (protocol.md §4.19).
+/// (`SharedRingLayout`), in a `RingMemory`: anonymous memory, or (with `shared`, or after
+/// `makeShared`) a sealed memfd that shared-memory readers map read-only and read with the same
+/// rules (protocol.md §4.19).
 public final class BroadcastRing: @unchecked Sendable {
     /// Bytes of frame storage; a power of two.
     public let capacity: Int
@@ -71,6 +72,11 @@ public final class BroadcastRing: @unchecked Sendable {
     /// The memfd shared-memory readers map, nil for a private ring.
     public var sharedDescriptor: Int32? { mapping.descriptor }
     public var isShared: Bool { mapping.descriptor != nil }
+
+    /// Moves a private ring into a sealed memfd in place, for its first shared-memory reader;
+    /// true if the ring is shared afterwards (false when no memfd can be made: the ring stays
+    /// private and intact). Caller serialises with the writers; readers may go on.
+    public func makeShared() -> Bool { mapping.share() }
 
     /// Wakes shared-memory readers waiting for frames (protocol.md §4.19): one increment of the
     /// notify word and one FUTEX_WAKE. Called once per publishing turn, never per message.

@@ -212,19 +212,18 @@ public final class BrokerStream: Sendable {
         public var nextSequence: UInt64
     }
 
-    /// Registers reader group `group` as delivering; creates the ring if it is the first (in a
-    /// memfd when `shared`, so shared-memory readers can map it later). Call once per group, not
-    /// per subscriber.
+    /// Registers reader group `group` as delivering; creates the ring if it is the first (in
+    /// private memory: it moves into a memfd only if a shared-memory reader comes). Call once per
+    /// group, not per subscriber.
     public func addReader(
         group: Int,
         ringCapacity: Int,
-        shared: Bool = false,
         fromLaneStart: Bool = false
     )
         -> ReaderStart
     {
         let (start, first) = publishState.withLock { state in
-            let ring = ringLocked(&state, capacity: ringCapacity, shared: shared)
+            let ring = ringLocked(&state, capacity: ringCapacity, shared: false)
             state.ringReaders += 1
             state.ringIdleSince = nil
             deliveryMask.bitwiseOr(1 << UInt64(group), ordering: .sequentiallyConsistent)
@@ -247,14 +246,16 @@ public final class BrokerStream: Sendable {
         return ring
     }
 
-    /// Registers one shared-memory reader (a connection that maps the ring): creates the ring if
-    /// needed and keeps it while the reader holds it. Nil, with nothing registered, when the ring
-    /// is not in shared memory (made before, or its memfd failed) or the stream has ended.
+    /// Registers one shared-memory reader (a connection that maps the ring): creates the ring in
+    /// a memfd if needed, or moves the private ring socket readers use into one, and keeps it
+    /// while the reader holds it. Nil, with nothing registered, when no memfd can be made or the
+    /// stream has ended.
     public func addMappedReader(ringCapacity: Int) -> ReaderStart? {
         publishState.withLock { state in
             guard endReason.load(ordering: .relaxed) == 0 else { return nil }
             let ring = ringLocked(&state, capacity: ringCapacity, shared: true)
-            guard ring.isShared else {
+            // Under the writers' lock: no append runs while the ring moves.
+            guard ring.makeShared() else {
                 if state.ringReaders == 0 && state.ringIdleSince == nil { state.ring = nil }
                 return nil
             }

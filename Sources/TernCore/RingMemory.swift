@@ -1,4 +1,5 @@
 import CTernShims
+import Synchronization
 import TernWire
 
 #if canImport(Glibc)
@@ -14,14 +15,27 @@ import Glibc
 /// do reaches the writer. Pages become resident only once written, as with anonymous memory.
 /// Freeing the ring unmaps it and closes the descriptor; readers' mappings keep the pages alive
 /// until they unmap.
+///
+/// A private ring becomes shared in place (`share`) when its first shared-memory reader comes,
+/// so only rings that have such readers hold a descriptor: ten thousand streams read over
+/// sockets cost no descriptors of the process's limit.
 final class RingMemory: @unchecked Sendable {
     let header: UnsafeMutableRawPointer
     let frames: UnsafeMutableRawPointer
-    let descriptor: Int32?
+    /// The memfd, or -1 while the ring is private. Set once (by `init` or `share`), read by
+    /// `notify` without the writers' lock.
+    private let descriptorWord = Atomic<Int32>(-1)
     private let totalBytes: Int
+    private let streamID: UInt32
+
+    var descriptor: Int32? {
+        let fd = descriptorWord.load(ordering: .acquiring)
+        return fd >= 0 ? fd : nil
+    }
 
     init(capacity: Int, shared: Bool, streamID: UInt32) {
         totalBytes = SharedRingLayout.headerBytes + capacity
+        self.streamID = streamID
         var descriptor: Int32?
         var mapped: UnsafeMutableRawPointer?
         if shared {
@@ -46,7 +60,7 @@ final class RingMemory: @unchecked Sendable {
         }
         header = mapped!
         frames = header + SharedRingLayout.headerBytes
-        self.descriptor = descriptor
+        if let descriptor { descriptorWord.store(descriptor, ordering: .releasing) }
         // The constant fields, before any reader can see the mapping (memory starts zeroed).
         let magic = SharedRingLayout.magic
         for (offset, byte) in magic.enumerated() {
@@ -71,9 +85,26 @@ final class RingMemory: @unchecked Sendable {
         if let descriptor { close(descriptor) }
     }
 
+    /// Moves a private ring into a sealed memfd at the same address, keeping every byte; true if
+    /// the ring is shared afterwards. The caller keeps the ring's writers out; readers on other
+    /// threads may go on reading (they see the same bytes before and after). False, with the ring
+    /// still private and intact, when no memfd can be made (for instance at the descriptor limit).
+    func share() -> Bool {
+        if descriptor != nil { return true }
+        let fd = ctern_ring_move_into_memfd(header, totalBytes, "tern-ring-\(streamID)")
+        guard fd >= 0 else { return false }
+        guard ctern_ring_memfd_seal(fd) == 0 else {
+            // The ring now lives in the memfd either way; without seals it must not be handed out.
+            close(fd)
+            return false
+        }
+        descriptorWord.store(fd, ordering: .releasing)
+        return true
+    }
+
     /// One increment of the notify word and one FUTEX_WAKE of its waiters (none for a private ring).
     func notify() {
-        guard descriptor != nil else { return }
+        guard descriptorWord.load(ordering: .relaxed) >= 0 else { return }
         let word = header + SharedRingLayout.notifyOffset
         _ = ctern_increment_u32(word)
         _ = ctern_futex_wake_all(word)

@@ -88,7 +88,6 @@ final class StreamFanOut {
             let start = stream.addReader(
                 group: index,
                 ringCapacity: plane.broker.limits.ringBytes,
-                shared: plane.broker.limits.sharedMemory,
                 fromLaneStart: fromLaneStart
             )
             local.ring = start.ring

@@ -89,6 +89,62 @@ struct SharedMemoryTests {
         #expect(try daemon.waitForMetric("tern_mapped_subscriptions", toBe: 0) == 0)
     }
 
+    /// The daemon's descriptors that are ring memfds (readlink of /proc/PID/fd/*).
+    private func ringDescriptors(_ daemon: TernDaemon) -> Int {
+        let directory = "/proc/\(daemon.pid)/fd"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return -1 }
+        return entries.filter { entry in
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(entry)")) ?? ""
+            return target.hasPrefix("/memfd:tern-ring-")
+        }.count
+    }
+
+    /// Streams read only over sockets keep their rings in private memory (a memfd each would spend
+    /// the descriptors connections need: 10,000 streams once left no room for 10,000
+    /// subscribers); the first mapped reader moves the live ring into a memfd, in place, and
+    /// nobody misses a message across the move.
+    @Test func socketReadersKeepPrivateRingsUntilAMappedReaderComes() throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        let names = (0..<40).map { "socket-only-\($0)" }
+        for name in names { _ = try daemon.createStream(uniqueName: name) }
+        let socketReader = try DataConnection(daemon.unixSocketPath, sharedMemory: false)
+        defer { socketReader.close() }
+        var first: Frame.Subscribed?
+        for name in names {
+            let subscribed = try socketReader.subscribe(name)
+            if first == nil { first = subscribed }
+        }
+        guard let first else { return }
+        #expect(ringDescriptors(daemon) == 0)
+
+        let (publishing, streamID) = try publisher(daemon, names[0])
+        defer { publishing.close() }
+        try publish(publishing, streamID, count: 500)
+        let mapped = try DataConnection(daemon.unixSocketPath, clientName: "late-mapper")
+        defer { mapped.close() }
+        let subscribed = try mapped.subscribe(names[0])
+        #expect(mapped.isMapped(streamID: subscribed.streamID))
+        #expect(ringDescriptors(daemon) == 1)
+        try publish(publishing, streamID, count: 500, first: 501)
+
+        // The socket reader gets all 1,000 (500 before the move, 500 after); the mapped reader
+        // the 500 published after it subscribed.
+        for (connection, from, count) in [(socketReader, first.nextSequence, 1000), (mapped, subscribed.nextSequence, 500)] {
+            var expected = from
+            while expected < from + UInt64(count) {
+                guard case .message(let message)? = try connection.nextFrame(timeout: .seconds(10)) else {
+                    Issue.record("no MESSAGE after sequence \(expected - 1)")
+                    return
+                }
+                #expect(message.sequence == expected)
+                let index = Int(message.sequence - first.nextSequence) + 1
+                #expect(message.payload == Array(#"{"n":\#(index)}"#.utf8))
+                expected += 1
+            }
+        }
+    }
+
     @Test func aLappedReaderCountsItsLossExactly() throws {
         // 4 KiB ring, ~30-byte frames: about 140 fit; 3,000 overrun it many times.
         let daemon = try TernDaemon.start(extraArguments: ["--ring-bytes", "4K", "--max-payload", "1024"])

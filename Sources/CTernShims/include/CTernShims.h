@@ -32,6 +32,12 @@ void ctern_ring_load(void *dst, const void *ring, size_t capacity, uint64_t offs
 /// filled. Returns the descriptor, or -1 with errno set.
 int ctern_ring_memfd_create(const char *name, size_t bytes);
 
+/// Moves the private mapping of `bytes` bytes at `address` (a ring) into a new memfd, in place: the
+/// memfd gets a copy of the bytes and is then mapped shared and writable at the same address,
+/// replacing the old pages. The caller must keep writers out meanwhile; readers may go on. Returns
+/// the descriptor (not yet sealed), or -1 with errno set and the old mapping untouched.
+int ctern_ring_move_into_memfd(void *address, size_t bytes, const char *name);
+
 /// Seals a ring memfd once the daemon has mapped it writable: F_SEAL_GROW | F_SEAL_SHRINK |
 /// F_SEAL_FUTURE_WRITE | F_SEAL_SEAL. No later mapping or write through any descriptor of it can
 /// write (readers get a read-only view whatever they try); the daemon's own mapping stays
