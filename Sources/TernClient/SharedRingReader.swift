@@ -23,19 +23,19 @@ public final class SharedRingReader {
     public let streamID: UInt32
     public let capacity: Int
     /// The ring position of the next frame to read.
-    public private(set) var cursor: UInt64
+    public internal(set) var cursor: UInt64
     /// The sequence the next MESSAGE should carry; a larger one means a loss.
-    public private(set) var expectedSequence: UInt64
+    public internal(set) var expectedSequence: UInt64
     /// Messages lost to lapping since the reader started.
-    public private(set) var totalLost: UInt64 = 0
+    public internal(set) var totalLost: UInt64 = 0
 
     private let mapping: UnsafeMutableRawPointer
     private let mappedBytes: Int
-    private let header: UnsafeRawPointer
-    private let frames: UnsafeRawPointer
-    private let batch: UnsafeMutableRawBufferPointer
-    private var batchEnd = 0
-    private var batchOffset = 0
+    let header: UnsafeRawPointer
+    let frames: UnsafeRawPointer
+    let batch: UnsafeMutableRawBufferPointer
+    var batchEnd = 0
+    var batchOffset = 0
     /// Copies retried after a lap during the copy before skipping to the tail (as the server's).
     static let readAttempts = 8
 
@@ -133,7 +133,7 @@ public final class SharedRingReader {
     }
 
     /// Copies the next run of whole frames into `batch`; false when there is none.
-    private func refill() -> Bool {
+    func refill() -> Bool {
         batchOffset = 0
         batchEnd = 0
         let tailWord = header + SharedRingLayout.tailOffset

@@ -42,8 +42,48 @@ struct TargetOptions: ParsableArguments {
     )
     var address: String?
 
+    @Option(
+        help: """
+            How Tern subscribers get messages: socket, or shm (they map the stream's ring in shared memory; \
+            --data must be ternd's Unix socket).
+            """
+    )
+    var delivery: DeliveryChoice = .socket
+
+    @Option(
+        help: """
+            Tern: comma-separated data addresses the subscribers connect to in turn, e.g. the other nodes \
+            of a cluster (default: --data, where the publisher and setup go).
+            """
+    )
+    var subscriberData: String?
+
+    @Flag(help: "With --delivery shm: readers never sleep (lowest latency, a core busy).")
+    var spin = false
+
+    @Option(
+        help: """
+            With --delivery shm: threads the subscribers are dealt to (as reader processes would spread over \
+            the cores; ternd does no per-subscriber work for them).
+            """
+    )
+    var readerThreads = 1
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
+
+    enum DeliveryChoice: String, ExpressibleByArgument, CaseIterable {
+        case socket, shm
+    }
+
+    func validate() throws {
+        if delivery == .shm && broker != .tern { throw ValidationError("--delivery shm is Tern's only") }
+        if spin && delivery != .shm { throw ValidationError("--spin needs --delivery shm") }
+        if subscriberData != nil && (broker != .tern || delivery == .shm) {
+            throw ValidationError("--subscriber-data is for Tern subscribers over sockets")
+        }
+        if readerThreads < 1 || readerThreads > 64 { throw ValidationError("--reader-threads must be 1 to 64") }
+    }
 
     var loadTarget: LoadTarget {
         let environment = ProcessInfo.processInfo.environment
@@ -55,11 +95,14 @@ struct TargetOptions: ParsableArguments {
             accessToken: accessToken ?? environment["TERN_ACCESS_TOKEN"]
         )
         let ternData = data ?? environment["TERN_DATA"] ?? BenchBrokerKind.tern.defaultAddress
-        return LoadTarget(
+        var target = LoadTarget(
             broker: broker,
             address: address ?? (broker == .tern ? ternData : broker.defaultAddress),
-            tern: tern
+            tern: tern,
+            ternDelivery: delivery == .shm ? .sharedMemory(spin: spin, readerThreads: readerThreads) : .socket
         )
+        target.ternSubscriberAddresses = subscriberData?.split(separator: ",").map(String.init) ?? []
+        return target
     }
 
     /// Prints a report as text or, with `--json`, as one JSON object (what `Benchmarks/compare` reads).

@@ -81,6 +81,29 @@ extension TernBenchCLITests {
     }
 }
 
+extension TernBenchCLITests {
+    /// `--delivery shm`: subscribers map the ring over the Unix socket and read it in place; the
+    /// windowed run is lossless with every message counted once per subscriber.
+    @Test(.timeLimit(.minutes(2))) func sharedMemorySubscribersCountEveryMessage() throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("tern-bench-\(UUID()).sock").path
+        let daemon = try Daemon.start(extraArguments: ["--unix-socket", socket, "--ring-bytes", "64K"])
+        defer { daemon.stop() }
+        let result = try Programs.runTernBench(
+            ["fanout", "--subscribers", "5", "--payload", "64", "--duration", "1", "--window", "16384", "--json"]
+                + daemon.options + ["--data", socket, "--delivery", "shm", "--reader-threads", "2"]
+        )
+        try #require(result.status == 0, "\(result.stderr)")
+        let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        let published = report["published"] as? Int ?? 0
+        #expect(published > 100)
+        #expect(report["dropped"] as? Int == 0)
+        #expect(report["delivered"] as? Int == published * 5)
+        #expect(report["lossless"] as? Bool == true)
+        let latency = report["latency_us"] as? [String: Any] ?? [:]
+        #expect((latency["samples"] as? Int ?? 0) > 0)
+    }
+}
+
 /// The programs these tests run.
 enum Programs {
     /// ternd: `$TERND_BIN`, else the repository's debug build; nil if neither exists.

@@ -1,3 +1,4 @@
+import Foundation
 import TernClient
 import TernWire
 
@@ -11,13 +12,45 @@ struct TernBenchPeer: BenchPeer {
     var fixedStream: String?
     /// Stream names for multi-stream runs are `<prefix>-<index>`; they are kept for later runs.
     var streamPrefix: String
+    /// Where subscribers connect, in turn (other nodes of a cluster); empty: `dataAddress`.
+    var subscriberAddresses: [String] = []
+    private let nextSubscriber = SubscriberCounter()
     private(set) var createdStream: String?
+
+    /// How long a subscriber on another node retries a stream the registry has not brought there yet.
+    static let propagationWait = Duration.seconds(5)
 
     init(dataAddress: String, endpoint: TernEndpoint, fixedStream: String?, streamPrefix: String) {
         self.dataAddress = dataAddress
         self.endpoint = endpoint
         self.fixedStream = fixedStream
         self.streamPrefix = streamPrefix
+    }
+
+    private final class SubscriberCounter: @unchecked Sendable {
+        var next = 0
+    }
+
+    /// The next subscriber's address, round-robin over `subscriberAddresses`.
+    private func subscriberAddress() -> String {
+        guard !subscriberAddresses.isEmpty else { return dataAddress }
+        defer { nextSubscriber.next += 1 }
+        return subscriberAddresses[nextSubscriber.next % subscriberAddresses.count]
+    }
+
+    /// SUBSCRIBE, retried while another node has not learned of the stream yet.
+    private func subscribe(_ data: DataConnection, _ stream: String, at address: String) throws {
+        let giveUp = ContinuousClock.now + Self.propagationWait
+        while true {
+            do {
+                _ = try data.subscribe(stream)
+                return
+            } catch TernClientError.server(let error)
+                where error.code == .streamNotFound && address != dataAddress && ContinuousClock.now < giveUp
+            {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
     }
 
     mutating func prepareStreams(count: Int) throws -> [String] {
@@ -80,19 +113,37 @@ struct TernBenchPeer: BenchPeer {
     }
 
     func openSubscriber(stream: String, sampling: Bool) throws -> BenchSocketHandle<Parser> {
+        let address = subscriberAddress()
         let data = try DataConnection(
-            dataAddress,
+            address,
             clientName: "tern-bench subscriber",
             token: endpoint.helloToken,
             sharedMemory: false
         )
-        _ = try data.subscribe(stream)
+        try subscribe(data, stream, at: address)
         let socket = try data.detach()
         var parser = Parser(sampling: sampling)
         var sink = RecordingSink()
         socket.unreadBytes.withUnsafeBytes { parser.parse($0, into: &sink) }
         // Messages that arrived during setup are not counted: no run has started yet.
         return BenchSocketHandle(fd: socket.fileDescriptor, parser: parser)
+    }
+
+    /// A subscriber that maps the stream's ring (the data address must be ternd's Unix socket):
+    /// its connection, kept open for the run, and the mapped ring.
+    func openMappedSubscriber(stream: String) throws -> (DataConnection, SharedRingReader) {
+        let data = try DataConnection(
+            dataAddress,
+            clientName: "tern-bench mapped subscriber",
+            token: endpoint.helloToken,
+            sharedMemory: true
+        )
+        let subscribed = try data.subscribe(stream)
+        guard let reader = data.mappedRing(streamID: subscribed.streamID) else {
+            data.close()
+            throw BenchError("ternd did not map \(stream)'s ring: shared memory needs its Unix socket and --shared-memory on")
+        }
+        return (data, reader)
     }
 
     func cleanup() {

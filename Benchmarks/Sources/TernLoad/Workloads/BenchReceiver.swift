@@ -5,7 +5,7 @@ import Histogram
 /// All bench subscribers on one epoll thread: nonblocking sockets, 256 KiB reads into one shared
 /// buffer, each connection's bytes walked by its broker's parser. Payloads are never copied; on
 /// the few subscribers that sample, time and sequence are read from the payload head in place.
-final class BenchReceiver<Parser: BenchParser> {
+final class BenchReceiver<Parser: BenchParser>: BenchSubscribers {
     private struct Subscriber {
         var fd: Int32
         var parser: Parser

@@ -39,6 +39,44 @@ public struct BenchRun: Sendable {
     }
 
     func execute<Peer: BenchPeer>(_ peer: inout Peer, broker: BenchBrokerKind, address: String) throws -> BenchReport {
+        try execute(&peer, broker: broker, address: address) { peer, names, sampled in
+            let receiver = try BenchReceiver<Peer.Parser>()
+            try eachSubscriber(names) { stream, index in
+                let handle = try peer.openSubscriber(stream: stream, sampling: sampled.contains(index))
+                try receiver.add(handle, samples: sampled.contains(index))
+            }
+            return receiver
+        }
+    }
+
+    /// The run with Tern subscribers that map the stream's ring over the Unix socket and read it
+    /// in shared memory (`spin`: they never sleep), dealt round-robin to `readerThreads` threads.
+    func executeMapped(_ peer: inout TernBenchPeer, address: String, spin: Bool, readerThreads: Int) throws
+        -> BenchReport
+    {
+        try execute(&peer, broker: .tern, address: address) { peer, names, sampled in
+            let groups = (0..<max(1, readerThreads)).map { _ in BenchMappedReceiver(spin: spin) }
+            try eachSubscriber(names) { stream, index in
+                let (connection, reader) = try peer.openMappedSubscriber(stream: stream)
+                groups[index % groups.count].add(connection: connection, reader: reader, samples: sampled.contains(index))
+            }
+            return BenchMappedReaderThreads(groups: groups)
+        }
+    }
+
+    /// Calls `body` with each subscriber's stream name and index, stream by stream.
+    private func eachSubscriber(_ names: [String], _ body: (String, Int) throws -> Void) rethrows {
+        for stream in 0..<streams {
+            for slot in 0..<subscribersPerStream { try body(names[stream], stream * subscribersPerStream + slot) }
+        }
+    }
+
+    private func execute<Peer: BenchPeer, Subscribers: BenchSubscribers>(
+        _ peer: inout Peer,
+        broker: BenchBrokerKind,
+        address: String,
+        subscribe: (inout Peer, [String], Set<Int>) throws -> Subscribers
+    ) throws -> BenchReport {
         try FileDescriptorLimit.require(totalSubscribers + publishers + 64)
         _ = BenchClock.epoch
         let setupStart = MonotonicClock.nanoseconds()
@@ -50,15 +88,7 @@ public struct BenchRun: Sendable {
             let mine = publisherStreams == .own ? [names[index % names.count]] : names
             publisherHandles.append(try peer.openPublisher(streams: mine, payloadCount: payloadSize))
         }
-        let receiver = try BenchReceiver<Peer.Parser>()
-        let sampled = Set(sampledSubscribers)
-        for stream in 0..<streams {
-            for slot in 0..<subscribersPerStream {
-                let index = stream * subscribersPerStream + slot
-                let handle = try peer.openSubscriber(stream: names[stream], sampling: sampled.contains(index))
-                try receiver.add(handle, samples: sampled.contains(index))
-            }
-        }
+        let receiver = try subscribe(&peer, names, Set(sampledSubscribers))
         let setupSeconds = Double(MonotonicClock.nanoseconds() - setupStart) / 1e9
 
         let progress = BenchProgress()
@@ -118,8 +148,8 @@ public struct BenchRun: Sendable {
 
     /// Runs the receiver until the publishers have finished and everything arrived (or the drain
     /// time passed), or until every subscription ended.
-    private func receive<Parser>(
-        with receiver: BenchReceiver<Parser>,
+    private func receive(
+        with receiver: some BenchSubscribers,
         progress: BenchProgress,
         durationNanoseconds: UInt64
     ) {

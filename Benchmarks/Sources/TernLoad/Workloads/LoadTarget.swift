@@ -36,6 +36,15 @@ public struct TernEndpoint: Sendable {
     }
 }
 
+/// How Tern subscribers get their messages.
+public enum TernDelivery: Sendable, Equatable {
+    /// Over their socket (TCP or the Unix socket), as every other broker's.
+    case socket
+    /// From the stream's ring mapped in shared memory (over the Unix socket), read on
+    /// `readerThreads` threads; `spin`: readers never sleep.
+    case sharedMemory(spin: Bool, readerThreads: Int)
+}
+
 /// Which broker a run measures and where it is: runs a workload against it with that broker's
 /// adapter. Everything after setup is the same code for every broker.
 public struct LoadTarget: Sendable {
@@ -43,11 +52,17 @@ public struct LoadTarget: Sendable {
     public var address: String
     /// Used when `broker` is `.tern`.
     public var tern: TernEndpoint
+    /// Used when `broker` is `.tern`.
+    public var ternDelivery: TernDelivery
+    /// Tern: data addresses the subscribers connect to in turn (other nodes of a cluster); empty:
+    /// `address`, where the publisher and setup go.
+    public var ternSubscriberAddresses: [String] = []
 
-    public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint) {
+    public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint, ternDelivery: TernDelivery = .socket) {
         self.broker = broker
         self.address = address
         self.tern = tern
+        self.ternDelivery = ternDelivery
     }
 
     /// Names for this run's NATS subjects and Redis channels, fresh each run.
@@ -73,6 +88,10 @@ public struct LoadTarget: Sendable {
                 fixedStream: fixedStream,
                 streamPrefix: ternStreamPrefix
             )
+            peer.subscriberAddresses = ternSubscriberAddresses
+            if case .sharedMemory(let spin, let threads) = ternDelivery {
+                return try plan.executeMapped(&peer, address: address, spin: spin, readerThreads: threads)
+            }
             return try plan.execute(&peer, broker: broker, address: address)
         case .nats:
             var peer = NATSBenchPeer(address: address, subjectPrefix: fixedStream ?? "bench.\(runPrefix)")
