@@ -1,4 +1,4 @@
-"""The data-port wire codec of protocol.md, versions 1 and 2: frames, encoding, and an incremental parser.
+"""The data-port wire codec of protocol.md, versions 1 to 3: frames, encoding, and an incremental parser.
 
 Pure: no I/O, no asyncio. :class:`FrameParser` takes whatever bytes a read returned and gives back
 every complete frame in them, parsing in one pass with :mod:`struct` over a memoryview (a
@@ -497,8 +497,9 @@ class Resumed:
 @dataclass
 class Lane:
     """LANE (version 3, cluster): messages of ``stream_id`` published on another node arrive as
-    MESSAGE frames with ``lane_id``; their sids use ``sid_prefix``. This client offers version 2,
-    so a server never sends it one; the codec reads it for the shared test vectors."""
+    MESSAGE and DROPPED frames with ``lane_id``; their sids use ``sid_prefix`` (protocol.md §4.20).
+    The connection routes them to the stream's subscription (:class:`tern_client.Subscription`'s
+    ``lanes``)."""
 
     TYPE: ClassVar[int] = FrameType.LANE
 

@@ -18,6 +18,10 @@ receiving subscription is resumed (RESUME) right after the last sequence it rece
 replays what its ring still holds and reports what it no longer holds as a DROPPED with reason
 NOT_RETAINED; a version-1 server gets SUBSCRIBE and the gap is counted from the sequences.
 Requests made meanwhile wait for CONNECTED up to their timeout.
+
+On a cluster node (version 3) the messages published on other nodes arrive in lanes (LANE,
+protocol.md §4.20): their MESSAGE and DROPPED frames carry the lane id, are routed to the stream's
+subscription with the lane's sid prefix, and never move the stream's own position (resume).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .codec import (
     EndReason,
     Frame,
     Hello,
+    Lane,
     Message,
     Ping,
     Published,
@@ -75,7 +80,7 @@ from .exceptions import (
 )
 from .models import ConnectionState, PublishResult, Resubscribed, StreamInfo, parse_address
 from .shared_ring import shared_memory_supported
-from .subscription import Payload, Subscription
+from .subscription import Payload, Subscription, SubscriptionLane
 
 __all__ = ["DEFAULT_ADDRESS", "Connection", "connect"]
 
@@ -179,6 +184,8 @@ class Connection:
         self._connected = asyncio.Event() if _has_loop() else None
         self._subscriptions: List[Subscription] = []
         self._routes: Dict[int, Subscription] = {}
+        #: Cluster lanes (protocol.md §4.20) of the current session by lane id.
+        self._lanes: Dict[int, SubscriptionLane] = {}
         self._publishers: Dict[str, Subscription] = {}
         self._request_id = 0
         self._holding: Set[Subscription] = set()
@@ -568,15 +575,26 @@ class Connection:
         if session is not self._session:
             return
         routes = self._routes
+        lanes = self._lanes
         woken: Set[Subscription] = set()
         last: Optional[Subscription] = None
         for frame in frames:
             if type(frame) is Message:
                 sub = routes.get(frame.stream_id)
-                if sub is None or sub.attach_only:
-                    continue
-                frame.stream = sub.info
-                sub.last_sequence = frame.sequence
+                if sub is not None:
+                    if sub.attach_only:
+                        continue
+                    frame.stream = sub.info
+                    sub.last_sequence = frame.sequence
+                else:
+                    # Another cluster node's message: its lane's sid prefix and sequence, which
+                    # never move the stream's own position (resume continues after that).
+                    lane = lanes.get(frame.stream_id)
+                    if lane is None:
+                        continue
+                    sub = lane.subscription
+                    frame.stream = lane.stream
+                    lane.last_sequence = frame.sequence
                 sub._events.append(frame)
                 if sub is not last:
                     woken.add(sub)
@@ -585,8 +603,16 @@ class Connection:
                 sub = routes.get(frame.stream_id)
                 if sub is not None:
                     frame.stream = sub.info
-                    sub._events.append(frame)
-                    woken.add(sub)
+                else:
+                    lane = lanes.get(frame.stream_id)
+                    if lane is None:
+                        continue
+                    sub = lane.subscription
+                    frame.stream = lane.stream
+                sub._events.append(frame)
+                woken.add(sub)
+            elif type(frame) is Lane:
+                self._lane_opened(frame)
             elif isinstance(frame, StreamEndedFrame):
                 self._stream_ended(frame)
             elif isinstance(frame, TokenExpiring) and self._on_token_expiring is not None:
@@ -604,6 +630,23 @@ class Connection:
                 sub._resume_level = limit // 2
                 self._holding.add(sub)
                 session.pause_reading(True)
+
+    def _lane_opened(self, frame: Lane) -> None:
+        """LANE: route ``lane_id`` to the receiving subscription of ``stream_id``."""
+        sub = self._routes.get(frame.stream_id)
+        if sub is None or sub.attach_only:
+            return
+        old = sub.info
+        stream = StreamInfo(old.stream_sid, old.unique_name, frame.lane_id, frame.sid_prefix)
+        lane = SubscriptionLane(sub, stream, frame.next_sequence)
+        sub.lanes[frame.lane_id] = lane
+        self._lanes[frame.lane_id] = lane
+
+    def _forget_lanes(self, sub: Subscription) -> None:
+        for lane_id, lane in sub.lanes.items():
+            if self._lanes.get(lane_id) is lane:
+                del self._lanes[lane_id]
+        sub.lanes.clear()
 
     def _stream_ended(self, frame: StreamEndedFrame) -> None:
         if frame.reason == EndReason.SHUTDOWN and self.reconnect and not self._closing:
@@ -623,6 +666,7 @@ class Connection:
             self._release(sub)
         if sub in self._subscriptions:
             self._subscriptions.remove(sub)
+        self._forget_lanes(sub)  # a stream's lanes end with it (protocol.md §4.20)
         if self._routes.get(sub.info.stream_id) is sub:
             del self._routes[sub.info.stream_id]
             other = next((s for s in self._subscriptions if s.info.stream_id == sub.info.stream_id), None)
@@ -637,6 +681,7 @@ class Connection:
                 sub._mapped = None
         self._holding.clear()
         self._routes.clear()
+        self._lanes.clear()
         self._publishers.clear()
         for sub in subs:
             sub._finish(error)
@@ -722,7 +767,9 @@ class Connection:
         """Subscribes every live subscription again (attachments first, so they cannot demote a
         receiving subscription of the same stream) and yields Resubscribed to each."""
         self._routes.clear()
+        self._lanes.clear()  # lane ids are the old socket's; new LANEs follow each resubscribe
         for sub in self._subscriptions:
+            sub.lanes.clear()
             if sub._mapped is not None:  # that session's ring is gone with it; RESUME goes on
                 sub._mapped.stop()
                 sub._mapped = None
