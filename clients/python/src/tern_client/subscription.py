@@ -12,7 +12,7 @@ from .models import Event, PublishResult, Resubscribed, StreamInfo
 
 if TYPE_CHECKING:
     from ._mapped import MappedStream
-    from .connection import Connection
+    from ._requests import Requests
 
 __all__ = ["Subscription", "SubscriptionLane"]
 
@@ -42,7 +42,7 @@ class Subscription:
     resume follow this node's own messages only (a resume restarts the other lanes where they are).
     """
 
-    def __init__(self, connection: Connection, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
+    def __init__(self, connection: Requests, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
         self._connection = connection
         #: The stream as named to :meth:`Connection.subscribe` (resubscribed under this name).
         self.name = name
