@@ -7,6 +7,11 @@ a lapped lane's losses are counted exactly by its own DROPPED frames; the stream
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 from collections import defaultdict
@@ -14,6 +19,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import pytest
 
+import tern_client.sync
 from cluster_processes import NATS_VENV_BINARY, TernCluster, nats_server_binary
 from conftest import Ternd
 from tern_client import (
@@ -106,6 +112,26 @@ async def _real_messages(sub: Subscription, count: int) -> List[Message]:
     return received
 
 
+def _start_cli_sub(name: str, data: str, count: int) -> subprocess.Popen[str]:
+    """``python -m tern_client sub``, once it says it subscribed."""
+    args = [sys.executable, "-m", "tern_client", "sub", name, "--count", str(count), "--timeout", "20", "--data", data]
+    cli = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert cli.stderr is not None
+    line = cli.stderr.readline()
+    if not line.startswith("subscribed "):
+        os.kill(cli.pid, signal.SIGKILL)
+        cli.wait(10)
+        raise AssertionError(f"the CLI did not subscribe: {line!r}")
+    return cli
+
+
+def _cli_sids(cli: subprocess.Popen[str]) -> List[str]:
+    """The sids ``python -m tern_client sub`` printed, once it exited by itself."""
+    out, err = cli.communicate(timeout=20)
+    assert cli.returncode == 0, err
+    return [json.loads(line)["sid"] for line in out.splitlines()]
+
+
 async def test_other_nodes_messages_arrive_with_their_publishers_sids(cluster: List[Ternd]) -> None:
     one, two, three = cluster
     name = _create_everywhere(cluster, one)
@@ -120,27 +146,34 @@ async def test_other_nodes_messages_arrive_with_their_publishers_sids(cluster: L
         assert sub_three._mapped is None and not on_three.shared_memory
         assert on_two.welcome is not None and on_two.welcome.version == 3
         await _until_following([sub_two, sub_three], one, name)
+        # The command line on node 3 too; it joins node 1's lane, which exists there by now.
+        cli = _start_cli_sub(name, three.data, count=11)
+        try:
+            sent: List[str] = [one.publish_rest(name, f'{{"rest":{index}}}')["sid"] for index in range(5)]
+            for index in range(5):
+                result = await publisher.publish(name, {"data": index})
+                assert result is not None
+                sent.append(result.sid)
+            for sub in (sub_two, sub_three):
+                received = await _real_messages(sub, len(sent))
+                assert [m.sid for m in received] == sent
+                assert [m.json() for m in received][4:6] == [{"rest": 4}, {"data": 0}]
+                assert {m.stream_id for m in received} == set(sub.lanes)  # one lane: node 1's
+                assert all(m.stream_id != sub.stream_id and m.stream_sid == sub.stream_sid for m in received)
+                assert sub.last_sequence == 0 and sub.last_sid == ""  # nothing published on its own node yet
 
-        sent: List[str] = [one.publish_rest(name, f'{{"rest":{index}}}')["sid"] for index in range(5)]
-        for index in range(5):
-            result = await publisher.publish(name, {"data": index})
-            assert result is not None
-            sent.append(result.sid)
-        for sub in (sub_two, sub_three):
-            received = await _real_messages(sub, len(sent))
-            assert [m.sid for m in received] == sent
-            assert [m.json() for m in received][4:6] == [{"rest": 4}, {"data": 0}]
-            assert {m.stream_id for m in received} == set(sub.lanes)  # one lane: node 1's
-            assert all(m.stream_id != sub.stream_id and m.stream_sid == sub.stream_sid for m in received)
-            assert sub.last_sequence == 0 and sub.last_sid == ""  # nothing published on its own node yet
-
-        # A message of node 2: node 2's own lane for sub_two, a second lane for sub_three.
-        own_sid = two.publish_rest(name, '{"on":2}')["sid"]
-        own = await _real_messages(sub_two, 1)
-        assert own[0].sid == own_sid and own[0].stream_id == sub_two.stream_id and own[0].sequence == 1
-        assert sub_two.last_sequence == 1 and sub_two.last_sid == own_sid
-        assert (await _real_messages(sub_three, 1))[0].sid == own_sid
-        assert len(sub_three.lanes) == 2
+            # A message of node 2: node 2's own lane for sub_two, a second lane on node 3.
+            own_sid = two.publish_rest(name, '{"on":2}')["sid"]
+            own = await _real_messages(sub_two, 1)
+            assert own[0].sid == own_sid and own[0].stream_id == sub_two.stream_id and own[0].sequence == 1
+            assert sub_two.last_sequence == 1 and sub_two.last_sid == own_sid
+            assert (await _real_messages(sub_three, 1))[0].sid == own_sid
+            assert len(sub_three.lanes) == 2
+            assert _cli_sids(cli) == [*sent, own_sid]
+        finally:
+            if cli.poll() is None:
+                os.kill(cli.pid, signal.SIGKILL)
+                cli.wait(10)
 
         # A reconnect resumes after node 2's own sequence 1 (node 1's lane is at 10 or more: had it
         # moved the position, RESUME would be refused as RESUME_AHEAD); lanes start again.
@@ -231,7 +264,18 @@ async def test_a_delete_on_another_node_ends_the_subscriptions(cluster: List[Ter
         subs = [await on_one.subscribe(name), await on_two.subscribe(name)]
         await _until_following(subs, three, name)  # each has node 3's lane
         assert all(len(sub.lanes) == 1 for sub in subs)
-        three.delete_stream(name)
+        # The blocking wrapper on node 2 joins node 3's lane at once (LANE right after SUBSCRIBED).
+        with tern_client.sync.Connection(two.data) as blocking:
+            blocking_sub = blocking.subscribe(name)
+            sid = three.publish_rest(name, '{"blocking":1}')["sid"]
+            message = blocking_sub.next(10)
+            assert isinstance(message, Message) and message.sid == sid
+            assert list(blocking_sub.lanes) == [message.stream_id]
+            three.delete_stream(name)
+            with pytest.raises(StreamEnded) as blocking_end:
+                while blocking_sub.next(10) is not None:
+                    pass
+            assert blocking_end.value.reason == EndReason.DELETED and blocking_sub.lanes == {}
         for sub in subs:
             ended: Optional[StreamEnded] = None
             try:

@@ -90,7 +90,9 @@ class Message:
 
     The connection attaches the subscription's stream (its sid and sid prefix) before handing the
     message out, so ``stream_sid`` and ``sid`` (the Twilio message sid) are available; a message
-    decoded on its own has ``stream`` None and only the wire fields.
+    decoded on its own has ``stream`` None and only the wire fields. On a cluster node a message
+    published on another node carries its lane's stream: ``stream_id`` is the lane id and the sid
+    prefix the publishing node's (protocol.md §4.20), so ``sid`` is the one its publisher got.
     """
 
     __slots__ = ("payload", "sequence", "stream", "stream_id")
