@@ -17,7 +17,8 @@ class FrameRouting(ConnectionCore):
     """Delivers a session's frames to the subscriptions (the hot path: one dict lookup a MESSAGE)."""
 
     def _on_frames(self, session: Session, frames: List[Frame]) -> None:
-        """MESSAGE, DROPPED and STREAM_ENDED frames of the current session, in arrival order."""
+        """MESSAGE, DROPPED, LANE, STREAM_ENDED, RESUMED and TOKEN_EXPIRING frames of the current
+        session, in arrival order."""
         if session is not self._session:
             return
         routes = self._routes
@@ -134,6 +135,7 @@ class FrameRouting(ConnectionCore):
     def _end_all(self, error: Optional[BaseException]) -> None:
         subs, self._subscriptions = self._subscriptions, []
         for sub in subs:
+            sub.lanes.clear()
             if sub._mapped is not None:
                 sub._mapped.stop()
                 sub._mapped = None
