@@ -5,6 +5,8 @@
 #
 # ternd: $TERND_BIN, else `swift build --show-bin-path`/ternd (build it first; this script never
 # builds Swift). Extra arguments go to pytest, e.g. scripts/test-python.sh -k reconnect.
+# The cluster tests need nats-server 2.15.1 in .venv-nats (TERN_NATS_SERVER overrides): installed
+# here by scripts/install-deps.sh nats if missing; if that fails they are skipped and say why.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 client="$root/clients/python"
@@ -37,6 +39,10 @@ if [ -z "${TERND_BIN:-}" ] || [ ! -x "$TERND_BIN" ]; then
   exit 1
 fi
 export TERND_BIN
+
+if [ -z "${TERN_NATS_SERVER:-}" ] && ! "$root/scripts/install-deps.sh" nats; then
+  echo "could not install nats-server into $root/.venv-nats: tests/test_cluster.py will be skipped" >&2
+fi
 
 cd "$client"
 status=0

@@ -1,4 +1,4 @@
-"""tern_client: the Python client for Tern's binary data port (protocol.md, version 1).
+"""tern_client: the Python client for Tern's binary data port (protocol.md, versions 1 to 3).
 
 Async core (:class:`Connection`), a blocking wrapper (:mod:`tern_client.sync`), the pure wire
 codec (:mod:`tern_client.codec`) and the exceptions (:mod:`tern_client.exceptions`).

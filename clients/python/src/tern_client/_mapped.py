@@ -21,8 +21,8 @@ from .exceptions import ConnectionLostError, StreamEnded
 from .shared_ring import RingEvent, RingFollower, SharedRing
 
 if TYPE_CHECKING:
+    from ._requests import Requests
     from ._session import Session
-    from .connection import Connection
     from .subscription import Subscription
 
 __all__ = ["MappedStream", "send_subscribe_shared"]
@@ -34,7 +34,7 @@ SHARED_MEMORY_UNAVAILABLE = 120
 class MappedStream:
     """A subscription's mapped ring and the thread following it."""
 
-    def __init__(self, conn: Connection, session: Session, sub: Subscription, ring: SharedRing, spin: bool) -> None:
+    def __init__(self, conn: Requests, session: Session, sub: Subscription, ring: SharedRing, spin: bool) -> None:
         self._conn = conn
         self._session = session
         self._sub = sub
@@ -83,7 +83,7 @@ class MappedStream:
 
 
 async def send_subscribe_shared(
-    conn: Connection,
+    conn: Requests,
     session: Session,
     stream: str,
     timeout: float,

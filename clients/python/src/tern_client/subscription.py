@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, List, Optional, Tuple, Union
 
 from .codec import Dropped
 from .exceptions import ConnectionClosedError, RequestTimeoutError
@@ -12,9 +12,9 @@ from .models import Event, PublishResult, Resubscribed, StreamInfo
 
 if TYPE_CHECKING:
     from ._mapped import MappedStream
-    from .connection import Connection
+    from ._requests import Requests
 
-__all__ = ["Subscription"]
+__all__ = ["Subscription", "SubscriptionLane"]
 
 #: What ``publish`` accepts: the JSON object's bytes or text, or a dict to serialise.
 Payload = Union[bytes, bytearray, memoryview, str, "dict[str, Any]"]
@@ -34,9 +34,15 @@ class Subscription:
     subscription resumes right after it (protocol version 2), and :attr:`last_sid` (the Twilio
     message sid of that message) can be stored to resume a later subscription with
     ``subscribe(name, after=sid)``.
+
+    On a cluster node (protocol version 3, protocol.md §4.20) the messages published on other
+    nodes arrive too, each node's in a lane of its own (:attr:`lanes`): their ``sid`` is the one
+    their publisher got, their ``stream`` carries the lane's id and the publishing node's sid
+    prefix, and their ``Dropped`` events carry the lane id. ``last_sequence``, ``last_sid`` and
+    resume follow this node's own messages only (a resume restarts the other lanes where they are).
     """
 
-    def __init__(self, connection: Connection, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
+    def __init__(self, connection: Requests, name: str, attach_only: bool, info: StreamInfo, next_sequence: int):
         self._connection = connection
         #: The stream as named to :meth:`Connection.subscribe` (resubscribed under this name).
         self.name = name
@@ -56,6 +62,9 @@ class Subscription:
         self._resume_level = 0
         #: The mapped ring this subscription reads (a shared-memory subscription), if any.
         self._mapped: Optional[MappedStream] = None
+        #: Cluster lanes by lane id (from LANE frames of the current connection; empty on a single
+        #: server). Forgotten when the subscription ends and on reconnect.
+        self.lanes: Dict[int, SubscriptionLane] = {}
 
     @property
     def stream_sid(self) -> str:
@@ -182,6 +191,34 @@ class Subscription:
         self._finished = True
         self._end = error
         self._wake()
+
+
+class SubscriptionLane:
+    """One lane of a subscription on a cluster node (protocol.md §4.20): the stream's messages
+    published on one other node, with that node's sid prefix and sequences.
+
+    ``stream`` is the :class:`~tern_client.StreamInfo` its messages and ``Dropped`` events carry:
+    the stream's sid and name, ``stream_id`` the lane id, ``sid_prefix`` the publishing node's.
+    Gaps count per lane as per stream (protocol.md §7.4): every sequence from ``next_sequence`` on
+    is either received or counted by a ``Dropped`` of this lane before the next message; a jump no
+    ``Dropped`` covers was lost between the nodes.
+    """
+
+    __slots__ = ("last_sequence", "next_sequence", "stream", "subscription")
+
+    def __init__(self, subscription: Subscription, stream: StreamInfo, next_sequence: int) -> None:
+        self.subscription = subscription
+        self.stream = stream
+        #: The first sequence of the lane this subscription could receive (from LANE).
+        self.next_sequence = next_sequence
+        #: The sequence of the lane's newest message received (0: none yet).
+        self.last_sequence = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<SubscriptionLane {self.stream.stream_id} prefix={self.stream.sid_prefix.hex()} "
+            f"next_sequence={self.next_sequence} last_sequence={self.last_sequence}>"
+        )
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:

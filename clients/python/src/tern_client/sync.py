@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Iterator, Optional, TypeVar
+from typing import Any, Awaitable, Dict, Iterator, Optional, TypeVar
 
 from . import connection as _async
 from . import subscription as _async_sub
 from .exceptions import ConnectionClosedError
 from .models import ConnectionState, Event, PublishResult, StreamInfo
-from .subscription import Payload
+from .subscription import Payload, SubscriptionLane
 
 __all__ = ["Connection", "Subscription", "connect"]
 
@@ -88,6 +88,16 @@ class Subscription:
     @property
     def next_sequence(self) -> int:
         return self._inner.next_sequence
+
+    @property
+    def lanes(self) -> Dict[int, SubscriptionLane]:
+        """Cluster lanes by lane id (see :attr:`tern_client.Subscription.lanes`): a copy taken on
+        the connection's thread, which changes them."""
+
+        async def copy() -> Dict[int, SubscriptionLane]:
+            return dict(self._inner.lanes)
+
+        return self._runner.run(copy())
 
     def __iter__(self) -> Iterator[Event]:
         return self
