@@ -35,6 +35,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         // HMAC-SHA256 for API key secrets and Access Tokens (JWT HS256).
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // TLS to the NATS servers of cluster mode.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.29.0"),
     ],
     targets: [
         // Syscalls Glibc does not export (epoll, eventfd, accept4) and the ring's word-atomic copies.
@@ -88,6 +90,7 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strict
         ),

@@ -45,10 +45,22 @@ public final class ClusterNode: Sendable {
         natsOptions.user = options.user
         natsOptions.password = options.password
         natsOptions.token = options.token
+        natsOptions.tls = options.tls
         let watchBox = Locked<KeyValueWatch?>(nil)
         let followerBox = Locked<RegistryFollower?>(nil)
-        connection = NATSConnection(options: natsOptions, eventLoop: group.next()) { up, reason in
+        // Each new reason once (attempts repeat every few hundred ms while NATS is unreachable).
+        let lastReason = Locked<String?>(nil)
+        connection = NATSConnection(
+            options: natsOptions,
+            eventLoop: group.next(),
+            onAttemptFailed: { server, reason in
+                let text = "\(server): \(reason)"
+                guard lastReason.withLock({ last in defer { last = text }; return last != text }) else { return }
+                logger.warning("cluster backbone: connecting to \(text)")
+            }
+        ) { up, reason in
             if up {
+                lastReason.withLock { $0 = nil }
                 logger.notice("cluster backbone connected")
                 // A new consumer replays the bucket: what changed while disconnected is applied.
                 if let watch = watchBox.withLock({ $0 }), let follower = followerBox.withLock({ $0 }) {
@@ -93,7 +105,8 @@ public final class ClusterNode: Sendable {
         connection.start()
         let deadline = ContinuousClock.now + options.startTimeout
         guard await connection.waitUntilConnected(timeout: options.startTimeout) else {
-            throw ClusterError("no NATS server of \(options.servers) answered within \(options.startTimeout)")
+            let last = connection.lastAttemptFailure.map { " (last attempt: \($0))" } ?? ""
+            throw ClusterError("no NATS server of \(options.servers) answered within \(options.startTimeout)\(last)")
         }
         // JetStream may still be electing its leaders in a cluster that just started: retry.
         var lastError: (any Error)?

@@ -6,6 +6,8 @@ public struct ClusterOptions: Sendable {
     public var user: String?
     public var password: String?
     public var token: String?
+    /// TLS to the NATS servers (`NATSTLS.makeContext`); nil: only servers that require it get it.
+    public var tls: NATSTLSContext?
     /// The registry bucket's name; also the namespace of the message subjects (`tern.<bucket>.m.…`).
     public var bucket = "tern"
     /// Replicas of the bucket's stream when this node creates it (1 for a single NATS server).

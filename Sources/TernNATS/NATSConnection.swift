@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A NATS client connection over swift-nio: it connects to the first server of the list that
@@ -17,6 +18,10 @@ public final class NATSConnection: @unchecked Sendable {
     /// Called on the event loop whenever the connection becomes usable (true) or is lost (false,
     /// with the reason: the server's `-ERR`, a parse error, or the socket's end).
     public let onStateChange: @Sendable (Bool, String) -> Void
+    /// Called on the event loop when an attempt fails before the server accepted CONNECT: the
+    /// server and why (refused, TLS handshake or certificate, the server's `-ERR`).
+    public let onAttemptFailed: @Sendable (NATSServerAddress, String) -> Void
+    private let lastFailure = Mutex<String?>(nil)
     private let connectedFlag = Atomic<Bool>(false)
     private let reconnectCount = Atomic<Int>(0)
     private let currentServerIndex = Atomic<Int>(-1)
@@ -37,11 +42,21 @@ public final class NATSConnection: @unchecked Sendable {
     public init(
         options: NATSOptions,
         eventLoop: any EventLoop,
+        onAttemptFailed: @escaping @Sendable (NATSServerAddress, String) -> Void = { _, _ in },
         onStateChange: @escaping @Sendable (Bool, String) -> Void = { _, _ in }
     ) {
         self.options = options
         self.eventLoop = eventLoop
+        self.onAttemptFailed = onAttemptFailed
         self.onStateChange = onStateChange
+    }
+
+    /// Why the last attempt that failed before CONNECT was answered failed, if one did.
+    public var lastAttemptFailure: String? { lastFailure.withLock { $0 } }
+
+    private func attemptFailed(_ server: NATSServerAddress, _ reason: String) {
+        lastFailure.withLock { $0 = "\(server): \(reason)" }
+        onAttemptFailed(server, reason)
     }
 
     /// True while a server accepted CONNECT and the connection is up.
@@ -191,7 +206,8 @@ public final class NATSConnection: @unchecked Sendable {
                 self.currentServerIndex.store(index, ordering: .relaxed)
                 self.handshakeDone = false
                 channel.closeFuture.whenComplete { _ in self.channelClosed(channel) }
-            case .failure:
+            case .failure(let error):
+                self.attemptFailed(server, "\(error)")
                 self.scheduleReconnect()
             }
         }
@@ -212,11 +228,16 @@ public final class NATSConnection: @unchecked Sendable {
         pingTask?.cancel()
         pingTask = nil
         requests.failAll(NATSError.notConnected)
+        let reason = closeReason.isEmpty ? "connection closed" : closeReason
+        closeReason = ""
         if handshakeDone {
             handshakeDone = false
             connectedFlag.store(false, ordering: .releasing)
             // Closed on purpose (`close`): not a loss to report.
-            if !closed { onStateChange(false, closeReason.isEmpty ? "connection closed" : closeReason) }
+            if !closed { onStateChange(false, reason) }
+        } else if !closed {
+            let index = currentServerIndex.load(ordering: .relaxed)
+            attemptFailed(options.servers[max(0, index)], reason + " (before CONNECT was answered)")
         }
         scheduleReconnect()
     }
@@ -226,10 +247,18 @@ public final class NATSConnection: @unchecked Sendable {
     func received(_ operation: NATSServerOperation, on channel: any Channel) {
         guard channel === self.channel else { return }
         switch operation {
-        case .info:
+        case .info(let json):
             guard !handshakeDone else { return }
+            let overTLS: Bool
+            do {
+                overTLS = try startTLSIfNeeded(info: json, on: channel)
+            } catch {
+                closeReason = "\(error)"
+                channel.close(promise: nil)
+                return
+            }
             var buffer = channel.allocator.buffer(capacity: 512)
-            NATSCommand.connect(json: options.connectJSON, into: &buffer)
+            NATSCommand.connect(json: options.connectJSON(overTLS: overTLS), into: &buffer)
             requests.subscribeInbox(sid: 0, into: &buffer)
             for (sid, subscription) in subscriptions.sorted(by: { $0.key < $1.key }) {
                 NATSCommand.subscribe(subject: subscription.subject, sid: sid, into: &buffer)
@@ -274,6 +303,39 @@ public final class NATSConnection: @unchecked Sendable {
 
     private var connectedEver = false
 
+    /// After the server's INFO (sent in the clear, as NATS does): puts a TLS handler in front of
+    /// the pipeline when this connection wants TLS (`options.tls`, a `tls://` URL) or the server
+    /// requires it; CONNECT and everything after go through it. True if TLS is on.
+    private func startTLSIfNeeded(info: String, on channel: any Channel) throws -> Bool {
+        let compact = info.filter { $0 != " " }
+        let serverRequires = compact.contains("\"tls_required\":true")
+        let serverOffers = serverRequires || compact.contains("\"tls_available\":true")
+        let index = currentServerIndex.load(ordering: .relaxed)
+        let server = options.servers[max(0, index)]
+        let wanted = options.tls != nil || server.requiresTLS
+        guard wanted || serverRequires else { return false }
+        guard serverOffers else { throw NATSConnectionError("\(server) does not offer TLS, which this connection requires") }
+        let context: NIOSSLContext
+        if let configured = options.tls {
+            context = configured.context
+        } else {
+            do {
+                context = try NIOSSLContext(configuration: .makeClientConfiguration())
+            } catch {
+                throw NATSConnectionError("cannot make a TLS context: \(error)")
+            }
+        }
+        // An IP address is checked against the certificate's IP entries (no SNI for it).
+        let isAddress = server.host.allSatisfy { $0.isHexDigit || $0 == "." || $0 == ":" }
+        do {
+            let handler = try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : server.host)
+            try channel.pipeline.syncOperations.addHandler(handler, position: .first)
+        } catch {
+            throw NATSConnectionError("cannot start TLS with \(server): \(error)")
+        }
+        return true
+    }
+
     private func startPinging(_ channel: any Channel) {
         pingTask?.cancel()
         pingTask = eventLoop.scheduleRepeatedTask(initialDelay: options.pingInterval, delay: options.pingInterval) {
@@ -295,6 +357,12 @@ public final class NATSConnection: @unchecked Sendable {
         if channel === self.channel { closeReason = "\(error)" }
         channel.close(promise: nil)
     }
+}
+
+/// Why a connection attempt was given up (the text becomes the close reason).
+struct NATSConnectionError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Errors of a `NATSConnection`'s requests.

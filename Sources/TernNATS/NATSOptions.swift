@@ -10,11 +10,18 @@ public struct NATSServerAddress: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
-    /// `nats://host:port`, `host:port` or `host` (port 4222).
+    /// Whether the URL said `tls://`: this server only with TLS.
+    public var requiresTLS = false
+
+    /// `nats://host:port`, `tls://host:port`, `host:port` or `host` (port 4222).
     public init?(url: String) {
         var rest = Substring(url)
         if let scheme = rest.range(of: "://") {
-            guard rest[..<scheme.lowerBound] == "nats" else { return nil }
+            switch rest[..<scheme.lowerBound] {
+            case "nats": break
+            case "tls": requiresTLS = true
+            default: return nil
+            }
             rest = rest[scheme.upperBound...]
         }
         if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
@@ -31,7 +38,7 @@ public struct NATSServerAddress: Sendable, Equatable, CustomStringConvertible {
         guard !host.isEmpty else { return nil }
     }
 
-    public var description: String { "nats://\(host):\(port)" }
+    public var description: String { "\(requiresTLS ? "tls" : "nats")://\(host):\(port)" }
 
     /// A comma-separated list of server URLs; nil if any is malformed or the list is empty.
     public static func list(_ text: String) -> [NATSServerAddress]? {
@@ -57,13 +64,16 @@ public struct NATSOptions: Sendable {
     public var maxPingsOut = 2
     /// Whether the server delivers this connection's own publishes to its subscriptions.
     public var echo = false
+    /// TLS (`NATSTLS.makeContext`): used with every server when set; nil still upgrades a server
+    /// whose INFO requires TLS, checking it against the system's trust roots.
+    public var tls: NATSTLSContext?
 
     public init(servers: [NATSServerAddress]) { self.servers = servers }
 
     /// The CONNECT body.
-    var connectJSON: String {
+    func connectJSON(overTLS: Bool) -> String {
         var fields = [
-            "\"verbose\":false", "\"pedantic\":false", "\"tls_required\":false", "\"lang\":\"swift\"",
+            "\"verbose\":false", "\"pedantic\":false", "\"tls_required\":\(overTLS)", "\"lang\":\"swift\"",
             "\"version\":\"0.1.0\"", "\"protocol\":1", "\"headers\":true", "\"no_responders\":true",
             "\"echo\":\(echo)", "\"name\":\(Self.quoted(name))",
         ]

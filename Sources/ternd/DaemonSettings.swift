@@ -24,6 +24,8 @@ struct DaemonSettings {
     var debugStallOnUSR1: Bool
     /// Cluster mode (`--cluster`); nil on a single node.
     var cluster: ClusterOptions?
+    /// Every cluster setting as given (a change of any needs a restart).
+    var clusterSettings: [String?] = []
 
     init(_ options: Ternd) throws {
         stateDirectory =
@@ -74,6 +76,11 @@ struct DaemonSettings {
         statusIntervalMilliseconds = Int(options.statusInterval * 1000)
         debugStallOnUSR1 = options.debugStallOnUSR1
         var problems = limits.problems() + reactor.problems(maxPayload: limits.maxPayload) + control.problems()
+        clusterSettings = [
+            options.cluster, options.clusterUser, options.clusterPassword, options.clusterToken, options.clusterTLSCA,
+            options.clusterTLSCert, options.clusterTLSKey, options.clusterBucket, String(options.clusterReplicas),
+            options.clusterNode,
+        ]
         if let urls = options.cluster, !urls.isEmpty {
             if let servers = NATSServerAddress.list(urls) {
                 let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "ternd"
@@ -84,6 +91,18 @@ struct DaemonSettings {
                 cluster.user = options.clusterUser
                 cluster.password = options.clusterPassword
                 cluster.token = options.clusterToken
+                if options.clusterTLSCA != nil || options.clusterTLSCert != nil || options.clusterTLSKey != nil {
+                    let tls = NATSTLS(
+                        caFile: options.clusterTLSCA,
+                        certificateFile: options.clusterTLSCert,
+                        keyFile: options.clusterTLSKey
+                    )
+                    do {
+                        cluster.tls = try tls.makeContext()
+                    } catch {
+                        problems.append("cluster TLS: \(error)")
+                    }
+                }
                 cluster.bucket = options.clusterBucket
                 cluster.replicas = options.clusterReplicas
                 self.cluster = cluster
@@ -165,6 +184,7 @@ struct DaemonSettings {
         }
         if limits.ringBytes != running.limits.ringBytes { names.append("ring-bytes") }
         if limits.sharedMemory != running.limits.sharedMemory { names.append("shared-memory") }
+        if clusterSettings != running.clusterSettings { names.append("cluster") }
         if authRequired != running.authRequired { names.append("auth") }
         if reactor.tokenClockSkewSeconds != running.reactor.tokenClockSkewSeconds { names.append("token-clock-skew") }
         if reactor.tokenExpiryWarningMilliseconds != running.reactor.tokenExpiryWarningMilliseconds {

@@ -193,6 +193,21 @@ struct Ternd: AsyncParsableCommand {
     var clusterToken: String?
 
     @Option(
+        name: .customLong("cluster-tls-ca"),
+        help: "Cluster mode: PEM file of the CA certificates that sign the NATS servers' certificates; turns TLS on (default: the system's roots, for tls:// URLs or servers that require TLS)."
+    )
+    var clusterTLSCA: String?
+
+    @Option(
+        name: .customLong("cluster-tls-cert"),
+        help: "Cluster mode: PEM client certificate for NATS servers that verify clients (with --cluster-tls-key); turns TLS on."
+    )
+    var clusterTLSCert: String?
+
+    @Option(name: .customLong("cluster-tls-key"), help: "Cluster mode: PEM private key of --cluster-tls-cert.")
+    var clusterTLSKey: String?
+
+    @Option(
         name: .customLong("cluster-bucket"),
         help: "Cluster mode: the registry KV bucket, also the message subjects' namespace."
     )
@@ -229,8 +244,8 @@ struct Ternd: AsyncParsableCommand {
         "control-max-header",
         "ping-interval", "shutdown-grace", "log-level", "publish-rate", "publish-burst", "auth",
         "status-interval", "token-clock-skew", "token-expiry-warning",
-        "cluster", "cluster-user", "cluster-password", "cluster-token", "cluster-bucket", "cluster-replicas",
-        "cluster-node",
+        "cluster", "cluster-user", "cluster-password", "cluster-token", "cluster-tls-ca", "cluster-tls-cert",
+        "cluster-tls-key", "cluster-bucket", "cluster-replicas", "cluster-node",
     ]
 
     static func main() async {
