@@ -50,7 +50,10 @@ extension SharedRingReader {
                 continue
             }
             let offset = Int(cursor & (ringBytes - 1))
-            let inPlace = UnsafeRawBufferPointer(start: frames + offset, count: min(Int(end - cursor), capacity - offset))
+            let inPlace = UnsafeRawBufferPointer(
+                start: frames + offset,
+                count: min(Int(end - cursor), capacity - offset)
+            )
             let (whole, lastStart) = FrameWalker.wholeFrames(inPlace)
             if whole > 0 {
                 return Run(

@@ -55,21 +55,27 @@ public final class ClusterNode: Sendable {
             eventLoop: group.next(),
             onAttemptFailed: { server, reason in
                 let text = "\(server): \(reason)"
-                guard lastReason.withLock({ last in defer { last = text }; return last != text }) else { return }
+                guard
+                    lastReason.withLock({ last in
+                        defer { last = text }
+                        return last != text
+                    })
+                else { return }
                 logger.warning("cluster backbone: connecting to \(text)")
-            }
-        ) { up, reason in
-            if up {
-                lastReason.withLock { $0 = nil }
-                logger.notice("cluster backbone connected")
-                // A new consumer replays the bucket: what changed while disconnected is applied.
-                if let watch = watchBox.withLock({ $0 }), let follower = followerBox.withLock({ $0 }) {
-                    Self.restartFeed(watch, follower: follower, logger: logger)
+            },
+            onStateChange: { up, reason in
+                if up {
+                    lastReason.withLock { $0 = nil }
+                    logger.notice("cluster backbone connected")
+                    // A new consumer replays the bucket: what changed while disconnected is applied.
+                    if let watch = watchBox.withLock({ $0 }), let follower = followerBox.withLock({ $0 }) {
+                        Self.restartFeed(watch, follower: follower, logger: logger)
+                    }
+                } else {
+                    logger.error("cluster backbone lost (\(reason)); REST changes answer 503 until it returns")
                 }
-            } else {
-                logger.error("cluster backbone lost (\(reason)); REST changes answer 503 until it returns")
             }
-        }
+        )
         bucket = KeyValueBucket(jetStream: JetStream(connection: connection), bucket: options.bucket)
         store = ClusterStore(bucket: bucket)
         backbone = MessageBackbone(connection: connection, bucket: options.bucket)

@@ -314,7 +314,9 @@ public final class NATSConnection: @unchecked Sendable {
         let server = options.servers[max(0, index)]
         let wanted = options.tls != nil || server.requiresTLS
         guard wanted || serverRequires else { return false }
-        guard serverOffers else { throw NATSConnectionError("\(server) does not offer TLS, which this connection requires") }
+        guard serverOffers else {
+            throw NATSConnectionError("\(server) does not offer TLS, which this connection requires")
+        }
         let context: NIOSSLContext
         if let configured = options.tls {
             context = configured.context

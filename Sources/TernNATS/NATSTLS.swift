@@ -29,7 +29,9 @@ public struct NATSTLS: Sendable {
         switch (certificateFile, keyFile) {
         case (let certificateFile?, let keyFile?):
             do {
-                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) }
+                configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(certificateFile).map {
+                    .certificate($0)
+                }
             } catch {
                 throw NATSTLSError("cannot read the client certificate in \(certificateFile): \(error)")
             }

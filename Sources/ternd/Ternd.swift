@@ -194,13 +194,15 @@ struct Ternd: AsyncParsableCommand {
 
     @Option(
         name: .customLong("cluster-tls-ca"),
-        help: "Cluster mode: PEM file of the CA certificates that sign the NATS servers' certificates; turns TLS on (default: the system's roots, for tls:// URLs or servers that require TLS)."
+        help:
+            "Cluster mode: PEM file of the CA certificates that sign the NATS servers' certificates; turns TLS on (default: the system's roots, for tls:// URLs or servers that require TLS)."
     )
     var clusterTLSCA: String?
 
     @Option(
         name: .customLong("cluster-tls-cert"),
-        help: "Cluster mode: PEM client certificate for NATS servers that verify clients (with --cluster-tls-key); turns TLS on."
+        help:
+            "Cluster mode: PEM client certificate for NATS servers that verify clients (with --cluster-tls-key); turns TLS on."
     )
     var clusterTLSCert: String?
 

@@ -130,7 +130,9 @@ struct SharedMemoryTests {
 
         // The socket reader gets all 1,000 (500 before the move, 500 after); the mapped reader
         // the 500 published after it subscribed.
-        for (connection, from, count) in [(socketReader, first.nextSequence, 1000), (mapped, subscribed.nextSequence, 500)] {
+        for (connection, from, count) in [
+            (socketReader, first.nextSequence, 1000), (mapped, subscribed.nextSequence, 500),
+        ] {
             var expected = from
             while expected < from + UInt64(count) {
                 guard case .message(let message)? = try connection.nextFrame(timeout: .seconds(10)) else {

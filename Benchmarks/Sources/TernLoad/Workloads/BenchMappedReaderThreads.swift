@@ -84,7 +84,9 @@ final class BenchMappedReaderThreads: BenchSubscribers {
         if !stopped {
             for helper in helpers { helper.stop.store(true, ordering: .relaxed) }
             let deadline = MonotonicClock.nanoseconds() + 5_000_000_000
-            while helpers.contains(where: { !$0.done.load(ordering: .acquiring) }) && MonotonicClock.nanoseconds() < deadline {
+            while helpers.contains(where: { !$0.done.load(ordering: .acquiring) })
+                && MonotonicClock.nanoseconds() < deadline
+            {
                 MonotonicClock.sleep(nanoseconds: 100_000)
             }
             stopped = true

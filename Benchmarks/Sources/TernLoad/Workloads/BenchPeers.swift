@@ -141,7 +141,9 @@ struct TernBenchPeer: BenchPeer {
         let subscribed = try data.subscribe(stream)
         guard let reader = data.mappedRing(streamID: subscribed.streamID) else {
             data.close()
-            throw BenchError("ternd did not map \(stream)'s ring: shared memory needs its Unix socket and --shared-memory on")
+            throw BenchError(
+                "ternd did not map \(stream)'s ring: shared memory needs its Unix socket and --shared-memory on"
+            )
         }
         return (data, reader)
     }

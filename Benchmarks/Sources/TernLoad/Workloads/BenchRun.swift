@@ -51,14 +51,23 @@ public struct BenchRun: Sendable {
 
     /// The run with Tern subscribers that map the stream's ring over the Unix socket and read it
     /// in shared memory (`spin`: they never sleep), dealt round-robin to `readerThreads` threads.
-    func executeMapped(_ peer: inout TernBenchPeer, address: String, spin: Bool, readerThreads: Int) throws
+    func executeMapped(
+        _ peer: inout TernBenchPeer,
+        address: String,
+        spin: Bool,
+        readerThreads: Int
+    ) throws
         -> BenchReport
     {
         try execute(&peer, broker: .tern, address: address) { peer, names, sampled in
             let groups = (0..<max(1, readerThreads)).map { _ in BenchMappedReceiver(spin: spin) }
             try eachSubscriber(names) { stream, index in
                 let (connection, reader) = try peer.openMappedSubscriber(stream: stream)
-                groups[index % groups.count].add(connection: connection, reader: reader, samples: sampled.contains(index))
+                groups[index % groups.count].add(
+                    connection: connection,
+                    reader: reader,
+                    samples: sampled.contains(index)
+                )
             }
             return BenchMappedReaderThreads(groups: groups)
         }
