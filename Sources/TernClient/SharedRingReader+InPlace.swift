@@ -55,7 +55,11 @@ extension SharedRingReader {
                 count: min(Int(end - cursor), capacity - offset)
             )
             let (whole, lastStart) = FrameWalker.wholeFrames(inPlace)
-            if whole > 0 {
+            // The sequences are read from the first and last frame, which must hold them: torn
+            // bytes may claim any length.
+            if whole >= lastStart + MessageFrame.prefixSize, whole >= MessageFrame.prefixSize,
+                FrameWalker.firstFrameSize(inPlace) >= MessageFrame.prefixSize
+            {
                 return Run(
                     frames: UnsafeRawBufferPointer(rebasing: inPlace[..<whole]),
                     firstSequence: MessageFrame.sequence(in: inPlace, frameStart: 0),

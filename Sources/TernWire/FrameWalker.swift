@@ -26,6 +26,13 @@ public enum FrameWalker {
         }
     }
 
+    /// The size of the frame at the start of `bytes` (header included) as its length field says;
+    /// `bytes` must hold at least a header.
+    @inlinable
+    public static func firstFrameSize(_ bytes: UnsafeRawBufferPointer) -> Int {
+        WireLimits.headerSize + bodyLength(bytes, at: 0)
+    }
+
     @inlinable
     static func bodyLength(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int {
         Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
