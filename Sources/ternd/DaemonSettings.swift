@@ -91,12 +91,14 @@ struct DaemonSettings {
                 cluster.user = options.clusterUser
                 cluster.password = options.clusterPassword
                 cluster.token = options.clusterToken
-                if options.clusterTLSCA != nil || options.clusterTLSCert != nil || options.clusterTLSKey != nil {
-                    let tls = NATSTLS(
-                        caFile: options.clusterTLSCA,
-                        certificateFile: options.clusterTLSCert,
-                        keyFile: options.clusterTLSKey
-                    )
+                // An empty value (a TERND_* line left empty) means unset.
+                let given = { (value: String?) in value.flatMap { $0.isEmpty ? nil : $0 } }
+                let tls = NATSTLS(
+                    caFile: given(options.clusterTLSCA),
+                    certificateFile: given(options.clusterTLSCert),
+                    keyFile: given(options.clusterTLSKey)
+                )
+                if tls.caFile != nil || tls.certificateFile != nil || tls.keyFile != nil {
                     do {
                         cluster.tls = try tls.makeContext()
                     } catch {
