@@ -69,6 +69,12 @@ struct TargetOptions: ParsableArguments {
     )
     var readerThreads = 1
 
+    @Option(help: "Pin the publisher thread(s) to this CPU (default: where the scheduler or taskset puts them).")
+    var publisherCpu: Int?
+
+    @Option(help: "Pin the receiving thread (the subscribers' epoll loop or shared-memory readers) to this CPU.")
+    var receiverCpu: Int?
+
     @Flag(help: "Print the result as one JSON object.")
     var json = false
 
@@ -81,6 +87,9 @@ struct TargetOptions: ParsableArguments {
         if spin && delivery != .shm { throw ValidationError("--spin needs --delivery shm") }
         if subscriberData != nil && (broker != .tern || delivery == .shm) {
             throw ValidationError("--subscriber-data is for Tern subscribers over sockets")
+        }
+        for cpu in [publisherCpu, receiverCpu].compactMap({ $0 }) where cpu < 0 || cpu >= 1024 {
+            throw ValidationError("a CPU number must be 0 to 1023")
         }
         if readerThreads < 1 || readerThreads > 64 { throw ValidationError("--reader-threads must be 1 to 64") }
     }
@@ -102,6 +111,8 @@ struct TargetOptions: ParsableArguments {
             ternDelivery: delivery == .shm ? .sharedMemory(spin: spin, readerThreads: readerThreads) : .socket
         )
         target.ternSubscriberAddresses = subscriberData?.split(separator: ",").map(String.init) ?? []
+        target.publisherCPU = publisherCpu
+        target.receiverCPU = receiverCpu
         return target
     }
 

@@ -17,6 +17,8 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
     /// Lossless runs: at most this many messages per stream beyond what the slowest subscriber has
     /// received (`BenchProgress.slowestReceived`, the credit); nil = no window.
     var windowMessages: Int?
+    /// The CPU this publisher's thread is pinned to; nil: the scheduler's choice.
+    var cpu: Int?
     /// Bytes of messages per write when unpaced.
     var batchBytes = 128 << 10
     /// How long one batch may wait for the socket before the bench gives up on the broker.
@@ -34,6 +36,7 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
         defer { progress.publishersRunning.subtract(1, ordering: .releasing) }
         PacingPrecision.request()
         do {
+            if let cpu { try CPUPlacement.pinCurrentThread(to: cpu) }
             try publish(progress: progress)
         } catch {
             progress.failure.withLock { $0 = $0 ?? "\(error)" }

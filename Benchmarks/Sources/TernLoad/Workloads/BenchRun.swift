@@ -24,6 +24,10 @@ public struct BenchRun: Sendable {
     public var latencySubscribers: Int? = 4
     /// Longest wait, after publishing stops, for the last messages to arrive.
     public var drainSeconds = 2.0
+    /// CPUs to pin the publisher threads and the receiving thread to; nil: the scheduler's choice
+    /// (or the process's `taskset`).
+    public var publisherCPU: Int?
+    public var receiverCPU: Int?
 
     public init(workload: String) {
         self.workload = workload
@@ -114,9 +118,11 @@ public struct BenchRun: Sendable {
                 payloadSize: payloadSize,
                 durationNanoseconds: durationNanoseconds,
                 rate: rate.map { $0 / Double(publishers) },
-                windowMessages: windowMessages
+                windowMessages: windowMessages,
+                cpu: publisherCPU
             ).start(progress: progress, index: index)
         }
+        if let receiverCPU { try CPUPlacement.pinCurrentThread(to: receiverCPU) }
         let start = max(1, BenchClock.now())
         progress.startNanoseconds.store(start, ordering: .releasing)
         receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds)

@@ -57,6 +57,10 @@ public struct LoadTarget: Sendable {
     /// Tern: data addresses the subscribers connect to in turn (other nodes of a cluster); empty:
     /// `address`, where the publisher and setup go.
     public var ternSubscriberAddresses: [String] = []
+    /// CPUs for the publisher threads and the receiving thread (`BenchRun.publisherCPU`,
+    /// `receiverCPU`), for every broker; nil: the scheduler's choice.
+    public var publisherCPU: Int?
+    public var receiverCPU: Int?
 
     public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint, ternDelivery: TernDelivery = .socket) {
         self.broker = broker
@@ -80,6 +84,9 @@ public struct LoadTarget: Sendable {
     ) throws
         -> BenchReport
     {
+        var plan = plan
+        plan.publisherCPU = publisherCPU ?? plan.publisherCPU
+        plan.receiverCPU = receiverCPU ?? plan.receiverCPU
         switch broker {
         case .tern:
             var peer = TernBenchPeer(
