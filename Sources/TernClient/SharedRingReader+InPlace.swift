@@ -69,8 +69,11 @@ extension SharedRingReader {
                 )
             }
             // The next frame wraps around the ring's end (or is being rewritten): copy it out.
+            // Only that frame: what follows it is read in place again.
             let start = cursor
-            guard refill() else { continue }
+            var length: UInt32 = 0
+            ctern_ring_load(&length, frames, capacity, cursor, 4)
+            guard refill(limit: WireLimits.headerSize + Int(UInt32(bigEndian: length))) else { continue }
             let copied = UnsafeRawBufferPointer(rebasing: batch[..<batchEnd])
             batchEnd = 0
             let last = FrameWalker.wholeFrames(copied).lastStart

@@ -132,8 +132,9 @@ public final class SharedRingReader {
         WireLimits.headerSize + Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
     }
 
-    /// Copies the next run of whole frames into `batch`; false when there is none.
-    func refill() -> Bool {
+    /// Copies the next run of whole frames (at most `limit` bytes of them) into `batch`; false
+    /// when there is none.
+    func refill(limit: Int = .max) -> Bool {
         batchOffset = 0
         batchEnd = 0
         let tailWord = header + SharedRingLayout.tailOffset
@@ -147,7 +148,7 @@ public final class SharedRingReader {
                 cursor = ctern_load_acquire_u64(latestWord)
                 continue
             }
-            let count = min(Int(end - cursor), batch.count)
+            let count = min(Int(end - cursor), batch.count, limit)
             ctern_ring_load(batch.baseAddress, frames, capacity, cursor, count)
             atomicMemoryFence(ordering: .acquiring)
             if ctern_load_relaxed_u64(intentWord) &- cursor > ringBytes {

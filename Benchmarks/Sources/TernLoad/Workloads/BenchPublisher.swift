@@ -54,6 +54,7 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
         defer { LoadSocket.abort(handle.socket.fd) }
         var sequences = [UInt64](repeating: 0, count: images.count)
         var nextStream = 0
+        var creditWait: UInt64 = 20_000
 
         var start = progress.startNanoseconds.load(ordering: .acquiring)
         while start == 0 && !progress.stopRequested.load(ordering: .relaxed) {
@@ -88,11 +89,16 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
                 // Round-robin: no stream has more than ceil(sent / streams) messages.
                 let perStream = (sent + UInt64(images.count) - 1) / UInt64(images.count)
                 let credit = Int(progress.slowestReceived.load(ordering: .acquiring)) + windowMessages - Int(perStream)
-                if credit <= 0 {
-                    MonotonicClock.sleep(nanoseconds: 20_000)
+                // Wait for a sixteenth of the window, not one message, and back off while waiting:
+                // a publisher waking every 20 µs for a trickle of credit took a third of the core it
+                // shares with the receiver (perf: timer interrupts and task switches).
+                if credit < max(1, windowMessages / 16) {
+                    MonotonicClock.sleep(nanoseconds: creditWait)
+                    creditWait = min(creditWait * 2, 160_000)
                     try connection.readAvailable(progress: progress)
                     continue
                 }
+                creditWait = 20_000
                 batch = min(batch, credit * images.count)
                 now = BenchClock.now()
             }
