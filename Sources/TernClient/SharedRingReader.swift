@@ -122,14 +122,10 @@ public final class SharedRingReader {
             totalLost += lost
             return .lost(lost)
         }
-        let size = firstFrameSize(frame)
+        let size = FrameWalker.firstFrameSize(frame)
         batchOffset += size
         expectedSequence = sequence + 1
         return .message(UnsafeRawBufferPointer(rebasing: frame[0..<size]))
-    }
-
-    private func firstFrameSize(_ bytes: UnsafeRawBufferPointer) -> Int {
-        WireLimits.headerSize + Int(UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
     }
 
     /// Copies the next run of whole frames (at most `limit` bytes of them) into `batch`; false

@@ -123,9 +123,7 @@ final class BenchMappedReceiver: BenchSubscribers {
     private func sampleLatencies(_ frames: UnsafeRawBufferPointer, now: UInt64) {
         var offset = 0
         while frames.count - offset >= MessageFrame.prefixSize {
-            let size =
-                WireLimits.headerSize
-                + Int(UInt32(bigEndian: frames.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            let size = FrameWalker.firstFrameSize(UnsafeRawBufferPointer(rebasing: frames[offset...]))
             guard size <= frames.count - offset else { return }
             let payload = UnsafeRawBufferPointer(rebasing: frames[(offset + MessageFrame.prefixSize)..<(offset + size)])
             if payload.count >= BenchPayload.headSize, let head = BenchPayload.read(head: payload) {
