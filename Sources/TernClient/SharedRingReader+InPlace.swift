@@ -37,24 +37,28 @@ extension SharedRingReader {
 
     /// The next run of whole frames, or nil when the reader has caught up with the writer. A
     /// frame that wraps around the ring's end is copied out first (the run then lies in the
-    /// reader's own buffer, already checked).
-    public func nextRunInPlace() -> Run? {
+    /// reader's own buffer, already checked). `maxBytes` bounds how much of the ring one run
+    /// covers (a run always holds at least one frame), so a thread serving many readers can give
+    /// each a bounded turn.
+    public func nextRunInPlace(maxBytes: Int = .max) -> Run? {
         let tailWord = header + SharedRingLayout.tailOffset
         let latestWord = header + SharedRingLayout.latestOffset
         let ringBytes = UInt64(capacity)
         for _ in 0..<Self.readAttempts {
+            // One read of the property a try: each is checked for exclusive access.
+            let position = cursor
             let end = ctern_load_acquire_u64(tailWord)
-            if end == cursor { return nil }
-            if end &- cursor > ringBytes || cursor > end {
+            if end == position { return nil }
+            if end &- position > ringBytes || position > end {
                 cursor = ctern_load_acquire_u64(latestWord)
                 continue
             }
-            let offset = Int(cursor & (ringBytes - 1))
+            let offset = Int(position & (ringBytes - 1))
             let inPlace = UnsafeRawBufferPointer(
                 start: frames + offset,
-                count: min(Int(end - cursor), capacity - offset)
+                count: min(Int(end - position), capacity - offset)
             )
-            let (whole, lastStart) = FrameWalker.wholeFrames(inPlace)
+            let (whole, lastStart) = FrameWalker.wholeFrames(inPlace, upTo: maxBytes)
             // The sequences are read from the first and last frame, which must hold them: torn
             // bytes may claim any length.
             if whole >= lastStart + MessageFrame.prefixSize, whole >= MessageFrame.prefixSize,
@@ -64,15 +68,14 @@ extension SharedRingReader {
                     frames: UnsafeRawBufferPointer(rebasing: inPlace[..<whole]),
                     firstSequence: MessageFrame.sequence(in: inPlace, frameStart: 0),
                     lastSequence: MessageFrame.sequence(in: inPlace, frameStart: lastStart),
-                    start: cursor,
+                    start: position,
                     inPlace: true
                 )
             }
             // The next frame wraps around the ring's end (or is being rewritten): copy it out.
             // Only that frame: what follows it is read in place again.
-            let start = cursor
             var length: UInt32 = 0
-            ctern_ring_load(&length, frames, capacity, cursor, 4)
+            ctern_ring_load(&length, frames, capacity, position, 4)
             guard refill(limit: WireLimits.headerSize + Int(UInt32(bigEndian: length))) else { continue }
             let copied = UnsafeRawBufferPointer(rebasing: batch[..<batchEnd])
             batchEnd = 0
@@ -81,7 +84,7 @@ extension SharedRingReader {
                 frames: copied,
                 firstSequence: MessageFrame.sequence(in: copied, frameStart: 0),
                 lastSequence: MessageFrame.sequence(in: copied, frameStart: last),
-                start: start,
+                start: position,
                 inPlace: false
             )
         }
@@ -100,8 +103,9 @@ extension SharedRingReader {
             }
             cursor = run.start + UInt64(run.frames.count)
         }
-        let lost = run.firstSequence > expectedSequence ? run.firstSequence - expectedSequence : 0
-        totalLost += lost
+        let expected = expectedSequence
+        let lost = run.firstSequence > expected ? run.firstSequence - expected : 0
+        if lost > 0 { totalLost += lost }
         expectedSequence = run.lastSequence + 1
         return .intact(lostBefore: lost)
     }

@@ -2,14 +2,18 @@
 /// fields, without decoding them: the one place that knows how frames follow each other.
 public enum FrameWalker {
     /// The length of the longest prefix of `bytes` made of whole frames, and where the last of
-    /// them starts (0 if there is none).
+    /// them starts (0 if there is none). With `limit`, the prefix ends before the first frame
+    /// that would take it past `limit` bytes, unless that is the first frame.
     @inlinable
-    public static func wholeFrames(_ bytes: UnsafeRawBufferPointer) -> (bytes: Int, lastStart: Int) {
+    public static func wholeFrames(
+        _ bytes: UnsafeRawBufferPointer,
+        upTo limit: Int = .max
+    ) -> (bytes: Int, lastStart: Int) {
         var offset = 0
         var lastStart = 0
         while bytes.count - offset >= WireLimits.headerSize {
             let next = offset + WireLimits.headerSize + bodyLength(bytes, at: offset)
-            if next > bytes.count { break }
+            if next > bytes.count || (next > limit && offset > 0) { break }
             lastStart = offset
             offset = next
         }

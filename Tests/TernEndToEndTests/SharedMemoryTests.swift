@@ -217,8 +217,13 @@ struct SharedMemoryTests {
         var overwritten = 0
         var mismatched = 0
         let deadline = ContinuousClock.now + .seconds(30)
+        var looks = 0
+        var oversized = 0
         while ring.expectedSequence <= last && ContinuousClock.now < deadline {
-            guard let run = ring.nextRunInPlace() else { continue }
+            // Every other look is bounded to 64 bytes: a run then holds one or two of these frames.
+            let bound = looks % 2 == 0 ? Int.max : 64
+            guard let run = ring.nextRunInPlace(maxBytes: bound) else { continue }
+            looks += 1
             // Look before the check, as a zero-copy reader does; keep the verdict only if intact.
             // Every read bounded: the bytes may change under the walk, lengths included.
             var wrong = 0
@@ -241,6 +246,7 @@ struct SharedMemoryTests {
                 start += size
             }
             if start != run.frames.count { wrong += 1 }
+            if run.frames.count > bound && count > 1 { oversized += 1 }
             switch ring.validate(run) {
             case .intact(let lostBefore):
                 received += UInt64(count)
@@ -252,6 +258,7 @@ struct SharedMemoryTests {
         }
         publishing.join()
         #expect(mismatched == 0, "an intact run held other bytes than its sequences' payloads")
+        #expect(oversized == 0, "a bounded run held more than its bound and more than one frame")
         #expect(received + lost == UInt64(total))
         #expect(ring.totalLost == lost)
         #expect(lost > 0, "the 4 KiB ring was never lapped: the test proved nothing about losses")

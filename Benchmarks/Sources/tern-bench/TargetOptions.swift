@@ -69,6 +69,14 @@ struct TargetOptions: ParsableArguments {
     )
     var readerThreads = 1
 
+    @Flag(
+        help: """
+            With --spin: the publisher runs on the readers' thread, between their passes, instead of a \
+            thread of its own (no wake-up between stamping a message and reading it).
+            """
+    )
+    var inlinePublisher = false
+
     @Option(help: "Pin the publisher thread(s) to this CPU (default: where the scheduler or taskset puts them).")
     var publisherCpu: Int?
 
@@ -90,6 +98,10 @@ struct TargetOptions: ParsableArguments {
         }
         for cpu in [publisherCpu, receiverCpu].compactMap({ $0 }) where cpu < 0 || cpu >= 1024 {
             throw ValidationError("a CPU number must be 0 to 1023")
+        }
+        if inlinePublisher && !spin { throw ValidationError("--inline-publisher needs --spin") }
+        if inlinePublisher && publisherCpu != nil {
+            throw ValidationError("--inline-publisher runs on the readers' thread: no --publisher-cpu")
         }
         if readerThreads < 1 || readerThreads > 64 { throw ValidationError("--reader-threads must be 1 to 64") }
     }
@@ -113,6 +125,7 @@ struct TargetOptions: ParsableArguments {
         target.ternSubscriberAddresses = subscriberData?.split(separator: ",").map(String.init) ?? []
         target.publisherCPU = publisherCpu
         target.receiverCPU = receiverCpu
+        target.inlinePublisher = inlinePublisher
         return target
     }
 

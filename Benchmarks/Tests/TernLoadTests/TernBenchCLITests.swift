@@ -104,6 +104,35 @@ extension TernBenchCLITests {
     }
 }
 
+extension TernBenchCLITests {
+    /// `--inline-publisher`: the paced publisher runs between the spinning readers' passes on one
+    /// thread; every message reaches every subscriber once, and each one's latency is sampled.
+    @Test(.timeLimit(.minutes(2))) func anInlinePublisherReachesEverySpinningReader() throws {
+        let socket = FileManager.default.temporaryDirectory.appendingPathComponent("tern-bench-\(UUID()).sock").path
+        let daemon = try Daemon.start(extraArguments: ["--unix-socket", socket])
+        defer { daemon.stop() }
+        let result = try Programs.runTernBench(
+            ["latency", "--rate", "500", "--subscribers", "3", "--duration", "1", "--json"]
+                + daemon.options + ["--data", socket, "--delivery", "shm", "--spin", "--inline-publisher"]
+        )
+        try #require(result.status == 0, "\(result.stderr)")
+        let report = (try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))) as? [String: Any] ?? [:]
+        let published = report["published"] as? Int ?? 0
+        #expect(published >= 400 && published <= 600, "paced at 500 msg/s for 1 s")
+        #expect(report["delivered"] as? Int == published * 3)
+        #expect(report["dropped"] as? Int == 0)
+        let latency = report["latency_us"] as? [String: Any] ?? [:]
+        #expect(latency["samples"] as? Int == published * 3)
+    }
+
+    /// The flag is refused where it cannot work: readers that sleep would hold the publisher up.
+    @Test func anInlinePublisherNeedsSpinningReaders() throws {
+        let result = try Programs.runTernBench(["latency", "--delivery", "shm", "--inline-publisher"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--inline-publisher needs --spin"))
+    }
+}
+
 /// The programs these tests run.
 enum Programs {
     /// ternd: `$TERND_BIN`, else the repository's debug build; nil if neither exists.

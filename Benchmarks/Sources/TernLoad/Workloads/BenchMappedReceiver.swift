@@ -3,11 +3,13 @@ import TernClient
 import TernWire
 
 /// Tern subscribers that read the stream's ring in shared memory (protocol.md §4.19), all on one
-/// thread as `BenchReceiver` reads all sockets on one: each pass drains every reader in turn
-/// (at most `maxRunsPerVisit` runs, so one busy reader cannot starve the others), counting
-/// messages and lapping losses. Frames are read in place, as a zero-copy reader would, and
+/// thread as `BenchReceiver` reads all sockets on one: each pass visits every reader in turn,
+/// counting messages and lapping losses. A visit reads at most `visitBytes` of the ring, so one
+/// busy reader cannot starve the others. Frames are read in place, as a zero-copy reader would, and
 /// counted only once validated (`SharedRingReader.validate`). With nothing new anywhere it spins `idleSpins` passes, then
-/// sleeps on the first ring's futex until ternd's next wake-up; `spin` never sleeps.
+/// sleeps on the first ring's futex until ternd's next wake-up; `spin` never sleeps. A pass
+/// works on its own `inout` copies of the subscribers and counts (`readAll`), so the class's
+/// properties are checked for exclusive access once a pass, not once a message run.
 final class BenchMappedReceiver: BenchSubscribers {
     private struct Subscriber {
         /// Kept open for the run: the subscription lives as long as its connection.
@@ -19,28 +21,42 @@ final class BenchMappedReceiver: BenchSubscribers {
         var hasEnded = false
     }
 
-    static let maxRunsPerVisit = 16
+    /// What every pass adds to.
+    private struct Tally {
+        var delivered: UInt64 = 0
+        var deliveredPayloadBytes: UInt64 = 0
+        var droppedReported: UInt64 = 0
+        var sampledGaps: UInt64 = 0
+        var lastDeliveryNanoseconds: UInt64 = 0
+        var bytesRead: UInt64 = 0
+        var endedSubscribers = 0
+        var latency = Histogram<UInt64>(
+            lowestDiscernibleValue: 1,
+            highestTrackableValue: 3_600_000_000_000,
+            numberOfSignificantValueDigits: .three
+        )
+        /// Scratch: the samples of the run being read, kept only if it proves intact.
+        var samplesOfRun: [(sentNanoseconds: UInt64, sequence: UInt64)] = []
+    }
+
+    /// About 200 frames of 64 B payloads: a visit's fixed costs are spread thin.
+    static let visitBytes = 16 * 1024
     static let idleSpins = 64
 
     private var subscribers: [Subscriber] = []
+    private var tally = Tally()
     private let spin: Bool
     private var spinsLeft = idleSpins
-
-    private(set) var delivered: UInt64 = 0
-    private(set) var deliveredPayloadBytes: UInt64 = 0
-    private(set) var droppedReported: UInt64 = 0
-    private(set) var sampledGaps: UInt64 = 0
-    private(set) var lastDeliveryNanoseconds: UInt64 = 0
-    private(set) var bytesRead: UInt64 = 0
-    private(set) var notices: [String] = []
-    private(set) var latency = Histogram<UInt64>(
-        lowestDiscernibleValue: 1,
-        highestTrackableValue: 3_600_000_000_000,
-        numberOfSignificantValueDigits: .three
-    )
-    private var endedSubscribers = 0
     private var streams: Set<UInt32> = []
-    private var samplesOfRun: [(sentNanoseconds: UInt64, sequence: UInt64)] = []
+
+    var delivered: UInt64 { tally.delivered }
+    var deliveredPayloadBytes: UInt64 { tally.deliveredPayloadBytes }
+    var droppedReported: UInt64 { tally.droppedReported }
+    var sampledGaps: UInt64 { tally.sampledGaps }
+    var lastDeliveryNanoseconds: UInt64 { tally.lastDeliveryNanoseconds }
+    var bytesRead: UInt64 { tally.bytesRead }
+    var latency: Histogram<UInt64> { tally.latency }
+    var notices: [String] { tally.endedSubscribers > 0 ? ["stream ended"] : [] }
 
     init(spin: Bool) { self.spin = spin }
 
@@ -49,7 +65,7 @@ final class BenchMappedReceiver: BenchSubscribers {
         streams.insert(reader.streamID)
     }
 
-    var allFinished: Bool { !subscribers.isEmpty && endedSubscribers >= subscribers.count }
+    var allFinished: Bool { !subscribers.isEmpty && tally.endedSubscribers >= subscribers.count }
 
     var slowestReceived: UInt64 {
         var slowest = UInt64.max
@@ -60,10 +76,7 @@ final class BenchMappedReceiver: BenchSubscribers {
     func pollOnce(timeoutMilliseconds: Int32) {
         guard let first = subscribers.first?.reader else { return }
         let notify = first.notifyValue
-        var found = false
-        for index in subscribers.indices where !subscribers[index].hasEnded {
-            found = visit(index) || found
-        }
+        let found = Self.readAll(&subscribers, into: &tally)
         if found || spin {
             spinsLeft = Self.idleSpins
             return
@@ -79,55 +92,71 @@ final class BenchMappedReceiver: BenchSubscribers {
         first.wait(whileNotify: notify, timeout: .milliseconds(min(Int64(timeoutMilliseconds), longest)))
     }
 
-    /// Drains one reader (up to `maxRunsPerVisit` runs); true if it had anything. Runs are read
-    /// in place (no copy), counted from their first and last sequence (a run's frames are
+    /// One pass over every live reader; true if any had anything.
+    private static func readAll(_ subscribers: inout [Subscriber], into tally: inout Tally) -> Bool {
+        var found = false
+        for index in subscribers.indices where !subscribers[index].hasEnded {
+            found = visit(&subscribers[index], into: &tally) || found
+        }
+        return found
+    }
+
+    /// Reads up to `visitBytes` of one reader's ring; true if it had anything. Runs are read in
+    /// place (no copy), counted from their first and last sequence (a run's frames are
     /// consecutive), and kept only once the reader has validated them.
-    private func visit(_ index: Int) -> Bool {
-        let reader = subscribers[index].reader
-        let samples = subscribers[index].samples
-        let now = samples ? BenchClock.now() : 0
+    private static func visit(_ subscriber: inout Subscriber, into tally: inout Tally) -> Bool {
+        let reader = subscriber.reader
+        let now = subscriber.samples ? BenchClock.now() : 0
         var runs = 0
-        var lastSequence = subscribers[index].lastSequence
-        while runs < Self.maxRunsPerVisit, let run = reader.nextRunInPlace() {
+        var bytes = 0
+        while bytes < visitBytes, let run = reader.nextRunInPlace(maxBytes: visitBytes - bytes) {
             runs += 1
-            if samples { sampleLatencies(run.frames, now: now) }
+            bytes += run.frames.count
+            if subscriber.samples { sampleLatencies(run.frames, into: &tally.samplesOfRun) }
             guard case .intact(let lost) = reader.validate(run) else {
-                samplesOfRun.removeAll(keepingCapacity: true)
+                tally.samplesOfRun.removeAll(keepingCapacity: true)
                 continue
             }
             let count = run.lastSequence &- run.firstSequence &+ 1
-            delivered &+= count
-            deliveredPayloadBytes &+= UInt64(run.frames.count) &- count &* UInt64(MessageFrame.prefixSize)
-            bytesRead &+= UInt64(run.frames.count)
-            droppedReported &+= lost
-            subscribers[index].received &+= count &+ lost
-            for (sent, sequence) in samplesOfRun {
-                if now > sent { _ = latency.record(now - sent) }
-                if sequence > lastSequence &+ 1 && lastSequence != 0 { sampledGaps &+= sequence - lastSequence - 1 }
-                if sequence > lastSequence { lastSequence = sequence }
-            }
-            samplesOfRun.removeAll(keepingCapacity: true)
+            tally.delivered &+= count
+            tally.deliveredPayloadBytes &+= UInt64(run.frames.count) &- count &* UInt64(MessageFrame.prefixSize)
+            tally.bytesRead &+= UInt64(run.frames.count)
+            tally.droppedReported &+= lost
+            subscriber.received &+= count &+ lost
+            if subscriber.samples { keepSamples(now: now, of: &subscriber, into: &tally) }
         }
-        subscribers[index].lastSequence = lastSequence
         if runs > 0 {
-            lastDeliveryNanoseconds = samples ? now : BenchClock.now()
+            tally.lastDeliveryNanoseconds = subscriber.samples ? now : BenchClock.now()
         } else if reader.endReason != nil {
-            subscribers[index].hasEnded = true
-            endedSubscribers += 1
-            if endedSubscribers == 1 { notices.append("stream ended") }
+            subscriber.hasEnded = true
+            tally.endedSubscribers += 1
         }
         return runs > 0
     }
 
+    /// Records the latencies and sequence gaps of an intact run's samples.
+    private static func keepSamples(now: UInt64, of subscriber: inout Subscriber, into tally: inout Tally) {
+        for (sent, sequence) in tally.samplesOfRun {
+            if now > sent { _ = tally.latency.record(now - sent) }
+            let last = subscriber.lastSequence
+            if sequence > last &+ 1 && last != 0 { tally.sampledGaps &+= sequence - last - 1 }
+            if sequence > last { subscriber.lastSequence = sequence }
+        }
+        tally.samplesOfRun.removeAll(keepingCapacity: true)
+    }
+
     /// The send time and publisher's sequence of every frame of a run (kept only if it was intact).
-    private func sampleLatencies(_ frames: UnsafeRawBufferPointer, now: UInt64) {
+    private static func sampleLatencies(
+        _ frames: UnsafeRawBufferPointer,
+        into samples: inout [(sentNanoseconds: UInt64, sequence: UInt64)]
+    ) {
         var offset = 0
         while frames.count - offset >= MessageFrame.prefixSize {
             let size = FrameWalker.firstFrameSize(UnsafeRawBufferPointer(rebasing: frames[offset...]))
             guard size <= frames.count - offset else { return }
             let payload = UnsafeRawBufferPointer(rebasing: frames[(offset + MessageFrame.prefixSize)..<(offset + size)])
             if payload.count >= BenchPayload.headSize, let head = BenchPayload.read(head: payload) {
-                samplesOfRun.append(head)
+                samples.append(head)
             }
             offset += size
         }

@@ -44,25 +44,13 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
     }
 
     private func publish(progress: BenchProgress) throws {
-        let images = FramedImages(templates: handle.templates, payload: BenchPayload.template(size: payloadSize))
-        defer { images.deallocate() }
-        let maxBatch = max(1, batchBytes / images.largest)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: maxBatch * images.largest, alignment: 64)
-        defer { buffer.deallocate() }
-        var connection = Incoming(fd: handle.socket.fd, parser: handle.socket.parser)
-        defer { connection.deallocate() }
-        defer { LoadSocket.abort(handle.socket.fd) }
-        var sequences = [UInt64](repeating: 0, count: images.count)
-        var nextStream = 0
-        var creditWait: UInt64 = 20_000
-
         var start = progress.startNanoseconds.load(ordering: .acquiring)
         while start == 0 && !progress.stopRequested.load(ordering: .relaxed) {
             MonotonicClock.sleep(nanoseconds: 100_000)
             start = progress.startNanoseconds.load(ordering: .acquiring)
         }
-        let end = start + durationNanoseconds
-        var sent: UInt64 = 0
+        var loop = PublisherLoop(self, start: start)
+        defer { loop.close() }
         var publishing = true
         func finishPublishing() {
             guard publishing else { return }
@@ -71,62 +59,126 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
             progress.publishersPublishing.subtract(1, ordering: .releasing)
         }
         defer { finishPublishing() }
-        while !progress.stopRequested.load(ordering: .relaxed) {
-            var now = BenchClock.now()
-            if now >= end { break }
-            var batch = maxBatch
-            if let rate {
-                let due = UInt64(Double(now - start) / 1e9 * rate) + 1
-                if due <= sent {
-                    let nextDue = start + UInt64(Double(sent) / rate * 1e9)
-                    MonotonicClock.sleep(nanoseconds: min(max(nextDue &- now, 1_000), 1_000_000))
-                    continue
-                }
-                batch = min(maxBatch, Int(due - sent))
-                now = BenchClock.now()
+        stepping: while true {
+            switch try loop.step(progress: progress) {
+            case .wrote: continue
+            case .idle(let nanoseconds): MonotonicClock.sleep(nanoseconds: nanoseconds)
+            case .finished: break stepping
             }
-            if let windowMessages {
-                // Round-robin: no stream has more than ceil(sent / streams) messages.
-                let perStream = (sent + UInt64(images.count) - 1) / UInt64(images.count)
-                let credit = Int(progress.slowestReceived.load(ordering: .acquiring)) + windowMessages - Int(perStream)
-                // Wait for a sixteenth of the window, not one message, and back off while waiting:
-                // a publisher waking every 20 µs for a trickle of credit took a third of the core it
-                // shares with the receiver (perf: timer interrupts and task switches).
-                if credit < max(1, windowMessages / 16) {
-                    MonotonicClock.sleep(nanoseconds: creditWait)
-                    creditWait = min(creditWait * 2, 160_000)
-                    try connection.readAvailable(progress: progress)
-                    continue
-                }
-                creditWait = 20_000
-                batch = min(batch, credit * images.count)
-                now = BenchClock.now()
-            }
-            var length = 0
-            for _ in 0..<batch {
-                sequences[nextStream] += 1
-                length += images.write(
-                    stream: nextStream,
-                    sentNanoseconds: now,
-                    sequence: sequences[nextStream],
-                    to: buffer + length
-                )
-                nextStream += 1
-                if nextStream == images.count { nextStream = 0 }
-            }
-            try connection.write(UnsafeRawBufferPointer(start: buffer, count: length), progress: progress)
-            sent += UInt64(batch)
-            progress.published.add(UInt64(batch), ordering: .relaxed)
-            try connection.readAvailable(progress: progress)
         }
         finishPublishing()
         // Keep the connection until the receiver is done: an abort (RST) now would discard what
         // the broker has not read yet, and a slower broker would look lossy. Bounded by the
         // receiver's drain, which sets `stopRequested`.
         while !progress.stopRequested.load(ordering: .relaxed) {
-            guard (try? connection.readAvailable(progress: progress)) != nil else { break }
+            guard (try? loop.readAvailable(progress: progress)) != nil else { break }
             MonotonicClock.sleep(nanoseconds: 1_000_000)
         }
+    }
+}
+
+/// A publisher's loop as steps: its thread sleeps between them, and an inline publisher
+/// (`BenchInlinePublisher`) takes one per pass of a spinning receiver instead.
+struct PublisherLoop<Parser: BenchParser> {
+    enum Step {
+        /// A batch went out.
+        case wrote
+        /// Nothing is due (pacing) or allowed (window) yet: this long is worth waiting.
+        case idle(nanoseconds: UInt64)
+        /// The duration is over or the receiver asked to stop.
+        case finished
+    }
+
+    private let publisher: BenchPublisher<Parser>
+    private let images: FramedImages
+    private let maxBatch: Int
+    private let buffer: UnsafeMutableRawPointer
+    private var connection: Incoming<Parser>
+    private var sequences: [UInt64]
+    private var nextStream = 0
+    private var creditWait: UInt64 = 20_000
+    private let start: UInt64
+    private let end: UInt64
+    private var sent: UInt64 = 0
+    /// Reads what the broker sent after each write; an inline publisher reads when idle instead,
+    /// keeping the call off the way from a message's stamp to its readers.
+    var readsAfterWrite = true
+
+    /// Publishing starts at `start` (BenchClock) and lasts the publisher's duration.
+    init(_ publisher: BenchPublisher<Parser>, start: UInt64) {
+        self.publisher = publisher
+        images = FramedImages(
+            templates: publisher.handle.templates,
+            payload: BenchPayload.template(size: publisher.payloadSize)
+        )
+        maxBatch = max(1, publisher.batchBytes / images.largest)
+        buffer = .allocate(byteCount: maxBatch * images.largest, alignment: 64)
+        connection = Incoming(fd: publisher.handle.socket.fd, parser: publisher.handle.socket.parser)
+        sequences = [UInt64](repeating: 0, count: images.count)
+        self.start = start
+        end = start + publisher.durationNanoseconds
+    }
+
+    /// Frees the buffers and aborts the connection.
+    func close() {
+        images.deallocate()
+        buffer.deallocate()
+        connection.deallocate()
+        LoadSocket.abort(publisher.handle.socket.fd)
+    }
+
+    mutating func readAvailable(progress: BenchProgress) throws {
+        try connection.readAvailable(progress: progress)
+    }
+
+    mutating func step(progress: BenchProgress) throws -> Step {
+        if progress.stopRequested.load(ordering: .relaxed) { return .finished }
+        var now = BenchClock.now()
+        if now >= end { return .finished }
+        var batch = maxBatch
+        if let rate = publisher.rate {
+            let due = UInt64(Double(now - start) / 1e9 * rate) + 1
+            if due <= sent {
+                let nextDue = start + UInt64(Double(sent) / rate * 1e9)
+                return .idle(nanoseconds: min(max(nextDue &- now, 1_000), 1_000_000))
+            }
+            batch = min(maxBatch, Int(due - sent))
+            now = BenchClock.now()
+        }
+        if let windowMessages = publisher.windowMessages {
+            // Round-robin: no stream has more than ceil(sent / streams) messages.
+            let perStream = (sent + UInt64(images.count) - 1) / UInt64(images.count)
+            let credit = Int(progress.slowestReceived.load(ordering: .acquiring)) + windowMessages - Int(perStream)
+            // Wait for a sixteenth of the window, not one message, and back off while waiting:
+            // a publisher waking every 20 µs for a trickle of credit took a third of the core it
+            // shares with the receiver (perf: timer interrupts and task switches).
+            if credit < max(1, windowMessages / 16) {
+                let wait = creditWait
+                creditWait = min(creditWait * 2, 160_000)
+                try connection.readAvailable(progress: progress)
+                return .idle(nanoseconds: wait)
+            }
+            creditWait = 20_000
+            batch = min(batch, credit * images.count)
+            now = BenchClock.now()
+        }
+        var length = 0
+        for _ in 0..<batch {
+            sequences[nextStream] += 1
+            length += images.write(
+                stream: nextStream,
+                sentNanoseconds: now,
+                sequence: sequences[nextStream],
+                to: buffer + length
+            )
+            nextStream += 1
+            if nextStream == images.count { nextStream = 0 }
+        }
+        try connection.write(UnsafeRawBufferPointer(start: buffer, count: length), progress: progress)
+        sent += UInt64(batch)
+        progress.published.add(UInt64(batch), ordering: .relaxed)
+        if readsAfterWrite { try connection.readAvailable(progress: progress) }
+        return .wrote
     }
 }
 

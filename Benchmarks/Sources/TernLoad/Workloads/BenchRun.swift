@@ -28,6 +28,10 @@ public struct BenchRun: Sendable {
     /// (or the process's `taskset`).
     public var publisherCPU: Int?
     public var receiverCPU: Int?
+    /// The one publisher runs on the receiving thread between its passes instead of on a thread
+    /// of its own (`BenchInlinePublisher`); for receivers that never sleep (spinning
+    /// shared-memory readers), whose passes come every few microseconds.
+    public var inlinePublisher = false
 
     public init(workload: String) {
         self.workload = workload
@@ -90,6 +94,7 @@ public struct BenchRun: Sendable {
         address: String,
         subscribe: (inout Peer, [String], Set<Int>) throws -> Subscribers
     ) throws -> BenchReport {
+        guard !inlinePublisher || publishers == 1 else { throw BenchError("an inline publisher is the run's only one") }
         try FileDescriptorLimit.require(totalSubscribers + publishers + 64)
         _ = BenchClock.epoch
         let setupStart = MonotonicClock.nanoseconds()
@@ -112,7 +117,7 @@ public struct BenchRun: Sendable {
             let largest = publisherHandles[0].templates.map { $0.overhead + payloadSize }.max() ?? 1
             windowMessages = max(1, windowBytes / largest)
         }
-        for (index, handle) in publisherHandles.enumerated() {
+        let publisherLoops = publisherHandles.map { handle in
             BenchPublisher(
                 handle: handle,
                 payloadSize: payloadSize,
@@ -120,12 +125,17 @@ public struct BenchRun: Sendable {
                 rate: rate.map { $0 / Double(publishers) },
                 windowMessages: windowMessages,
                 cpu: publisherCPU
-            ).start(progress: progress, index: index)
+            )
+        }
+        if !inlinePublisher {
+            for (index, publisher) in publisherLoops.enumerated() { publisher.start(progress: progress, index: index) }
         }
         if let receiverCPU { try CPUPlacement.pinCurrentThread(to: receiverCPU) }
         let start = max(1, BenchClock.now())
         progress.startNanoseconds.store(start, ordering: .releasing)
-        receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds)
+        let inline = inlinePublisher ? BenchInlinePublisher(publisherLoops[0], progress: progress, start: start) : nil
+        receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds, inline: inline)
+        inline?.close()
         receiver.closeAll()
 
         if let failure = progress.failure.withLock({ $0 }) { throw BenchError("publisher failed: \(failure)") }
@@ -166,7 +176,8 @@ public struct BenchRun: Sendable {
     private func receive(
         with receiver: some BenchSubscribers,
         progress: BenchProgress,
-        durationNanoseconds: UInt64
+        durationNanoseconds: UInt64,
+        inline: (any BenchInlineStepping)?
     ) {
         let windowed = windowBytes != nil
         let began = MonotonicClock.nanoseconds()
@@ -175,6 +186,7 @@ public struct BenchRun: Sendable {
         var drainDeadline: UInt64?
         var deliveredAtLastCheck: UInt64 = 0
         while true {
+            inline?.step()
             receiver.pollOnce(timeoutMilliseconds: 10)
             if windowed { progress.slowestReceived.store(receiver.slowestReceived, ordering: .releasing) }
             let now = MonotonicClock.nanoseconds()

@@ -61,6 +61,8 @@ public struct LoadTarget: Sendable {
     /// `receiverCPU`), for every broker; nil: the scheduler's choice.
     public var publisherCPU: Int?
     public var receiverCPU: Int?
+    /// `BenchRun.inlinePublisher`, for every run of this target.
+    public var inlinePublisher = false
 
     public init(broker: BenchBrokerKind, address: String, tern: TernEndpoint, ternDelivery: TernDelivery = .socket) {
         self.broker = broker
@@ -87,6 +89,7 @@ public struct LoadTarget: Sendable {
         var plan = plan
         plan.publisherCPU = publisherCPU ?? plan.publisherCPU
         plan.receiverCPU = receiverCPU ?? plan.receiverCPU
+        plan.inlinePublisher = inlinePublisher || plan.inlinePublisher
         switch broker {
         case .tern:
             var peer = TernBenchPeer(
