@@ -39,8 +39,9 @@ final class BenchMappedReceiver: BenchSubscribers {
         var samplesOfRun: [(sentNanoseconds: UInt64, sequence: UInt64)] = []
     }
 
-    /// About 200 frames of 64 B payloads: a visit's fixed costs are spread thin.
-    static let visitBytes = 16 * 1024
+    /// The copying reader's batch: 16 KiB cost 1 KiB and 4 KiB readers their throughput (a visit's
+    /// fixed costs over 4 to 16 frames), and fairness needs no less.
+    static let visitBytes = 256 * 1024
     static let idleSpins = 64
 
     private var subscribers: [Subscriber] = []
