@@ -36,7 +36,11 @@ static void pin(int cpu) {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    int error = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (error != 0) {
+        fprintf(stderr, "cannot pin a thread to CPU %d (error %d): the placement would be wrong\n", cpu, error);
+        exit(1);
+    }
 }
 
 static int watched(int fd) {

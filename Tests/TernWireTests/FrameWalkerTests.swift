@@ -33,6 +33,19 @@ struct FrameWalkerTests {
         #expect(Self.walk(Self.frames[...], upTo: 53) == (24, 0))
         #expect(Self.walk(Self.frames[...], upTo: 1) == (24, 0))
         #expect(Self.walk(Self.frames[...], upTo: 0) == (24, 0))
+        #expect(Self.walk(Self.frames[...], upTo: -5) == (24, 0))
+        #expect(Self.walk(Self.frames[..<23], upTo: 1) == (0, 0))
+    }
+
+    @Test("a length past the bytes, however large, ends the walk without reading past them")
+    func lengthsPastTheEnd() {
+        var torn = Self.frames
+        torn.replaceSubrange(24..<28, with: [0xFF, 0xFF, 0xFF, 0xF0])
+        #expect(Self.walk(torn[...]) == (24, 0))
+        #expect(Self.walk(torn[...], upTo: 30) == (24, 0))
+        torn.replaceSubrange(0..<4, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(Self.walk(torn[...]) == (0, 0))
+        #expect(Self.walk(torn[...], upTo: 8) == (0, 0))
     }
 
     @Test("frame starts and the first frame's size")

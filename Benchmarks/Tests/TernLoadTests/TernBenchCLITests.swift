@@ -125,11 +125,17 @@ extension TernBenchCLITests {
         #expect(latency["samples"] as? Int == published * 3)
     }
 
-    /// The flag is refused where it cannot work: readers that sleep would hold the publisher up.
-    @Test func anInlinePublisherNeedsSpinningReaders() throws {
-        let result = try Programs.runTernBench(["latency", "--delivery", "shm", "--inline-publisher"])
-        #expect(result.status != 0)
-        #expect(result.stderr.contains("--inline-publisher needs --spin"))
+    /// The flag is refused where it cannot work: readers that sleep would hold the publisher up,
+    /// and it has no thread of its own to pin.
+    @Test func anInlinePublisherNeedsSpinningReadersAndNoCPUOfItsOwn() throws {
+        let sleeping = try Programs.runTernBench(["latency", "--delivery", "shm", "--inline-publisher"])
+        #expect(sleeping.status != 0)
+        #expect(sleeping.stderr.contains("--inline-publisher needs --spin"))
+        let pinned = try Programs.runTernBench(
+            ["latency", "--delivery", "shm", "--spin", "--inline-publisher", "--publisher-cpu", "0"]
+        )
+        #expect(pinned.status != 0)
+        #expect(pinned.stderr.contains("no --publisher-cpu"))
     }
 }
 

@@ -4,12 +4,13 @@ import TernWire
 
 /// Tern subscribers that read the stream's ring in shared memory (protocol.md §4.19), all on one
 /// thread as `BenchReceiver` reads all sockets on one: each pass visits every reader in turn,
-/// counting messages and lapping losses. A visit reads at most `visitBytes` of the ring, so one
-/// busy reader cannot starve the others. Frames are read in place, as a zero-copy reader would, and
-/// counted only once validated (`SharedRingReader.validate`). With nothing new anywhere it spins `idleSpins` passes, then
-/// sleeps on the first ring's futex until ternd's next wake-up; `spin` never sleeps. A pass
-/// works on its own `inout` copies of the subscribers and counts (`readAll`), so the class's
-/// properties are checked for exclusive access once a pass, not once a message run.
+/// counting messages and lapping losses. A visit reads up to `visitBytes` of a ring (and at most
+/// one frame more), so one busy reader cannot starve the others. Frames are read in place, as a
+/// zero-copy reader would, and counted only once validated (`SharedRingReader.validate`). With
+/// nothing new anywhere it spins `idleSpins` passes, then sleeps on the first ring's futex until
+/// ternd's next wake-up; `spin` never sleeps. A pass modifies the subscribers and counts in
+/// place through `inout` (`readAll`), so the class's properties are checked for exclusive access
+/// once a pass, not once a run of messages.
 final class BenchMappedReceiver: BenchSubscribers {
     private struct Subscriber {
         /// Kept open for the run: the subscription lives as long as its connection.
@@ -39,8 +40,8 @@ final class BenchMappedReceiver: BenchSubscribers {
         var samplesOfRun: [(sentNanoseconds: UInt64, sequence: UInt64)] = []
     }
 
-    /// The copying reader's batch: 16 KiB cost 1 KiB and 4 KiB readers their throughput (a visit's
-    /// fixed costs over 4 to 16 frames), and fairness needs no less.
+    /// As the copying reader's batch. Visits of 16 KiB cost 1 KiB and 4 KiB readers half their
+    /// throughput or more: a visit's fixed costs were spread over only 4 to 16 frames.
     static let visitBytes = 256 * 1024
     static let idleSpins = 64
 
@@ -107,13 +108,18 @@ final class BenchMappedReceiver: BenchSubscribers {
     /// consecutive), and kept only once the reader has validated them.
     private static func visit(_ subscriber: inout Subscriber, into tally: inout Tally) -> Bool {
         let reader = subscriber.reader
-        let now = subscriber.samples ? BenchClock.now() : 0
+        var now: UInt64 = 0
         var runs = 0
         var bytes = 0
         while bytes < visitBytes, let run = reader.nextRunInPlace(maxBytes: visitBytes - bytes) {
             runs += 1
             bytes += run.frames.count
-            if subscriber.samples { sampleLatencies(run.frames, into: &tally.samplesOfRun) }
+            if subscriber.samples {
+                // The time the run was found: a message stamped after the visit began still has
+                // a latency to record.
+                now = BenchClock.now()
+                sampleLatencies(run.frames, into: &tally.samplesOfRun)
+            }
             guard case .intact(let lost) = reader.validate(run) else {
                 tally.samplesOfRun.removeAll(keepingCapacity: true)
                 continue

@@ -44,13 +44,15 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
     }
 
     private func publish(progress: BenchProgress) throws {
+        // Images and buffers are made before the clock starts, not inside the measured time.
+        var loop = PublisherLoop(self)
+        defer { loop.close() }
         var start = progress.startNanoseconds.load(ordering: .acquiring)
         while start == 0 && !progress.stopRequested.load(ordering: .relaxed) {
             MonotonicClock.sleep(nanoseconds: 100_000)
             start = progress.startNanoseconds.load(ordering: .acquiring)
         }
-        var loop = PublisherLoop(self, start: start)
-        defer { loop.close() }
+        loop.begin(at: start)
         var publishing = true
         func finishPublishing() {
             guard publishing else { return }
@@ -78,8 +80,9 @@ struct BenchPublisher<Parser: BenchParser>: Sendable {
 }
 
 /// A publisher's loop as steps: its thread sleeps between them, and an inline publisher
-/// (`BenchInlinePublisher`) takes one per pass of a spinning receiver instead.
-struct PublisherLoop<Parser: BenchParser> {
+/// (`BenchInlinePublisher`) takes one per pass of a spinning receiver instead. Not copyable: it
+/// owns the images, the batch buffer and the read buffer, which `close` frees once.
+struct PublisherLoop<Parser: BenchParser>: ~Copyable {
     enum Step {
         /// A batch went out.
         case wrote
@@ -97,15 +100,16 @@ struct PublisherLoop<Parser: BenchParser> {
     private var sequences: [UInt64]
     private var nextStream = 0
     private var creditWait: UInt64 = 20_000
-    private let start: UInt64
-    private let end: UInt64
+    private var start: UInt64 = 0
+    private var end: UInt64 = 0
     private var sent: UInt64 = 0
+    private var closed = false
     /// Reads what the broker sent after each write; an inline publisher reads when idle instead,
     /// keeping the call off the way from a message's stamp to its readers.
     var readsAfterWrite = true
 
-    /// Publishing starts at `start` (BenchClock) and lasts the publisher's duration.
-    init(_ publisher: BenchPublisher<Parser>, start: UInt64) {
+    /// Ready to publish from `begin(at:)` on.
+    init(_ publisher: BenchPublisher<Parser>) {
         self.publisher = publisher
         images = FramedImages(
             templates: publisher.handle.templates,
@@ -115,12 +119,18 @@ struct PublisherLoop<Parser: BenchParser> {
         buffer = .allocate(byteCount: maxBatch * images.largest, alignment: 64)
         connection = Incoming(fd: publisher.handle.socket.fd, parser: publisher.handle.socket.parser)
         sequences = [UInt64](repeating: 0, count: images.count)
+    }
+
+    /// Publishing starts at `start` (BenchClock) and lasts the publisher's duration.
+    mutating func begin(at start: UInt64) {
         self.start = start
         end = start + publisher.durationNanoseconds
     }
 
-    /// Frees the buffers and aborts the connection.
-    func close() {
+    /// Frees the buffers and aborts the connection; once.
+    mutating func close() {
+        guard !closed else { return }
+        closed = true
         images.deallocate()
         buffer.deallocate()
         connection.deallocate()

@@ -117,7 +117,7 @@ public struct BenchRun: Sendable {
             let largest = publisherHandles[0].templates.map { $0.overhead + payloadSize }.max() ?? 1
             windowMessages = max(1, windowBytes / largest)
         }
-        let publisherLoops = publisherHandles.map { handle in
+        let benchPublishers = publisherHandles.map { handle in
             BenchPublisher(
                 handle: handle,
                 payloadSize: payloadSize,
@@ -128,12 +128,12 @@ public struct BenchRun: Sendable {
             )
         }
         if !inlinePublisher {
-            for (index, publisher) in publisherLoops.enumerated() { publisher.start(progress: progress, index: index) }
+            for (index, publisher) in benchPublishers.enumerated() { publisher.start(progress: progress, index: index) }
         }
         if let receiverCPU { try CPUPlacement.pinCurrentThread(to: receiverCPU) }
         let start = max(1, BenchClock.now())
         progress.startNanoseconds.store(start, ordering: .releasing)
-        let inline = inlinePublisher ? BenchInlinePublisher(publisherLoops[0], progress: progress, start: start) : nil
+        let inline = inlinePublisher ? BenchInlinePublisher(benchPublishers[0], progress: progress, start: start) : nil
         receive(with: receiver, progress: progress, durationNanoseconds: durationNanoseconds, inline: inline)
         inline?.close()
         receiver.closeAll()
