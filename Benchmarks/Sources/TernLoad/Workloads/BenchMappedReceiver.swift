@@ -1,4 +1,3 @@
-import Histogram
 import TernClient
 import TernWire
 
@@ -11,7 +10,7 @@ import TernWire
 /// ternd's next wake-up; `spin` never sleeps. A pass modifies the subscribers and counts in
 /// place through `inout` (`readAll`), so the class's properties are checked for exclusive access
 /// once a pass, not once a run of messages.
-final class BenchMappedReceiver: BenchSubscribers {
+final class BenchMappedReceiver: BenchCountingSubscribers {
     private struct Subscriber {
         /// Kept open for the run: the subscription lives as long as its connection.
         let connection: DataConnection
@@ -24,18 +23,9 @@ final class BenchMappedReceiver: BenchSubscribers {
 
     /// What every pass adds to.
     private struct Tally {
-        var delivered: UInt64 = 0
-        var deliveredPayloadBytes: UInt64 = 0
-        var droppedReported: UInt64 = 0
-        var sampledGaps: UInt64 = 0
-        var lastDeliveryNanoseconds: UInt64 = 0
+        var counts = BenchDeliveryCounts()
         var bytesRead: UInt64 = 0
         var endedSubscribers = 0
-        var latency = Histogram<UInt64>(
-            lowestDiscernibleValue: 1,
-            highestTrackableValue: 3_600_000_000_000,
-            numberOfSignificantValueDigits: .three
-        )
         /// Scratch: the samples of the run being read, kept only if it proves intact.
         var samplesOfRun: [(sentNanoseconds: UInt64, sequence: UInt64)] = []
     }
@@ -51,13 +41,8 @@ final class BenchMappedReceiver: BenchSubscribers {
     private var spinsLeft = idleSpins
     private var streams: Set<UInt32> = []
 
-    var delivered: UInt64 { tally.delivered }
-    var deliveredPayloadBytes: UInt64 { tally.deliveredPayloadBytes }
-    var droppedReported: UInt64 { tally.droppedReported }
-    var sampledGaps: UInt64 { tally.sampledGaps }
-    var lastDeliveryNanoseconds: UInt64 { tally.lastDeliveryNanoseconds }
+    var counts: BenchDeliveryCounts { tally.counts }
     var bytesRead: UInt64 { tally.bytesRead }
-    var latency: Histogram<UInt64> { tally.latency }
     var notices: [String] { tally.endedSubscribers > 0 ? ["stream ended"] : [] }
 
     init(spin: Bool) { self.spin = spin }
@@ -125,15 +110,15 @@ final class BenchMappedReceiver: BenchSubscribers {
                 continue
             }
             let count = run.lastSequence &- run.firstSequence &+ 1
-            tally.delivered &+= count
-            tally.deliveredPayloadBytes &+= UInt64(run.frames.count) &- count &* UInt64(MessageFrame.prefixSize)
+            tally.counts.delivered &+= count
+            tally.counts.payloadBytes &+= UInt64(run.frames.count) &- count &* UInt64(MessageFrame.prefixSize)
             tally.bytesRead &+= UInt64(run.frames.count)
-            tally.droppedReported &+= lost
+            tally.counts.dropped &+= lost
             subscriber.received &+= count &+ lost
             if subscriber.samples { keepSamples(now: now, of: &subscriber, into: &tally) }
         }
         if runs > 0 {
-            tally.lastDeliveryNanoseconds = subscriber.samples ? now : BenchClock.now()
+            tally.counts.lastDelivery = subscriber.samples ? now : BenchClock.now()
         } else if reader.endReason != nil {
             subscriber.hasEnded = true
             tally.endedSubscribers += 1
@@ -144,10 +129,7 @@ final class BenchMappedReceiver: BenchSubscribers {
     /// Records the latencies and sequence gaps of an intact run's samples.
     private static func keepSamples(now: UInt64, of subscriber: inout Subscriber, into tally: inout Tally) {
         for (sent, sequence) in tally.samplesOfRun {
-            if now > sent { _ = tally.latency.record(now - sent) }
-            let last = subscriber.lastSequence
-            if sequence > last &+ 1 && last != 0 { tally.sampledGaps &+= sequence - last - 1 }
-            if sequence > last { subscriber.lastSequence = sequence }
+            tally.counts.sample(sent: sent, sequence: sequence, now: now, lastSequence: &subscriber.lastSequence)
         }
         tally.samplesOfRun.removeAll(keepingCapacity: true)
     }

@@ -1,11 +1,10 @@
 import CLoadShims
 import Glibc
-import Histogram
 
 /// All bench subscribers on one epoll thread: nonblocking sockets, 256 KiB reads into one shared
 /// buffer, each connection's bytes walked by its broker's parser. Payloads are never copied; on
 /// the few subscribers that sample, time and sequence are read from the payload head in place.
-final class BenchReceiver<Parser: BenchParser>: BenchSubscribers {
+final class BenchReceiver<Parser: BenchParser>: BenchCountingSubscribers {
     private struct Subscriber {
         var fd: Int32
         var parser: Parser
@@ -41,13 +40,7 @@ final class BenchReceiver<Parser: BenchParser>: BenchSubscribers {
     }
 
     var subscriberCount: Int { subscribers.count }
-    var delivered: UInt64 { tally.delivered }
-    var deliveredPayloadBytes: UInt64 { tally.payloadBytes }
-    var droppedReported: UInt64 { tally.dropped }
-    /// Messages missing between sequences seen by sampling subscribers.
-    var sampledGaps: UInt64 { tally.gaps }
-    var lastDeliveryNanoseconds: UInt64 { tally.lastDelivery }
-    var latency: Histogram<UInt64> { tally.latency }
+    var counts: BenchDeliveryCounts { tally.counts }
     /// True once every subscriber's stream has ended or its connection closed.
     var allFinished: Bool { !subscribers.isEmpty && endedSubscribers + closedSubscribers >= subscribers.count }
 
@@ -94,12 +87,13 @@ final class BenchReceiver<Parser: BenchParser>: BenchSubscribers {
             let samples = subscribers[index].samples
             tally.now = samples ? BenchClock.now() : 0
             tally.lastSequence = subscribers[index].lastSequence
-            let before = tally.delivered
-            let droppedBefore = tally.dropped
+            let before = tally.counts.delivered
+            let droppedBefore = tally.counts.dropped
             subscribers[index].parser.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), into: &tally)
-            subscribers[index].received &+= (tally.delivered &- before) &+ (tally.dropped &- droppedBefore)
+            let accounted = (tally.counts.delivered &- before) &+ (tally.counts.dropped &- droppedBefore)
+            subscribers[index].received &+= accounted
             if samples { subscribers[index].lastSequence = tally.lastSequence }
-            if tally.delivered != before { tally.lastDelivery = samples ? tally.now : BenchClock.now() }
+            if tally.counts.delivered != before { tally.counts.lastDelivery = samples ? tally.now : BenchClock.now() }
             if tally.hasEvents { handleEvents(index) }
         case .wouldBlock:
             return
@@ -144,20 +138,11 @@ final class BenchReceiver<Parser: BenchParser>: BenchSubscribers {
 
 /// The receiver's counters, fed by the parsers. Events are rare and kept aside for the receiver.
 private struct ReceiverTally: BenchSink {
-    var delivered: UInt64 = 0
-    var payloadBytes: UInt64 = 0
-    var dropped: UInt64 = 0
-    var gaps: UInt64 = 0
-    var lastDelivery: UInt64 = 0
+    var counts = BenchDeliveryCounts()
     /// BenchClock time of the current read (sampling subscribers only).
     var now: UInt64 = 0
     /// The current subscriber's last sequence seen.
     var lastSequence: UInt64 = 0
-    var latency = Histogram<UInt64>(
-        lowestDiscernibleValue: 1,
-        highestTrackableValue: 3_600_000_000_000,
-        numberOfSignificantValueDigits: .three
-    )
     private var events: [BenchEvent] = []
 
     var hasEvents: Bool { !events.isEmpty }
@@ -169,19 +154,17 @@ private struct ReceiverTally: BenchSink {
 
     @inline(__always)
     mutating func message(payloadCount: Int) {
-        delivered &+= 1
-        payloadBytes &+= UInt64(payloadCount)
+        counts.delivered &+= 1
+        counts.payloadBytes &+= UInt64(payloadCount)
     }
 
     mutating func payloadHead(_ head: UnsafeRawBufferPointer) {
         guard let (sent, sequence) = BenchPayload.read(head: head) else { return }
-        if now > sent { _ = latency.record(now - sent) }
-        if sequence > lastSequence &+ 1 && lastSequence != 0 { gaps &+= sequence - lastSequence - 1 }
-        if sequence > lastSequence { lastSequence = sequence }
+        counts.sample(sent: sent, sequence: sequence, now: now, lastSequence: &lastSequence)
     }
 
     mutating func event(_ event: BenchEvent) {
-        if case .dropped(let count) = event { dropped &+= count }
+        if case .dropped(let count) = event { counts.dropped &+= count }
         events.append(event)
     }
 }
