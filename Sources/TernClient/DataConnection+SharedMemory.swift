@@ -60,6 +60,20 @@ extension DataConnection {
         return nil
     }
 
+    /// For a caller that stops calling `nextFrame` for a while (its consumer is behind) while
+    /// every subscription is mapped: answers PING and keeps what else the server pushed for
+    /// `nextFrame`, without waiting and without reading the rings, so the server does not end
+    /// the connection as idle. With socket-read subscriptions it reads nothing: the server then
+    /// holds their messages, and drops and counts what does not fit.
+    func keepAlive() throws {
+        guard socketSubscriptions.isEmpty else { return }
+        let now = ContinuousClock.now
+        while let frame = try transport.readFrame(until: Deadline(instant: now)) {
+            if let event = route(frame) { queuedEvents.append(event) }
+        }
+        try transport.flush(until: Deadline(instant: now))
+    }
+
     /// Reads what the socket holds now (no waiting) and routes it; returns the first event.
     private func checkSocket(force: Bool) throws -> Frame? {
         let now = ContinuousClock.now

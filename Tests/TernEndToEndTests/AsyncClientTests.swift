@@ -67,6 +67,126 @@ struct AsyncClientTests {
         }
     }
 
+    /// `unsubscribe()` ends the iteration and leaves the stream on the server, for a socket
+    /// subscription and a mapped one alike; the stream can be subscribed again afterwards.
+    @Test(arguments: [false, true])
+    func unsubscribeEndsTheIterationAndLeavesTheStream(mapped: Bool) async throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        _ = try daemon.createStream(uniqueName: "left")
+        let address = mapped ? daemon.unixSocketPath : "127.0.0.1:\(daemon.dataPort)"
+        try await client(address, maxVersion: 3).withConnection { connection in
+            let subscription = try await connection.subscribe("left")
+            #expect(subscription.isMapped == mapped)
+            try await connection.publish("left", payload: Array(#"{"n":1}"#.utf8))
+            var events = subscription.makeAsyncIterator()
+            guard case .message(let first, _) = try await next(&events) else { throw HarnessError("no message") }
+            #expect(first.sequence == 1)
+            let gauge = mapped ? "tern_mapped_subscriptions" : "tern_subscriptions"
+            #expect(try await waitFor(daemon, gauge, toBe: 1))
+            try await subscription.unsubscribe()
+            #expect(await Self.firstOutcome(of: subscription, within: .seconds(5)) == "ended")
+            #expect(try await waitFor(daemon, gauge, toBe: 0))
+            try await connection.publish("left", payload: Array(#"{"n":2}"#.utf8))
+            let again = try await connection.subscribe("left")
+            #expect(again.nextSequence == 3)
+        }
+    }
+
+    /// A mapped subscription lives on a connection and thread of its own, yet ends with
+    /// `withConnection` like any other: its iteration finishes and its connection closes.
+    @Test func mappedSubscriptionEndsWithItsConnection() async throws {
+        let daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        _ = try daemon.createStream(uniqueName: "scoped")
+        let subscription = try await client(daemon.unixSocketPath, maxVersion: 3).withConnection { connection in
+            let subscription = try await connection.subscribe("scoped")
+            #expect(subscription.isMapped)
+            #expect(try await waitFor(daemon, "tern_connections_open", toBe: 2))
+            return subscription
+        }
+        #expect(await Self.firstOutcome(of: subscription, within: .seconds(5)) == "ended")
+        #expect(try await waitFor(daemon, "tern_connections_open", toBe: 0))
+    }
+
+    /// What iterating `subscription` comes to first: "ended", "event", "threw", or "timed out"
+    /// if nothing within `limit` (the iteration is then cancelled).
+    static func firstOutcome(of subscription: TernSubscription, within limit: Duration) async -> String {
+        await withTaskGroup(of: String.self) { group in
+            group.addTask {
+                var events = subscription.makeAsyncIterator()
+                do { return try await events.next() == nil ? "ended" : "event" } catch { return "threw" }
+            }
+            group.addTask {
+                try? await Task.sleep(for: limit)
+                return "timed out"
+            }
+            let first = await group.next() ?? "timed out"
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// A mapped subscription whose connection dies with the daemon (kill -9) reconnects on its
+    /// own, subscribes again, reports the restart, and reads the new run's ring.
+    @Test func mappedSubscriptionReconnectsAfterARestart() async throws {
+        let daemon = try TernDaemon.start()
+        let stream = try daemon.createStream(uniqueName: "mapped-survives")
+        var restarted: TernDaemon?
+        defer { (restarted ?? daemon).stop() }
+        try await client(daemon.unixSocketPath, maxVersion: 3, initialDelay: .seconds(1)).withConnection {
+            connection in
+            let subscription = try await connection.subscribe("mapped-survives")
+            #expect(subscription.isMapped)
+            var events = subscription.makeAsyncIterator()
+            for index in 1...3 { _ = try daemon.publishREST(stream: stream, data: "{\"i\":\(index)}") }
+            for _ in 1...3 {
+                guard case .message = try await next(&events) else { throw HarnessError("expected a message") }
+            }
+            daemon.kill9()
+            let again = try daemon.restart()
+            restarted = again
+            guard case .resubscribed(let back) = try await next(&events) else { throw HarnessError("no resubscribed") }
+            #expect(back.serverRestarted && !back.resumed && back.missed == nil)
+            #expect(back.lastSequence == 3)
+            #expect(try again.publishREST(stream: stream, data: #"{"run":2}"#).status == 201)
+            guard case .message(let message, _) = try await next(&events) else {
+                throw HarnessError("expected a message")
+            }
+            #expect(message.payload == Array(#"{"run":2}"#.utf8))
+        }
+    }
+
+    /// A mapped subscriber whose consumer stops taking events stops reading the ring, not the
+    /// socket: it still answers PING, so the server (pinging every second here) keeps it, and
+    /// what the ring still holds is delivered once the consumer is back, with no reconnect.
+    @Test func mappedSlowConsumerKeepsItsConnection() async throws {
+        let daemon = try TernDaemon.start(extraArguments: ["--ping-interval", "1"])
+        defer { daemon.stop() }
+        let stream = try daemon.createStream(uniqueName: "mapped-slow")
+        let client = TernAsyncClient(
+            endpoint: try DataEndpoint(parsing: daemon.unixSocketPath),
+            maxVersion: 3,
+            maxPending: 10
+        )
+        try await client.withConnection { connection in
+            let subscription = try await connection.subscribe("mapped-slow")
+            #expect(subscription.isMapped)
+            for index in 1...100 { _ = try daemon.publishREST(stream: stream, data: "{\"i\":\(index)}") }
+            // Three ping intervals without taking an event: an unanswered PING ends a connection
+            // after two.
+            try await Task.sleep(for: .seconds(3))
+            var events = subscription.makeAsyncIterator()
+            for expected in UInt64(1)...100 {
+                guard case .message(let message, _) = try await next(&events) else {
+                    throw HarnessError("expected message \(expected)")
+                }
+                #expect(message.sequence == expected)
+            }
+            #expect(try daemon.metrics().value("tern_connections_closed_total") == 0)
+        }
+    }
+
     @Test func subscribePublishAndReceive() async throws {
         let daemon = try TernDaemon.start()
         defer { daemon.stop() }

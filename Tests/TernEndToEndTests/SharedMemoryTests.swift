@@ -39,10 +39,36 @@ struct SharedMemoryTests {
         return bytes
     }
 
-    /// Lines of /proc/self/maps naming a ring memfd of `streamID`.
-    private func ringMappings(_ streamID: UInt32) -> Int {
+    /// The inodes of the ring memfds `daemon` holds now: of `streamID`, or of every stream.
+    private func ringInodes(_ daemon: TernDaemon, _ streamID: UInt32? = nil) -> Set<UInt64> {
+        let directory = "/proc/\(daemon.pid)/fd"
+        let prefix = streamID.map { "/memfd:tern-ring-\($0) " } ?? "/memfd:tern-ring-"
+        var inodes: Set<UInt64> = []
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            let path = "\(directory)/\(entry)"
+            guard (try? FileManager.default.destinationOfSymbolicLink(atPath: path))?.hasPrefix(prefix) == true else {
+                continue
+            }
+            var status = stat()
+            if stat(path, &status) == 0 { inodes.insert(UInt64(status.st_ino)) }
+        }
+        return inodes
+    }
+
+    /// Mappings in this process of the memfds `inodes` (by inode, not by name: other suites'
+    /// daemons map rings of the same stream ids into this process meanwhile).
+    private func mappings(of inodes: Set<UInt64>) -> Int {
         let maps = String(decoding: Self.readWholeFile("/proc/self/maps"), as: UTF8.self)
-        return maps.split(separator: "\n").filter { $0.contains("memfd:tern-ring-\(streamID) ") }.count
+        return maps.split(separator: "\n").filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count > 4 && UInt64(fields[4]).map(inodes.contains) == true
+        }.count
+    }
+
+    /// Mappings in this process of `daemon`'s ring of `streamID`, which must be in a memfd.
+    private func ringMappings(_ daemon: TernDaemon, _ streamID: UInt32) -> Int {
+        let inodes = ringInodes(daemon, streamID)
+        return inodes.isEmpty ? -1 : mappings(of: inodes)
     }
 
     @Test func everyMessageArrivesThroughTheMappedRing() throws {
@@ -54,7 +80,7 @@ struct SharedMemoryTests {
         #expect(reader.welcome.version == 3)
         let subscribed = try reader.subscribe("mapped")
         #expect(reader.isMapped(streamID: subscribed.streamID))
-        #expect(ringMappings(subscribed.streamID) == 1)
+        #expect(ringMappings(daemon, subscribed.streamID) == 1)
         // A socket subscriber of the same stream gets the same messages.
         let socketReader = try DataConnection(daemon.unixSocketPath, sharedMemory: false)
         defer { socketReader.close() }
@@ -390,6 +416,8 @@ struct SharedMemoryTests {
         defer { reader.close() }
         let subscribed = try reader.subscribe("doomed")
         let ring = try #require(reader.mappedRing(streamID: subscribed.streamID))
+        let inodes = ringInodes(daemon, subscribed.streamID)
+        #expect(inodes.count == 1)
         let (publishing, streamID) = try publisher(daemon, stream)
         try publish(publishing, streamID, count: 10)
         publishing.close()
@@ -411,7 +439,7 @@ struct SharedMemoryTests {
         #expect(try daemon.waitForMetric("tern_mapped_subscriptions", toBe: 0) == 0)
         #expect(ring.endReason == StreamEndReason.deleted.rawValue)
         #expect(ring.next() == nil)
-        #expect(ringMappings(subscribed.streamID) == 1)
+        #expect(ringInodes(daemon).isEmpty && mappings(of: inodes) == 1)
     }
 
     @Test func grantsAreCheckedBeforeAMappingIsHandedOut() throws {
@@ -426,12 +454,11 @@ struct SharedMemoryTests {
         } catch TernClientError.server(let error) {
             #expect(error.code == .subscribeNotGranted)
         }
-        // Refused: no ring of any stream was mapped into this process.
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
-        #expect(!maps.contains("memfd:tern-ring-"))
+        // Refused: the daemon did not even move a ring into shared memory.
+        #expect(ringInodes(setup.daemon).isEmpty)
         let granted = try client.subscribe("prices.eur")
         #expect(client.isMapped(streamID: granted.streamID))
-        #expect(ringMappings(granted.streamID) == 1)
+        #expect(ringMappings(setup.daemon, granted.streamID) == 1)
         // Without credentials the HELLO itself is refused, before any subscription.
         #expect(throws: TernClientError.self) { try DataConnection(setup.daemon.unixSocketPath) }
     }

@@ -48,6 +48,15 @@ public struct ReconnectPolicy: Sendable {
 
     public static let never = ReconnectPolicy(enabled: false)
 
+    /// Whether reconnect attempt number `attempt` (1 after a working connection broke) may be
+    /// made after `error`: refusals that a retry cannot change (`AUTH_FAILED`,
+    /// `UNSUPPORTED_VERSION`) end it, as do `maxAttempts` and `enabled` false.
+    func allowsAttempt(_ attempt: Int, after error: any Error) -> Bool {
+        let permanent: Set<ErrorCode> = [.authFailed, .unsupportedVersion]
+        if let code = (error as? TernClientError)?.errorCode, permanent.contains(code) { return false }
+        return enabled && (maxAttempts.map { attempt <= $0 } ?? true)
+    }
+
     func delay(attempt: Int) -> Duration {
         var delay = initialDelay
         for _ in 1..<max(1, min(attempt, 30)) where delay < maxDelay { delay *= 2 }
@@ -74,6 +83,19 @@ public struct TernSubscription: AsyncSequence, Sendable {
 
     /// Whether the messages come from the stream's ring in shared memory (protocol version 3).
     public var isMapped: Bool { mapped != nil }
+
+    /// Leaves the stream: the iteration ends (`next()` returns nil) and, once this returns, the
+    /// server has stopped sending it (a mapped subscription closes its own connection instead,
+    /// within a quarter of a second). It is not restored after a reconnect. Cancelling the task
+    /// that iterates it leaves the stream too, without waiting; merely breaking out of
+    /// `for try await` does not.
+    public func unsubscribe() async throws {
+        if let mapped {
+            mapped.stop(throwing: nil)
+        } else {
+            try await core.unsubscribe(key)
+        }
+    }
 
     public func makeAsyncIterator() -> Iterator {
         Iterator(inner: events.makeAsyncIterator(), core: core, key: key, mapped: mapped)

@@ -9,28 +9,31 @@ actor AsyncConnectionCore {
     let client: TernAsyncClient
     private(set) var version: UInt16 = 1
     private(set) var reconnects = 0
-    private var channel: (any Channel)?
-    private var isOpen = false
-    private var everOpened = false
-    private var closing = false
-    private var terminal: (any Error)?
-    private var nextRequestID: UInt32 = 0
-    private var pending: [UInt32: Pending] = [:]
-    private var subscriptions: [SubscriptionState] = []
-    private var routes: [UInt32: SubscriptionState] = [:]
+    var channel: (any Channel)?
+    var isOpen = false
+    var everOpened = false
+    var closing = false
+    var terminal: (any Error)?
+    var nextRequestID: UInt32 = 0
+    var pending: [UInt32: Pending] = [:]
+    var subscriptions: [SubscriptionState] = []
+    var routes: [UInt32: SubscriptionState] = [:]
     /// Lanes (version 3, cluster) by lane id: their subscription and sid prefix.
-    private var laneRoutes: [UInt32: (SubscriptionState, SidPrefix)] = [:]
+    var laneRoutes: [UInt32: (SubscriptionState, SidPrefix)] = [:]
     /// Streams attached for publishing on the current socket, by the name used.
-    private var attached: [String: UInt32] = [:]
-    private var openWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
-    private var nextWaiterID: UInt64 = 0
-    private var nextSubscriptionKey = 0
+    var attached: [String: UInt32] = [:]
+    var openWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
+    var nextWaiterID: UInt64 = 0
+    var nextSubscriptionKey = 0
     /// Reading the socket is paused: a subscription holds more than `maxPending` events.
-    private var readingPaused = false
+    var readingPaused = false
     /// SUBSCRIBEs whose caller gave up waiting: a late SUBSCRIBED is undone with UNSUBSCRIBE.
-    private var abandoned: Set<UInt32> = []
+    var abandoned: Set<UInt32> = []
+    /// Shared-memory subscriptions, each on a connection and thread of its own: they end with
+    /// this connection.
+    var mappedReaders: [ObjectIdentifier: MappedSubscriptionThread] = [:]
 
-    private enum Pending {
+    enum Pending {
         case request(CheckedContinuation<Frame, any Error>)
         case subscribe(String, CheckedContinuation<TernSubscription, any Error>)
         /// A subscription restored after a reconnect, with RESUME (true) or SUBSCRIBE.
@@ -38,7 +41,7 @@ actor AsyncConnectionCore {
     }
 
     /// One subscription's routing and position; touched only inside the actor.
-    private final class SubscriptionState {
+    final class SubscriptionState {
         let key: Int
         let name: String
         /// Events yielded and not yet taken by the iterator (counted in batches, see `taken`).
@@ -77,10 +80,7 @@ actor AsyncConnectionCore {
                 return
             }
             failures = everOpened && failures == 0 ? 1 : failures + 1
-            let permanent =
-                (error as? TernClientError)?.errorCode.map { [.authFailed, .unsupportedVersion].contains($0) } ?? false
-            let exhausted = client.reconnect.maxAttempts.map { failures > $0 } ?? false
-            if !everOpened || permanent || !client.reconnect.enabled || exhausted {
+            if !everOpened || !client.reconnect.allowsAttempt(failures, after: error) {
                 finishAll(error)
                 throw error
             }
@@ -92,7 +92,7 @@ actor AsyncConnectionCore {
     }
 
     /// One socket: connect, HELLO, restore subscriptions, then handle frames until it closes.
-    private func session() async throws {
+    func session() async throws {
         let (frames, sink) = AsyncThrowingStream<Frame, any Error>.makeStream()
         let channel = try await connect(forwardingTo: sink)
         self.channel = channel
@@ -120,7 +120,7 @@ actor AsyncConnectionCore {
         }
     }
 
-    private func connect(
+    func connect(
         forwardingTo sink: AsyncThrowingStream<Frame, any Error>.Continuation
     ) async throws -> any Channel {
         let address: SocketAddress
@@ -149,7 +149,7 @@ actor AsyncConnectionCore {
         }
     }
 
-    private func opened(_ welcome: Frame.Welcome) {
+    func opened(_ welcome: Frame.Welcome) {
         version = welcome.version
         attached = [:]
         routes = [:]
@@ -183,7 +183,7 @@ actor AsyncConnectionCore {
         for waiter in waiters.values { waiter.resume() }
     }
 
-    private func dropSession(_ error: any Error) {
+    func dropSession(_ error: any Error) {
         isOpen = false
         readingPaused = false  // a new socket reads; the next delivery pauses it again if need be
         channel = nil
@@ -198,13 +198,15 @@ actor AsyncConnectionCore {
         }
     }
 
-    private func finishAll(_ error: (any Error)?) {
+    func finishAll(_ error: (any Error)?) {
         closing = true
         terminal = error ?? TernClientError.connectionClosed("the connection is closed")
         for subscription in subscriptions { subscription.continuation.finish(throwing: error) }
         subscriptions = []
         routes = [:]
         laneRoutes = [:]
+        for reader in mappedReaders.values { reader.stop(throwing: error) }
+        mappedReaders = [:]
         let waiters = openWaiters
         openWaiters = [:]
         for waiter in waiters.values { waiter.resume(throwing: terminal!) }
@@ -231,7 +233,7 @@ actor AsyncConnectionCore {
         try await withCheckedThrowingContinuation { openWaiters[id] = $0 }
     }
 
-    private func expireWaiter(_ id: UInt64) {
+    func expireWaiter(_ id: UInt64) {
         openWaiters.removeValue(forKey: id)?.resume(
             throwing: TernClientError.timedOut("not connected within \(client.requestTimeout)")
         )
@@ -239,7 +241,7 @@ actor AsyncConnectionCore {
 
     /// Fails request `id` if it is still unanswered after the request timeout (an event-loop
     /// timer, no task per request).
-    private func armTimeout(_ id: UInt32) {
+    func armTimeout(_ id: UInt32) {
         guard let channel else { return }
         let nanoseconds =
             client.requestTimeout.components.seconds * 1_000_000_000
@@ -249,7 +251,7 @@ actor AsyncConnectionCore {
         }
     }
 
-    private func expire(_ id: UInt32) {
+    func expire(_ id: UInt32) {
         guard let entry = pending.removeValue(forKey: id) else { return }
         let error = TernClientError.timedOut("no answer to request \(id) within \(client.requestTimeout)")
         switch entry {
@@ -259,240 +261,6 @@ actor AsyncConnectionCore {
             continuation.resume(throwing: error)
         case .restore:
             channel?.close(promise: nil)  // a server that does not answer: reconnect
-        }
-    }
-
-    // MARK: Requests
-
-    func subscribe(_ name: String) async throws -> TernSubscription {
-        try await waitUntilOpen()
-        let id = newRequestID()
-        return try await withCheckedThrowingContinuation { continuation in
-            pending[id] = .subscribe(name, continuation)
-            send(.subscribe(.init(requestID: id, stream: name)))
-            armTimeout(id)
-        }
-    }
-
-    func publish(_ name: String, payload: [UInt8], ack: Bool) async throws -> UInt64? {
-        try await waitUntilOpen()
-        let streamID: UInt32
-        if let subscribed = subscriptions.first(where: { $0.name == name && routes[$0.streamID] === $0 }) {
-            streamID = subscribed.streamID  // attaching would switch it to publish-only
-        } else if let id = attached[name] {
-            streamID = id
-        } else {
-            guard
-                case .subscribed(let answer) = try await request({
-                    .subscribe(.init(requestID: $0, stream: name, attachOnly: true))
-                })
-            else { throw TernClientError.protocolViolation("SUBSCRIBE answered without SUBSCRIBED") }
-            attached[name] = answer.streamID
-            streamID = answer.streamID
-        }
-        guard ack else {
-            send(.publish(.init(requestID: 0, streamID: streamID, payload: payload)))
-            return nil
-        }
-        guard
-            case .published(let published) = try await request({
-                .publish(.init(requestID: $0, streamID: streamID, payload: payload, ack: true))
-            })
-        else { throw TernClientError.protocolViolation("PUBLISH answered without PUBLISHED") }
-        return published.sequence
-    }
-
-    private func request(_ make: (UInt32) -> Frame) async throws -> Frame {
-        try await waitUntilOpen()
-        let id = newRequestID()
-        let frame = make(id)
-        return try await withCheckedThrowingContinuation { continuation in
-            pending[id] = .request(continuation)
-            send(frame)
-            armTimeout(id)
-        }
-    }
-
-    private func newRequestID() -> UInt32 {
-        nextRequestID = nextRequestID == UInt32.max ? 1 : nextRequestID + 1
-        return nextRequestID
-    }
-
-    private func send(_ frame: Frame) {
-        guard let channel else { return }
-        channel.writeAndFlush(channel.allocator.buffer(bytes: frame.encoded()), promise: nil)
-    }
-
-    // MARK: Frames from the server
-
-    private func dispatch(_ frame: Frame) {
-        switch frame {
-        case .message(let message):
-            if let (subscription, prefix) = laneRoutes[message.streamID] {
-                // A lane (cluster, version 3): another node's messages, with that node's sids.
-                deliver(subscription, .message(message, messageSid: prefix.messageSid(sequence: message.sequence)))
-                return
-            }
-            guard let subscription = routes[message.streamID] else { return }
-            subscription.lastSequence = message.sequence
-            deliver(
-                subscription,
-                .message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence))
-            )
-        case .lane(let lane):
-            guard let subscription = routes[lane.streamID] else { return }
-            laneRoutes[lane.laneID] = (subscription, lane.sidPrefix)
-        case .dropped(let dropped):
-            guard let subscription = routes[dropped.streamID] ?? laneRoutes[dropped.streamID]?.0 else { return }
-            deliver(subscription, .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
-        case .subscribed(let subscribed):
-            answer(subscribed.requestID, frame)
-        case .resumed(let resumed):
-            guard let subscription = routes[resumed.streamID], let after = subscription.resumedAfter else { return }
-            subscription.resumedAfter = nil
-            let restarted = resumed.outcome != .continued
-            if restarted { subscription.lastSequence = 0 }
-            deliver(
-                subscription,
-                .resubscribed(
-                    .init(
-                        lastSequence: after,
-                        nextSequence: subscription.nextSequence,
-                        serverRestarted: restarted,
-                        resumed: true,
-                        missed: restarted ? nil : 0
-                    )
-                )
-            )
-        case .unsubscribed(let requestID, _):
-            answer(requestID, frame)
-        case .published(let published):
-            answer(published.requestID, frame)
-        case .streamEnded(let streamID, let reason):
-            // SHUTDOWN: the server stops, not the stream; the reconnect restores it.
-            if reason == .shutdown && client.reconnect.enabled && !closing { return }
-            attached = attached.filter { $0.value != streamID }
-            guard let subscription = routes.removeValue(forKey: streamID) else { return }
-            laneRoutes = laneRoutes.filter { $0.value.0 !== subscription }
-            subscriptions.removeAll { $0 === subscription }
-            subscription.continuation.finish(
-                throwing: TernClientError.streamEnded(streamSid: subscription.streamSid, reason: reason)
-            )
-        case .error(let error):
-            if !error.fatal { answer(error.requestID, frame) }
-        case .ping(let opaque):
-            send(.pong(opaque))
-        default:
-            break
-        }
-    }
-
-    /// Hands an event to a subscription's iterator. Past `maxPending` events not yet taken the
-    /// connection stops reading its socket, so the server, not this process, holds (and when
-    /// its out-buffer is full, drops and counts) what a slow consumer cannot take.
-    private func deliver(_ subscription: SubscriptionState, _ event: SubscriptionEvent) {
-        subscription.continuation.yield(event)
-        subscription.buffered += 1
-        if subscription.buffered > client.maxPending && !readingPaused {
-            readingPaused = true
-            _ = channel?.setOption(ChannelOptions.autoRead, value: false)
-        }
-    }
-
-    /// The iterator of subscription `key` took `count` events.
-    func taken(_ key: Int, _ count: Int) {
-        guard let subscription = subscriptions.first(where: { $0.key == key }) else { return }
-        subscription.buffered = max(0, subscription.buffered - count)
-        resumeReadingIfDrained()
-    }
-
-    /// Subscription `key`'s stream terminated (its consuming task was cancelled, or it finished):
-    /// leave the stream on the server too.
-    func released(_ key: Int) {
-        guard let subscription = subscriptions.first(where: { $0.key == key }) else { return }
-        subscriptions.removeAll { $0 === subscription }
-        if routes[subscription.streamID] === subscription {
-            routes[subscription.streamID] = nil
-            if isOpen { send(.unsubscribe(requestID: 0, streamID: subscription.streamID)) }
-        }
-        resumeReadingIfDrained()
-    }
-
-    private func resumeReadingIfDrained() {
-        guard readingPaused, subscriptions.allSatisfy({ $0.buffered <= client.maxPending / 2 }) else { return }
-        readingPaused = false
-        _ = channel?.setOption(ChannelOptions.autoRead, value: true)
-    }
-
-    private func answer(_ requestID: UInt32, _ frame: Frame) {
-        guard let entry = pending.removeValue(forKey: requestID) else {
-            if abandoned.remove(requestID) != nil, case .subscribed(let late) = frame {
-                send(.unsubscribe(requestID: 0, streamID: late.streamID))  // nobody wants it any more
-            }
-            return
-        }
-        switch (entry, frame) {
-        case (.request(let continuation), .error(let error)):
-            continuation.resume(throwing: TernClientError.server(error))
-        case (.request(let continuation), _):
-            continuation.resume(returning: frame)
-        case (.subscribe(let name, let continuation), .subscribed(let subscribed)):
-            // Routed now, before the frames right behind the answer are handled.
-            let (events, sink) = AsyncThrowingStream<SubscriptionEvent, any Error>.makeStream()
-            nextSubscriptionKey += 1
-            let key = nextSubscriptionKey
-            let subscription = SubscriptionState(key: key, name: name, continuation: sink)
-            sink.onTermination = { [weak self] _ in
-                Task { await self?.released(key) }
-            }
-            subscription.streamID = subscribed.streamID
-            subscription.sidPrefix = subscribed.sidPrefix
-            subscription.streamSid = subscribed.streamSid
-            subscription.nextSequence = subscribed.nextSequence
-            subscriptions.append(subscription)
-            routes[subscribed.streamID] = subscription
-            continuation.resume(
-                returning: TernSubscription(
-                    streamSid: subscribed.streamSid,
-                    uniqueName: subscribed.uniqueName,
-                    streamID: subscribed.streamID,
-                    nextSequence: subscribed.nextSequence,
-                    events: events,
-                    core: self,
-                    key: key
-                )
-            )
-        case (.subscribe(_, let continuation), .error(let error)):
-            continuation.resume(throwing: TernClientError.server(error))
-        case (.restore(let subscription, let resuming), .subscribed(let subscribed)):
-            let since = subscription.position
-            let restarted = subscribed.sidPrefix != subscription.sidPrefix
-            subscription.streamID = subscribed.streamID
-            subscription.sidPrefix = subscribed.sidPrefix
-            subscription.streamSid = subscribed.streamSid
-            subscription.nextSequence = subscribed.nextSequence
-            routes[subscribed.streamID] = subscription
-            if !resuming {
-                if restarted { subscription.lastSequence = 0 }
-                let missed = restarted ? nil : subscribed.nextSequence - min(since + 1, subscribed.nextSequence)
-                deliver(
-                    subscription,
-                    .resubscribed(
-                        .init(
-                            lastSequence: since,
-                            nextSequence: subscribed.nextSequence,
-                            serverRestarted: restarted,
-                            resumed: false,
-                            missed: missed
-                        )
-                    )
-                )
-            }
-        case (.restore(let subscription, _), .error(let error)):
-            subscriptions.removeAll { $0 === subscription }
-            subscription.continuation.finish(throwing: TernClientError.server(error))
-        default:
-            break
         }
     }
 }

@@ -8,12 +8,33 @@ import TernWire
 /// a blocking `DataConnection` of its own (same endpoint, name and token) on a dedicated thread:
 /// it maps the ring, sleeps on its futex when idle (`.park`), and yields each message into the
 /// subscription's stream. The consumer's pace is kept: while `maxPending` events wait untaken the
-/// thread stops reading, so a slow consumer is lapped in the ring and told the exact loss
-/// (`.dropped` with reason `RING_LAPPED`), as the server would tell a slow socket subscriber.
+/// thread stops reading the ring (it still answers the server's PING), so a slow consumer is
+/// lapped in the ring and told the exact loss (`.dropped` with reason `RING_LAPPED`), as the
+/// server would tell a slow socket subscriber.
+///
+/// When its connection breaks (or the server shuts down) the thread reconnects with the client's
+/// `ReconnectPolicy`, subscribes again and yields `.resubscribed`: a ring is not resumed, so the
+/// messages published meanwhile are counted in `missed` (or unknown, after a restart).
 final class MappedSubscriptionThread: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Events yielded and not yet taken by the consumer.
-    let pending = Atomic<Int>(0)
+    private let pending = Atomic<Int>(0)
+    private let continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation
+    private let stream: String
+    private let client: TernAsyncClient
+    private let core: AsyncConnectionCore
+
+    private init(
+        stream: String,
+        client: TernAsyncClient,
+        core: AsyncConnectionCore,
+        continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation
+    ) {
+        self.stream = stream
+        self.client = client
+        self.core = core
+        self.continuation = continuation
+    }
 
     /// Subscribes `stream` through a mapped ring, or returns nil if the server (or socket) maps
     /// none (`SHARED_MEMORY_UNAVAILABLE`): the caller then subscribes over its own socket.
@@ -24,34 +45,16 @@ final class MappedSubscriptionThread: Sendable {
     ) throws
         -> TernSubscription?
     {
-        let connection = try DataConnection(
-            endpoint: client.endpoint,
-            clientName: client.clientName,
-            token: client.token,
-            timeout: client.connectTimeout,
-            maxVersion: client.maxVersion,
-            sharedMemory: true
-        )
-        connection.requestTimeout = client.requestTimeout
-        let subscribed: Frame.Subscribed
-        do {
-            subscribed = try connection.subscribe(stream)
-        } catch {
-            connection.close()
-            throw error
-        }
+        let (connection, subscribed) = try connect(stream, client: client)
         guard connection.isMapped(streamID: subscribed.streamID) else {
             connection.close()
             return nil
         }
-        let reader = MappedSubscriptionThread()
         let (events, continuation) = AsyncThrowingStream<SubscriptionEvent, any Error>.makeStream()
+        let reader = MappedSubscriptionThread(stream: stream, client: client, core: core, continuation: continuation)
         continuation.onTermination = { _ in reader.stopping.store(true, ordering: .relaxed) }
         let box = ConnectionBox(connection)
-        let maxPending = client.maxPending
-        let thread = Thread {
-            reader.run(box.connection, subscribed: subscribed, into: continuation, maxPending: maxPending)
-        }
+        let thread = Thread { reader.run(box.connection, subscribed: subscribed) }
         thread.name = "tern-ring-\(subscribed.streamID)"
         thread.start()
         return TernSubscription(
@@ -66,23 +69,120 @@ final class MappedSubscriptionThread: Sendable {
         )
     }
 
-    private func run(
+    /// A connection of the subscription's own, and the stream subscribed on it.
+    private static func connect(_ stream: String, client: TernAsyncClient) throws -> (DataConnection, Frame.Subscribed)
+    {
+        let connection = try open(client)
+        do {
+            return (connection, try connection.subscribe(stream))
+        } catch {
+            connection.close()
+            throw error
+        }
+    }
+
+    private static func open(_ client: TernAsyncClient) throws -> DataConnection {
+        let connection = try DataConnection(
+            endpoint: client.endpoint,
+            clientName: client.clientName,
+            token: client.token,
+            timeout: client.connectTimeout,
+            maxVersion: client.maxVersion,
+            sharedMemory: true
+        )
+        connection.requestTimeout = client.requestTimeout
+        return connection
+    }
+
+    /// Ends the subscription: its iteration ends (with `error`, or nil), and the thread closes
+    /// its connection within `DataConnection.longestPark`.
+    func stop(throwing error: (any Error)?) {
+        stopping.store(true, ordering: .relaxed)
+        continuation.finish(throwing: error)
+    }
+
+    /// The consumer took `count` events.
+    func taken(_ count: Int) { pending.subtract(count, ordering: .relaxed) }
+
+    /// How one connection's reading ended.
+    private enum Ending {
+        /// The consumer or the client ended it.
+        case stopped
+        /// The stream ended, or the server refused it: the subscription ends with this.
+        case final(any Error)
+        /// The connection broke or the server shut down: reconnect.
+        case broken(any Error)
+    }
+
+    private func run(_ first: DataConnection, subscribed: Frame.Subscribed) {
+        var connection = first
+        var current = subscribed
+        var lastSequence: UInt64 = 0
+        var skipThrough: UInt64 = 0
+        var ending: Ending
+        reading: while true {
+            ending = read(connection, current, lastSequence: &lastSequence, skipThrough: skipThrough)
+            connection.close()
+            guard case .broken(let error) = ending else { break }
+            switch reconnect(after: error) {
+            case .connected(let next, let again):
+                let since = lastSequence > 0 ? lastSequence : current.nextSequence - 1
+                let restarted = again.sidPrefix != current.sidPrefix
+                if restarted { lastSequence = 0 }
+                // The same run may hand out a position before `since` again: not repeated.
+                skipThrough = restarted ? 0 : since
+                pending.add(1, ordering: .relaxed)
+                continuation.yield(
+                    .resubscribed(
+                        .init(
+                            lastSequence: since,
+                            nextSequence: again.nextSequence,
+                            serverRestarted: restarted,
+                            resumed: false,
+                            missed: restarted ? nil : again.nextSequence - min(since + 1, again.nextSequence)
+                        )
+                    )
+                )
+                (connection, current) = (next, again)
+            case .gaveUp(let error):
+                ending = .final(error)
+                break reading
+            case .stopped:
+                ending = .stopped
+                break reading
+            }
+        }
+        switch ending {
+        case .final(let error): continuation.finish(throwing: error)
+        default: continuation.finish()
+        }
+        let (core, reader) = (core, self)
+        Task { await core.disown(reader) }
+    }
+
+    /// Hands the connection's events to the consumer until it stops, the stream ends or the
+    /// connection breaks.
+    private func read(
         _ connection: DataConnection,
-        subscribed: Frame.Subscribed,
-        into continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation,
-        maxPending: Int
-    ) {
-        defer { connection.close() }
+        _ subscribed: Frame.Subscribed,
+        lastSequence: inout UInt64,
+        skipThrough: UInt64
+    ) -> Ending {
         let prefix = subscribed.sidPrefix
+        let maxPending = client.maxPending
         do {
             while !stopping.load(ordering: .relaxed) {
                 if pending.load(ordering: .relaxed) >= maxPending {
+                    // The consumer is behind: leave the ring to lap it, but keep the socket alive.
+                    try connection.keepAlive()
                     usleep(1000)
                     continue
                 }
                 guard let frame = try connection.nextFrame(timeout: .milliseconds(250)) else { continue }
                 switch frame {
                 case .message(let message):
+                    if message.sequence <= skipThrough { continue }
+                    lastSequence = message.sequence
                     pending.add(1, ordering: .relaxed)
                     continuation.yield(.message(message, messageSid: prefix.messageSid(sequence: message.sequence)))
                 case .dropped(let dropped):
@@ -91,25 +191,58 @@ final class MappedSubscriptionThread: Sendable {
                         .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason)
                     )
                 case .streamEnded(_, let reason):
-                    continuation.finish(
-                        throwing: TernClientError.streamEnded(streamSid: subscribed.streamSid, reason: reason)
-                    )
-                    return
+                    let ended = TernClientError.streamEnded(streamSid: subscribed.streamSid, reason: reason)
+                    // SHUTDOWN: the server stops, not the stream; the reconnect restores it.
+                    return reason == .shutdown && client.reconnect.enabled ? .broken(ended) : .final(ended)
                 case .error(let error) where error.fatal:
-                    continuation.finish(throwing: TernClientError.server(error))
-                    return
+                    return .broken(TernClientError.server(error))
                 default:
                     continue
                 }
             }
-            continuation.finish()
+            return .stopped
         } catch {
-            continuation.finish(throwing: error)
+            return .broken(error)
         }
     }
 
-    /// The consumer took `count` events.
-    func taken(_ count: Int) { pending.subtract(count, ordering: .relaxed) }
+    private enum Reconnection {
+        case connected(DataConnection, Frame.Subscribed)
+        /// The policy gave up, or the server is back but refuses the stream (it ended meanwhile,
+        /// or the token may no longer read it).
+        case gaveUp(any Error)
+        case stopped
+    }
+
+    /// Connects and subscribes again with the client's backoff.
+    private func reconnect(after error: any Error) -> Reconnection {
+        var attempt = 0
+        var lastError = error
+        while !stopping.load(ordering: .relaxed) {
+            attempt += 1
+            guard client.reconnect.allowsAttempt(attempt, after: lastError) else { return .gaveUp(lastError) }
+            let resumeAt = ContinuousClock.now + client.reconnect.delay(attempt: attempt)
+            while ContinuousClock.now < resumeAt && !stopping.load(ordering: .relaxed) { usleep(10_000) }
+            if stopping.load(ordering: .relaxed) { break }
+            let connection: DataConnection
+            do {
+                connection = try Self.open(client)
+            } catch {
+                lastError = error
+                continue
+            }
+            do {
+                return .connected(connection, try connection.subscribe(stream))
+            } catch TernClientError.server(let refusal) {
+                connection.close()
+                return .gaveUp(TernClientError.server(refusal))
+            } catch {
+                connection.close()
+                lastError = error
+            }
+        }
+        return .stopped
+    }
 }
 
 /// Hands a `DataConnection` (not `Sendable`: one thread at a time) to the thread that owns it.

@@ -32,8 +32,9 @@ public struct TernAsyncClient: Sendable {
     public var maxVersion: UInt16
     /// On a Unix socket, subscriptions map the stream's ring and read it from shared memory
     /// (protocol version 3), each through a blocking `DataConnection` on a thread of its own
-    /// (swift-nio cannot receive the ring's descriptor). Such a subscription does not reconnect:
-    /// it ends with the connection's error.
+    /// (swift-nio cannot receive the ring's descriptor). Such a subscription reconnects on its
+    /// own with `reconnect`, but subscribes again rather than resuming: `.resubscribed` counts
+    /// what it missed meanwhile in `missed` (unknown after a restart).
     public var sharedMemory: Bool
     /// Events one subscription may hold that its consumer has not taken; past it the connection
     /// stops reading its socket until the consumer has taken half, and the server drops (and
@@ -100,7 +101,10 @@ public final class TernAsyncConnection: Sendable {
                     )
                 }.start()
             }
-            if let mapped { return mapped }
+            if let mapped, let reader = mapped.mapped {
+                await core.adopt(reader)
+                return mapped
+            }
         }
         return try await core.subscribe(stream)
     }
