@@ -7,7 +7,7 @@ import Testing
 /// The async Swift client against real daemons: subscriptions as async sequences, publish with
 /// and without acknowledgement, reconnect and resume across a kill -9 and restart (the restart is
 /// reported), the version-1 fallback, and a cancelled task closing its connection.
-@Suite(.serialized)
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct AsyncClientTests {
     private func client(
         _ address: String,
@@ -243,6 +243,31 @@ struct AsyncClientTests {
             }
             #expect(message.sequence == 2)
             #expect(await connection.reconnects == 1)
+        }
+    }
+
+    /// `maxAttempts` bounds the attempts in a row: every connection that opens starts the count
+    /// again (protocol.md §7.5), so a client allowed 3 attempts outlives 4 restarts.
+    @Test func reconnectAttemptsCountFromTheLastOpenConnection() async throws {
+        var daemon = try TernDaemon.start()
+        defer { daemon.stop() }
+        _ = try daemon.createStream(uniqueName: "restarted-often")
+        let client = TernAsyncClient(
+            endpoint: try DataEndpoint(parsing: daemon.unixSocketPath),
+            reconnect: ReconnectPolicy(initialDelay: .seconds(1), maxDelay: .seconds(1), maxAttempts: 3),
+            maxVersion: 2
+        )
+        try await client.withConnection { connection in
+            var events = try await connection.subscribe("restarted-often").makeAsyncIterator()
+            for round in 1...4 {
+                daemon.kill9()
+                daemon = try daemon.restart()
+                guard case .resubscribed(let back) = try await next(&events) else {
+                    throw HarnessError("no resubscribed after restart \(round)")
+                }
+                #expect(back.serverRestarted)
+            }
+            #expect(await connection.reconnects == 4)
         }
     }
 

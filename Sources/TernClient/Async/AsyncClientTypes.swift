@@ -85,8 +85,9 @@ public struct TernSubscription: AsyncSequence, Sendable {
     public var isMapped: Bool { mapped != nil }
 
     /// Leaves the stream: the iteration ends (`next()` returns nil) and, once this returns, the
-    /// server has stopped sending it (a mapped subscription closes its own connection instead,
-    /// within a quarter of a second). It is not restored after a reconnect. Cancelling the task
+    /// server has stopped sending it. A mapped subscription instead closes its own connection as
+    /// soon as its thread looks (within a quarter of a second while connected; a reconnect in
+    /// progress finishes its current step first). It is not restored after a reconnect. Cancelling the task
     /// that iterates it leaves the stream too, without waiting; merely breaking out of
     /// `for try await` does not.
     public func unsubscribe() async throws {

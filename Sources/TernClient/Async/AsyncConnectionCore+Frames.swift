@@ -22,6 +22,10 @@ extension AsyncConnectionCore {
             guard let subscription = routes[lane.streamID] else { return }
             laneRoutes[lane.laneID] = (subscription, lane.sidPrefix)
         case .dropped(let dropped):
+            if let subscription = routes[dropped.streamID] {
+                // The lost messages are counted: a restore must not count them again as missed.
+                subscription.lastSequence = subscription.position + dropped.count
+            }
             guard let subscription = routes[dropped.streamID] ?? laneRoutes[dropped.streamID]?.0 else { return }
             deliver(subscription, .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
         case .subscribed(let subscribed):
@@ -77,8 +81,6 @@ extension AsyncConnectionCore {
             _ = channel?.setOption(ChannelOptions.autoRead, value: false)
         }
     }
-
-    /// The iterator of subscription `key` took `count` events.
 
     func resumeReadingIfDrained() {
         guard readingPaused, subscriptions.allSatisfy({ $0.buffered <= client.maxPending / 2 }) else { return }

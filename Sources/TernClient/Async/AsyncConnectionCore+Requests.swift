@@ -106,13 +106,14 @@ extension AsyncConnectionCore {
     }
 
     /// Keeps a shared-memory subscription until it ends, or ends it now if this connection
-    /// already has.
+    /// already has; then starts its thread (so its `disown` cannot come first).
     func adopt(_ reader: MappedSubscriptionThread) {
         if closing {
-            reader.stop(throwing: nil)
+            reader.stop(throwing: terminal)
         } else {
             mappedReaders[ObjectIdentifier(reader)] = reader
         }
+        reader.start()
     }
 
     /// A shared-memory subscription ended.

@@ -12,6 +12,8 @@ actor AsyncConnectionCore {
     var channel: (any Channel)?
     var isOpen = false
     var everOpened = false
+    /// A socket opened since the last failure: the reconnect attempts start again from one.
+    var openedSinceFailure = false
     var closing = false
     var terminal: (any Error)?
     var nextRequestID: UInt32 = 0
@@ -79,7 +81,10 @@ actor AsyncConnectionCore {
                 finishAll(nil)
                 return
             }
-            failures = everOpened && failures == 0 ? 1 : failures + 1
+            // Attempts count from the last connection that opened (protocol.md §7.5).
+            if openedSinceFailure { failures = 0 }
+            openedSinceFailure = false
+            failures += 1
             if !everOpened || !client.reconnect.allowsAttempt(failures, after: error) {
                 finishAll(error)
                 throw error
@@ -178,6 +183,7 @@ actor AsyncConnectionCore {
         }
         isOpen = true
         everOpened = true
+        openedSinceFailure = true
         let waiters = openWaiters
         openWaiters = [:]
         for waiter in waiters.values { waiter.resume() }

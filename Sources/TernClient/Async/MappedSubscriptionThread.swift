@@ -14,7 +14,9 @@ import TernWire
 ///
 /// When its connection breaks (or the server shuts down) the thread reconnects with the client's
 /// `ReconnectPolicy`, subscribes again and yields `.resubscribed`: a ring is not resumed, so the
-/// messages published meanwhile are counted in `missed` (or unknown, after a restart).
+/// messages published meanwhile are counted in `missed` (or unknown, after a restart). A server
+/// that no longer maps rings (`--shared-memory off`) is read over the thread's socket instead;
+/// a consumer that is behind then pauses that socket, as `AsyncConnectionCore` does.
 final class MappedSubscriptionThread: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// Events yielded and not yet taken by the consumer.
@@ -23,13 +25,17 @@ final class MappedSubscriptionThread: Sendable {
     private let stream: String
     private let client: TernAsyncClient
     private let core: AsyncConnectionCore
+    /// The connection and subscription the thread starts with, until `start()`.
+    private let first: Mutex<(ConnectionBox, Frame.Subscribed)?>
 
     private init(
         stream: String,
         client: TernAsyncClient,
         core: AsyncConnectionCore,
-        continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation
+        continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation,
+        first: (ConnectionBox, Frame.Subscribed)
     ) {
+        self.first = Mutex(first)
         self.stream = stream
         self.client = client
         self.core = core
@@ -51,12 +57,14 @@ final class MappedSubscriptionThread: Sendable {
             return nil
         }
         let (events, continuation) = AsyncThrowingStream<SubscriptionEvent, any Error>.makeStream()
-        let reader = MappedSubscriptionThread(stream: stream, client: client, core: core, continuation: continuation)
+        let reader = MappedSubscriptionThread(
+            stream: stream,
+            client: client,
+            core: core,
+            continuation: continuation,
+            first: (ConnectionBox(connection), subscribed)
+        )
         continuation.onTermination = { _ in reader.stopping.store(true, ordering: .relaxed) }
-        let box = ConnectionBox(connection)
-        let thread = Thread { reader.run(box.connection, subscribed: subscribed) }
-        thread.name = "tern-ring-\(subscribed.streamID)"
-        thread.start()
         return TernSubscription(
             streamSid: subscribed.streamSid,
             uniqueName: subscribed.uniqueName,
@@ -92,6 +100,14 @@ final class MappedSubscriptionThread: Sendable {
         )
         connection.requestTimeout = client.requestTimeout
         return connection
+    }
+
+    /// Starts the thread that reads (once; `AsyncConnectionCore.adopt` calls it).
+    func start() {
+        guard let (box, subscribed) = first.withLock({ $0.take() }) else { return }
+        let thread = Thread { self.run(box.connection, subscribed: subscribed) }
+        thread.name = "tern-ring-\(subscribed.streamID)"
+        thread.start()
     }
 
     /// Ends the subscription: its iteration ends (with `error`, or nil), and the thread closes
@@ -186,6 +202,8 @@ final class MappedSubscriptionThread: Sendable {
                     pending.add(1, ordering: .relaxed)
                     continuation.yield(.message(message, messageSid: prefix.messageSid(sequence: message.sequence)))
                 case .dropped(let dropped):
+                    // Counted here: a resubscribe must not count them again as missed.
+                    lastSequence = (lastSequence > 0 ? lastSequence : subscribed.nextSequence - 1) + dropped.count
                     pending.add(1, ordering: .relaxed)
                     continuation.yield(
                         .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason)
@@ -231,9 +249,13 @@ final class MappedSubscriptionThread: Sendable {
                 lastError = error
                 continue
             }
+            if stopping.load(ordering: .relaxed) {
+                connection.close()
+                break
+            }
             do {
                 return .connected(connection, try connection.subscribe(stream))
-            } catch TernClientError.server(let refusal) {
+            } catch TernClientError.server(let refusal) where !refusal.fatal {
                 connection.close()
                 return .gaveUp(TernClientError.server(refusal))
             } catch {

@@ -92,6 +92,7 @@ public final class TernAsyncConnection: Sendable {
     /// - Throws: `TernClientError.server` with `STREAM_NOT_FOUND` and the other refusals.
     public func subscribe(_ stream: String) async throws -> TernSubscription {
         if core.client.sharedMemory, case .unix = core.client.endpoint, await core.version >= 3 {
+            try await core.waitUntilOpen()  // a closed connection throws its end, as below
             let (client, core) = (core.client, core)
             // The blocking handshake and subscribe run off the cooperative pool.
             let mapped = try await withCheckedThrowingContinuation { continuation in
