@@ -12,7 +12,9 @@ public enum SubscriptionEvent: Sendable, Equatable {
 
 /// How a subscription came back after a reconnect.
 public struct Resubscription: Sendable, Equatable {
-    /// The last sequence received before the break (0: none).
+    /// Where the subscription was before the break: its last message's sequence, or past it the
+    /// last one a `dropped` event counted (for a subscription that received nothing, the
+    /// sequence before its first).
     public var lastSequence: UInt64
     /// The first sequence the new subscription covers.
     public var nextSequence: UInt64

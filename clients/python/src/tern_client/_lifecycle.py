@@ -176,14 +176,14 @@ class Lifecycle(Requests):
         restarted = subscribed.sid_prefix != old.sid_prefix
         missed: Optional[int] = None
         if not restarted:
-            # Resume (a later protocol version) would ask for last_sequence + 1; version 1 cannot.
-            since = sub.last_sequence if sub.last_sequence else sub.next_sequence - 1
-            missed = max(0, subscribed.next_sequence - since - 1)
+            # Resume (a later protocol version) would continue after the position; version 1 cannot.
+            missed = max(0, subscribed.next_sequence - sub.position[1] - 1)
         sub.info = info
         event = Resubscribed(info, sub.last_sequence, subscribed.next_sequence, restarted, missed)
         sub.next_sequence = subscribed.next_sequence
         if restarted:
             sub.last_sequence = 0
+            sub._lost_through = 0
         self._routes[info.stream_id] = sub
         if not sub.attach_only:
             sub._push(event)

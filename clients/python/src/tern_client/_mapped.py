@@ -68,6 +68,7 @@ class MappedStream:
                 sub.last_sequence = event.sequence
                 sub._events.append(event)
             else:
+                sub._count_lost(event)
                 sub._events.append(Dropped(info.stream_id, event, DropReason.RING_LAPPED, info))
                 if not self._session.closed.done():
                     self._session.write(RingLoss(0, info.stream_id, event).encode())

@@ -50,6 +50,7 @@ class FrameRouting(ConnectionCore):
                 sub = routes.get(frame.stream_id)
                 if sub is not None:
                     frame.stream = sub.info
+                    sub._count_lost(frame.count)
                 else:
                     lane = lanes.get(frame.stream_id)
                     if lane is None:
@@ -88,6 +89,7 @@ class FrameRouting(ConnectionCore):
         restarted = not resumed.continued
         if restarted:
             sub.last_sequence = 0
+            sub._lost_through = 0
         return Resubscribed(sub.info, since, sub.next_sequence, restarted, None if restarted else 0, resumed=True)
 
     def _lane_opened(self, frame: Lane) -> None:

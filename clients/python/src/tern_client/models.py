@@ -46,7 +46,8 @@ class Resubscribed:
     ``last_sequence``: ``missed`` is 0 and what it no longer held follows as a
     :class:`~tern_client.Dropped` with reason NOT_RETAINED (3), exactly counted. With version 1
     messages published while the client was away are not delivered: ``missed`` is how many
-    (``next_sequence - last_sequence - 1``). Either way ``missed`` is None when the daemon
+    (``next_sequence - last_sequence - 1``, where messages a ``Dropped`` already counted are not
+    counted again). Either way ``missed`` is None when the daemon
     restarted (``server_restarted``: the stream's sid prefix changed, sequences started over,
     and what the old run published after ``last_sequence`` cannot be counted); after a resume,
     this run's messages are then replayed from sequence 1.

@@ -51,6 +51,9 @@ class Subscription:
         #: The sequence of the first message this subscription could receive (from SUBSCRIBED).
         self.next_sequence = next_sequence
         self.last_sequence = 0
+        # The newest sequence a Dropped counted as lost: a resume or resubscribe continues after
+        # it, so the loss is never counted twice.
+        self._lost_through = 0
         #: Set between a RESUME's SUBSCRIBED and its RESUMED: (sid prefix, sequence) resumed after.
         self._resume_from: Optional[Tuple[bytes, int]] = None
         self._events: Deque[Event] = deque()
@@ -82,8 +85,12 @@ class Subscription:
     @property
     def position(self) -> Tuple[bytes, int]:
         """The sid prefix and sequence a resume continues after (0: nothing seen yet)."""
-        since = self.last_sequence if self.last_sequence else max(0, self.next_sequence - 1)
+        since = max(self.last_sequence, self._lost_through) or max(0, self.next_sequence - 1)
         return (self.info.sid_prefix, since)
+
+    def _count_lost(self, count: int) -> None:
+        """A Dropped of this stream's own (not a lane's): `count` messages after the position."""
+        self._lost_through = self.position[1] + count
 
     @property
     def active(self) -> bool:
