@@ -37,6 +37,21 @@ struct AsyncClientTests {
         return event
     }
 
+    /// Publishes three messages over REST and receives them, then kills the daemon (-9) and
+    /// starts it again on the same state folder; returns the new daemon.
+    private func receiveThreeThenRestart(
+        _ daemon: TernDaemon,
+        _ stream: String,
+        _ events: inout TernSubscription.AsyncIterator
+    ) async throws -> TernDaemon {
+        for index in 1...3 { _ = try daemon.publishREST(stream: stream, data: "{\"i\":\(index)}") }
+        for _ in 1...3 {
+            guard case .message = try await next(&events) else { throw HarnessError("expected a message") }
+        }
+        daemon.kill9()
+        return try daemon.restart()
+    }
+
     /// On the Unix socket with version 3 a subscription reads the stream's ring from shared
     /// memory; the events are the same, STREAM_ENDED after the last message.
     @Test func sharedMemorySubscriptionOnTheUnixSocket() async throws {
@@ -139,12 +154,7 @@ struct AsyncClientTests {
             let subscription = try await connection.subscribe("mapped-survives")
             #expect(subscription.isMapped)
             var events = subscription.makeAsyncIterator()
-            for index in 1...3 { _ = try daemon.publishREST(stream: stream, data: "{\"i\":\(index)}") }
-            for _ in 1...3 {
-                guard case .message = try await next(&events) else { throw HarnessError("expected a message") }
-            }
-            daemon.kill9()
-            let again = try daemon.restart()
+            let again = try await receiveThreeThenRestart(daemon, stream, &events)
             restarted = again
             guard case .resubscribed(let back) = try await next(&events) else { throw HarnessError("no resubscribed") }
             #expect(back.serverRestarted && !back.resumed && back.missed == nil)
@@ -224,12 +234,7 @@ struct AsyncClientTests {
         try await client(daemon.unixSocketPath, initialDelay: .seconds(1)).withConnection { connection in
             let subscription = try await connection.subscribe("survives")
             var events = subscription.makeAsyncIterator()
-            for index in 1...3 { _ = try daemon.publishREST(stream: stream, data: "{\"i\":\(index)}") }
-            for _ in 1...3 {
-                guard case .message = try await next(&events) else { throw HarnessError("expected a message") }
-            }
-            daemon.kill9()
-            let again = try daemon.restart()
+            let again = try await receiveThreeThenRestart(daemon, stream, &events)
             restarted = again
             // Published in the new run before the client is back (its backoff is 0.5–1 s).
             _ = try again.publishREST(stream: stream, data: "{\"run\":2}")
