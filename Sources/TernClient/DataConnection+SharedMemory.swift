@@ -67,11 +67,8 @@ extension DataConnection {
     /// holds their messages, and drops and counts what does not fit.
     func keepAlive() throws {
         guard socketSubscriptions.isEmpty else { return }
-        let now = ContinuousClock.now
-        while let frame = try transport.readFrame(until: Deadline(instant: now)) {
-            if let event = route(frame) { queuedEvents.append(event) }
-        }
-        try transport.flush(until: Deadline(instant: now))
+        // Reading sends what is buffered, the PONG included.
+        while let event = try checkSocket(force: true) { queuedEvents.append(event) }
     }
 
     /// Reads what the socket holds now (no waiting) and routes it; returns the first event.

@@ -40,8 +40,8 @@ struct SubscribeCommand: AsyncParsableCommand {
             endpoint: try DataEndpoint(parsing: connection.dataAddress),
             clientName: "tern sub",
             token: connection.helloToken,
-            // The socket, also on the Unix socket: `tern sub` reconnects and resumes, which the
-            // async client's mapped subscriptions do not.
+            // The socket, also on the Unix socket: `tern sub` resumes after a break, where the
+            // async client's mapped subscriptions only subscribe again and count what they missed.
             sharedMemory: false
         )
         let limit = count

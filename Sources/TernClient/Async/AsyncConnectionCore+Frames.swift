@@ -13,19 +13,16 @@ extension AsyncConnectionCore {
                 return
             }
             guard let subscription = routes[message.streamID] else { return }
-            subscription.lastSequence = message.sequence
+            subscription.position.received(message.sequence)
             deliver(
                 subscription,
-                .message(message, messageSid: subscription.sidPrefix.messageSid(sequence: message.sequence))
+                .message(message, messageSid: subscription.position.sidPrefix.messageSid(sequence: message.sequence))
             )
         case .lane(let lane):
             guard let subscription = routes[lane.streamID] else { return }
             laneRoutes[lane.laneID] = (subscription, lane.sidPrefix)
         case .dropped(let dropped):
-            if let subscription = routes[dropped.streamID] {
-                // The lost messages are counted: a restore must not count them again as missed.
-                subscription.lastSequence = subscription.position + dropped.count
-            }
+            if let subscription = routes[dropped.streamID] { subscription.position.lost(dropped.count) }
             guard let subscription = routes[dropped.streamID] ?? laneRoutes[dropped.streamID]?.0 else { return }
             deliver(subscription, .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason))
         case .subscribed(let subscribed):
@@ -33,20 +30,8 @@ extension AsyncConnectionCore {
         case .resumed(let resumed):
             guard let subscription = routes[resumed.streamID], let after = subscription.resumedAfter else { return }
             subscription.resumedAfter = nil
-            let restarted = resumed.outcome != .continued
-            if restarted { subscription.lastSequence = 0 }
-            deliver(
-                subscription,
-                .resubscribed(
-                    .init(
-                        lastSequence: after,
-                        nextSequence: subscription.nextSequence,
-                        serverRestarted: restarted,
-                        resumed: true,
-                        missed: restarted ? nil : 0
-                    )
-                )
-            )
+            let back = subscription.position.resumed(after: after, continued: resumed.outcome == .continued)
+            deliver(subscription, .resubscribed(back))
         case .unsubscribed(let requestID, _):
             answer(requestID, frame)
         case .published(let published):
@@ -105,14 +90,10 @@ extension AsyncConnectionCore {
             let (events, sink) = AsyncThrowingStream<SubscriptionEvent, any Error>.makeStream()
             nextSubscriptionKey += 1
             let key = nextSubscriptionKey
-            let subscription = SubscriptionState(key: key, name: name, continuation: sink)
+            let subscription = SubscriptionState(key: key, name: name, continuation: sink, subscribed: subscribed)
             sink.onTermination = { [weak self] _ in
                 Task { await self?.released(key) }
             }
-            subscription.streamID = subscribed.streamID
-            subscription.sidPrefix = subscribed.sidPrefix
-            subscription.streamSid = subscribed.streamSid
-            subscription.nextSequence = subscribed.nextSequence
             subscriptions.append(subscription)
             routes[subscribed.streamID] = subscription
             continuation.resume(
@@ -132,28 +113,13 @@ extension AsyncConnectionCore {
         where !subscriptions.contains(where: { $0 === subscription }):
             send(.unsubscribe(requestID: 0, streamID: subscribed.streamID))  // released meanwhile
         case (.restore(let subscription, let resuming), .subscribed(let subscribed)):
-            let since = subscription.position
-            let restarted = subscribed.sidPrefix != subscription.sidPrefix
             subscription.streamID = subscribed.streamID
-            subscription.sidPrefix = subscribed.sidPrefix
             subscription.streamSid = subscribed.streamSid
-            subscription.nextSequence = subscribed.nextSequence
             routes[subscribed.streamID] = subscription
-            if !resuming {
-                if restarted { subscription.lastSequence = 0 }
-                let missed = restarted ? nil : subscribed.nextSequence - min(since + 1, subscribed.nextSequence)
-                deliver(
-                    subscription,
-                    .resubscribed(
-                        .init(
-                            lastSequence: since,
-                            nextSequence: subscribed.nextSequence,
-                            serverRestarted: restarted,
-                            resumed: false,
-                            missed: missed
-                        )
-                    )
-                )
+            if resuming {
+                subscription.position.subscribedToResume(subscribed)
+            } else {
+                deliver(subscription, .resubscribed(subscription.position.subscribedAgain(subscribed)))
             }
         case (.restore(let subscription, _), .error(let error)):
             subscriptions.removeAll { $0 === subscription }

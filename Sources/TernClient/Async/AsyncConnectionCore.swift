@@ -49,20 +49,24 @@ actor AsyncConnectionCore {
         /// Events yielded and not yet taken by the iterator (counted in batches, see `taken`).
         var buffered = 0
         let continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation
-        var streamID: UInt32 = 0
-        var sidPrefix = SidPrefix(value: 0)
-        var streamSid = ""
-        var nextSequence: UInt64 = 1
-        var lastSequence: UInt64 = 0
+        var streamID: UInt32
+        var streamSid: String
+        var position: StreamPosition
         /// Set between a RESUME's SUBSCRIBED and its RESUMED.
         var resumedAfter: UInt64?
-        /// The sequence a resume continues after.
-        var position: UInt64 { lastSequence > 0 ? lastSequence : nextSequence - 1 }
 
-        init(key: Int, name: String, continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation) {
+        init(
+            key: Int,
+            name: String,
+            continuation: AsyncThrowingStream<SubscriptionEvent, any Error>.Continuation,
+            subscribed: Frame.Subscribed
+        ) {
             self.key = key
             self.name = name
             self.continuation = continuation
+            streamID = subscribed.streamID
+            streamSid = subscribed.streamSid
+            position = StreamPosition(subscribed)
         }
     }
 
@@ -166,13 +170,13 @@ actor AsyncConnectionCore {
             pending[id] = .restore(subscription, resuming: resuming)
             armTimeout(id)
             if resuming {
-                subscription.resumedAfter = subscription.position
+                subscription.resumedAfter = subscription.position.reached
                 send(
                     .resume(
                         .init(
                             requestID: id,
-                            sidPrefix: subscription.sidPrefix,
-                            afterSequence: subscription.position,
+                            sidPrefix: subscription.position.sidPrefix,
+                            afterSequence: subscription.position.reached,
                             stream: subscription.name
                         )
                     )

@@ -133,32 +133,16 @@ final class MappedSubscriptionThread: Sendable {
     private func run(_ first: DataConnection, subscribed: Frame.Subscribed) {
         var connection = first
         var current = subscribed
-        var lastSequence: UInt64 = 0
-        var skipThrough: UInt64 = 0
+        var position = StreamPosition(subscribed)
         var ending: Ending
         reading: while true {
-            ending = read(connection, current, lastSequence: &lastSequence, skipThrough: skipThrough)
+            ending = read(connection, current, position: &position)
             connection.close()
             guard case .broken(let error) = ending else { break }
             switch reconnect(after: error) {
             case .connected(let next, let again):
-                let since = lastSequence > 0 ? lastSequence : current.nextSequence - 1
-                let restarted = again.sidPrefix != current.sidPrefix
-                if restarted { lastSequence = 0 }
-                // The same run may hand out a position before `since` again: not repeated.
-                skipThrough = restarted ? 0 : since
                 pending.add(1, ordering: .relaxed)
-                continuation.yield(
-                    .resubscribed(
-                        .init(
-                            lastSequence: since,
-                            nextSequence: again.nextSequence,
-                            serverRestarted: restarted,
-                            resumed: false,
-                            missed: restarted ? nil : again.nextSequence - min(since + 1, again.nextSequence)
-                        )
-                    )
-                )
+                continuation.yield(.resubscribed(position.subscribedAgain(again)))
                 (connection, current) = (next, again)
             case .gaveUp(let error):
                 ending = .final(error)
@@ -181,8 +165,7 @@ final class MappedSubscriptionThread: Sendable {
     private func read(
         _ connection: DataConnection,
         _ subscribed: Frame.Subscribed,
-        lastSequence: inout UInt64,
-        skipThrough: UInt64
+        position: inout StreamPosition
     ) -> Ending {
         let prefix = subscribed.sidPrefix
         let maxPending = client.maxPending
@@ -197,13 +180,13 @@ final class MappedSubscriptionThread: Sendable {
                 guard let frame = try connection.nextFrame(timeout: .milliseconds(250)) else { continue }
                 switch frame {
                 case .message(let message):
-                    if message.sequence <= skipThrough { continue }
-                    lastSequence = message.sequence
+                    // Accounted for already: the same run may hand out an earlier start again.
+                    if message.sequence <= position.reached { continue }
+                    position.received(message.sequence)
                     pending.add(1, ordering: .relaxed)
                     continuation.yield(.message(message, messageSid: prefix.messageSid(sequence: message.sequence)))
                 case .dropped(let dropped):
-                    // Counted here: a resubscribe must not count them again as missed.
-                    lastSequence = (lastSequence > 0 ? lastSequence : subscribed.nextSequence - 1) + dropped.count
+                    position.lost(dropped.count)
                     pending.add(1, ordering: .relaxed)
                     continuation.yield(
                         .dropped(count: dropped.count, reason: dropped.reason, rawReason: dropped.rawReason)

@@ -177,7 +177,9 @@ class Lifecycle(Requests):
         missed: Optional[int] = None
         if not restarted:
             # Resume (a later protocol version) would continue after the position; version 1 cannot.
-            missed = max(0, subscribed.next_sequence - sub.position[1] - 1)
+            since = sub.position[1]
+            missed = max(0, subscribed.next_sequence - since - 1)
+            sub._lost_through = max(since, subscribed.next_sequence - 1)  # counted now: not again
         sub.info = info
         event = Resubscribed(info, sub.last_sequence, subscribed.next_sequence, restarted, missed)
         sub.next_sequence = subscribed.next_sequence

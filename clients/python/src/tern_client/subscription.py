@@ -51,8 +51,8 @@ class Subscription:
         #: The sequence of the first message this subscription could receive (from SUBSCRIBED).
         self.next_sequence = next_sequence
         self.last_sequence = 0
-        # The newest sequence a Dropped counted as lost: a resume or resubscribe continues after
-        # it, so the loss is never counted twice.
+        # The newest sequence counted as lost (by a Dropped, or as a version-1 Resubscribed's
+        # missed): a resume or resubscribe continues after it, so no loss is counted twice.
         self._lost_through = 0
         #: Set between a RESUME's SUBSCRIBED and its RESUMED: (sid prefix, sequence) resumed after.
         self._resume_from: Optional[Tuple[bytes, int]] = None
