@@ -12,9 +12,9 @@ public enum SubscriptionEvent: Sendable, Equatable {
 
 /// How a subscription came back after a reconnect.
 public struct Resubscription: Sendable, Equatable {
-    /// Where the subscription was before the break: its last message's sequence, or past it the
-    /// last one a `dropped` event counted (for a subscription that received nothing, the
-    /// sequence before its first).
+    /// Where the subscription was before the break: the newest sequence it had received or
+    /// counted lost (in a `dropped` event, or in an earlier `missed`); for a subscription that
+    /// has seen nothing, the sequence before its first.
     public var lastSequence: UInt64
     /// The first sequence the new subscription covers.
     public var nextSequence: UInt64
